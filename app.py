@@ -1,0 +1,129 @@
+"""activelabel: routes and event decorators only. The logic lives in chalicelib/ (see README.md)."""
+from chalice import Chalice, Rate
+
+from chalicelib import config
+from chalicelib.api import auth, http, predict, projects, tasks, training
+from chalicelib.events import completion_stream, schedule, training_job
+
+app = Chalice(app_name="activelabel")
+route = http.route_factory(app, auth.authenticate)  # app.route + token check + error bodies
+
+
+@route("/health")
+def health():
+    return {"status": "UP", "service": "activelabel"}
+
+
+# ---- projects and settings
+@route("/api/projects", methods=["POST"])
+def create_project():
+    return projects.create_project(app.current_request)
+
+
+@route("/api/projects", methods=["GET"])
+def list_projects():
+    return projects.list_projects(app.current_request)
+
+
+@route("/api/projects/{project_id}", methods=["GET"])
+def get_project(project_id):
+    return projects.get_project(project_id)
+
+
+@route("/api/projects/{project_id}", methods=["PATCH"])
+def patch_project(project_id):
+    return projects.patch_project(app.current_request, project_id)
+
+
+@route("/api/projects/{project_id}", methods=["DELETE"])
+def delete_project(project_id):
+    return projects.delete_project(project_id)
+
+
+@route("/api/projects/{project_id}/models", methods=["GET"])
+def list_models(project_id):
+    return projects.list_models(project_id)
+
+
+@route("/api/projects/{project_id}/ml", methods=["GET"])
+def get_ml(project_id):
+    return projects.get_ml(project_id)
+
+
+@route("/api/projects/{project_id}/ml", methods=["PUT"])
+def put_ml(project_id):
+    return projects.put_ml(app.current_request, project_id)
+
+
+# ---- tasks and completions
+@route("/api/projects/{project_id}/tasks", methods=["POST"])
+def import_tasks(project_id):
+    return tasks.import_tasks(app.current_request, project_id)
+
+
+@route("/api/projects/{project_id}/tasks", methods=["GET"])
+def list_tasks(project_id):
+    return tasks.list_tasks(app.current_request, project_id)
+
+
+@route("/api/projects/{project_id}/tasks/{task_id}", methods=["GET"])
+def get_task(project_id, task_id):
+    return tasks.get_task(project_id, task_id)
+
+
+@route("/api/projects/{project_id}/tasks/{task_id}/completions", methods=["POST"])
+def create_completion(project_id, task_id):
+    return tasks.create_completion(app.current_request, project_id, task_id)
+
+
+@route("/api/projects/{project_id}/tasks/{task_id}/completions", methods=["GET"])
+def list_completions(project_id, task_id):
+    return tasks.list_completions(project_id, task_id)
+
+
+@route("/api/projects/{project_id}/completions/{completion_id}", methods=["DELETE"])
+def delete_completion(project_id, completion_id):
+    return tasks.delete_completion(project_id, completion_id)
+
+
+@route("/api/projects/{project_id}/export", methods=["GET"])
+def export(project_id):
+    return tasks.export(app.current_request, project_id)
+
+
+# ---- training, models, predictions
+@route("/api/projects/{project_id}/training", methods=["GET"])
+def get_training(project_id):
+    return training.get_training(project_id)
+
+
+@route("/api/projects/{project_id}/train", methods=["POST"])
+def train(project_id):
+    return training.request_training(project_id)
+
+
+@route("/api/projects/{project_id}/model-versions", methods=["GET"])
+def list_model_versions(project_id):
+    return training.list_model_versions(project_id)
+
+
+@route("/api/projects/{project_id}/predict", methods=["POST"])
+def predict_route(project_id):
+    return predict.predict(app.current_request, project_id)
+
+
+# ---- event sources
+@app.on_dynamodb_record(stream_arn=config.completions_stream_arn(), batch_size=100,
+                        starting_position="TRIM_HORIZON", name="on_completion")
+def on_completion(event):
+    return completion_stream.handle_stream_batch(event)
+
+
+@app.on_sqs_message(queue=config.train_queue_name(), batch_size=1, name="train_worker")
+def train_worker(event):
+    return training_job.handle_train_batch(event)
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS), name="retrain_schedule")
+def retrain_schedule(event):
+    return schedule.run_schedule()

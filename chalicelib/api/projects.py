@@ -1,0 +1,99 @@
+"""Projects, their ML settings and the models that fit their label config."""
+from chalicelib.api.http import created, json_object, page_params
+from chalicelib.api.serializers import project_json
+from chalicelib.domain.settings import merge_settings
+from chalicelib.errors import ValidationError
+from chalicelib.labeling.config import parse_label_config
+from chalicelib.ml import registry
+from chalicelib.store import repository
+
+MAX_TITLE = 500
+PATCHABLE = {"title", "label_config", "ml"}
+
+
+def _title(value) -> str:
+    if not isinstance(value, str) or len(value) > MAX_TITLE:
+        raise ValidationError("title", f"must be a string of at most {MAX_TITLE} characters")
+    return value
+
+
+def _label_config(body: dict):
+    xml = body.get("label_config")
+    if not isinstance(xml, str) or not xml.strip():
+        raise ValidationError("label_config", "is required: the Label Studio labeling config, '<View>...</View>'")
+    return xml, parse_label_config(xml)
+
+
+def available_models(config) -> list[str]:
+    return [kind.name for kind in registry.fitting_kinds(config)]
+
+
+def create_project(request):
+    body = json_object(request)
+    unknown = set(body) - PATCHABLE
+    if unknown:
+        raise ValidationError(sorted(unknown)[0], f"unknown field; known: {sorted(PATCHABLE)}")
+    title = _title(body.get("title", ""))
+    xml, config = _label_config(body)
+    ml = merge_settings(None, body.get("ml"), available_models(config))
+    return created(project_json(repository.create_project(title, xml, ml)))
+
+
+def list_projects(request):
+    limit, cursor = page_params(request)
+    projects, next_cursor = repository.list_projects(limit, cursor)
+    return {"projects": [project_json(p) for p in projects], "next": next_cursor}
+
+
+def get_project(project_id: str):
+    return project_json(repository.get_project(project_id))
+
+
+def patch_project(request, project_id: str):
+    body = json_object(request)
+    unknown = set(body) - PATCHABLE
+    if unknown:
+        raise ValidationError(sorted(unknown)[0], f"unknown field; known: {sorted(PATCHABLE)}")
+    project = repository.get_project(project_id, consistent=True)
+    fields = {}
+    if "title" in body:
+        fields["title"] = _title(body["title"])
+    ml = project.ml
+    if "label_config" in body:
+        xml, config = _label_config(body)
+        fields["label_config"] = xml
+        models = available_models(config)
+        ml = {**ml, "model": ml.get("model") if ml.get("model") in models + ["custom"] else None}
+        ml = merge_settings(ml, body.get("ml"), models)
+        fields["ml"] = ml
+    elif "ml" in body:
+        fields["ml"] = merge_settings(ml, body["ml"], available_models(parse_label_config(project.label_config)))
+    if fields:
+        repository.update_project(project, **fields)
+    return project_json(project)
+
+
+def delete_project(project_id: str):
+    repository.delete_project(project_id)
+    return {"deleted": project_id}
+
+
+def get_ml(project_id: str):
+    return repository.get_project(project_id).ml
+
+
+def put_ml(request, project_id: str):
+    body = json_object(request)
+    project = repository.get_project(project_id, consistent=True)
+    models = available_models(parse_label_config(project.label_config))
+    ml = merge_settings(project.ml, body, models)
+    repository.update_project(project, ml=ml)
+    return ml
+
+
+def list_models(project_id: str):
+    config = parse_label_config(repository.get_project(project_id).label_config)
+    return {
+        "models": [kind.describe() for kind in registry.fitting_kinds(config)],
+        "unsupported_controls": registry.unsupported_controls(config),
+    }

@@ -1,0 +1,66 @@
+"""Items -> JSON bodies of the API contract (../shared/API.md)."""
+from chalicelib.domain.training_state import training_state
+from chalicelib.labeling.results import task_to_labelstudio
+from chalicelib.store import repository
+
+
+def iso(value) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def project_json(project) -> dict:
+    counters = repository.training_counters(project)
+    return {
+        "id": project.project_id,
+        "title": project.title,
+        "label_config": project.label_config,
+        "ml": project.ml,
+        "created_at": iso(project.created_at),
+        "updated_at": iso(project.updated_at),
+        "task_count": int(project.task_seq or 0),
+        "completions": int(project.completions_count or 0),
+        "accepted_tasks": counters.accepted_tasks,
+        "training_state": training_state(counters),
+        "model_version": project.model_version,
+    }
+
+
+def completion_json(completion) -> dict:
+    return {
+        "id": completion.completion_id,
+        "task_id": int(completion.task_id),
+        "result": completion.result,
+        "completed_by": completion.completed_by,
+        "was_cancelled": bool(completion.was_cancelled),
+        "ground_truth": bool(completion.ground_truth),
+        "lead_time": completion.lead_time,
+        "created_at": iso(completion.created_at),
+        "updated_at": iso(completion.updated_at),
+    }
+
+
+def task_json(task, completions=(), naming: str = "annotations") -> dict:
+    body = task_to_labelstudio(
+        {"id": int(task.task_id), "data": task.data, "meta": task.meta or {}, "created_at": iso(task.created_at)},
+        [completion_json(c) for c in completions],
+        list(task.predictions or []),
+        naming=naming,
+    )
+    body["project"] = task.project_id
+    body["is_labeled"] = bool(task.accepted)
+    body["agreement"] = None if task.agreement is None else float(task.agreement)
+    body["total_annotations"] = int(task.n_completions or 0)
+    return body
+
+
+def model_version_json(item, active_version) -> dict:
+    return {
+        "model_version": item.model_version,
+        "created_at": iso(item.created_at),
+        "model": item.model,
+        "n_train": int(item.n_train),
+        "metrics": item.metrics,
+        "active": active_version is not None and int(active_version) == int(item.version),
+        "sha256": item.sha256,
+        "sklearn_version": item.sklearn_version,
+    }

@@ -1,0 +1,99 @@
+"""ML settings of a project: defaults, validation, partial updates.
+
+Defaults (documented in README.md):
+- min_completions 10: accepted tasks needed before the first training;
+- agreement_threshold 0.5: a task's completions must agree at least this much to be accepted;
+- overlap 1: completions wanted per task before it can be accepted;
+- retrain_every 10: newly accepted (or relabelled) tasks between automatic retrainings;
+- model: the first built-in model that fits the label config;
+- sampling "auto"; first_batch_size null (= min_completions); custom_backend null.
+"""
+from numbers import Real
+
+from chalicelib.errors import ValidationError
+
+SAMPLING_STRATEGIES = (
+    "auto", "sequential", "random", "least_confidence", "margin", "entropy",
+    "diverse_margin", "uncertainty",
+)
+
+DEFAULTS = {
+    "min_completions": 10,
+    "agreement_threshold": 0.5,
+    "overlap": 1,
+    "retrain_every": 10,
+    "model": None,
+    "custom_backend": None,
+    "sampling": "auto",
+    "first_batch_size": None,
+}
+
+
+def _int(value, field, minimum, maximum=1_000_000_000):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(field, f"must be an integer, got {value!r}")
+    if not minimum <= value <= maximum:
+        raise ValidationError(field, f"must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def _validate_field(key, value, available_models, field):
+    if key == "min_completions":
+        return _int(value, field, 1)
+    if key == "overlap":
+        return _int(value, field, 1, 100)
+    if key == "retrain_every":
+        return _int(value, field, 1)
+    if key == "first_batch_size":
+        return None if value is None else _int(value, field, 1)
+    if key == "agreement_threshold":
+        if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value <= 1:
+            raise ValidationError(field, f"must be a number in [0, 1], got {value!r}")
+        return float(value)
+    if key == "sampling":
+        if value not in SAMPLING_STRATEGIES:
+            raise ValidationError(field, f"unknown strategy {value!r}; expected one of {list(SAMPLING_STRATEGIES)}")
+        return value
+    if key == "model":
+        if value == "custom":
+            return value
+        if not isinstance(value, str) or value not in available_models:
+            if available_models:
+                hint = f"models that fit this label config: {sorted(available_models)} or 'custom'"
+            else:
+                hint = "no built-in model fits this label config; use 'custom' with custom_backend"
+            raise ValidationError(field, f"model {value!r} does not fit this project; {hint}")
+        return value
+    if key == "custom_backend":
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise ValidationError(field, "must be an object {\"url\", \"basic_auth_user\"?, \"basic_auth_pass\"?} or null")
+        url = value.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ValidationError(f"{field}.url", f"must be an http(s) URL, got {url!r}")
+        unknown = set(value) - {"url", "basic_auth_user", "basic_auth_pass"}
+        if unknown:
+            raise ValidationError(f"{field}.{sorted(unknown)[0]}", "unknown field")
+        return dict(value)
+    raise ValidationError(field, f"unknown ML setting {key!r}; known: {sorted(DEFAULTS)}")
+
+
+def merge_settings(current: dict | None, update, available_models: list[str], field: str = "ml") -> dict:
+    """Return `current` (or the defaults) with the fields of `update` validated and applied.
+
+    Raises ValidationError naming the first bad field; never returns a partly applied result.
+    """
+    if update is None:
+        update = {}
+    if not isinstance(update, dict):
+        raise ValidationError(field, "must be a JSON object")
+    merged = dict(DEFAULTS)
+    merged.update(current or {})
+    for key, value in update.items():
+        merged[key] = _validate_field(key, value, available_models, f"{field}.{key}")
+    if merged["model"] is None and available_models:
+        merged["model"] = available_models[0]
+    if merged["model"] == "custom" and not merged["custom_backend"]:
+        raise ValidationError(f"{field}.custom_backend", "required when model is 'custom'")
+    return merged

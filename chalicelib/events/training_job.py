@@ -1,0 +1,89 @@
+"""The train worker: one training request -> fit -> evaluate -> S3 (versioned) -> promote.
+
+Claiming the request is a conditional write, so a redelivered or superseded message does nothing.
+A data problem (e.g. a single class) finishes the request as failed and is not retried; any other
+error is recorded in /training and re-raised so SQS redelivers the message (then its DLQ). The
+previous model keeps serving throughout: the pointer moves only after the new artifact and its
+model-version record exist, and only forward.
+"""
+import logging
+
+from chalicelib.errors import TrainingDataError
+from chalicelib.labeling.config import parse_label_config
+from chalicelib.ml import registry
+from chalicelib.store import artifacts, repository
+from chalicelib.store.models import ModelVersionModel
+
+log = logging.getLogger("activelabel.events.training")
+
+
+def run_training_request(project_id: str, seq: int) -> str:
+    """Returns what happened: "skipped", "promoted", "kept" (a newer model was active) or "failed"."""
+    project = repository.claim_training(project_id, seq)
+    if project is None:
+        log.info("project %s: training request %s is stale or done; skipping", project_id, seq)
+        return "skipped"
+    version = int(project.version_seq)
+    try:
+        item = train_version(project, version, seq)
+    except TrainingDataError as exc:
+        repository.finish_training(project_id, seq, str(exc))
+        return "failed"
+    except Exception as exc:
+        repository.record_training_error(project_id, f"{type(exc).__name__}: {exc}")
+        raise
+    promoted = repository.promote(project_id, item)
+    repository.finish_training(project_id, seq, None)
+    return "promoted" if promoted else "kept"
+
+
+def train_version(project, version: int, seq: int) -> ModelVersionModel:
+    from chalicelib.ml import training
+
+    config = parse_label_config(project.label_config)
+    kind = registry.get_kind((project.ml or {}).get("model") or "")
+    if kind is None or not kind.targets(config):
+        raise TrainingDataError(f"model {(project.ml or {}).get('model')!r} cannot learn this label config")
+    target = kind.targets(config)[0]
+    label_changes = int(project.label_changes or 0)  # read before the data: the model covers at least this
+    accepted = [(task.data, task.consensus) for task in repository.accepted_tasks(project.project_id)]
+    outcome = training.train(kind, target, accepted, seed=version)
+    body = training.serialize(outcome.model)
+    sklearn_version = training.sklearn_version()
+    stored = artifacts.put_artifact(
+        artifacts.artifact_key(project.project_id, version), body,
+        {"project-id": project.project_id, "model-version": f"v{version}", "sklearn-version": sklearn_version},
+    )
+    item = ModelVersionModel(
+        project_id=project.project_id,
+        version=version,
+        model_version=f"v{version}",
+        model=kind.name,
+        created_at=repository.now(),
+        n_train=outcome.n_train,
+        metrics=outcome.metrics,
+        s3_bucket=stored.bucket,
+        s3_key=stored.key,
+        s3_version_id=stored.version_id,
+        sha256=stored.sha256,
+        sklearn_version=sklearn_version,
+        label_changes=label_changes,
+        train_seq=seq,
+    )
+    repository.record_model_version(item)
+    log.info("project %s: model v%s trained on %s tasks: %s", project.project_id, version, outcome.n_train,
+             outcome.metrics)
+    return item
+
+
+def handle_train_batch(event) -> dict:
+    """Chalice SQSEvent -> partial batch response; each message is one training request."""
+    from chalicelib.events.batch import process_batch
+    from chalicelib.store.queue import parse_train_request
+
+    return process_batch(
+        event,
+        lambda record: run_training_request(*parse_train_request(record.body)),
+        identifier=lambda record: record.to_dict()["messageId"],
+        ordered=False,
+    )

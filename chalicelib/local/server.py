@@ -1,0 +1,253 @@
+"""The local stack: embedded moto on loopback + the Chalice API + the event pump, in one process.
+
+`python -m chalicelib.local serve` runs it in the foreground; tests use `start_stack()`.
+
+Order matters: moto first, then the env (endpoint, fake credentials, resource names), then the
+resources, and only then `import app`, because app.py reads the stream ARN and the queue name
+at import time.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import secrets
+import socket
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from chalicelib import config
+from chalicelib.local.pump import EventPump
+from chalicelib.local.resources import DEFAULT_STACK_NAME, REPO_ROOT, create_resources
+
+log = logging.getLogger(__name__)
+
+LOCAL_REGION = "us-east-1"
+# Variables the stack sets; their previous values are restored by LocalStack.stop().
+_BASE_ENV_REMOVED = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+
+
+@dataclass
+class LocalStack:
+    """A running local stack. `stop()` (or leaving a `with` block) shuts it all down."""
+
+    url: str
+    host: str
+    port: int
+    admin_token: str
+    aws_endpoint: str
+    env: dict[str, str]
+    pump: EventPump
+    app: Any
+    _moto: Any = field(repr=False, default=None)
+    _http: Any = field(repr=False, default=None)
+    _http_thread: threading.Thread | None = field(repr=False, default=None)
+    _pump_thread: threading.Thread | None = field(repr=False, default=None)
+    _pump_stop: threading.Event | None = field(repr=False, default=None)
+    _saved_env: dict[str, str | None] | None = field(repr=False, default=None)
+    _stopped: bool = field(repr=False, default=False)
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._pump_stop is not None:
+            self._pump_stop.set()
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+        if self._http_thread is not None:
+            self._http_thread.join(timeout=5)
+        if self._pump_thread is not None:
+            self._pump_thread.join(timeout=10)
+        if self._moto is not None:
+            self._moto.stop()
+        if self._saved_env is not None:
+            _restore_env(self._saved_env)
+
+    def __enter__(self) -> "LocalStack":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def _set_env(values: dict[str, str | None], saved: dict[str, str | None]) -> None:
+    for key, value in values.items():
+        if key not in saved:
+            saved[key] = os.environ.get(key)
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _restore_env(saved: dict[str, str | None]) -> None:
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _load_app(app: Any, project_dir: Path) -> Any:
+    """The Chalice app: given, built by a zero-argument factory, or `app.app` from app.py."""
+    from chalice import Chalice
+
+    if app is None:
+        if str(project_dir) not in sys.path:
+            sys.path.insert(0, str(project_dir))
+        module = importlib.import_module("app")
+        return module.app
+    if isinstance(app, Chalice):
+        return app
+    if callable(app):
+        return app()
+    raise TypeError(f"app must be a Chalice app or a factory, not {type(app).__name__}")
+
+
+def _chalice_config(app: Any, project_dir: Path) -> Any:
+    from chalice.config import Config
+
+    disk: dict = {}
+    path = project_dir / ".chalice" / "config.json"
+    if path.exists():
+        try:
+            disk = json.loads(path.read_text())
+        except ValueError as e:
+            log.warning("ignoring %s: %s", path, e)
+    return Config(chalice_stage="local", function_name="api_handler",
+                  user_provided_params={"chalice_app": app, "project_dir": str(project_dir),
+                                        "app_name": getattr(app, "app_name", "activelabel")},
+                  config_from_disk=disk)
+
+
+def _make_http_server(app: Any, cfg: Any, host: str, port: int, access_log: bool) -> Any:
+    from chalice.local import (ChaliceRequestHandler, CustomLocalChalice, LocalChalice,
+                               LocalDevServer, ThreadedHTTPServer)
+
+    class NoDelayHandler(ChaliceRequestHandler):
+        """Chalice's handler with TCP_NODELAY: no ~40 ms Nagle/delayed-ACK stall per request."""
+
+        def setup(self) -> None:
+            try:
+                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+            super().setup()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            if access_log:
+                super().log_message(format, *args)
+
+    class Server(ThreadedHTTPServer):
+        allow_reuse_address = True
+
+    # What chalice.local.create_local_server does: a per-thread current_request.
+    if not isinstance(app, LocalChalice):
+        CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+        app.__class__ = CustomLocalChalice
+    return LocalDevServer(app, cfg, host, port, handler_cls=NoDelayHandler, server_cls=Server)
+
+
+def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
+                admin_token: str | None = None, stack_name: str = DEFAULT_STACK_NAME,
+                schedule_every: float | None = 300.0, poll_interval: float = 0.2,
+                project_dir: str | Path | None = None, access_log: bool = False,
+                record_deliveries: bool = False) -> LocalStack:
+    """Start moto, create the resources, import the app, start the pump and the HTTP server.
+
+    `app`: None imports `app.py` from `project_dir` (default: the repository root); a Chalice
+    app is used as is; any other callable is called (after the env is set) to build one.
+    `port=0` picks a free port. The process env is changed (endpoint, fake credentials,
+    resource names, `ACTIVELABEL_STAGE=local`, the admin token) and restored by `stop()`.
+    """
+    from moto.server import ThreadedMotoServer
+    import boto3
+
+    project = Path(project_dir) if project_dir else REPO_ROOT
+    saved: dict[str, str | None] = {}
+    moto = None
+    stack = None
+    try:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        moto.start()
+        moto_host, moto_port = moto.get_host_and_port()
+        endpoint = f"http://{moto_host}:{moto_port}"
+        _set_env({
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": LOCAL_REGION,
+            "AWS_REGION": LOCAL_REGION,
+            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+            "ACTIVELABEL_STAGE": "local",
+            **{k: None for k in _BASE_ENV_REMOVED},
+        }, saved)
+        session = boto3.session.Session(region_name=LOCAL_REGION)
+        env = create_resources(stack_name, session=session, region=LOCAL_REGION)
+        token = admin_token or os.environ.get(config.ADMIN_TOKEN_ENV) or secrets.token_urlsafe(24)
+        env[config.ADMIN_TOKEN_ENV] = token
+        _set_env(dict(env), saved)
+
+        chalice_app = _load_app(app, project)
+        pump = EventPump(chalice_app, env, session=session, region=LOCAL_REGION,
+                         record_deliveries=record_deliveries)
+        pump.poll_once()  # surfaces wiring errors (unknown stream or queue) before serving
+
+        http = _make_http_server(chalice_app, _chalice_config(chalice_app, project),
+                                 host, port, access_log)
+        real_port = http.server.server_address[1]
+        stack = LocalStack(url=f"http://{host}:{real_port}", host=host, port=real_port,
+                           admin_token=token, aws_endpoint=endpoint, env=env, pump=pump,
+                           app=chalice_app, _moto=moto, _http=http, _saved_env=saved)
+        stack._pump_thread, stack._pump_stop = pump.start(poll_interval, schedule_every)
+        stack._http_thread = threading.Thread(target=http.server.serve_forever,
+                                              name="activelabel-http", daemon=True)
+        stack._http_thread.start()
+        return stack
+    except BaseException:
+        if stack is not None:
+            stack.stop()
+        else:
+            if moto is not None:
+                moto.stop()
+            _restore_env(saved)
+        raise
+
+
+def serve(port: int = 8000, host: str = "127.0.0.1", schedule_every: float | None = 300.0,
+          stop: threading.Event | None = None, print_fn: Callable[[str], None] | None = None
+          ) -> int:
+    """Run the local stack in the foreground until SIGINT/SIGTERM (or `stop` is set)."""
+    import signal
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("botocore", "boto3", "urllib3", "werkzeug"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    stop = stop or threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+    stack = start_stack(port=port, host=host, schedule_every=schedule_every, access_log=True)
+    try:
+        line = f"activelabel local stack ready on {stack.url} (admin token: {stack.admin_token})"
+        (print_fn or print)(line)
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        log.info("shutting down the local stack")
+        stack.stop()
+    return 0

@@ -1,0 +1,55 @@
+"""Load promoted models and score samples. Models are cached per warm container by S3 VersionId."""
+from collections import OrderedDict
+from dataclasses import dataclass
+from threading import Lock
+from typing import Callable
+
+from chalicelib.errors import ArtifactIntegrityError
+
+CACHE_SIZE = 4
+
+
+@dataclass(frozen=True)
+class ModelPointer:
+    bucket: str
+    key: str
+    version_id: str
+    sha256: str
+    sklearn_version: str
+    model_version: str
+
+
+_cache: "OrderedDict[tuple, object]" = OrderedDict()
+_lock = Lock()
+
+
+def load(pointer: ModelPointer, fetch: Callable[[ModelPointer], bytes]):
+    """The model `pointer` names: from the cache, or fetched (digest-checked by `fetch`) and loaded."""
+    cache_key = (pointer.bucket, pointer.key, pointer.version_id)
+    with _lock:
+        if cache_key in _cache:
+            _cache.move_to_end(cache_key)
+            return _cache[cache_key]
+    from chalicelib.ml.training import deserialize, sklearn_version
+
+    installed = sklearn_version()
+    if pointer.sklearn_version != installed:
+        raise ArtifactIntegrityError(
+            f"model {pointer.model_version} was trained with scikit-learn {pointer.sklearn_version}; "
+            f"this function has {installed}: retrain the project to serve it"
+        )
+    model = deserialize(fetch(pointer))
+    with _lock:
+        _cache[cache_key] = model
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return model
+
+
+def predict(pointer: ModelPointer, samples: list[dict], fetch: Callable[[ModelPointer], bytes]) -> list[dict]:
+    return load(pointer, fetch).predictions(samples, pointer.model_version)
+
+
+def clear_cache() -> None:
+    with _lock:
+        _cache.clear()

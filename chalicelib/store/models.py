@@ -1,0 +1,173 @@
+"""PynamoDB models. Table names come from the environment (see chalicelib/config.py).
+
+Tables and keys are defined once in infra/resources.yaml; these classes must agree with it
+(tests/functional/test_store_schema.py checks that they do).
+"""
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib import config
+
+
+class ProjectModel(Model):
+    """One item per project: settings, exact counters, training state and the model pointer.
+
+    Training state is derived from three monotonic sequence numbers (see domain/training_state.py):
+    `train_request_seq` (last request queued), `training_seq` (last request a worker claimed),
+    `trained_seq` (last request finished, successfully or not).
+    """
+
+    class Meta:
+        table_name = "unbound"
+
+    project_id = UnicodeAttribute(hash_key=True)
+    title = UnicodeAttribute(default="")
+    label_config = UnicodeAttribute()
+    ml = JSONAttribute(default=dict)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+    # id allocation
+    task_seq = NumberAttribute(default=0)
+    version_seq = NumberAttribute(default=0)
+
+    # counters kept exact by the completion stream handler
+    completions_count = NumberAttribute(default=0)
+    accepted_tasks = NumberAttribute(default=0)
+    label_changes = NumberAttribute(default=0)
+
+    # training requests
+    train_request_seq = NumberAttribute(default=0)
+    train_requested_changes = NumberAttribute(null=True)
+    queued_at = UTCDateTimeAttribute(null=True)
+    training_seq = NumberAttribute(default=0)
+    training_started_at = UTCDateTimeAttribute(null=True)
+    trained_seq = NumberAttribute(default=0)
+    last_error = UnicodeAttribute(null=True)
+    last_error_at = UTCDateTimeAttribute(null=True)
+
+    # the promoted model (pointer); the artifact's facts are copied here so that predict
+    # needs a single GetItem
+    active_version = NumberAttribute(null=True)
+    model_version = UnicodeAttribute(null=True)
+    model_name = UnicodeAttribute(null=True)
+    model_key = UnicodeAttribute(null=True)
+    model_s3_version = UnicodeAttribute(null=True)
+    model_sha256 = UnicodeAttribute(null=True)
+    model_sklearn_version = UnicodeAttribute(null=True)
+    model_label_changes = NumberAttribute(null=True)
+
+
+class AcceptedIndex(GlobalSecondaryIndex):
+    """Sparse index of accepted tasks: `accepted_project` is set only while a task is accepted."""
+
+    class Meta:
+        index_name = "accepted"
+        projection = AllProjection()
+
+    accepted_project = UnicodeAttribute(hash_key=True)
+    task_id = NumberAttribute(range_key=True)
+
+
+class TaskModel(Model):
+    class Meta:
+        table_name = "unbound"
+
+    project_id = UnicodeAttribute(hash_key=True)
+    task_id = NumberAttribute(range_key=True)
+    data = JSONAttribute()
+    meta = JSONAttribute(default=dict)
+    predictions = JSONAttribute(default=list)
+    created_at = UTCDateTimeAttribute()
+    completion_seq = NumberAttribute(default=0)
+
+    # derived by the stream handler from the task's completions
+    label_rev = NumberAttribute(default=0)
+    n_completions = NumberAttribute(default=0)
+    agreement = NumberAttribute(null=True)
+    accepted = BooleanAttribute(default=False)
+    consensus = JSONAttribute(null=True)
+    accepted_project = UnicodeAttribute(null=True)
+
+    accepted_index = AcceptedIndex()
+
+
+class CompletionModel(Model):
+    """One item per completion. Its stream (NEW_AND_OLD_IMAGES) drives all counting."""
+
+    class Meta:
+        table_name = "unbound"
+
+    project_id = UnicodeAttribute(hash_key=True)
+    completion_id = UnicodeAttribute(range_key=True)  # "<task_id>.<n>": a task's completions share a prefix
+    task_id = NumberAttribute()
+    result = JSONAttribute(default=list)
+    completed_by = UnicodeAttribute(default="unknown")
+    was_cancelled = BooleanAttribute(default=False)
+    ground_truth = BooleanAttribute(default=False)
+    lead_time = NumberAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
+class ModelVersionModel(Model):
+    class Meta:
+        table_name = "unbound"
+
+    project_id = UnicodeAttribute(hash_key=True)
+    version = NumberAttribute(range_key=True)
+    model_version = UnicodeAttribute()
+    model = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    n_train = NumberAttribute()
+    metrics = JSONAttribute(default=dict)
+    s3_bucket = UnicodeAttribute()
+    s3_key = UnicodeAttribute()
+    s3_version_id = UnicodeAttribute()
+    sha256 = UnicodeAttribute()
+    sklearn_version = UnicodeAttribute()
+    label_changes = NumberAttribute()
+    train_seq = NumberAttribute()
+
+
+class LedgerModel(Model):
+    """Idempotency markers and id counters. Markers expire (TTL) after the stream retention."""
+
+    class Meta:
+        table_name = "unbound"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    value = NumberAttribute(null=True)
+    expires_at = NumberAttribute(null=True)
+
+
+_LOGICAL_IDS = {
+    ProjectModel: "ProjectsTable",
+    TaskModel: "TasksTable",
+    CompletionModel: "CompletionsTable",
+    ModelVersionModel: "ModelVersionsTable",
+    LedgerModel: "LedgerTable",
+}
+
+
+def bind_tables() -> None:
+    """Point every model at the table names and region in the environment.
+
+    Called at import of the store (below) and again by tests or the local stack after they
+    change the environment; drops cached connections so the new endpoint is used.
+    """
+    for model, logical_id in _LOGICAL_IDS.items():
+        model.Meta.table_name = config.table_name(logical_id)
+        model.Meta.region = config.region()
+        model._connection = None
+
+
+bind_tables()

@@ -1,0 +1,429 @@
+"""DynamoDB reads and writes, behind plain functions the API and event handlers call.
+
+Every write that must happen once uses a condition or a transaction, so redelivered events and
+retried requests change nothing (see docs/architecture.md, "Exactly-once counting").
+"""
+import base64
+import json
+import time
+from datetime import datetime, timezone
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib import config
+from chalicelib.domain.training_state import TrainingCounters
+from chalicelib.errors import NotFoundError, ValidationError
+from chalicelib.store.models import (
+    CompletionModel,
+    LedgerModel,
+    ModelVersionModel,
+    ProjectModel,
+    TaskModel,
+)
+
+MARKER_TTL_SECONDS = 8 * 24 * 3600  # longer than the 24 h stream retention
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _connection() -> Connection:
+    return Connection(region=config.region())
+
+
+def _is_conditional_failure(exc: Exception) -> bool:
+    cause = getattr(exc, "cause_response_code", None)
+    if cause == "ConditionalCheckFailedException":
+        return True
+    if cause == "TransactionCanceledException":
+        reasons = getattr(exc, "cancellation_reasons", None) or []
+        return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)
+    return False
+
+
+# ---------------------------------------------------------------- pagination
+
+def encode_cursor(last_key: dict | None) -> str | None:
+    if not last_key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(last_key, sort_keys=True).encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> dict | None:
+    if not cursor:
+        return None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError):
+        raise ValidationError("cursor", "is not a cursor returned by this API")
+    if not isinstance(value, dict):
+        raise ValidationError("cursor", "is not a cursor returned by this API")
+    return value
+
+
+def _page(result_iterator, limit: int):
+    items = list(result_iterator)
+    return items, encode_cursor(result_iterator.last_evaluated_key) if len(items) >= limit else None
+
+
+# ---------------------------------------------------------------- id counters
+
+def next_counter(name: str) -> int:
+    item = LedgerModel(pk="counter", sk=name)
+    item.update(actions=[LedgerModel.value.add(1)])
+    return int(item.value)
+
+
+# ---------------------------------------------------------------- projects
+
+def create_project(title: str, label_config: str, ml: dict) -> ProjectModel:
+    project_id = str(next_counter("projects"))
+    ts = now()
+    project = ProjectModel(
+        project_id=project_id, title=title, label_config=label_config, ml=ml,
+        created_at=ts, updated_at=ts,
+    )
+    project.save(condition=ProjectModel.project_id.does_not_exist())
+    return project
+
+
+def get_project(project_id: str, consistent: bool = False) -> ProjectModel:
+    try:
+        return ProjectModel.get(project_id, consistent_read=consistent)
+    except DoesNotExist:
+        raise NotFoundError(f"project {project_id!r} not found", "project_id")
+
+
+def find_project(project_id: str, consistent: bool = True) -> ProjectModel | None:
+    try:
+        return ProjectModel.get(project_id, consistent_read=consistent)
+    except DoesNotExist:
+        return None
+
+
+def list_projects(limit: int, cursor: str | None):
+    return _page(ProjectModel.scan(limit=limit, last_evaluated_key=decode_cursor(cursor)), limit)
+
+
+def all_projects():
+    return ProjectModel.scan()
+
+
+def update_project(project: ProjectModel, **fields) -> ProjectModel:
+    actions = [getattr(ProjectModel, key).set(value) for key, value in fields.items()]
+    actions.append(ProjectModel.updated_at.set(now()))
+    try:
+        project.update(actions=actions, condition=ProjectModel.project_id.exists())
+    except UpdateError as exc:
+        if _is_conditional_failure(exc):
+            raise NotFoundError(f"project {project.project_id!r} not found", "project_id")
+        raise
+    return project
+
+
+def delete_project(project_id: str) -> None:
+    """Delete the project, then its tasks, completions and model-version records."""
+    get_project(project_id).delete()
+    for model in (TaskModel, CompletionModel, ModelVersionModel):
+        with model.batch_write() as batch:
+            for item in model.query(project_id):
+                batch.delete(item)
+
+
+def training_counters(project: ProjectModel) -> TrainingCounters:
+    return TrainingCounters(
+        accepted_tasks=int(project.accepted_tasks or 0),
+        label_changes=int(project.label_changes or 0),
+        train_requested_changes=None if project.train_requested_changes is None else int(project.train_requested_changes),
+        train_request_seq=int(project.train_request_seq or 0),
+        training_seq=int(project.training_seq or 0),
+        trained_seq=int(project.trained_seq or 0),
+        last_error=project.last_error,
+        has_model=project.active_version is not None,
+        model_label_changes=None if project.model_label_changes is None else int(project.model_label_changes),
+        failed_since_claim=bool(
+            project.last_error_at and project.training_started_at
+            and project.last_error_at >= project.training_started_at
+        ),
+    )
+
+
+# ---------------------------------------------------------------- tasks
+
+def reserve_task_ids(project_id: str, count: int) -> int:
+    """Atomically reserve `count` consecutive task ids; returns the first."""
+    project = ProjectModel(project_id=project_id)
+    try:
+        project.update(actions=[ProjectModel.task_seq.add(count)], condition=ProjectModel.project_id.exists())
+    except UpdateError as exc:
+        if _is_conditional_failure(exc):
+            raise NotFoundError(f"project {project_id!r} not found", "project_id")
+        raise
+    return int(project.task_seq) - count + 1
+
+
+def put_tasks(tasks: list[TaskModel], completions: list[CompletionModel]) -> None:
+    with TaskModel.batch_write() as batch:
+        for task in tasks:
+            batch.save(task)
+    with CompletionModel.batch_write() as batch:
+        for completion in completions:
+            batch.save(completion)
+
+
+def get_task(project_id: str, task_id: int) -> TaskModel:
+    try:
+        return TaskModel.get(project_id, task_id)
+    except DoesNotExist:
+        raise NotFoundError(f"task {task_id} not found in project {project_id}", "task_id")
+
+
+def find_task(project_id: str, task_id: int) -> TaskModel | None:
+    try:
+        return TaskModel.get(project_id, task_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def list_tasks(project_id: str, limit: int, cursor: str | None):
+    return _page(TaskModel.query(project_id, limit=limit, last_evaluated_key=decode_cursor(cursor)), limit)
+
+
+def iter_tasks(project_id: str):
+    return TaskModel.query(project_id)
+
+
+def accepted_tasks(project_id: str):
+    """The accepted tasks, from the sparse `accepted` index (no scan of the pool)."""
+    return TaskModel.accepted_index.query(project_id)
+
+
+# ---------------------------------------------------------------- completions
+
+def completion_prefix(task_id: int) -> str:
+    return f"{task_id}."
+
+
+def add_completion(project_id: str, task_id: int, completion: dict) -> CompletionModel:
+    """Allocate the task's next completion id (the task must exist) and store the completion."""
+    task = TaskModel(project_id=project_id, task_id=task_id)
+    try:
+        task.update(actions=[TaskModel.completion_seq.add(1)], condition=TaskModel.task_id.exists())
+    except UpdateError as exc:
+        if _is_conditional_failure(exc):
+            raise NotFoundError(f"task {task_id} not found in project {project_id}", "task_id")
+        raise
+    item = new_completion_item(project_id, task_id, int(task.completion_seq), completion)
+    item.save(condition=CompletionModel.completion_id.does_not_exist())
+    return item
+
+
+def new_completion_item(project_id: str, task_id: int, n: int, completion: dict) -> CompletionModel:
+    ts = now()
+    return CompletionModel(
+        project_id=project_id,
+        completion_id=f"{completion_prefix(task_id)}{n}",
+        task_id=task_id,
+        result=completion["result"],
+        completed_by=completion.get("completed_by") or "unknown",
+        was_cancelled=bool(completion.get("was_cancelled")),
+        ground_truth=bool(completion.get("ground_truth")),
+        lead_time=completion.get("lead_time"),
+        created_at=ts,
+        updated_at=ts,
+    )
+
+
+def completions_of_task(project_id: str, task_id: int) -> list[CompletionModel]:
+    return list(CompletionModel.query(
+        project_id,
+        CompletionModel.completion_id.startswith(completion_prefix(task_id)),
+        consistent_read=True,
+    ))
+
+
+def iter_completions(project_id: str):
+    return CompletionModel.query(project_id)
+
+
+def get_completion(project_id: str, completion_id: str) -> CompletionModel:
+    try:
+        return CompletionModel.get(project_id, completion_id)
+    except DoesNotExist:
+        raise NotFoundError(f"completion {completion_id!r} not found in project {project_id}", "completion_id")
+
+
+# ---------------------------------------------------------------- exactly-once counting
+
+def count_completion_once(project_id: str, marker: str, delta: int) -> bool:
+    """Add `delta` to the project's completion count unless `marker` was already counted.
+
+    One transaction: the marker is put only if absent, and the counter moves only with it.
+    Returns False when the marker existed (a redelivered record).
+    """
+    marker_item = LedgerModel(pk=f"p#{project_id}", sk=marker, expires_at=int(time.time()) + MARKER_TTL_SECONDS)
+    try:
+        with TransactWrite(connection=_connection()) as tx:
+            tx.save(marker_item, condition=LedgerModel.sk.does_not_exist())
+            tx.update(
+                ProjectModel(project_id=project_id),
+                actions=[ProjectModel.completions_count.add(delta)],
+                condition=ProjectModel.project_id.exists(),
+            )
+    except TransactWriteError as exc:
+        if _is_conditional_failure(exc):
+            return False
+        raise
+    return True
+
+
+def apply_task_label_state(task: TaskModel, state, label_changed: bool) -> bool:
+    """Store the task's new agreement/acceptance and move the project's counters with it.
+
+    Optimistic: succeeds only if the task's `label_rev` is still the one read. Returns False on
+    a lost race (the caller re-reads and recomputes).
+    """
+    accepted_delta = int(state.accepted) - int(bool(task.accepted))
+    task_actions = [
+        TaskModel.label_rev.add(1),
+        TaskModel.n_completions.set(state.n_completions),
+        TaskModel.accepted.set(state.accepted),
+    ]
+    task_actions.append(
+        TaskModel.agreement.set(state.agreement) if state.agreement is not None else TaskModel.agreement.remove()
+    )
+    if state.accepted:
+        task_actions += [TaskModel.consensus.set(state.consensus), TaskModel.accepted_project.set(task.project_id)]
+    else:
+        task_actions += [TaskModel.consensus.remove(), TaskModel.accepted_project.remove()]
+    condition = TaskModel.label_rev == int(task.label_rev or 0)
+    project_actions = []
+    if accepted_delta:
+        project_actions.append(ProjectModel.accepted_tasks.add(accepted_delta))
+    if label_changed:
+        project_actions.append(ProjectModel.label_changes.add(1))
+    try:
+        with TransactWrite(connection=_connection()) as tx:
+            tx.update(TaskModel(project_id=task.project_id, task_id=task.task_id), actions=task_actions,
+                      condition=condition)
+            if project_actions:
+                tx.update(ProjectModel(project_id=task.project_id), actions=project_actions,
+                          condition=ProjectModel.project_id.exists())
+    except TransactWriteError as exc:
+        if _is_conditional_failure(exc):
+            return False
+        raise
+    return True
+
+
+# ---------------------------------------------------------------- training requests
+
+def request_training(project: ProjectModel, seen: TrainingCounters) -> int | None:
+    """Queue one training request if the project's counters are still those in `seen`.
+
+    Returns the new request sequence number, or None when another writer moved first.
+    """
+    condition = (ProjectModel.train_request_seq == seen.train_request_seq) & (
+        ProjectModel.label_changes == seen.label_changes
+    )
+    try:
+        project.update(
+            actions=[
+                ProjectModel.train_request_seq.add(1),
+                ProjectModel.train_requested_changes.set(seen.label_changes),
+                ProjectModel.queued_at.set(now()),
+            ],
+            condition=condition,
+        )
+    except UpdateError as exc:
+        if _is_conditional_failure(exc):
+            return None
+        raise
+    return int(project.train_request_seq)
+
+
+def claim_training(project_id: str, seq: int) -> ProjectModel | None:
+    """Mark request `seq` as being trained and allocate its model version number.
+
+    Refused (None) when a newer request superseded it or it already finished: a redelivered or
+    stale message then does nothing.
+    """
+    project = ProjectModel(project_id=project_id)
+    try:
+        project.update(
+            actions=[
+                ProjectModel.training_seq.set(seq),
+                ProjectModel.training_started_at.set(now()),
+                ProjectModel.version_seq.add(1),
+            ],
+            condition=(ProjectModel.train_request_seq == seq) & (ProjectModel.trained_seq < seq),
+        )
+    except UpdateError as exc:
+        if _is_conditional_failure(exc):
+            return None
+        raise
+    return project
+
+
+def finish_training(project_id: str, seq: int, error: str | None) -> bool:
+    actions = [ProjectModel.trained_seq.set(seq)]
+    if error:
+        actions += [ProjectModel.last_error.set(error[:2000]), ProjectModel.last_error_at.set(now())]
+    else:
+        actions += [ProjectModel.last_error.remove(), ProjectModel.last_error_at.remove()]
+    try:
+        ProjectModel(project_id=project_id).update(actions=actions, condition=ProjectModel.trained_seq < seq)
+    except UpdateError as exc:
+        if _is_conditional_failure(exc):
+            return False
+        raise
+    return True
+
+
+def record_training_error(project_id: str, error: str) -> None:
+    """Make a failure visible in /training while the request stays open for its retry."""
+    ProjectModel(project_id=project_id).update(actions=[
+        ProjectModel.last_error.set(error[:2000]), ProjectModel.last_error_at.set(now()),
+    ])
+
+
+def record_model_version(item: ModelVersionModel) -> None:
+    """Idempotent: the same version number is only ever written with the same artifact."""
+    item.save()
+
+
+def promote(project_id: str, item: ModelVersionModel) -> bool:
+    """Point the project at `item` unless a newer version is already active."""
+    try:
+        ProjectModel(project_id=project_id).update(
+            actions=[
+                ProjectModel.active_version.set(item.version),
+                ProjectModel.model_version.set(item.model_version),
+                ProjectModel.model_name.set(item.model),
+                ProjectModel.model_key.set(item.s3_key),
+                ProjectModel.model_s3_version.set(item.s3_version_id),
+                ProjectModel.model_sha256.set(item.sha256),
+                ProjectModel.model_sklearn_version.set(item.sklearn_version),
+                ProjectModel.model_label_changes.set(item.label_changes),
+            ],
+            condition=ProjectModel.active_version.does_not_exist() | (ProjectModel.active_version < item.version),
+        )
+    except UpdateError as exc:
+        if _is_conditional_failure(exc):
+            return False
+        raise
+    return True
+
+
+def get_model_version(project_id: str, version: int) -> ModelVersionModel | None:
+    try:
+        return ModelVersionModel.get(project_id, version)
+    except DoesNotExist:
+        return None
+
+
+def list_model_versions(project_id: str) -> list[ModelVersionModel]:
+    return list(ModelVersionModel.query(project_id, scan_index_forward=False))
