@@ -39,3 +39,22 @@ def choice_completion(label: str, annotator: str, control: str = "label", to_nam
         "result": [{"from_name": control, "to_name": to_name, "type": "choices", "value": {"choices": [label]}}],
         "completed_by": annotator,
     }
+
+
+def classes_first(rows: list[dict], per_class: int = 3, label_key: str = "label") -> list[int]:
+    """Indices of `rows` in an annotation order where every label shows up early.
+
+    The first `per_class` rows of each label come first, interleaved (ham, spam, ham, spam, ...),
+    then every other row in its original order. A simulated annotator following this order gives
+    the first training both classes (a single-class training fails, see /training last_error).
+    """
+    by_label: dict[str, list[int]] = {}
+    for index, row in enumerate(rows):
+        by_label.setdefault(row[label_key], []).append(index)
+    early: list[int] = []
+    for rank in range(per_class):
+        for label in sorted(by_label):
+            if rank < len(by_label[label]):
+                early.append(by_label[label][rank])
+    chosen = set(early)
+    return early + [index for index in range(len(rows)) if index not in chosen]

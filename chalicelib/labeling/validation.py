@@ -146,7 +146,8 @@ def _validate_item(config: LabelConfig, item, data: dict | None, path: str) -> N
 
     from_name = item.get("from_name")
     if not isinstance(from_name, str):
-        raise ValidationError(f"{path}.from_name", f"from_name must be a control name (string), got {_short(from_name)}")
+        raise ValidationError(f"{path}.from_name",
+                              f"from_name must be a control name (string), got {_short(from_name)}")
     control = config.control(from_name)
     if control is None:
         raise ValidationError(
@@ -157,12 +158,15 @@ def _validate_item(config: LabelConfig, item, data: dict | None, path: str) -> N
     allowed_to = list(control.to_name) + ([control.name] if control.type == "Pairwise" else [])
     if to_name not in allowed_to:
         raise ValidationError(
-            f"{path}.to_name", f"to_name {_short(to_name)} is not a target of control {from_name!r}; expected one of {control.to_name}"
+            f"{path}.to_name",
+            f"to_name {_short(to_name)} is not a target of control {from_name!r}; expected one of {control.to_name}",
         )
     expected_type = control.result_type
     if item_type != expected_type:
         raise ValidationError(
-            f"{path}.type", f"type {_short(item_type)} does not match control {from_name!r} (<{control.type}>); expected {expected_type!r}"
+            f"{path}.type",
+            f"type {_short(item_type)} does not match control {from_name!r} (<{control.type}>); "
+            f"expected {expected_type!r}",
         )
     value = item.get("value")
     vpath = f"{path}.value"
@@ -185,7 +189,8 @@ def _validate_item(config: LabelConfig, item, data: dict | None, path: str) -> N
     elif control.type == "TextArea":
         text = value.get("text")
         if not isinstance(text, list) or not all(isinstance(t, str) for t in text):
-            raise ValidationError(f"{vpath}.text", f"text must be a list of strings, got {_json_type(text)} {_short(text)}")
+            raise ValidationError(f"{vpath}.text",
+                                  f"text must be a list of strings, got {_json_type(text)} {_short(text)}")
 
 
 def _known(control: Control, label: str) -> bool:
@@ -282,7 +287,8 @@ def _check_taxonomy(control: Control, paths, path: str) -> None:
         raise ValidationError(path, f"taxonomy must be a non-empty list of paths, got {_short(paths)}")
     for i, p in enumerate(paths):
         if not isinstance(p, list) or not p or not all(isinstance(x, str) for x in p):
-            raise ValidationError(f"{path}[{i}]", f"a taxonomy path must be a non-empty list of strings, got {_short(p)}")
+            raise ValidationError(f"{path}[{i}]",
+                                  f"a taxonomy path must be a non-empty list of strings, got {_short(p)}")
         if control.dynamic:
             continue
         canonical = [control.aliases.get(x, x) for x in p]
@@ -342,7 +348,8 @@ def normalize_completion(obj: dict, field: str) -> dict:
     lead_time = obj.get("lead_time")
     if lead_time is not None:
         if not _is_number(lead_time):
-            raise ValidationError(f"{field}.lead_time", f"lead_time must be a number of seconds, got {_short(lead_time)}")
+            raise ValidationError(f"{field}.lead_time",
+                                  f"lead_time must be a number of seconds, got {_short(lead_time)}")
         lead_time = float(lead_time)
     return {
         "result": result,
@@ -394,7 +401,8 @@ def normalize_import_task(obj, field: str, config: LabelConfig | None = None) ->
         data = obj
     if "annotations" in obj and "completions" in obj:
         raise ValidationError(
-            f"{field}.completions", "task has both 'annotations' and 'completions'; send one of them (they are the same list)"
+            f"{field}.completions",
+            "task has both 'annotations' and 'completions'; send one of them (they are the same list)",
         )
     key = "completions" if "completions" in obj else "annotations"
     raw_completions = obj.get(key)

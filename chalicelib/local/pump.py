@@ -125,7 +125,8 @@ class EventPump:
                  clock: Callable[[], float] = time.time, *,
                  session: Any = None, region: str | None = None,
                  max_attempts: int = 3, record_deliveries: bool = False,
-                 shard_refresh_s: float = 1.0, timeout_s: float = 900.0):
+                 shard_refresh_s: float = 1.0, timeout_s: float = 900.0,
+                 prune_moto_iterators: bool = True):
         self.app = app
         self.env = dict(env or {})
         self.clock = clock
@@ -135,6 +136,7 @@ class EventPump:
         self.record_deliveries = record_deliveries
         self.shard_refresh_s = shard_refresh_s
         self.timeout_s = timeout_s
+        self.prune_moto_iterators = prune_moto_iterators
         self.account_id = DEFAULT_ACCOUNT
         self._session = session
         self._clients: dict[str, Any] = {}
@@ -398,6 +400,7 @@ class EventPump:
         except streams.exceptions.ExpiredIteratorException:
             shard.iterator = None
             return
+        self._forget_moto_iterator(shard.iterator)
         records = resp.get("Records", [])
         shard.buffer.extend(records)
         if records:
@@ -405,6 +408,29 @@ class EventPump:
         shard.iterator = resp.get("NextShardIterator")
         if shard.iterator is None:
             shard.closed = True
+
+    def _forget_moto_iterator(self, iterator: str) -> None:
+        """Drop a used shard iterator from an in-process moto, which keeps every one forever.
+
+        Each get_records makes a new iterator (~2 KB, also listed in moto's instance registry):
+        at five idle polls a second that is ~1 GB a day for a long-running `serve`. Iterators are never reused once read, so the
+        pump removes them; with no in-process moto (or if moto changes) this does nothing.
+        """
+        if not self.prune_moto_iterators:
+            return
+        try:
+            from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+            backend = dynamodbstreams_backends[self.account_id][self.region]
+            used = backend.shard_iterators.pop(iterator, None)
+            tracked = getattr(type(used), "instances_tracked", None)  # moto's model registry
+            if used is not None and tracked is not None:
+                try:
+                    tracked.remove(used)
+                except ValueError:
+                    pass
+        except Exception:  # pragma: no cover - best effort only
+            self.prune_moto_iterators = False
 
     def _lambda_record(self, src: _StreamSource, raw: dict) -> dict:
         ddb = dict(raw["dynamodb"])

@@ -59,7 +59,7 @@ class LocalStack:
             self._pump_stop.set()
         if self._http is not None:
             self._http.shutdown()
-            self._http.server_close()
+            self._http.server.server_close()
         if self._http_thread is not None:
             self._http_thread.join(timeout=5)
         if self._pump_thread is not None:

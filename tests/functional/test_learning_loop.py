@@ -1,23 +1,7 @@
 """The whole loop under moto: API -> completions stream -> train queue -> worker -> S3 -> predict."""
-from activelabel_client.datasets import SMS_LABEL_CONFIG, choice_completion, sms_split
+from activelabel_client.datasets import sms_split
 
-
-def make_project(api, **ml):
-    answer = api.post("/api/projects", {"title": "sms", "label_config": SMS_LABEL_CONFIG, "ml": ml})
-    assert answer.status_code == 201, answer.json
-    return answer.json["id"]
-
-
-def import_texts(api, project_id, rows):
-    answer = api.post(f"/api/projects/{project_id}/tasks", [{"data": {"text": r["text"]}} for r in rows])
-    assert answer.status_code == 201, answer.json
-    return answer.json["task_ids"]
-
-
-def complete(api, project_id, task_id, label, annotator="ann-1"):
-    answer = api.post(f"/api/projects/{project_id}/tasks/{task_id}/completions", choice_completion(label, annotator))
-    assert answer.status_code == 201, answer.json
-    return answer.json
+from tests.functional.helpers import complete, import_texts, make_project, training
 
 
 def test_threshold_triggers_one_training_and_predict_serves_it(api, pump):
@@ -31,20 +15,19 @@ def test_threshold_triggers_one_training_and_predict_serves_it(api, pump):
     for task_id, row in zip(task_ids[:19], pool[:19]):
         complete(api, project_id, task_id, row["label"])
     pump.drain()
-    state = api.get(f"/api/projects/{project_id}/training").json
+    state = training(api, project_id)
     assert state["accepted_tasks"] == 19 and state["state"] == "idle" and state["model_version"] is None
 
-    # make sure both classes are present among the first 25
-    labels = [row["label"] for row in pool[:25]]
-    assert {"ham", "spam"} <= set(labels)
+    assert {"ham", "spam"} <= {row["label"] for row in pool[:25]}
     for task_id, row in zip(task_ids[19:25], pool[19:25]):
         complete(api, project_id, task_id, row["label"])
     pump.drain()
 
-    state = api.get(f"/api/projects/{project_id}/training").json
+    state = training(api, project_id)
     assert state["state"] == "idle", state
     assert state["model_version"] == "v1"
     assert state["accepted_tasks"] == 25 and state["completions"] == 25
+    assert pump.delivered["train_worker"] == 1  # exactly one training request
 
     versions = api.get(f"/api/projects/{project_id}/model-versions").json["versions"]
     assert len(versions) == 1 and versions[0]["active"] is True
@@ -61,6 +44,9 @@ def test_threshold_triggers_one_training_and_predict_serves_it(api, pump):
         assert item["value"]["choices"][0] in ("ham", "spam")
         assert 0.5 <= result["score"] <= 1.0
 
+    samples = api.post(f"/api/projects/{project_id}/predict", {"samples": [{"text": r["text"]} for r in test]}).json
+    assert [r["result"][0]["value"] for r in samples["results"]] == [r["result"][0]["value"] for r in results]
+
 
 def test_disagreeing_completions_are_not_accepted(api, pump):
     project_id = make_project(api, min_completions=5, agreement_threshold=0.6)
@@ -69,7 +55,38 @@ def test_disagreeing_completions_are_not_accepted(api, pump):
     complete(api, project_id, task_ids[0], "ham", "b")
     complete(api, project_id, task_ids[1], "ham", "a")
     pump.drain()
-    state = api.get(f"/api/projects/{project_id}/training").json
+    state = training(api, project_id)
     assert state["accepted_tasks"] == 1 and state["completions"] == 3
     task = api.get(f"/api/projects/{project_id}/tasks/{task_ids[0]}").json
     assert task["agreement"] == 0.0 and task["is_labeled"] is False and len(task["annotations"]) == 2
+
+    # a third annotator siding with "spam": 1/3 pairwise agreement, still under 0.6
+    complete(api, project_id, task_ids[0], "spam", "c")
+    pump.drain()
+    task = api.get(f"/api/projects/{project_id}/tasks/{task_ids[0]}").json
+    assert abs(task["agreement"] - 1 / 3) < 1e-6 and task["is_labeled"] is False
+
+
+def test_overlap_waits_for_enough_completions(api, pump):
+    project_id = make_project(api, min_completions=5, agreement_threshold=0.5, overlap=2)
+    [task_id] = import_texts(api, project_id, [{"text": "free prize now"}])
+    complete(api, project_id, task_id, "spam", "a")
+    pump.drain()
+    assert training(api, project_id)["accepted_tasks"] == 0
+    complete(api, project_id, task_id, "spam", "b")
+    pump.drain()
+    assert training(api, project_id)["accepted_tasks"] == 1
+
+
+def test_imported_annotations_count_like_posted_ones(api, pump):
+    project_id = make_project(api, min_completions=50)
+    result = [{"from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": ["spam"]}}]
+    answer = api.post(f"/api/projects/{project_id}/tasks", [
+        {"data": {"text": "WIN cash"}, "annotations": [{"result": result, "completed_by": 3}]},
+        {"data": {"text": "WIN more cash"}, "completions": [{"result": result}, {"result": result, "skipped": True}]},
+        {"data": {"text": "lunch?"}},
+    ])
+    assert answer.status_code == 201, answer.json
+    pump.drain()
+    state = training(api, project_id)
+    assert state["completions"] == 3 and state["accepted_tasks"] == 2

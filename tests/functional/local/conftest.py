@@ -99,6 +99,12 @@ def recorder() -> Recorder:
 
 
 @pytest.fixture
+def app_factory() -> Callable[[dict[str, str], Recorder], Any]:
+    """`make_app` itself, for tests that build the app later (after the env is set)."""
+    return make_app
+
+
+@pytest.fixture
 def pump(env: dict[str, str], recorder: Recorder):
     from chalicelib.local.pump import EventPump
 

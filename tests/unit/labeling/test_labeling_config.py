@@ -269,3 +269,20 @@ def test_helpers_return_none_for_unknown_names():
     cfg = parse_label_config(minimal())
     assert cfg.control("nope") is None and cfg.object("nope") is None
     assert cfg.controls_of_type("Labels") == []
+
+
+def test_deeply_nested_hostile_document_is_refused_without_recursion_errors():
+    levels = (MAX_CONFIG_CHARS - 20) // 7  # ~14k nested elements within the size limit
+    xml = "<View>" + "<a>" * levels + "</a>" * levels + "</View>"
+    assert "depth" in rejected(xml).message
+
+
+def test_package_imports_no_heavy_libraries():
+    import subprocess
+    import sys
+
+    code = ("import sys, chalicelib.labeling; "
+            "bad = [m for m in ('numpy', 'sklearn', 'scipy', 'boto3') if m in sys.modules]; "
+            "assert not bad, bad")
+    root = Path(__file__).resolve().parents[3]
+    subprocess.run([sys.executable, "-c", code], cwd=root, check=True)
