@@ -137,20 +137,23 @@ def _run(api: ActivelabelClient, outcome: DemoOutcome, *, n_tasks: int, n_comple
 
     # 3. completions from a simulated annotator
     section(3, f"Label {n_complete} tasks as a simulated annotator")
-    order = classes_first(pool, per_class=3)
+    # Spam is rare (~13%): a class-balanced start (like a seed set) gives every training both classes.
+    order = classes_first(pool, per_class=max(3, n_complete // 4))
     labelled, spare = order[:n_complete], order[n_complete:]
     n_spam = sum(pool[i]["label"] == "spam" for i in labelled)
     say(f"'{ANNOTATOR}' labels {n_complete} tasks from the ground truth ({n_spam} spam, "
-        f"{n_complete - n_spam} ham; a few spam early, so the first training sees both classes).")
-    say(f"Nobody calls /train: watch /training once accepted_tasks reaches {min_completions}.")
+        f"{n_complete - n_spam} ham: a class-balanced start, so the first training sees both classes).")
+    say(f"Nobody calls /train: watch /training as accepted_tasks reaches min_completions = {min_completions}.")
     bar = tqdm(total=n_complete, desc="completions", unit="task", disable=not progress)
     watcher = TrainingWatcher(min_completions, bar.write if progress else say)
+    watcher.last = api.training(project_id)
     started = time.monotonic()
     for n, index in enumerate(labelled, start=1):
         completion = choice_completion(pool[index]["label"], ANNOTATOR)
         api.add_completion(project_id, task_ids[index], completion["result"], completion["completed_by"])
         bar.update(1)
-        watcher.see(api.training(project_id), after=f"after {n} completions")
+        # Like a human annotator, take a moment per task: here until the stream has counted it.
+        watcher.see(wait_for_completions(api, project_id, n, timeout=5.0), after=f"after {n} completions")
     bar.close()
 
     # 4. the model

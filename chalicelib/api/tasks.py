@@ -79,7 +79,7 @@ def get_task(project_id: str, task_id: str):
 def create_completion(request, project_id: str, task_id: str):
     tid = parse_task_id(task_id)
     body = json_object(request)
-    completion = normalize_completion(body, "body")
+    completion = normalize_completion(body, "")
     project = repository.get_project(project_id)
     task = repository.get_task(project_id, tid)
     if int(task.completion_seq or 0) >= MAX_COMPLETIONS_PER_TASK:

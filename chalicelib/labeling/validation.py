@@ -141,7 +141,7 @@ def _validate_item(config: LabelConfig, item, data: dict | None, path: str) -> N
         for key in ("from_id", "to_id"):
             ref = item.get(key)
             if not (isinstance(ref, str) and ref) and not _is_int(ref):
-                raise ValidationError(f"{path}.{key}", f"relation needs {key!r} (a region id), got {_short(ref)}")
+                raise ValidationError(_key_path(path, key), f"relation needs {key!r} (a region id), got {_short(ref)}")
         return
 
     from_name = item.get("from_name")
@@ -328,7 +328,7 @@ def _flag(obj: dict, key: str, path: str) -> bool:
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise ValidationError(f"{path}.{key}", f"{key} must be true or false, got {_json_type(value)} {_short(value)}")
+        raise ValidationError(_key_path(path, key), f"{key} must be true or false, got {_json_type(value)} {_short(value)}")
     return value
 
 
@@ -341,19 +341,19 @@ def normalize_completion(obj: dict, field: str) -> dict:
     result = obj.get("result")
     if result is None:
         if not was_cancelled:
-            raise ValidationError(f"{field}.result", "missing; an annotation needs a 'result' list")
+            raise ValidationError(_key_path(field, "result"), "missing; an annotation needs a 'result' list")
         result = []
     if not isinstance(result, list):
-        raise ValidationError(f"{field}.result", f"result must be a list, got {_json_type(result)}")
+        raise ValidationError(_key_path(field, "result"), f"result must be a list, got {_json_type(result)}")
     lead_time = obj.get("lead_time")
     if lead_time is not None:
         if not _is_number(lead_time):
-            raise ValidationError(f"{field}.lead_time",
+            raise ValidationError(_key_path(field, "lead_time"),
                                   f"lead_time must be a number of seconds, got {_short(lead_time)}")
         lead_time = float(lead_time)
     return {
         "result": result,
-        "completed_by": _completed_by(obj.get("completed_by"), f"{field}.completed_by"),
+        "completed_by": _completed_by(obj.get("completed_by"), _key_path(field, "completed_by")),
         "was_cancelled": was_cancelled,
         "lead_time": lead_time,
         "ground_truth": _flag(obj, "ground_truth", field),
@@ -394,14 +394,14 @@ def normalize_import_task(obj, field: str, config: LabelConfig | None = None) ->
     if "data" in obj:
         data = obj["data"]
         if not isinstance(data, dict):
-            raise ValidationError(f"{field}.data", f"task data must be a JSON object, got {_json_type(data)}")
+            raise ValidationError(_key_path(field, "data"), f"task data must be a JSON object, got {_json_type(data)}")
     elif any(k in obj for k in _TASK_KEYS):
-        raise ValidationError(f"{field}.data", "missing; a task with annotations or predictions needs a 'data' object")
+        raise ValidationError(_key_path(field, "data"), "missing; a task with annotations or predictions needs a 'data' object")
     else:
         data = obj
     if "annotations" in obj and "completions" in obj:
         raise ValidationError(
-            f"{field}.completions",
+            _key_path(field, "completions"),
             "task has both 'annotations' and 'completions'; send one of them (they are the same list)",
         )
     key = "completions" if "completions" in obj else "annotations"
@@ -414,14 +414,14 @@ def normalize_import_task(obj, field: str, config: LabelConfig | None = None) ->
     if raw_predictions is None:
         raw_predictions = []
     if not isinstance(raw_predictions, list):
-        raise ValidationError(f"{field}.predictions", f"predictions must be a list, got {_json_type(raw_predictions)}")
+        raise ValidationError(_key_path(field, "predictions"), f"predictions must be a list, got {_json_type(raw_predictions)}")
     meta = obj.get("meta") if "data" in obj else None
     if meta is None:
         meta = {}
     if not isinstance(meta, dict):
-        raise ValidationError(f"{field}.meta", f"meta must be a JSON object, got {_json_type(meta)}")
+        raise ValidationError(_key_path(field, "meta"), f"meta must be a JSON object, got {_json_type(meta)}")
 
-    data_path = f"{field}.data" if "data" in obj else field
+    data_path = _key_path(field, "data") if "data" in obj else field
     completions = [normalize_completion(c, f"{field}.{key}[{i}]") for i, c in enumerate(raw_completions)]
     predictions = [_normalize_prediction(p, f"{field}.predictions[{i}]") for i, p in enumerate(raw_predictions)]
     if config is not None:

@@ -20,8 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from chalicelib.local.server import serve as run
 
-        return run(port=args.port, host=args.host,
-                   schedule_every=args.schedule_every or None)
+        try:
+            return run(port=args.port, host=args.host,
+                       schedule_every=args.schedule_every or None)
+        except OSError as e:  # typically: the port is taken
+            print(f"cannot serve on {args.host}:{args.port}: {e}", file=sys.stderr)
+            return 1
     return 2
 
 

@@ -541,9 +541,12 @@ class EventPump:
         failed_set = set(ids) if failed is None else set(failed)
         done = [m for m in messages if m["MessageId"] not in failed_set]
         for i in range(0, len(done), 10):
-            sqs.delete_message_batch(QueueUrl=src.queue_url, Entries=[
+            resp = sqs.delete_message_batch(QueueUrl=src.queue_url, Entries=[
                 {"Id": str(j), "ReceiptHandle": m["ReceiptHandle"]}
                 for j, m in enumerate(done[i:i + 10])])
+            for failure in resp.get("Failed", []):
+                log.warning("event pump: could not delete a message of %s: %s",
+                            src.function_name, failure)
         for m in messages:
             if m["MessageId"] not in failed_set:
                 continue
