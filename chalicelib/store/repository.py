@@ -30,8 +30,19 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+_connections: dict = {}
+
+
 def _connection() -> Connection:
-    return Connection(region=config.region())
+    """A PynamoDB connection for transactions, cached per warm container (and per endpoint,
+    so tests that restart moto get a fresh one): creating a botocore client costs ~100 ms."""
+    import os
+
+    key = (config.region(), os.environ.get("AWS_ENDPOINT_URL"))
+    if key not in _connections:
+        _connections.clear()
+        _connections[key] = Connection(region=config.region())
+    return _connections[key]
 
 
 def _is_conditional_failure(exc: Exception) -> bool:
