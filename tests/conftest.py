@@ -41,7 +41,7 @@ def aws():
         from chalicelib.store.aws import reset_clients
         from chalicelib.store.models import bind_tables
 
-        env = create_resources("activelabel-test")
+        env = create_resources("activelabel-local")  # the names app.py may already have been imported with
         saved = {key: os.environ.get(key) for key in env}
         os.environ.update(env)
         bind_tables()

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import os
-import statistics
 import threading
-import time
 
 import boto3
 import pytest
@@ -42,13 +40,10 @@ def test_stack_serves_http_and_pumps_events(stack):
     with requests.Session() as http:
         r = http.get(f"{stack.url}/ping", timeout=5)
         assert r.status_code == 200 and r.json() == {"pong": True}
-        # TCP_NODELAY: keep-alive requests do not stall ~40 ms each on Nagle.
-        times = []
+        # keep-alive requests on one connection (their latency is measured in bench/predict.py,
+        # never asserted in a test)
         for _ in range(10):
-            t0 = time.perf_counter()
             assert http.get(f"{stack.url}/ping", timeout=5).status_code == 200
-            times.append(time.perf_counter() - t0)
-        assert statistics.median(times) < 0.035, times
         assert http.get(f"{stack.url}/nope", timeout=5).status_code == 403  # API GW's answer
 
     got = threading.Event()
