@@ -20,6 +20,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 venv: $(VENV)/.installed
 
 test: venv
+	$(PY) -m ruff check --select F,E9 app.py chalicelib activelabel_client bench tests
 	$(PY) -m pytest tests -q
 
 test-unit: venv
@@ -35,7 +36,7 @@ serve: venv
 	$(PY) -m chalicelib.local serve --port $(PORT)
 
 run: venv
-	$(PY) -m chalicelib.local run --port $(PORT) $(if $(DEMO_ONLY),--demo-only,)
+	$(PY) -m activelabel_client demo --port $(PORT) $(if $(DEMO_ONLY),--exit-after,)
 
 bench: venv
 	$(PY) bench/predict.py

@@ -13,8 +13,9 @@ import json
 import os
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from activelabel_client.client import DEFAULT_URL, ActivelabelClient, ApiError
 from activelabel_client.datasets import SMS_LABEL_CONFIG
@@ -126,11 +127,11 @@ def _shorten(text: str, width: int = 60) -> str:
 def status_rows(project: dict, training: dict, active: dict | None) -> list[tuple[str, str]]:
     """The `status` command's key/value rows."""
     metrics = (active or {}).get("metrics") or {}
+    min_completions = training.get("min_completions", (project.get("ml") or {}).get("min_completions"))
     rows = [
         ("project", f"{project['id']}  {project.get('title', '')!r}"),
         ("training state", training.get("state")),
-        ("accepted tasks", f"{training.get('accepted_tasks')} (min_completions "
-                           f"{training.get('min_completions', (project.get('ml') or {}).get('min_completions'))})"),
+        ("accepted tasks", f"{training.get('accepted_tasks')} (min_completions {min_completions})"),
         ("completions", training.get("completions")),
         ("tasks", project.get("task_count")),
         ("model version", training.get("model_version") or "- (none yet)"),
@@ -329,9 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "demo":
-        return args.run(None, args)
     try:
+        if args.command == "demo":
+            return args.run(None, args)
         with ActivelabelClient(args.url, args.token, timeout=args.timeout) as api:
             return args.run(api, args)
     except ApiError as exc:

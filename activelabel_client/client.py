@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import requests
 
@@ -37,7 +38,7 @@ class ApiError(Exception):
         self.body = body
 
     @classmethod
-    def from_response(cls, response: requests.Response) -> "ApiError":
+    def from_response(cls, response: requests.Response) -> ApiError:
         """Build the error from an answer's JSON body; falls back to the raw text."""
         try:
             body = response.json()
@@ -83,10 +84,10 @@ class ActivelabelClient:
     def close(self) -> None:
         self.session.close()
 
-    def __enter__(self) -> "ActivelabelClient":
+    def __enter__(self) -> ActivelabelClient:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ------------------------------------------------------------------ plumbing

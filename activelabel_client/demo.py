@@ -18,11 +18,17 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from activelabel_client.client import ActivelabelClient, ApiError, ModelNotReady
-from activelabel_client.datasets import SMS_LABEL_CONFIG, choice_completion, classes_first, sms_split
+from activelabel_client.datasets import (
+    SMS_LABEL_CONFIG,
+    choice_completion,
+    classes_first,
+    sms_split,
+)
 
 AGREEMENT_THRESHOLD = 0.6
 PLAUSIBLE_ACCURACY = 0.8  # below this the demo reports failure (always answering "ham" scores ~0.89)
@@ -293,7 +299,7 @@ def check_sizes(args: argparse.Namespace) -> str | None:
         return (f"--n-complete {args.n_complete} < --min-completions {args.min_completions}: "
                 "training would never start")
     if args.n_tasks <= args.n_complete:
-        return f"--n-tasks must exceed --n-complete (one unlabelled task shows disagreement)"
+        return "--n-tasks must exceed --n-complete (one unlabelled task shows disagreement)"
     if args.min_completions < 1 or args.n_test < 1:
         return "--min-completions and --n-test must be >= 1"
     return None
@@ -319,10 +325,17 @@ def main(args: argparse.Namespace) -> int:
         return 0 if outcome.ok else 1
 
     section(0, "Start the local stack (embedded moto + API + event pump)")
-    from chalicelib.local.server import start_stack  # heavy imports only when the demo runs
+    from chalicelib.local.server import (
+        start_stack,  # heavy imports only when the demo runs
+    )
 
     started = time.monotonic()
-    stack = start_stack(port=args.port)
+    try:
+        stack = start_stack(port=args.port)
+    except OSError as exc:  # typically: the port is taken
+        print(f"error: cannot start the local stack on port {args.port}: {exc} "
+              "(try --port 0 for any free port)", file=sys.stderr)
+        return 1
     try:
         say(f"API on {stack.url}, AWS (moto) on {stack.aws_endpoint}, ready in "
             f"{time.monotonic() - started:.1f} s; admin token {stack.admin_token}")

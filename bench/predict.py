@@ -27,16 +27,16 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from activelabel_client.client import ActivelabelClient, version_number  # noqa: E402
-from activelabel_client.datasets import SMS_LABEL_CONFIG, choice_completion, sms_split  # noqa: E402
+from activelabel_client.client import ActivelabelClient, version_number
+from activelabel_client.datasets import SMS_LABEL_CONFIG, choice_completion, sms_split
 
 OUT_FILE = ROOT / "bench" / "out" / "predict.json"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -132,8 +132,8 @@ def measure(api: ActivelabelClient, project_id: str, model, model_version: str) 
         same = [r["result"][0]["value"]["choices"] for r in over_http] == \
                [r["result"][0]["value"]["choices"] for r in in_process]
 
-        http_ms = time_calls(lambda: api.predict(project_id, tasks=tasks), repetitions)
-        local_ms = time_calls(lambda: model.predictions(samples, model_version), repetitions)
+        http_ms = time_calls(lambda tasks=tasks: api.predict(project_id, tasks=tasks), repetitions)
+        local_ms = time_calls(lambda samples=samples: model.predictions(samples, model_version), repetitions)
         http, local = summary(http_ms), summary(local_ms)
         rows.append({"batch": batch, "repetitions": repetitions, "warmup": WARMUP,
                      "http_ms": http, "in_process_ms": local,

@@ -68,12 +68,28 @@ class LocalStack:
             self._moto.stop()
         if self._saved_env is not None:
             _restore_env(self._saved_env)
+            rebind_store()
 
     def __enter__(self) -> "LocalStack":
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def rebind_store() -> None:
+    """Point the store (PynamoDB tables, boto3 clients, model cache) at the current environment.
+
+    chalicelib.store binds table names when first imported; the stack changes the env after that
+    may have happened (e.g. in a test session), so it rebinds on start and on stop.
+    """
+    from chalicelib.ml import serving
+    from chalicelib.store.aws import reset_clients
+    from chalicelib.store.models import bind_tables
+
+    bind_tables()
+    reset_clients()
+    serving.clear_cache()
 
 
 def _set_env(values: dict[str, str | None], saved: dict[str, str | None]) -> None:
@@ -195,6 +211,7 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
         token = admin_token or os.environ.get(config.ADMIN_TOKEN_ENV) or secrets.token_urlsafe(24)
         env[config.ADMIN_TOKEN_ENV] = token
         _set_env(dict(env), saved)
+        rebind_store()
 
         chalice_app = _load_app(app, project)
         pump = EventPump(chalice_app, env, session=session, region=LOCAL_REGION,

@@ -8,7 +8,12 @@ import time
 import pytest
 
 from activelabel_client.client import ActivelabelClient, ApiError
-from activelabel_client.datasets import SMS_LABEL_CONFIG, choice_completion, classes_first, sms_split
+from activelabel_client.datasets import (
+    SMS_LABEL_CONFIG,
+    choice_completion,
+    classes_first,
+    sms_split,
+)
 
 MIN_COMPLETIONS = 20
 N_COMPLETED = 25
@@ -19,23 +24,10 @@ def stack():
     from chalicelib.local.server import start_stack
 
     running = start_stack(port=0)
-    rebind_store()  # test modules collected earlier may have bound the tables to other names
     try:
         yield running
     finally:
         running.stop()
-        rebind_store()
-
-
-def rebind_store():
-    """Point the store at the tables and endpoint of the current environment."""
-    from chalicelib.ml import serving
-    from chalicelib.store.aws import reset_clients
-    from chalicelib.store.models import bind_tables
-
-    bind_tables()
-    reset_clients()
-    serving.clear_cache()
 
 
 def wait_for_completions(api, project_id, count, timeout=30):

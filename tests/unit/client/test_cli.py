@@ -5,9 +5,13 @@ import pytest
 import requests
 
 from activelabel_client import cli, demo
-from activelabel_client.client import ActivelabelClient, ApiError, ModelNotReady, version_number
+from activelabel_client.client import (
+    ActivelabelClient,
+    ApiError,
+    ModelNotReady,
+    version_number,
+)
 from activelabel_client.datasets import SMS_LABEL_CONFIG, classes_first
-
 
 # ---------------------------------------------------------------- argument parsing
 
