@@ -22,15 +22,13 @@ def handle_record(event_name: str, keys: dict) -> None:
     project_id = keys["project_id"]["S"]
     completion_id = keys["completion_id"]["S"]
     task_id = int(completion_id.split(".", 1)[0])
-    if repository.find_project(project_id) is None:
+    project = repository.find_project(project_id)
+    if project is None:
         return  # the project was deleted; its completions go with it
     if event_name == "INSERT":
         repository.count_completion_once(project_id, f"c#{completion_id}#insert", +1)
     elif event_name == "REMOVE":
         repository.count_completion_once(project_id, f"c#{completion_id}#remove", -1)
-    project = repository.find_project(project_id)
-    if project is None:
-        return
     settings = {**DEFAULTS, **(project.ml or {})}
     refresh_task(project_id, task_id, settings)
     request_training_if_due(project_id)
