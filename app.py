@@ -4,9 +4,12 @@ from chalice import Chalice, Rate
 from chalicelib import config
 from chalicelib.api import auth, http, predict, projects, tasks, training
 from chalicelib.events import completion_stream, schedule, training_job
+from chalicelib.labelstudio import auth as ls_auth
+from chalicelib.labelstudio import server as ls
 
 app = Chalice(app_name="activelabel")
-route = http.route_factory(app, auth.authenticate)  # app.route + token check + error bodies
+# app.route + token check (/api/) or Basic auth (/ls/) + error bodies
+route = http.route_factory(app, auth.authenticate, ls_auth.authenticate)
 
 
 @route("/health")
@@ -110,6 +113,52 @@ def list_model_versions(project_id):
 @route("/api/projects/{project_id}/predict", methods=["POST"])
 def predict_route(project_id):
     return predict.predict(app.current_request, project_id)
+
+
+@route("/api/projects/{project_id}/labelstudio", methods=["GET"])
+def labelstudio_connection(project_id):
+    return projects.labelstudio_connection(app.current_request, project_id)
+
+
+# ---- Label Studio ML backend (Basic auth; see chalicelib/labelstudio/server.py)
+def _connection():
+    return app.current_request.context["connection"]
+
+
+@route("/ls", methods=["GET"])
+def ls_index():
+    return ls.health()
+
+
+@route("/ls/health", methods=["GET"])
+def ls_health():
+    return ls.health()
+
+
+@route("/ls/setup", methods=["POST"])
+def ls_setup():
+    return ls.setup(http.json_object(app.current_request), _connection())
+
+
+@route("/ls/predict", methods=["POST"])
+def ls_predict():
+    return ls.predict(http.json_object(app.current_request), _connection())
+
+
+@route("/ls/webhook", methods=["POST"])
+def ls_webhook():
+    body, status = ls.webhook(http.json_object(app.current_request), _connection())
+    return http.with_status(body, status)
+
+
+@route("/ls/train", methods=["POST"])
+def ls_train():
+    return http.created(ls.train(http.json_object(app.current_request), _connection()))
+
+
+@route("/ls/versions", methods=["GET"])
+def ls_versions():
+    return ls.versions(http.query_param(app.current_request, "project"), _connection())
 
 
 # ---- event sources

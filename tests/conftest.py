@@ -20,6 +20,9 @@ os.environ.update({
     "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
     "ACTIVELABEL_STAGE": "test",
     "ACTIVELABEL_ADMIN_TOKEN": "test-admin-token",
+    "ACTIVELABEL_LS_SECRET": "dGVzdC1vbmx5LWxhYmVsLXN0dWRpby1zZWNyZXQta2V5LTMyYg",  # 32+ bytes, tests only
+    "ACTIVELABEL_LS_BASIC_AUTH": "ls-user:ls-pass",
+    "ACTIVELABEL_OUTBOUND_ALLOW": "loopback",  # the fake Label Studio and ML backends run on 127.0.0.1
 })
 
 ADMIN = {"Authorization": "Token test-admin-token", "Content-Type": "application/json"}

@@ -4,7 +4,7 @@ import logging
 
 from chalice import Response
 
-from chalicelib.errors import ActivelabelError, ValidationError
+from chalicelib.errors import ActivelabelError, ForbiddenError, ValidationError
 
 log = logging.getLogger("activelabel.api")
 
@@ -59,6 +59,10 @@ def accepted(body: dict) -> Response:
     return Response(body=body, status_code=202)
 
 
+def with_status(body: dict, status: int) -> Response:
+    return Response(body=body, status_code=status)
+
+
 def no_content() -> Response:
     return Response(body="", status_code=204)
 
@@ -67,12 +71,14 @@ def error_response(exc: ActivelabelError) -> Response:
     return Response(body=exc.to_body(), status_code=exc.status)
 
 
-def route_factory(app, authenticate):
+def route_factory(app, authenticate, ls_authenticate=None):
     """`@route(path, methods=[...])`: Chalice's `app.route` plus authentication and error mapping.
 
     Chalice turns any exception of a view into a bare 500 before middleware sees it, so each view
     is wrapped here: domain errors become `{"Code", "Message", "Field"}` with their status, and
-    every route under /api/ requires a token (a new route cannot forget it).
+    every route under /api/ requires a token (a new route cannot forget it). Routes under /ls (the
+    Label Studio ML backend) require `ls_authenticate` instead: HTTP Basic, the principal is the
+    Label Studio connection.
     """
     import functools
 
@@ -84,6 +90,11 @@ def route_factory(app, authenticate):
                     if path.startswith("/api/"):
                         request = app.current_request
                         request.context["principal"] = authenticate(request.headers)
+                    elif path == "/ls" or path.startswith("/ls/"):
+                        if ls_authenticate is None:
+                            raise ForbiddenError("the Label Studio routes are not enabled", "path")
+                        request = app.current_request
+                        request.context["connection"] = ls_authenticate(request.headers)
                     return view(*args, **kwargs)
                 except ActivelabelError as exc:
                     if exc.status >= 500:

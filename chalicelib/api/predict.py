@@ -50,6 +50,12 @@ def predict(request, project_id: str):
     config = parse_label_config(project.label_config)
     for i, data in enumerate(samples):
         validate_task_data(config, data, f"{field}[{i}]" + (".data" if field == "tasks" else ""))
+    if (project.ml or {}).get("model") == "custom":
+        from chalicelib.labelstudio import client
+
+        tasks = [{"id": i + 1, "data": data} for i, data in enumerate(samples)]
+        results, version = client.backend_for(project).predict(tasks) if tasks else ([], None)
+        return {"results": results, "model_version": version}
     pointer = model_pointer(project)
     results = serving.predict(pointer, samples, _fetch) if samples else []
     return {"results": results, "model_version": pointer.model_version}

@@ -24,6 +24,24 @@ def _label_config(body: dict):
     return xml, parse_label_config(xml)
 
 
+def check_custom_backend(old_ml: dict | None, ml: dict, project_key: str, label_config: str) -> None:
+    """Saving a custom model validates it as Label Studio does (/health then /setup); 400 if not."""
+    if ml.get("model") != "custom":
+        return
+    old = old_ml or {}
+    if old.get("model") == "custom" and old.get("custom_backend") == ml.get("custom_backend"):
+        return
+    from chalicelib.labelstudio import client
+
+    client.backend_from_settings(ml["custom_backend"], project_key, label_config).check()
+
+
+def _key(project) -> str:
+    from chalicelib.labelstudio.client import project_key
+
+    return project_key(project)
+
+
 def available_models(config) -> list[str]:
     return [kind.name for kind in registry.fitting_kinds(config)]
 
@@ -36,6 +54,7 @@ def create_project(request):
     title = _title(body.get("title", ""))
     xml, config = _label_config(body)
     ml = merge_settings(None, body.get("ml"), available_models(config))
+    check_custom_backend(None, ml, "0.0", xml)
     return created(project_json(repository.create_project(title, xml, ml)))
 
 
@@ -68,6 +87,8 @@ def patch_project(request, project_id: str):
         fields["ml"] = ml
     elif "ml" in body:
         fields["ml"] = merge_settings(ml, body["ml"], available_models(parse_label_config(project.label_config)))
+    if "ml" in fields:
+        check_custom_backend(project.ml, fields["ml"], _key(project), fields.get("label_config", project.label_config))
     if fields:
         repository.update_project(project, **fields)
     return project_json(project)
@@ -87,6 +108,7 @@ def put_ml(request, project_id: str):
     project = repository.get_project(project_id, consistent=True)
     models = available_models(parse_label_config(project.label_config))
     ml = merge_settings(project.ml, body, models)
+    check_custom_backend(project.ml, ml, _key(project), project.label_config)
     repository.update_project(project, ml=ml)
     return ml
 
@@ -96,4 +118,21 @@ def list_models(project_id: str):
     return {
         "models": [kind.describe() for kind in registry.fitting_kinds(config)],
         "unsupported_controls": registry.unsupported_controls(config),
+    }
+
+
+def labelstudio_connection(request, project_id: str):
+    """What to paste into Label Studio's "Connect model" for this project (admin only)."""
+    from chalicelib.labelstudio.auth import basic_header, project_credential
+
+    project = repository.get_project(project_id)
+    user, password = project_credential(project_id)
+    link = project.ls_link or {}
+    return {
+        "url_path": "/ls/",
+        "auth_method": "BASIC_AUTH",
+        "basic_auth_user": user,
+        "basic_auth_pass": password,
+        "webhook_headers": {"Authorization": basic_header(user, password)},
+        "linked": {k: link.get(k) for k in ("ls_project", "hostname", "linked_at")} if link else None,
     }

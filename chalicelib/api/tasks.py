@@ -99,6 +99,15 @@ def delete_completion(project_id: str, completion_id: str):
     return {"deleted": completion_id}
 
 
+def completion_order(completion_id: str) -> tuple:
+    """Ours ("<task>.<n>") by n, then Label Studio's ("<task>.ls<annotation id>") by annotation id."""
+    suffix = completion_id.split(".", 1)[1]
+    if suffix.isdigit():
+        return (0, int(suffix))
+    tail = suffix[2:] if suffix.startswith("ls") else ""
+    return (1, int(tail)) if tail.lstrip("-").isdigit() else (2, suffix)
+
+
 def export(request, project_id: str):
     """Every task with its completions and predictions: two queries, merged in task order."""
     project = repository.get_project(project_id)
@@ -109,6 +118,6 @@ def export(request, project_id: str):
     for completion in repository.iter_completions(project_id):
         by_task.setdefault(int(completion.task_id), []).append(completion)
     for completions in by_task.values():
-        completions.sort(key=lambda c: int(c.completion_id.split(".", 1)[1]))
+        completions.sort(key=lambda c: completion_order(c.completion_id))
     tasks = [task_json(t, by_task.get(int(t.task_id), []), naming) for t in repository.iter_tasks(project_id)]
     return {"project": project_id, "title": project.title, "exported_at": iso(repository.now()), "tasks": tasks}

@@ -27,8 +27,8 @@ def request_training(project_id: str):
     for _ in range(5):
         project = repository.get_project(project_id, consistent=True)
         settings = {**DEFAULTS, **project.ml}
-        if settings.get("model") in (None, "custom"):
-            raise ConflictError("this project uses a custom model backend; it trains itself", "model")
+        if settings.get("model") is None:
+            raise ConflictError("no model fits this project; choose 'custom' with a custom_backend", "model")
         counters = repository.training_counters(project)
         if counters.train_request_seq > counters.trained_seq:
             return accepted({"state": training_state(counters), "request_seq": counters.train_request_seq})

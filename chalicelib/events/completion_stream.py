@@ -68,8 +68,8 @@ def request_training_if_due(project_id: str) -> int | None:
         if project is None:
             return None
         settings = {**DEFAULTS, **(project.ml or {})}
-        if settings.get("model") in (None, "custom"):
-            return None  # custom backends train themselves (see the Label Studio client role)
+        if settings.get("model") is None:
+            return None  # no model fits the config (a custom backend's training is forwarded by the worker)
         counters = repository.training_counters(project)
         if not auto_training_due(counters, settings["min_completions"], settings["retrain_every"]):
             return None

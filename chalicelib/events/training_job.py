@@ -18,11 +18,14 @@ log = logging.getLogger("activelabel.events.training")
 
 
 def run_training_request(project_id: str, seq: int) -> str:
-    """Returns what happened: "skipped", "promoted", "kept" (a newer model was active) or "failed"."""
+    """Returns what happened: "skipped", "promoted", "kept" (a newer model was active), "forwarded"
+    (a custom backend trains) or "failed"."""
     project = repository.claim_training(project_id, seq)
     if project is None:
         log.info("project %s: training request %s is stale or done; skipping", project_id, seq)
         return "skipped"
+    if (project.ml or {}).get("model") == "custom":
+        return forward_training(project, seq)
     version = int(project.version_seq)
     try:
         item = train_version(project, version, seq)
@@ -35,6 +38,27 @@ def run_training_request(project_id: str, seq: int) -> str:
     promoted = repository.promote(project_id, item)
     repository.finish_training(project_id, seq, None)
     return "promoted" if promoted else "kept"
+
+
+def forward_training(project, seq: int) -> str:
+    """A custom model trains itself: send it the accepted tasks (chalicelib/labelstudio/client.py).
+    A backend that is down is retried through SQS; one that refuses finishes the request as failed."""
+    from chalicelib.labelstudio import client, net
+
+    project_id = project.project_id
+    accepted = [(task, repository.completions_of_task(project_id, int(task.task_id)))
+                for task in repository.accepted_tasks(project_id)]
+    try:
+        answer = client.backend_for(project).train(client.labelstudio_tasks(project, accepted))
+    except net.UpstreamError as exc:
+        if exc.kind in ("connect", "timeout"):
+            repository.record_training_error(project_id, f"custom backend: {exc.message}")
+            raise
+        repository.finish_training(project_id, seq, f"custom backend: {exc.message}")
+        return "failed"
+    log.info("project %s: training %s forwarded to the custom backend via %s", project_id, seq, answer["via"])
+    repository.finish_training(project_id, seq, None)
+    return "forwarded"
 
 
 def train_version(project, version: int, seq: int) -> ModelVersionModel:

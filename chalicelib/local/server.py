@@ -185,6 +185,9 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
     from moto.server import ThreadedMotoServer
     import boto3
 
+    from chalicelib.labelstudio import crypto as ls_crypto
+    from chalicelib.labelstudio import net as ls_net
+
     project = Path(project_dir) if project_dir else REPO_ROOT
     saved: dict[str, str | None] = {}
     moto = None
@@ -210,6 +213,9 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
         env = create_resources(stack_name, session=session, region=LOCAL_REGION)
         token = admin_token or os.environ.get(config.ADMIN_TOKEN_ENV) or secrets.token_urlsafe(24)
         env[config.ADMIN_TOKEN_ENV] = token
+        # Label Studio connections: a per-run secret unless one is set; loopback backends allowed
+        env[ls_crypto.SECRET_ENV] = os.environ.get(ls_crypto.SECRET_ENV) or ls_crypto.new_master_key()
+        env[ls_net.ALLOW_ENV] = os.environ.get(ls_net.ALLOW_ENV, "loopback")
         _set_env(dict(env), saved)
         rebind_store()
 

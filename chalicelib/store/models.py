@@ -64,6 +64,9 @@ class ProjectModel(Model):
     model_sklearn_version = UnicodeAttribute(null=True)
     model_label_changes = NumberAttribute(null=True)
 
+    # a linked Label Studio project (chalicelib/store/labelstudio.py): hostname, encrypted token
+    ls_link = JSONAttribute(null=True)
+
 
 class AcceptedIndex(GlobalSecondaryIndex):
     """Sparse index of accepted tasks: `accepted_project` is set only while a task is accepted."""

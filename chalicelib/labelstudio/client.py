@@ -1,0 +1,173 @@
+"""Any Label Studio ML backend as a project's custom model (ML settings `"model": "custom"`).
+
+We call the backend exactly as Label Studio does (protocol reference §1.2): JSON over HTTP, optional
+Basic auth, `/health` (1 s) and `/setup` (3 s) to validate, `/predict` (100 s) in batches, retries
+on connection errors only (net.py), and we understand the older answers: `results` with a top-level
+`model_version`, a 404 on `/setup` or `/predict` meaning "not trained yet" (Heartex/HTX), a single
+result for a batch (then tasks are re-sent one by one, as Label Studio does). Training is forwarded
+as a `START_TRAINING` webhook, or for old servers (404 there) as legacy `/train` carrying the
+accepted tasks under both `annotations` and `completions`. URLs go through the SSRF guard.
+"""
+from chalicelib.errors import ValidationError
+from chalicelib.labeling.results import task_to_labelstudio
+from chalicelib.labelstudio import net, protocol
+from chalicelib.labelstudio.auth import basic_header
+
+HEALTH_TIMEOUT = (1.0, 1.0)
+SETUP_TIMEOUT = (1.0, 3.0)
+PREDICT_TIMEOUT = (1.0, 100.0)
+TRAIN_TIMEOUT = (1.0, 100.0)
+BATCH_SIZE = 100
+URL_FIELD = "ml.custom_backend.url"
+
+
+class CustomBackend:
+    def __init__(self, url: str, project_key: str, label_config: str, user: str | None = None,
+                 password: str | None = None, title: str = ""):
+        self.url = url
+        self.project_key = project_key
+        self.label_config = label_config
+        self.title = title
+        self.headers = {"Authorization": basic_header(user, password)} if user and password else {}
+
+    def _call(self, method: str, suffix: str, body, timeout) -> net.Reply:
+        return net.request(method, net.join(self.url, suffix), body=body, headers=self.headers,
+                           timeout=timeout, field=URL_FIELD)
+
+    # ------------------------------------------------------------ validation
+    def health(self) -> None:
+        try:
+            reply = self._call("GET", "health", None, HEALTH_TIMEOUT)
+        except net.UpstreamError as exc:
+            raise ValidationError(URL_FIELD, f"can't connect to ML backend {self.url}: health check failed ({exc.message})")
+        if reply.status == 401:
+            raise ValidationError(URL_FIELD, f"able to connect to {self.url}, but the Basic-auth credentials "
+                                             "were either not provided or are incorrect (401)")
+        if not 200 <= reply.status < 300 or not isinstance(reply.body, dict):
+            raise ValidationError(URL_FIELD, f"can't connect to ML backend {self.url}: health check failed "
+                                             f"(HTTP {reply.status}{'' if isinstance(reply.body, dict) else ', not JSON'})")
+
+    def setup(self) -> str:
+        """The backend's model version; "untrained" for an old backend that answers 404 until trained."""
+        reply = self._call("POST", "setup", {
+            "project": self.project_key, "schema": self.label_config,
+            "hostname": None, "access_token": None, "extra_params": None,
+        }, SETUP_TIMEOUT)
+        if reply.status == 404:
+            return protocol.UNTRAINED_VERSION
+        if not 200 <= reply.status < 300 or not isinstance(reply.body, dict):
+            raise ValidationError(URL_FIELD, f"connected to {self.url}, but it doesn't look like a valid ML backend: "
+                                             f"/setup answered HTTP {reply.status} {reply.text[:200]!r}")
+        version = reply.body.get("model_version")
+        return str(version) if version not in (None, "") else protocol.UNTRAINED_VERSION
+
+    def check(self) -> str:
+        """What saving the settings runs: /health then /setup, as Label Studio validates a backend."""
+        self.health()
+        try:
+            return self.setup()
+        except net.UpstreamError as exc:
+            raise ValidationError(URL_FIELD, f"connected to {self.url}, but /setup failed: {exc.message}")
+
+    # ------------------------------------------------------------ predictions
+    def _predict_batch(self, batch: list[dict], version: str) -> list[dict] | None:
+        reply = self._call("POST", "predict", {
+            "tasks": batch, "project": self.project_key, "label_config": self.label_config,
+            "model_version": version, "params": {"login": None, "password": None, "context": None},
+        }, PREDICT_TIMEOUT)
+        if reply.status == 404:
+            return None  # an old backend with no model yet
+        if not 200 <= reply.status < 300:
+            raise net.UpstreamError(f"custom backend /predict answered HTTP {reply.status}: {reply.text[:300]}",
+                                    "status", reply.status, URL_FIELD)
+        body = reply.body
+        results = body.get("results") if isinstance(body, dict) else body
+        if not isinstance(results, list):
+            raise net.UpstreamError("custom backend /predict answered no 'results' list", "not_json",
+                                    reply.status, URL_FIELD)
+        top_version = body.get("model_version") if isinstance(body, dict) else None
+        if len(results) == 1 and len(batch) > 1:  # a backend without batch support: one by one
+            out = []
+            for task in batch:
+                single = self._predict_batch([task], version)
+                out += single if single is not None else [protocol.empty_prediction(version)]
+            return out
+        if len(results) != len(batch):
+            raise net.UpstreamError(f"custom backend returned {len(results)} results for {len(batch)} tasks",
+                                    "status", reply.status, URL_FIELD)
+        return [normalize_prediction(item, top_version or version) for item in results]
+
+    def predict(self, tasks: list[dict]) -> tuple[list[dict], str]:
+        version = self.setup()
+        results = []
+        for start in range(0, len(tasks), BATCH_SIZE):
+            batch = tasks[start:start + BATCH_SIZE]
+            scored = self._predict_batch(batch, version)
+            results += scored if scored is not None else [protocol.empty_prediction(version) for _ in batch]
+        return results, version
+
+    # ------------------------------------------------------------ training
+    def train(self, tasks: list[dict]) -> dict:
+        """Forward a training. `tasks`: Label Studio tasks with their accepted `annotations`."""
+        number = protocol.ls_project_number(self.project_key)
+        reply = self._call("POST", "webhook", {
+            "action": "START_TRAINING",
+            "project": {"id": int(number), "title": self.title, "label_config": self.label_config},
+        }, TRAIN_TIMEOUT)
+        if 200 <= reply.status < 300:
+            return {"via": "webhook", "status": reply.status, "answer": reply.body}
+        if reply.status not in (404, 405):
+            raise net.UpstreamError(f"custom backend /webhook START_TRAINING answered HTTP {reply.status}: "
+                                    f"{reply.text[:300]}", "status", reply.status, URL_FIELD)
+        old_style = [{**{k: v for k, v in t.items() if k != "annotations"}, "completions": t.get("annotations", [])}
+                     for t in tasks]
+        reply = self._call("POST", "train", {
+            "annotations": tasks, "completions": old_style, "project": self.project_key,
+            "label_config": self.label_config, "params": {"login": None, "password": None},
+        }, TRAIN_TIMEOUT)
+        if not 200 <= reply.status < 300:
+            raise net.UpstreamError(f"custom backend legacy /train answered HTTP {reply.status}: {reply.text[:300]}",
+                                    "status", reply.status, URL_FIELD)
+        return {"via": "train", "status": reply.status, "answer": reply.body}
+
+
+def normalize_prediction(item, version: str) -> dict:
+    """One backend prediction (a dict, or a list of them: the first is kept) -> ours."""
+    if isinstance(item, list):
+        item = item[0] if item else {}
+    if not isinstance(item, dict) or not isinstance(item.get("result"), list):
+        return protocol.empty_prediction(version)
+    score = item.get("score")
+    return {
+        "result": item["result"],
+        "score": float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else 0.0,
+        "model_version": str(item.get("model_version") or version),
+    }
+
+
+def project_key(project) -> str:
+    return f"{project.project_id}.{int(project.created_at.timestamp())}"
+
+
+def backend_from_settings(custom: dict, key: str, label_config: str, title: str = "") -> CustomBackend:
+    return CustomBackend(custom["url"], key, label_config, custom.get("basic_auth_user"),
+                         custom.get("basic_auth_pass"), title)
+
+
+def backend_for(project) -> CustomBackend:
+    custom = (project.ml or {}).get("custom_backend")
+    if not custom:
+        raise ValidationError("ml.custom_backend", "required when model is 'custom'")
+    return backend_from_settings(custom, project_key(project), project.label_config, project.title or "")
+
+
+def labelstudio_tasks(project, tasks_with_completions) -> list[dict]:
+    """[(task item, completions)] -> Label Studio tasks with `annotations` (what /train wants)."""
+    from chalicelib.api.serializers import completion_json
+
+    out = []
+    for task, completions in tasks_with_completions:
+        body = task_to_labelstudio({"id": int(task.task_id), "data": task.data, "meta": task.meta or {}},
+                                   [completion_json(c) for c in completions], [], naming="annotations")
+        out.append(body)
+    return out

@@ -1,0 +1,71 @@
+"""Secrets for the Label Studio connections: one master key, from which are derived
+
+- the per-project Basic-auth passwords (HMAC, so checking one needs no database read), and
+- the AES-256-GCM key that encrypts the Label Studio access tokens stored at rest.
+
+The master key is `ACTIVELABEL_LS_SECRET` (url-safe base64 of at least 32 random bytes). A deployed
+stage sets it from its secret store (e.g. an SSM SecureString or Secrets Manager value resolved at
+deploy time); the local stack generates one per run. Nothing here logs a secret.
+"""
+import base64
+import hashlib
+import hmac
+import os
+
+from chalicelib.errors import ActivelabelError
+
+SECRET_ENV = "ACTIVELABEL_LS_SECRET"
+_CIPHER_PREFIX = "v1:"
+
+
+class SecretNotConfigured(ActivelabelError):
+    status = 500
+    code = "ConfigurationError"
+
+
+def master_key() -> bytes:
+    raw = os.environ.get(SECRET_ENV, "")
+    try:
+        key = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)) if raw else b""
+    except ValueError:
+        key = b""
+    if len(key) < 32:
+        raise SecretNotConfigured(f"{SECRET_ENV} must hold at least 32 random bytes (url-safe base64)")
+    return key
+
+
+def new_master_key() -> str:
+    return base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
+
+
+def derive(purpose: str) -> bytes:
+    return hmac.new(master_key(), purpose.encode(), hashlib.sha256).digest()
+
+
+def derived_secret(purpose: str) -> str:
+    """A printable secret bound to `purpose` (e.g. a project's Basic-auth password)."""
+    return base64.urlsafe_b64encode(derive(purpose)).decode().rstrip("=")
+
+
+def fingerprint(*values: str) -> str:
+    """A keyed digest, to tell whether stored secrets changed without decrypting them."""
+    return hmac.new(derive("fingerprint"), "\x00".join(values).encode(), hashlib.sha256).hexdigest()
+
+
+def encrypt(plaintext: str, context: str) -> str:
+    """AES-256-GCM; `context` (e.g. the project id) is authenticated, so a ciphertext cannot be
+    moved to another project."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = os.urandom(12)
+    sealed = AESGCM(derive("token-encryption")).encrypt(nonce, plaintext.encode(), context.encode())
+    return _CIPHER_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
+
+
+def decrypt(ciphertext: str, context: str) -> str:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    if not ciphertext.startswith(_CIPHER_PREFIX):
+        raise ValueError("unknown ciphertext format")
+    blob = base64.urlsafe_b64decode(ciphertext[len(_CIPHER_PREFIX):])
+    return AESGCM(derive("token-encryption")).decrypt(blob[:12], blob[12:], context.encode()).decode()

@@ -1,0 +1,38 @@
+"""Calls from activelabel to a Label Studio instance's REST API, with the hostname and access token
+its `/setup` sent (see server.py). Today: the export of labeled tasks that START_TRAINING pulls.
+
+A legacy token is sent as `Authorization: Token <t>`; a Personal Access Token (a JWT refresh token)
+is first exchanged at `/api/token/refresh/` for an access token sent as `Bearer` (Label Studio's
+own SDK rule). Every call goes through the SSRF guard of net.py.
+"""
+from chalicelib.labelstudio import net
+
+TOKEN_TIMEOUT = (3.0, 10.0)
+EXPORT_TIMEOUT = (3.0, 20.0)  # inside the API's 29 s; a START_TRAINING call may take up to 100 s
+
+
+def _looks_like_jwt(token: str) -> bool:
+    parts = token.split(".")
+    return len(parts) == 3 and all(parts) and token.startswith("eyJ")
+
+
+def auth_header(hostname: str, token: str) -> str:
+    if not _looks_like_jwt(token):
+        return f"Token {token}"
+    reply = net.request("POST", net.join(hostname, "api/token/refresh/"), body={"refresh": token},
+                        timeout=TOKEN_TIMEOUT, field="hostname")
+    if reply.status != 200 or not isinstance(reply.body, dict) or not reply.body.get("access"):
+        raise net.UpstreamError(f"Label Studio refused the personal access token ({reply.status})", "status",
+                                reply.status, "access_token")
+    return f"Bearer {reply.body['access']}"
+
+
+def export_labeled_tasks(hostname: str, token: str, ls_project_number: str) -> list[dict]:
+    """Every labeled task of the project with its annotations (Label Studio's JSON export)."""
+    url = net.join(hostname, f"api/projects/{ls_project_number}/export?exportType=JSON")
+    reply = net.request("GET", url, headers={"Authorization": auth_header(hostname, token)},
+                        timeout=EXPORT_TIMEOUT, field="hostname")
+    if reply.status != 200 or not isinstance(reply.body, list):
+        raise net.UpstreamError(f"Label Studio export of project {ls_project_number} answered {reply.status}",
+                                "status", reply.status, "hostname")
+    return reply.body

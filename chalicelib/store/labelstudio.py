@@ -1,0 +1,94 @@
+"""DynamoDB records of the Label Studio connections (no new table: ledger items plus one project attribute).
+
+Ledger items (`LedgerModel`, never expiring), each written with a condition so that redelivered or
+concurrent requests agree on one answer:
+- `pk="ls#link"`, `sk="<credential user>|<LS project>"` -> activelabel project id. `<LS project>` is
+  `"<id>.<created_ts>"` as /setup and /predict send it, or `"#<id>"` as webhooks identify projects,
+  or `"#last"` (the last project linked with that credential, for `GET /versions`, which names none).
+- `pk="ls#task#<project>"`, `sk="<LS task id>"` -> our task id.
+- `pk="ls#ann#<project>"`, `sk="<LS annotation id>"` -> our task id (ANNOTATIONS_DELETED names only ids).
+The project item's `ls_link` holds the Label Studio hostname, the encrypted access token, the
+extra params and a keyed fingerprint of them.
+"""
+from pynamodb.exceptions import DoesNotExist, PutError
+
+from chalicelib.store.models import LedgerModel, ProjectModel, TaskModel
+from chalicelib.store.repository import _is_conditional_failure, now
+
+LINK_PK = "ls#link"
+
+
+def _get(pk: str, sk: str) -> int | None:
+    try:
+        return int(LedgerModel.get(pk, sk, consistent_read=True).value)
+    except DoesNotExist:
+        return None
+
+
+def _put_if_absent(pk: str, sk: str, value: int) -> int:
+    """Store `value` unless the key exists; returns the value that holds afterwards."""
+    try:
+        LedgerModel(pk=pk, sk=sk, value=value).save(condition=LedgerModel.sk.does_not_exist())
+        return value
+    except PutError as exc:
+        if _is_conditional_failure(exc):
+            return _get(pk, sk)
+        raise
+
+
+def find_link(user: str, ls_project: str) -> str | None:
+    value = _get(LINK_PK, f"{user}|{ls_project}")
+    return None if value is None else str(value)
+
+
+def claim_link(user: str, ls_project: str, project_id: str) -> str:
+    return str(_put_if_absent(LINK_PK, f"{user}|{ls_project}", int(project_id)))
+
+
+def set_link(user: str, ls_project: str, project_id: str) -> None:
+    LedgerModel(pk=LINK_PK, sk=f"{user}|{ls_project}", value=int(project_id)).save()
+
+
+def create_project_with_id(project_id: str, title: str, label_config: str, ml: dict) -> ProjectModel:
+    """Create the project unless it exists (a retried first /setup); returns the stored item."""
+    ts = now()
+    project = ProjectModel(project_id=project_id, title=title, label_config=label_config, ml=ml,
+                           created_at=ts, updated_at=ts)
+    try:
+        project.save(condition=ProjectModel.project_id.does_not_exist())
+    except PutError as exc:
+        if not _is_conditional_failure(exc):
+            raise
+        project = ProjectModel.get(project_id, consistent_read=True)
+    return project
+
+
+def save_connection(project: ProjectModel, link: dict) -> None:
+    project.update(actions=[ProjectModel.ls_link.set(link), ProjectModel.updated_at.set(now())],
+                   condition=ProjectModel.project_id.exists())
+
+
+def find_task_for(project_id: str, ls_task_id: int) -> int | None:
+    return _get(f"ls#task#{project_id}", str(ls_task_id))
+
+
+def claim_task_for(project_id: str, ls_task_id: int, task_id: int) -> int:
+    return _put_if_absent(f"ls#task#{project_id}", str(ls_task_id), task_id)
+
+
+def put_task(project_id: str, task_id: int, data: dict, meta: dict) -> None:
+    """Create the task unless it exists."""
+    task = TaskModel(project_id=project_id, task_id=task_id, data=data, meta=meta, created_at=now())
+    try:
+        task.save(condition=TaskModel.task_id.does_not_exist())
+    except PutError as exc:
+        if not _is_conditional_failure(exc):
+            raise
+
+
+def remember_annotation(project_id: str, ls_annotation_id: int, task_id: int) -> None:
+    _put_if_absent(f"ls#ann#{project_id}", str(ls_annotation_id), task_id)
+
+
+def task_of_annotation(project_id: str, ls_annotation_id: int) -> int | None:
+    return _get(f"ls#ann#{project_id}", str(ls_annotation_id))

@@ -1,0 +1,159 @@
+"""Small HTTP servers on loopback that speak Label Studio's side of the protocol, for tests:
+a Label Studio whose export API we pull from, and ML backends (current SDK, old SDK/HTX, broken)."""
+import json
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def _body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        return json.loads(self.rfile.read(length)) if length else None
+
+    def _send(self, status, body):
+        raw = json.dumps(body).encode() if not isinstance(body, bytes) else body
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    def _dispatch(self, method):
+        server = self.server.owner
+        body = self._body() if method == "POST" else None
+        server.calls.append((method, self.path, dict(self.headers), body))
+        status, answer = server.answer(method, self.path, dict(self.headers), body)
+        self._send(status, answer)
+
+
+class FakeServer:
+    def __init__(self):
+        self.calls = []
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.owner = self
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def answer(self, method, path, headers, body):
+        return 404, {"detail": "not found"}
+
+    def paths(self, method=None):
+        return [path for m, path, _, _ in self.calls if method in (None, m)]
+
+
+@contextmanager
+def serving(server: FakeServer):
+    thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()
+
+
+class FakeLabelStudio(FakeServer):
+    """Serves `GET /api/projects/<n>/export` with `Authorization: Token <token>` only."""
+
+    def __init__(self, token: str, exports: dict):
+        super().__init__()
+        self.token = token
+        self.exports = exports
+
+    def answer(self, method, path, headers, body):
+        if headers.get("Authorization") != f"Token {self.token}":
+            return 401, {"detail": "Authentication credentials were not provided."}
+        for number, tasks in self.exports.items():
+            if method == "GET" and path.startswith(f"/api/projects/{number}/export"):
+                return 200, tasks
+        return 404, {"detail": "Not found."}
+
+
+def keyword_label(text: str) -> str:
+    return "spam" if any(w in text.lower() for w in ("free", "win", "prize", "claim", "txt")) else "ham"
+
+
+class FakeMLBackend(FakeServer):
+    """A keyword classifier behind the ML-backend protocol.
+
+    style "current": label-studio-ml 2.x (/health, /setup -> model_version, /predict with
+    per-prediction model_version, /webhook START_TRAINING; /train is 404).
+    style "old": HTX / SDK <= 1.0 (/setup 404 until trained, /predict answers `results` + top-level
+    `model_version`, no /webhook, legacy /train with `completions`).
+    `batch=False`: answers a single result whatever the batch size (Label Studio then re-sends one by one).
+    """
+
+    def __init__(self, style="current", user=None, password=None, batch=True):
+        super().__init__()
+        self.style = style
+        self.auth = None
+        if user:
+            import base64
+
+            self.auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        self.batch = batch
+        self.trained = 0
+        self.train_bodies = []
+
+    @property
+    def version(self):
+        return f"kw-{self.trained}"
+
+    def _predictions(self, tasks, config_name="label"):
+        out = []
+        for task in tasks:
+            label = keyword_label(task["data"]["text"])
+            item = {"result": [{"from_name": config_name, "to_name": "text", "type": "choices",
+                                "value": {"choices": [label]}}], "score": 0.75}
+            if self.style == "current":
+                item["model_version"] = self.version
+            out.append(item)
+        return out
+
+    def answer(self, method, path, headers, body):
+        if self.auth and headers.get("Authorization") != self.auth:
+            return 401, {"error": "Login required"}
+        if path == "/health":
+            return 200, {"status": "UP", "model_class": "Keywords"}
+        if path == "/setup":
+            if self.style == "old" and not self.trained:
+                return 404, {"error": "no model"}
+            return 200, {"model_version": self.version}
+        if path == "/predict":
+            tasks = body["tasks"] if self.batch else body["tasks"][:1]
+            results = self._predictions(tasks)
+            if self.style == "old":
+                return 200, {"results": results, "model_version": self.version}
+            return 200, {"results": results}
+        if path == "/webhook" and self.style == "current":
+            if body.get("action") == "START_TRAINING":
+                self.trained += 1
+                self.train_bodies.append(body)
+                return 201, {"result": {"model_version": self.version}, "status": "ok"}
+            return 200, {"status": "Unknown event"}
+        if path == "/train" and self.style == "old":
+            tasks = body.get("completions")
+            if not tasks:
+                return 400, {"error": "No annotations found."}
+            self.trained += 1
+            self.train_bodies.append(body)
+            return 201, {"job": str(self.trained)}
+        return 404, {"error": "not found"}
+
+
+class NotAnMLBackend(FakeServer):
+    """Answers /health (as any web server's health page might) but has no /setup."""
+
+    def answer(self, method, path, headers, body):
+        if path == "/health":
+            return 200, {"ok": True}
+        return 404, {"detail": "no such page"}
