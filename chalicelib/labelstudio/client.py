@@ -35,7 +35,7 @@ class CustomBackend:
                            timeout=timeout, field=URL_FIELD)
 
     # ------------------------------------------------------------ validation
-    def health(self) -> None:
+    def health(self) -> dict:
         try:
             reply = self._call("GET", "health", None, HEALTH_TIMEOUT)
         except net.UpstreamError as exc:
@@ -46,28 +46,38 @@ class CustomBackend:
         if not 200 <= reply.status < 300 or not isinstance(reply.body, dict):
             raise ValidationError(URL_FIELD, f"can't connect to ML backend {self.url}: health check failed "
                                              f"(HTTP {reply.status}{'' if isinstance(reply.body, dict) else ', not JSON'})")
+        return reply.body
 
     def setup(self) -> str:
         """The backend's model version; "untrained" for an old backend that answers 404 until trained."""
+        return self._setup()[0]
+
+    def _setup(self) -> tuple[str, int]:
         reply = self._call("POST", "setup", {
             "project": self.project_key, "schema": self.label_config,
             "hostname": None, "access_token": None, "extra_params": None,
         }, SETUP_TIMEOUT)
         if reply.status == 404:
-            return protocol.UNTRAINED_VERSION
+            return protocol.UNTRAINED_VERSION, 404
         if not 200 <= reply.status < 300 or not isinstance(reply.body, dict):
             raise ValidationError(URL_FIELD, f"connected to {self.url}, but it doesn't look like a valid ML backend: "
                                              f"/setup answered HTTP {reply.status} {reply.text[:200]!r}")
         version = reply.body.get("model_version")
-        return str(version) if version not in (None, "") else protocol.UNTRAINED_VERSION
+        return (str(version) if version not in (None, "") else protocol.UNTRAINED_VERSION), reply.status
 
     def check(self) -> str:
-        """What saving the settings runs: /health then /setup, as Label Studio validates a backend."""
-        self.health()
+        """What saving the settings runs: /health then /setup, as Label Studio validates a backend.
+        A 404 on /setup passes only when /health answered `{"status": "UP"}` as every ML SDK does
+        (an untrained Heartex backend); from any other web server it is not an ML backend."""
+        health = self.health()
         try:
-            return self.setup()
+            version, status = self._setup()
         except net.UpstreamError as exc:
             raise ValidationError(URL_FIELD, f"connected to {self.url}, but /setup failed: {exc.message}")
+        if status == 404 and health.get("status") != "UP":
+            raise ValidationError(URL_FIELD, f"connected to {self.url}, but it doesn't look like a valid ML backend: "
+                                             "/setup answered HTTP 404 and /health did not say {\"status\": \"UP\"}")
+        return version
 
     # ------------------------------------------------------------ predictions
     def _predict_batch(self, batch: list[dict], version: str) -> list[dict] | None:
@@ -98,12 +108,17 @@ class CustomBackend:
         return [normalize_prediction(item, top_version or version) for item in results]
 
     def predict(self, tasks: list[dict]) -> tuple[list[dict], str]:
+        """(one prediction per task in order, the version). An old backend's top-level
+        `model_version` (it may answer /setup with 404) names the version of its predictions."""
         version = self.setup()
         results = []
         for start in range(0, len(tasks), BATCH_SIZE):
             batch = tasks[start:start + BATCH_SIZE]
             scored = self._predict_batch(batch, version)
             results += scored if scored is not None else [protocol.empty_prediction(version) for _ in batch]
+        versions = {r["model_version"] for r in results if r["result"]}
+        if version == protocol.UNTRAINED_VERSION and len(versions) == 1:
+            version = versions.pop()
         return results, version
 
     # ------------------------------------------------------------ training

@@ -55,10 +55,10 @@ def address_refusal(ip: ipaddress._BaseAddress, allow: set[str]) -> str | None:
         return "a cloud metadata address"
     if ip.is_link_local:
         return "a link-local address"
-    if ip.is_multicast or ip.is_unspecified or ip.is_reserved:
-        return "not a unicast address"
     if ip.is_loopback:
         return None if "loopback" in allow else "a loopback address"
+    if ip.is_multicast or ip.is_unspecified or ip.is_reserved:
+        return "not a unicast address"
     if ip.is_private or ip in _CGNAT:
         return None if "private" in allow else "a private address"
     return None
