@@ -8,7 +8,7 @@ PORT ?= 8000
 PYTHON ?= $(shell for p in python3.12 $$(ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | sort -V | tail -1) python3.13 python3.11 python3; do \
             if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; assert (3,11) <= sys.version_info[:2] <= (3,13)' 2>/dev/null; then echo $$p; break; fi; done)
 
-.PHONY: venv test test-unit test-functional test-e2e serve run bench clean
+.PHONY: venv test test-unit test-functional test-e2e serve run bench clean e2e-labelstudio
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "need Python 3.11-3.13 (3.12 preferred)"; exit 1; }
@@ -20,7 +20,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 venv: $(VENV)/.installed
 
 test: venv
-	$(PY) -m ruff check --select F,E9 app.py chalicelib activelabel_client bench tests
+	$(PY) -m ruff check --select F,E9 app.py chalicelib activelabel_client bench tests e2e_labelstudio
 	$(PY) -m pytest tests -q
 
 test-unit: venv
@@ -40,6 +40,20 @@ run: venv
 
 bench: venv
 	$(PY) bench/predict.py
+
+# A real Label Studio (about 1 GB, in its own venv; not part of `make test`) uses our /ls/ backend.
+LS_VENV := .venv-labelstudio
+LS_PYTHON ?= $(shell for p in python3.12 $$(ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | sort -V | tail -1) python3.13 python3.11; do \
+            if command -v $$p >/dev/null 2>&1; then echo $$p; break; fi; done)
+LABEL_STUDIO_VERSION ?= 1.23.2
+
+$(LS_VENV)/.installed:
+	@test -x $(LS_VENV)/bin/python || $(LS_PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install --quiet label-studio==$(LABEL_STUDIO_VERSION)
+	@touch $@
+
+e2e-labelstudio: venv $(LS_VENV)/.installed
+	$(PY) e2e_labelstudio/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache dist bench/out
