@@ -52,8 +52,20 @@ $(LS_VENV)/.installed:
 	$(LS_VENV)/bin/python -m pip install --quiet label-studio==$(LABEL_STUDIO_VERSION)
 	@touch $@
 
-e2e-labelstudio: venv $(LS_VENV)/.installed
+# label-studio-ml 1.0.9 (the SDK custom backends are built with) imports rq without declaring it
+# and downgrades Flask: its own venv too; tests/e2e/test_labelstudio_ml_sdk.py uses it when present.
+LSML_VENV := .venv-lsml
+LSML_PYTHON ?= $(shell for p in python3.11 $$(ls -d $$HOME/.pyenv/versions/3.11*/bin/python3.11 2>/dev/null | sort -V | tail -1) python3.12 python3; do \
+            if command -v $$p >/dev/null 2>&1; then echo $$p; break; fi; done)
+
+$(LSML_VENV)/.installed:
+	@test -x $(LSML_VENV)/bin/python || $(LSML_PYTHON) -m venv $(LSML_VENV)
+	$(LSML_VENV)/bin/python -m pip install --quiet label-studio-ml==1.0.9 rq==1.10.1
+	@touch $@
+
+e2e-labelstudio: venv $(LS_VENV)/.installed $(LSML_VENV)/.installed
 	$(PY) e2e_labelstudio/run.py
+	$(PY) -m pytest tests/e2e/test_labelstudio_ml_sdk.py -q
 
 clean:
 	rm -rf $(VENV) .pytest_cache dist bench/out

@@ -5,8 +5,9 @@ Basic auth, `/health` (1 s) and `/setup` (3 s) to validate, `/predict` (100 s) i
 on connection errors only (net.py), and we understand the older answers: `results` with a top-level
 `model_version`, a 404 on `/setup` or `/predict` meaning "not trained yet" (Heartex/HTX), a single
 result for a batch (then tasks are re-sent one by one, as Label Studio does). Training is forwarded
-as a `START_TRAINING` webhook, or for old servers (404 there) as legacy `/train` carrying the
-accepted tasks under both `annotations` and `completions`. URLs go through the SSRF guard.
+as a `START_TRAINING` webhook (`PROJECT_UPDATED` for label-studio-ml 1.x in webhook mode), or for
+old servers (a 404 there, or label-studio-ml 1.x reporting `"v2": false` in /health) as legacy
+`/train` carrying the accepted tasks under both `annotations` and `completions`. URLs go through the SSRF guard.
 """
 from chalicelib.errors import ValidationError
 from chalicelib.labeling.results import task_to_labelstudio
@@ -122,18 +123,37 @@ class CustomBackend:
         return results, version
 
     # ------------------------------------------------------------ training
+    def training_action(self) -> str | None:
+        """The webhook action that makes this backend train, or None for legacy /train only.
+
+        label-studio-ml 1.x reports `"v2"` in /health. False: it trains only through /train. True:
+        it trains on webhooks, but its TRAIN_EVENTS predate START_TRAINING, so it gets
+        PROJECT_UPDATED, as Label Studio 1.4.1-1.11 sent. Current backends get START_TRAINING."""
+        try:
+            reply = self._call("GET", "health", None, HEALTH_TIMEOUT)
+        except net.UpstreamError:
+            return "START_TRAINING"  # the training call itself reports the failure
+        body = reply.body if isinstance(reply.body, dict) else {}
+        if "v2" not in body:
+            return "START_TRAINING"
+        if str(body["v2"]).strip().lower() in ("false", "0", "", "none"):
+            return None
+        return "PROJECT_UPDATED"
+
     def train(self, tasks: list[dict]) -> dict:
         """Forward a training. `tasks`: Label Studio tasks with their accepted `annotations`."""
-        number = protocol.ls_project_number(self.project_key)
-        reply = self._call("POST", "webhook", {
-            "action": "START_TRAINING",
-            "project": {"id": int(number), "title": self.title, "label_config": self.label_config},
-        }, TRAIN_TIMEOUT)
-        if 200 <= reply.status < 300:
-            return {"via": "webhook", "status": reply.status, "answer": reply.body}
-        if reply.status not in (404, 405):
-            raise net.UpstreamError(f"custom backend /webhook START_TRAINING answered HTTP {reply.status}: "
-                                    f"{reply.text[:300]}", "status", reply.status, URL_FIELD)
+        action = self.training_action()
+        if action:
+            number = protocol.ls_project_number(self.project_key)
+            reply = self._call("POST", "webhook", {
+                "action": action,
+                "project": {"id": int(number), "title": self.title, "label_config": self.label_config},
+            }, TRAIN_TIMEOUT)
+            if 200 <= reply.status < 300:
+                return {"via": "webhook", "status": reply.status, "answer": reply.body}
+            if reply.status not in (404, 405):
+                raise net.UpstreamError(f"custom backend /webhook {action} answered HTTP {reply.status}: "
+                                        f"{reply.text[:300]}", "status", reply.status, URL_FIELD)
         old_style = [{**{k: v for k, v in t.items() if k != "annotations"}, "completions": t.get("annotations", [])}
                      for t in tasks]
         reply = self._call("POST", "train", {
