@@ -235,3 +235,16 @@ def test_legacy_train_accepts_annotations_and_completions(api, pump):
     assert training(api, project_id)["model_version"] == "v1"
     export = api.get(f"/api/projects/{project_id}/export?naming=completions").json["tasks"]
     assert sum(len(t["completions"]) for t in export) == 8
+
+
+def test_every_ls_route_requires_basic_auth(api, chalice_app):
+    checked = 0
+    for path, methods in chalice_app.routes.items():
+        if not (path == "/ls" or path.startswith("/ls/")):
+            continue
+        for method in methods:
+            for headers in ({}, ADMIN, basic("ls-user", "nope"), basic("project-1", "ls-pass")):
+                answer = api.call(method, path, body={}, headers=headers)
+                assert answer.status_code == 401 and answer.json["Field"] == "Authorization", (method, path, headers)
+            checked += 1
+    assert checked == 7
