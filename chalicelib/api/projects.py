@@ -24,16 +24,26 @@ def _label_config(body: dict):
     return xml, parse_label_config(xml)
 
 
-def check_custom_backend(old_ml: dict | None, ml: dict, project_key: str, label_config: str) -> None:
-    """Saving a custom model validates it as Label Studio does (/health then /setup); 400 if not."""
-    if ml.get("model") != "custom":
-        return
-    old = old_ml or {}
-    if old.get("model") == "custom" and old.get("custom_backend") == ml.get("custom_backend"):
-        return
+def prepare_custom_backend(old_ml: dict | None, ml: dict, project_key: str, label_config: str) -> dict:
+    """The settings to store: the custom backend's password encrypted (a masked one sent back keeps
+    the stored one) and, when the backend changed, validated as Label Studio does (/health then
+    /setup; 400 naming ml.custom_backend.url if not)."""
     from chalicelib.labelstudio import client
 
+    ml = client.seal_settings(ml, old_ml)
+    if ml.get("model") != "custom":
+        return ml
+    old = old_ml or {}
+    if old.get("model") == "custom" and old.get("custom_backend") == ml.get("custom_backend"):
+        return ml
     client.backend_from_settings(ml["custom_backend"], project_key, label_config).check()
+    return ml
+
+
+def shown_settings(ml: dict) -> dict:
+    from chalicelib.labelstudio.client import masked_settings
+
+    return masked_settings(ml)
 
 
 def _key(project) -> str:
@@ -54,7 +64,7 @@ def create_project(request):
     title = _title(body.get("title", ""))
     xml, config = _label_config(body)
     ml = merge_settings(None, body.get("ml"), available_models(config))
-    check_custom_backend(None, ml, "0.0", xml)
+    ml = prepare_custom_backend(None, ml, "0.0", xml)
     return created(project_json(repository.create_project(title, xml, ml)))
 
 
@@ -88,7 +98,8 @@ def patch_project(request, project_id: str):
     elif "ml" in body:
         fields["ml"] = merge_settings(ml, body["ml"], available_models(parse_label_config(project.label_config)))
     if "ml" in fields:
-        check_custom_backend(project.ml, fields["ml"], _key(project), fields.get("label_config", project.label_config))
+        fields["ml"] = prepare_custom_backend(project.ml, fields["ml"], _key(project),
+                                              fields.get("label_config", project.label_config))
     if fields:
         repository.update_project(project, **fields)
     return project_json(project)
@@ -100,7 +111,7 @@ def delete_project(project_id: str):
 
 
 def get_ml(project_id: str):
-    return repository.get_project(project_id).ml
+    return shown_settings(repository.get_project(project_id).ml)
 
 
 def put_ml(request, project_id: str):
@@ -108,9 +119,9 @@ def put_ml(request, project_id: str):
     project = repository.get_project(project_id, consistent=True)
     models = available_models(parse_label_config(project.label_config))
     ml = merge_settings(project.ml, body, models)
-    check_custom_backend(project.ml, ml, _key(project), project.label_config)
+    ml = prepare_custom_backend(project.ml, ml, _key(project), project.label_config)
     repository.update_project(project, ml=ml)
-    return ml
+    return shown_settings(ml)
 
 
 def list_models(project_id: str):

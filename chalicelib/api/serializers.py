@@ -1,6 +1,7 @@
 """Items -> JSON bodies of the API contract (../shared/API.md)."""
 from chalicelib.domain.training_state import training_state
 from chalicelib.labeling.results import task_to_labelstudio
+from chalicelib.labelstudio.client import masked_settings
 from chalicelib.store import repository
 
 
@@ -14,7 +15,7 @@ def project_json(project) -> dict:
         "id": project.project_id,
         "title": project.title,
         "label_config": project.label_config,
-        "ml": project.ml,
+        "ml": masked_settings(project.ml),
         "created_at": iso(project.created_at),
         "updated_at": iso(project.updated_at),
         "task_count": int(project.task_seq or 0),

@@ -11,7 +11,7 @@ old servers (a 404 there, or label-studio-ml 1.x reporting `"v2": false` in /hea
 """
 from chalicelib.errors import ValidationError
 from chalicelib.labeling.results import task_to_labelstudio
-from chalicelib.labelstudio import net, protocol
+from chalicelib.labelstudio import crypto, net, protocol
 from chalicelib.labelstudio.auth import basic_header
 
 HEALTH_TIMEOUT = (1.0, 1.0)
@@ -180,13 +180,50 @@ def normalize_prediction(item, version: str) -> dict:
     }
 
 
+SECRET_MASK = "********"
+_SEALED = "sealed:"
+_SEAL_CONTEXT = "custom_backend.basic_auth_pass"
+
+
+def seal_settings(ml: dict, old_ml: dict | None) -> dict:
+    """ML settings to store: the custom backend's Basic-auth password AES-GCM encrypted. The mask
+    (what GET shows) sent back means "keep the stored password"."""
+    custom = ml.get("custom_backend")
+    if not custom or not custom.get("basic_auth_pass"):
+        return ml
+    password = custom["basic_auth_pass"]
+    if password == SECRET_MASK:
+        password = ((old_ml or {}).get("custom_backend") or {}).get("basic_auth_pass")
+        if not password:
+            raise ValidationError("ml.custom_backend.basic_auth_pass", "no stored password to keep; send the password")
+    elif not password.startswith(_SEALED):
+        password = _SEALED + crypto.encrypt(password, _SEAL_CONTEXT)
+    return {**ml, "custom_backend": {**custom, "basic_auth_pass": password}}
+
+
+def masked_settings(ml: dict | None) -> dict | None:
+    custom = (ml or {}).get("custom_backend")
+    if not custom or not custom.get("basic_auth_pass"):
+        return ml
+    return {**ml, "custom_backend": {**custom, "basic_auth_pass": SECRET_MASK}}
+
+
+def _password(custom: dict) -> str | None:
+    password = custom.get("basic_auth_pass")
+    if password and password.startswith(_SEALED):
+        try:
+            return crypto.decrypt(password[len(_SEALED):], _SEAL_CONTEXT)
+        except ValueError:
+            raise ValidationError("ml.custom_backend.basic_auth_pass", "cannot be decrypted; send it again")
+    return password
+
+
 def project_key(project) -> str:
     return f"{project.project_id}.{int(project.created_at.timestamp())}"
 
 
 def backend_from_settings(custom: dict, key: str, label_config: str, title: str = "") -> CustomBackend:
-    return CustomBackend(custom["url"], key, label_config, custom.get("basic_auth_user"),
-                         custom.get("basic_auth_pass"), title)
+    return CustomBackend(custom["url"], key, label_config, custom.get("basic_auth_user"), _password(custom), title)
 
 
 def backend_for(project) -> CustomBackend:

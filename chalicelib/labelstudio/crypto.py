@@ -63,9 +63,14 @@ def encrypt(plaintext: str, context: str) -> str:
 
 
 def decrypt(ciphertext: str, context: str) -> str:
+    """Raises ValueError when the ciphertext is not ours, was altered, or belongs to another context."""
+    from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     if not ciphertext.startswith(_CIPHER_PREFIX):
         raise ValueError("unknown ciphertext format")
-    blob = base64.urlsafe_b64decode(ciphertext[len(_CIPHER_PREFIX):])
-    return AESGCM(derive("token-encryption")).decrypt(blob[:12], blob[12:], context.encode()).decode()
+    try:
+        blob = base64.urlsafe_b64decode(ciphertext[len(_CIPHER_PREFIX):])
+        return AESGCM(derive("token-encryption")).decrypt(blob[:12], blob[12:], context.encode()).decode()
+    except (InvalidTag, ValueError) as exc:
+        raise ValueError(f"cannot decrypt ({type(exc).__name__})") from None

@@ -20,6 +20,17 @@ def test_saving_a_custom_model_checks_health_and_setup(api):
         ok = api.put(f"/api/projects/{project_id}/ml", custom(backend.url, basic_auth_user="u", basic_auth_pass="p"))
         assert ok.status_code == 200, ok.json
         assert [p for p in backend.paths() if p != "/health"] == ["/setup"]
+        # the password is stored encrypted and never shown; sending the mask back keeps it
+        shown = api.get(f"/api/projects/{project_id}/ml").json["custom_backend"]
+        assert shown == {"url": backend.url, "basic_auth_user": "u", "basic_auth_pass": "********"}
+        assert api.get(f"/api/projects/{project_id}").json["ml"]["custom_backend"]["basic_auth_pass"] == "********"
+        from chalicelib.store import repository
+
+        stored = repository.get_project(project_id).ml["custom_backend"]["basic_auth_pass"]
+        assert stored.startswith("sealed:") and "p" != stored
+        moved = api.put(f"/api/projects/{project_id}/ml", {"custom_backend": {**shown, "url": backend.url + "/"}})
+        assert moved.status_code == 200, moved.json  # re-checked with the stored password
+        assert api.post(f"/api/projects/{project_id}/predict", {"samples": [{"text": "free"}]}).status_code == 200
     with serving(NotAnMLBackend()) as web:
         answer = api.put(f"/api/projects/{project_id}/ml", custom(web.url + "/"))
         assert answer.status_code == 400 and "doesn't look like a valid ML backend" in answer.json["Message"]

@@ -42,8 +42,10 @@ def test_tokens_are_encrypted_bound_to_their_project():
     sealed = crypto.encrypt("secret-token", "project:1")
     assert "secret-token" not in sealed and sealed != crypto.encrypt("secret-token", "project:1")
     assert crypto.decrypt(sealed, "project:1") == "secret-token"
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         crypto.decrypt(sealed, "project:2")
+    with pytest.raises(ValueError):
+        crypto.decrypt(sealed[:-4] + "AAAA", "project:1")
 
 
 def test_a_missing_or_short_secret_is_a_configuration_error(monkeypatch):
