@@ -40,6 +40,20 @@ def model_version(project) -> str:
     return project.model_version if project is not None and project.model_version else protocol.UNTRAINED_VERSION
 
 
+def _setup_version(project) -> str:
+    """What /setup answers: our promoted version, or a custom backend's own (so that /setup and the
+    predictions, which come from that backend, carry the same string)."""
+    if (project.ml or {}).get("model") != "custom":
+        return model_version(project)
+    from chalicelib.labelstudio import client, net
+
+    try:
+        return client.backend_for(project).setup()
+    except (net.UpstreamError, ValidationError) as exc:
+        log.info("setup: custom backend of project %s not answering (%s)", project.project_id, exc.message)
+        return protocol.UNTRAINED_VERSION
+
+
 # ---------------------------------------------------------------- linking
 
 def _available_models(config) -> list[str]:
@@ -139,7 +153,7 @@ def setup(body: dict, conn: Connection) -> dict:
             links.set_link(conn.user, "#last", project.project_id)
         _adopt_schema(project, schema)
         _store_credentials(project, key, body)
-    return {"model_version": model_version(project)}
+    return {"model_version": _setup_version(project)}
 
 
 # ---------------------------------------------------------------- predictions

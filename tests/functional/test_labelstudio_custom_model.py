@@ -111,3 +111,17 @@ def test_a_backend_that_goes_down_is_a_502_and_training_is_retried(api, pump):
     pump.drain()
     state = training(api, project_id)
     assert "custom backend" in (state["last_error"] or ""), state
+
+
+def test_a_label_studio_project_served_by_a_custom_backend_keeps_one_version(api):
+    from tests.functional.test_labelstudio_backend import BASIC, setup_sms
+
+    with serving(FakeMLBackend()) as backend:
+        setup_sms(api)
+        project_id = api.get("/api/projects").json["projects"][0]["id"]
+        assert api.put(f"/api/projects/{project_id}/ml", custom(backend.url)).status_code == 200
+        assert setup_sms(api) == {"model_version": "kw-0"}
+        answer = api.post("/ls/predict", {"tasks": [{"id": 5, "data": {"text": "free prize"}}],
+                                          "project": "7.1700000000"}, headers=BASIC).json
+        assert answer["model_version"] == "kw-0" and answer["results"][0]["model_version"] == "kw-0"
+        assert answer["results"][0]["result"][0]["value"]["choices"] == ["spam"]
