@@ -247,8 +247,9 @@ def _annotation_event(project, body: dict) -> dict:
     task_id = _ensure_task(project, config, ls_task_id, data)
     if task_id is None:
         return {"status": "ignored", "reason": f"task {ls_task_id} unknown and the event carries no task data"}
-    task = repository.get_task(project.project_id, task_id)
-    validate_result(config, completion["result"], task.data, "annotation.result")
+    if data is None:
+        data = repository.get_task(project.project_id, task_id).data
+    validate_result(config, completion["result"], data, "annotation.result")
     item = _save_completion(project, task_id, ann_id, completion)
     return {"status": "ok", "completion": item.completion_id}
 
