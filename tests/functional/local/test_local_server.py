@@ -50,7 +50,7 @@ def test_stack_serves_http_and_pumps_events(stack):
     stack.recorder.hooks["on_completion"] = lambda event, records: got.set()
     table = boto3.resource("dynamodb").Table(stack.env["ACTIVELABEL_COMPLETIONS_TABLE"])
     table.put_item(Item={"project_id": "p1", "completion_id": "c1"})
-    assert got.wait(1.0), "the pump delivers within a second of the write"
+    assert got.wait(15.0), "the pump delivers the write (latency: bench/event_latency.py)"
     (record,) = stack.recorder.calls["on_completion"][0]
     assert record.event_name == "INSERT"
     assert record.event_source_arn == stack.env[config.COMPLETIONS_STREAM_ENV]
