@@ -108,16 +108,29 @@ def test_predict_answers_one_label_studio_result_per_input_in_order(api, project
     assert [s["result"][0]["value"] for s in singles] == [r["result"][0]["value"] for r in results[:4]]
 
 
+def wait_until(read, done, timeout=30):
+    """Poll `read()` until `done(value)`; the stream handler runs in the stack's background pump."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    while not done(value) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        value = read()
+    return value
+
+
 def test_disagreeing_completions_do_not_accept_the_task(api, project):
-    before = wait_for_completions(api, project["id"], N_COMPLETED)  # the stream has counted all 25
-    assert before["accepted_tasks"] == N_COMPLETED
+    before = wait_until(lambda: api.training(project["id"]),
+                        lambda s: s["completions"] >= N_COMPLETED and s["accepted_tasks"] >= N_COMPLETED)
+    assert before["accepted_tasks"] == N_COMPLETED, before
     task_id = project["unlabelled"][0]
     for label, annotator in (("spam", "ann-a"), ("ham", "ann-b")):
         completion = choice_completion(label, annotator)
         api.add_completion(project["id"], task_id, completion["result"], completion["completed_by"])
 
-    after = wait_for_completions(api, project["id"], N_COMPLETED + 2)
-    assert after["accepted_tasks"] == N_COMPLETED
-    task = api.get_task(project["id"], task_id)
+    # the handler has judged the task once it records both completions on it
+    task = wait_until(lambda: api.get_task(project["id"], task_id), lambda t: t["total_annotations"] == 2)
+    assert task["total_annotations"] == 2, task
     assert task["is_labeled"] is False and len(task["annotations"]) == 2
     assert task["agreement"] is not None and task["agreement"] < 0.6
+    after = wait_for_completions(api, project["id"], N_COMPLETED + 2)
+    assert after["accepted_tasks"] == N_COMPLETED

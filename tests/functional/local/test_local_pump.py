@@ -251,6 +251,9 @@ def test_run_forever_survives_errors_and_fires_schedules(env, pump, recorder):
     thread, stop = pump.start(interval=0.02, schedule_every=0.2)
     try:
         assert fired.wait(15.0)
+        deadline = time.monotonic() + 15.0
+        while not pump.dead_letters and time.monotonic() < deadline:
+            time.sleep(0.05)  # the failing record is retried max_attempts times, then set aside
     finally:
         stop.set()
         thread.join(5)
