@@ -93,7 +93,14 @@ def train_and_predict(artifact: str | None) -> dict:
         "test_accuracy": correct / len(test_rows),
         "first_result": results[0],
         "artifact_bytes": len(body),
+        "max_rss_mb": max_rss_mb(),
     }
+
+
+def max_rss_mb() -> float:
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB
 
 
 def layer_modules(layer: str) -> list[str]:
@@ -119,7 +126,7 @@ def predict_cold(artifact: str) -> dict:
     results = serving.predict(pointer_for(body, "v1"), [{"text": "WIN a free prize now, call 0800"}],
                               lambda p: body)
     return {"import_app_seconds": imported - STARTED, "predict_path_seconds": time.perf_counter() - STARTED,
-            "label": results[0]["result"][0]["value"]["choices"][0]}
+            "label": results[0]["result"][0]["value"]["choices"][0], "max_rss_mb": max_rss_mb()}
 
 
 def main() -> None:

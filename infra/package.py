@@ -195,6 +195,10 @@ def build_layer(cache_root: Path, python312: str | None, package_zip: Path) -> P
     pip_install(site)
     tally = slim(site, work / "runtime-provided")
     if python312:
+        # The runtime's own boto3/botocore come compiled; so must their stand-ins, or every probe
+        # and benchmark would time botocore's compilation.
+        subprocess.run([python312, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash",
+                        str(work / "runtime-provided")], check=True)
         found = probe(python312, package_zip, site, work / "runtime-provided")
         tally["pyc_files"] = compile_imported(python312, site, found["layer_modules"])
         tally["pyc_bytes"] = tree_size(site)[0] - tally["layer_bytes"]
