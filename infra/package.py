@@ -33,6 +33,8 @@ import time
 import zipfile
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = ROOT / "infra" / "layer_probe.py"
 MERGE_TEMPLATE = ROOT / "infra" / "resources.yaml"
@@ -252,11 +254,25 @@ def chalice_package(app_dir: Path, stage: str, out: Path) -> None:
     subprocess.run(command, cwd=app_dir, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    def ignore_aliases(self, data) -> bool:
+        return True
+
+
+def expand_aliases(template: Path) -> None:
+    """Write shared values out in full: the merge template's `&resource_env` anchor reaches
+    Chalice's output as YAML aliases, which not every CloudFormation tool reads. Chalice writes
+    intrinsic functions in their long form (`Fn::GetAtt:`), so a safe load/dump round-trip is exact."""
+    document = yaml.safe_load(template.read_text())
+    template.write_text(yaml.dump(document, Dumper=_NoAliasDumper, sort_keys=False, width=120))
+
+
 def build(stage: str, out_root: Path, python312: str | None) -> dict:
     out_root.mkdir(parents=True, exist_ok=True)
     app_dir = stage_app(out_root / ".app")
     out = out_root / stage
     chalice_package(app_dir, stage, out)
+    expand_aliases(out / "sam.yaml")
     layer = build_layer(out_root / ".layer-cache", python312, out / "deployment.zip")
     shutil.copy2(layer / "layer.zip", out / "layer.zip")
     tally = json.loads((layer / "layer.json").read_text())

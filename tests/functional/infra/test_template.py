@@ -35,27 +35,38 @@ def mapping_of(template, function):
     return mapping
 
 
-def test_cfn_lint_passes_on_the_sam_and_the_transformed_template(packaged, cloudformation):
-    _, translated = cloudformation
-    out = subprocess.run(
-        [sys.executable, "-c", "import sys; from cfnlint.runner import main; sys.exit(main())",
-         str(packaged["out"] / "sam.yaml"), str(translated)],
-        capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stdout + out.stderr
-
-
-def test_cfn_lint_catches_a_broken_wiring(cloudformation, tmp_path):
-    """The lint above can fail: a destination that does not exist and an out-of-range retry count."""
-    template, _ = cloudformation
+@pytest.fixture(scope="module")
+def cfn_lint(packaged, cloudformation, tmp_path_factory):
+    """cfn-lint, run once over the generated SAM template, its transformed CloudFormation, and a
+    deliberately broken copy of the latter (the check must be able to fail): {file name: [findings]}."""
+    template, translated = cloudformation
     broken = json.loads(json.dumps(template))
     mapping = mapping_of(broken, "OnCompletion")
     mapping["DestinationConfig"]["OnFailure"]["Destination"] = {"Fn::GetAtt": ["NoSuchQueue", "Arn"]}
     mapping["MaximumRetryAttempts"] = 100000
-    path = tmp_path / "broken.json"
-    path.write_text(json.dumps(broken))
-    out = subprocess.run([sys.executable, "-c", "import sys; from cfnlint.runner import main; sys.exit(main())",
-                          str(path)], capture_output=True, text=True, timeout=300)
-    assert out.returncode != 0 and "NoSuchQueue" in out.stdout and "100000" in out.stdout, out.stdout
+    broken_path = tmp_path_factory.mktemp("broken") / "broken.json"
+    broken_path.write_text(json.dumps(broken))
+    files = [packaged["out"] / "sam.yaml", translated, broken_path]
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys; from cfnlint.runner import main; sys.exit(main())",
+         "--format", "json", *map(str, files)],
+        capture_output=True, text=True, timeout=300)
+    findings = {Path(f).name: [] for f in files}
+    for match in json.loads(out.stdout or "[]"):
+        findings[Path(match["Filename"]).name].append(f"{match['Rule']['Id']} {match['Message']}")
+    return findings
+
+
+def test_cfn_lint_passes_on_the_sam_and_the_transformed_template(cfn_lint, packaged):
+    assert cfn_lint["sam.yaml"] == []
+    assert not re.search(r"[&*]id\d", (packaged["out"] / "sam.yaml").read_text()), "YAML aliases left"
+    assert cfn_lint["translated.json"] == []
+
+
+def test_cfn_lint_catches_a_broken_wiring(cfn_lint):
+    """A destination that does not exist and an out-of-range retry count are reported."""
+    text = "\n".join(cfn_lint["broken.json"])
+    assert "NoSuchQueue" in text and "100000" in text, text
 
 
 def test_completion_stream_mapping_has_what_chalice_lacks(cloudformation):
