@@ -12,18 +12,20 @@ Interpreter start-up is not included; Lambda's own init (and its slower CPU shar
 sizes) comes on top.
 """
 import argparse
+import importlib.util
 import json
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "functional" / "infra"))
-from conftest import clean_env, find_python312  # noqa: E402 - the same clean environment as the tests
+_spec = importlib.util.spec_from_file_location("activelabel_infra_package", ROOT / "infra" / "package.py")
+package = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(package)  # the build's clean environment, as in the tests
+clean_env, find_python312 = package.clean_env, package.find_python312
 
 PROBE = ROOT / "infra" / "layer_probe.py"
 

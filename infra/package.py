@@ -143,6 +143,19 @@ def slim(site: Path, runtime_provided: Path) -> dict:
     }
 
 
+def find_python312() -> str | None:
+    """A CPython 3.12: this interpreter, $PYTHON312, python3.12 on PATH, or pyenv's newest 3.12."""
+    if sys.version_info[:2] == (3, 12):
+        return sys.executable
+    candidates = [os.environ.get("PYTHON312"), shutil.which("python3.12"),
+                  *sorted(Path.home().glob(".pyenv/versions/3.12*/bin/python3.12"))[-1:]]
+    for candidate in candidates:
+        if candidate and subprocess.run([str(candidate), "-c", "import sys; assert sys.version_info[:2] == (3, 12)"],
+                                        capture_output=True).returncode == 0:
+            return str(candidate)
+    return None
+
+
 def clean_env(*path: Path) -> dict:
     """Environment for a bare interpreter that sees only `path` (the package, the layer, ...)."""
     return {
@@ -299,10 +312,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stage", default="dev")
     parser.add_argument("--out", default=str(ROOT / "dist"))
-    parser.add_argument("--python312", default=os.environ.get("PYTHON312") or None,
-                        help="a CPython 3.12 to probe the layer and compile .pyc with (default: $PYTHON312)")
+    parser.add_argument("--python312", default=None,
+                        help="a CPython 3.12 to probe the layer and compile .pyc with (default: found)")
     args = parser.parse_args()
-    build(args.stage, Path(args.out).resolve(), args.python312)
+    build(args.stage, Path(args.out).resolve(), args.python312 or find_python312())
 
 
 if __name__ == "__main__":

@@ -8,13 +8,9 @@ SAM transform would (local paths -> S3 URIs, then aws-sam-translator, offline).
 """
 from __future__ import annotations
 
-import glob
 import importlib.util
 import json
 import os
-import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -27,27 +23,20 @@ MB = 1024 * 1024
 
 
 def load_package_module():
+    """infra/package.py (a script, not a package): the build, and the clean environment it tests in."""
     spec = importlib.util.spec_from_file_location("activelabel_infra_package", ROOT / "infra" / "package.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def find_python312() -> str | None:
-    if sys.version_info[:2] == (3, 12):
-        return sys.executable
-    candidates = [os.environ.get("PYTHON312"), shutil.which("python3.12"),
-                  *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12")))[-1:]]
-    for candidate in candidates:
-        if candidate and subprocess.run([candidate, "-c", "import sys; assert sys.version_info[:2] == (3, 12)"],
-                                        capture_output=True).returncode == 0:
-            return candidate
-    return None
+PACKAGE = load_package_module()
+clean_env = PACKAGE.clean_env
 
 
 @pytest.fixture(scope="session")
 def python312():
-    found = find_python312()
+    found = PACKAGE.find_python312()
     if found is None:
         pytest.fail("no CPython 3.12 found (the Lambda runtime): run `make package`, which installs one, "
                     "or set PYTHON312")
@@ -57,8 +46,7 @@ def python312():
 @pytest.fixture(scope="session")
 def packaged(python312):
     """dist/dev/ as `make package` leaves it; returns {"out", "report", "runtime_provided"}."""
-    package = load_package_module()
-    report = package.build(STAGE, ROOT / "dist", python312)
+    report = PACKAGE.build(STAGE, ROOT / "dist", python312)
     SIZES.update({k: v for k, v in report.items() if k.endswith("_bytes")})
     out = ROOT / "dist" / STAGE
     return {
@@ -77,15 +65,6 @@ def unpacked(packaged, tmp_path_factory):
     with zipfile.ZipFile(packaged["out"] / "layer.zip") as z:
         z.extractall(root / "opt")
     return {"task": root / "task", "layer": root / "opt" / "python", "runtime_provided": packaged["runtime_provided"]}
-
-
-def clean_env(*paths: Path) -> dict:
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": os.pathsep.join(str(p) for p in paths),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
 
 
 @pytest.fixture(scope="session")
