@@ -4,11 +4,19 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
-# Python 3.12 matches the Lambda runtime we package for (see docs/architecture.md); 3.11-3.13 run the code.
+# Python 3.12 matches the Lambda runtime we package for (see docs/deploy.md); 3.11-3.13 run the code.
 PYTHON ?= $(shell for p in python3.12 $$(ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | sort -V | tail -1) python3.13 python3.11 python3; do \
             if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; assert (3,11) <= sys.version_info[:2] <= (3,13)' 2>/dev/null; then echo $$p; break; fi; done)
+# Packaging needs a real CPython 3.12 (the layer's .pyc and its import test); pyenv installs one if none is found.
+PYTHON312 ?= $(shell for p in python3.12 $$(ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | sort -V | tail -1); do \
+            if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; assert sys.version_info[:2] == (3,12)' 2>/dev/null; then command -v $$p; break; fi; done)
+STAGE ?= dev
+# make deploy: where `aws cloudformation package` uploads the zips, and the stack to create/update.
+STACK ?= activelabel-$(STAGE)
+ARTIFACT_BUCKET ?=
+CHECKOV_VENV := .venv-checkov
 
-.PHONY: venv test test-unit test-functional test-e2e serve run bench clean e2e-labelstudio
+.PHONY: venv test test-unit test-functional test-e2e test-infra serve run bench bench-cold-start package deploy python312 checkov-venv clean e2e-labelstudio
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "need Python 3.11-3.13 (3.12 preferred)"; exit 1; }
@@ -19,8 +27,36 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed
 
-test: venv
-	$(PY) -m ruff check --select F,E9 app.py chalicelib activelabel_client bench tests e2e_labelstudio
+# checkov pins libraries that clash with ours: it gets a venv of its own.
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	@test -n "$(PYTHON)" || { echo "need Python 3.11-3.13"; exit 1; }
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt 2>&1 | grep -v "^WARNING: Location" || true
+	$(CHECKOV_VENV)/bin/checkov --version >/dev/null
+	@touch $@
+
+checkov-venv: $(CHECKOV_VENV)/.installed
+
+python312:
+	@if [ -z "$(PYTHON312)" ]; then \
+	  if command -v pyenv >/dev/null 2>&1; then pyenv install --skip-existing 3.12; \
+	  else echo "need CPython 3.12 (the Lambda runtime): install it or set PYTHON312=/path/to/python3.12"; exit 1; fi; fi
+
+# dist/<stage>/: sam.yaml, deployment.zip, layer.zip (cached in dist/.layer-cache, keyed on requirements.txt).
+package: venv python312
+	$(PY) infra/package.py --stage $(STAGE) --python312 "$$( [ -n "$(PYTHON312)" ] && echo "$(PYTHON312)" || ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 | sort -V | tail -1)"
+
+# Needs the AWS CLI and credentials; see docs/deploy.md. Nothing here can run it.
+deploy: package
+	@test -n "$(ARTIFACT_BUCKET)" || { echo "set ARTIFACT_BUCKET=<an S3 bucket you own, in the target region>"; exit 1; }
+	aws cloudformation package --template-file dist/$(STAGE)/sam.yaml --s3-bucket $(ARTIFACT_BUCKET) \
+	  --output-template-file dist/$(STAGE)/packaged.yaml
+	aws cloudformation deploy --template-file dist/$(STAGE)/packaged.yaml --stack-name $(STACK) \
+	  --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND
+	aws cloudformation describe-stacks --stack-name $(STACK) --query "Stacks[0].Outputs" --output table
+
+test: venv package checkov-venv
+	$(PY) -m ruff check --select F,E9 app.py chalicelib activelabel_client bench tests infra e2e_labelstudio
 	$(PY) -m pytest tests -q
 
 test-unit: venv
@@ -31,6 +67,9 @@ test-functional: venv
 
 test-e2e: venv
 	$(PY) -m pytest tests/e2e -q
+
+test-infra: venv package checkov-venv
+	$(PY) -m pytest tests/functional/infra -q -s
 
 serve: venv
 	$(PY) -m chalicelib.local serve --port $(PORT)
@@ -67,5 +106,8 @@ e2e-labelstudio: venv $(LS_VENV)/.installed $(LSML_VENV)/.installed
 	$(PY) e2e_labelstudio/run.py
 	$(PY) -m pytest tests/e2e/test_labelstudio_ml_sdk.py -q
 
+bench-cold-start: package
+	$(PY) bench/cold_start.py --stage $(STAGE)
+
 clean:
-	rm -rf $(VENV) .pytest_cache dist bench/out
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache dist bench/out

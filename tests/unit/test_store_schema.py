@@ -28,5 +28,5 @@ def test_models_match_the_merge_template():
 def test_only_the_completions_table_streams():
     resources = load_template()["Resources"]
     streaming = [name for name, r in resources.items()
-                 if r["Type"] == "AWS::DynamoDB::Table" and "StreamSpecification" in r["Properties"]]
+                 if r.get("Type") == "AWS::DynamoDB::Table" and "StreamSpecification" in r["Properties"]]
     assert streaming == ["CompletionsTable"]
