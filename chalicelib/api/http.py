@@ -68,22 +68,35 @@ def error_response(exc: ActivelabelError) -> Response:
 
 
 def route_factory(app, authenticate):
-    """`@route(path, methods=[...])`: Chalice's `app.route` plus authentication and error mapping.
+    """`@route(path, methods=[...])`: Chalice's `app.route` plus access control and error mapping.
 
-    Chalice turns any exception of a view into a bare 500 before middleware sees it, so each view
-    is wrapped here: domain errors become `{"Code", "Message", "Field"}` with their status, and
-    every route under /api/ requires a token (a new route cannot forget it).
+    Access control: every route needs an entry in `access.ROUTE_ACCESS` (registering one without
+    it raises `MissingAccessRule` at import); a non-public route authenticates the token (401) and
+    checks its role and project scope (403) before the view runs. It lives here rather than in an
+    API Gateway authorizer: the check needs the route's rule and its `{project_id}`, and Chalice's
+    test client does not run authorizers, so this way the code the tests exercise is the code that
+    is deployed (see docs/architecture.md, "Auth").
+
+    Errors: Chalice turns any exception of a view into a bare 500 before middleware sees it, so
+    each view is wrapped here: domain errors become `{"Code", "Message", "Field"}` with their status.
     """
     import functools
 
+    from chalicelib.api import access
+
     def route(path, **options):
+        rules = {method: access.rule_for(method, path) for method in options.get("methods", ["GET"])}
+
         def decorator(view):
             @functools.wraps(view)
             def wrapped(*args, **kwargs):
                 try:
-                    if path.startswith("/api/"):
-                        request = app.current_request
-                        request.context["principal"] = authenticate(request.headers)
+                    request = app.current_request
+                    rule = rules[request.method.upper()]
+                    if not rule.public:
+                        principal = authenticate(request.headers)
+                        access.authorize(principal, rule, (request.uri_params or {}).get("project_id"))
+                        request.context["principal"] = principal
                     return view(*args, **kwargs)
                 except ActivelabelError as exc:
                     if exc.status >= 500:
@@ -95,6 +108,11 @@ def route_factory(app, authenticate):
         return decorator
 
     return route
+
+
+def principal(request):
+    """The authenticated caller of the current request (set by the route factory)."""
+    return request.context["principal"]
 
 
 def parse_task_id(raw: str) -> int:

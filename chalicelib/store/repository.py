@@ -21,6 +21,7 @@ from chalicelib.store.models import (
     ModelVersionModel,
     ProjectModel,
     TaskModel,
+    TokenModel,
 )
 
 MARKER_TTL_SECONDS = 8 * 24 * 3600  # longer than the 24 h stream retention
@@ -117,6 +118,12 @@ def find_project(project_id: str, consistent: bool = True) -> ProjectModel | Non
 
 def list_projects(limit: int, cursor: str | None):
     return _page(ProjectModel.scan(limit=limit, last_evaluated_key=decode_cursor(cursor)), limit)
+
+
+def get_projects(project_ids) -> list[ProjectModel]:
+    """The existing projects among `project_ids` (one BatchGetItem per 100), in numeric id order."""
+    found = list(ProjectModel.batch_get(list(dict.fromkeys(project_ids))))
+    return sorted(found, key=lambda p: (len(p.project_id), p.project_id))
 
 
 def all_projects():
@@ -438,3 +445,28 @@ def get_model_version(project_id: str, version: int) -> ModelVersionModel | None
 
 def list_model_versions(project_id: str) -> list[ModelVersionModel]:
     return list(ModelVersionModel.query(project_id, scan_index_forward=False))
+
+
+# ---------------------------------------------------------------- API tokens
+
+def create_token(token_id: str, secret_sha256: str, name: str, role: str, projects, created_by: str) -> TokenModel:
+    item = TokenModel(token_id=token_id, secret_sha256=secret_sha256, name=name, role=role,
+                      projects=projects, created_at=now(), created_by=created_by)
+    item.save(condition=TokenModel.token_id.does_not_exist())
+    return item
+
+
+def find_token(token_id: str) -> TokenModel | None:
+    """Strongly consistent: a revoked token stops working at once."""
+    try:
+        return TokenModel.get(token_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def all_tokens() -> list[TokenModel]:
+    return sorted(TokenModel.scan(), key=lambda t: (t.created_at, t.token_id))
+
+
+def delete_token(token_id: str) -> None:
+    TokenModel(token_id=token_id).delete()
