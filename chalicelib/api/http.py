@@ -4,11 +4,12 @@ import logging
 
 from chalice import Response
 
-from chalicelib.errors import ActivelabelError, ValidationError
+from chalicelib.errors import ActivelabelError, PayloadTooLargeError, ValidationError
 
 log = logging.getLogger("activelabel.api")
 
-MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
+MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit (API Gateway's is 10 MB)
+MAX_JSON_DEPTH = 64  # nesting of arrays/objects in a request body
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
@@ -16,15 +17,32 @@ MAX_LIMIT = 1000
 def json_body(request, required: bool = True):
     raw = request.raw_body or b""
     if len(raw) > MAX_BODY_BYTES:
-        raise ValidationError("body", f"is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}")
+        raise PayloadTooLargeError(f"body: is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}", "body")
     if not raw.strip():
         if required:
             raise ValidationError("body", "a JSON body is required")
         return None
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
+    except RecursionError:
+        raise ValidationError("body", f"nests arrays/objects deeper than {MAX_JSON_DEPTH} levels")
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError("body", f"is not valid JSON ({exc})")
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise ValidationError("body", f"nests arrays/objects deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def json_depth(value) -> int:
+    """Nesting depth of a parsed JSON value, walked iteratively (no recursion on hostile input)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth <= MAX_JSON_DEPTH:
+                stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
 
 
 def json_object(request) -> dict:

@@ -45,6 +45,7 @@ class ProjectModel(Model):
 
     # training requests
     train_request_seq = NumberAttribute(default=0)
+    train_sent_seq = NumberAttribute(default=0)  # last request whose SQS message was sent
     train_requested_changes = NumberAttribute(null=True)
     queued_at = UTCDateTimeAttribute(null=True)
     training_seq = NumberAttribute(default=0)
