@@ -1,0 +1,116 @@
+"""Concurrent requests over real HTTP against the local stack (threaded server, moto, event pump).
+
+Many clients racing on one task or one project must give exact counters, a hard completion limit
+that holds under contention, and one training at a time with model versions that only move forward.
+"""
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from activelabel_client.client import ActivelabelClient, ApiError
+from activelabel_client.datasets import SMS_LABEL_CONFIG, choice_completion
+from chalicelib.api.tasks import MAX_COMPLETIONS_PER_TASK
+from tests.functional.helpers import balanced_rows
+
+THREADS = 8
+
+
+@pytest.fixture(scope="module")
+def stack():
+    from chalicelib.local.server import start_stack
+
+    running = start_stack(port=0, schedule_every=None, poll_interval=0.05)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def client(stack):
+    return ActivelabelClient(stack.url, stack.admin_token, timeout=60)
+
+
+def in_parallel(stack, calls):
+    """Run `calls` (functions of a client) on THREADS threads, one client each; results in order."""
+    clients = [client(stack) for _ in range(THREADS)]
+    try:
+        with ThreadPoolExecutor(THREADS) as pool:
+            futures = [pool.submit(call, clients[i % THREADS]) for i, call in enumerate(calls)]
+            return [f.result() for f in futures]
+    finally:
+        for c in clients:
+            c.close()
+
+
+def settle(api, project_id, predicate, timeout=60):
+    deadline = time.monotonic() + timeout
+    state = api.training(project_id)
+    while not predicate(state) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        state = api.training(project_id)
+    return state
+
+
+def post_completion(project_id, task_id, label, annotator):
+    completion = choice_completion(label, annotator)
+
+    def call(c):
+        try:
+            return c.add_completion(project_id, task_id, completion["result"], completion["completed_by"])
+        except ApiError as exc:
+            return exc
+
+    return call
+
+
+def test_concurrent_completions_on_one_task_get_distinct_ids_and_exact_counts(stack):
+    with client(stack) as api:
+        project = api.create_project("race", SMS_LABEL_CONFIG, ml={"min_completions": 1000})
+        [task_id] = api.import_tasks(project["id"], [{"data": {"text": "one task, many hands"}}], progress=False)
+        n = 32
+        results = in_parallel(stack, [post_completion(project["id"], task_id, "spam", f"ann-{i}") for i in range(n)])
+        assert all(isinstance(r, dict) for r in results), [r for r in results if not isinstance(r, dict)][:3]
+        assert sorted(int(r["id"].split(".")[1]) for r in results) == list(range(1, n + 1))
+        state = settle(api, project["id"], lambda s: s["completions"] >= n)
+        assert state["completions"] == n and state["accepted_tasks"] == 1
+        task = api.get_task(project["id"], task_id)
+        assert task["total_annotations"] == n and task["agreement"] == 1.0
+
+
+def test_the_completions_per_task_limit_holds_under_contention(stack):
+    with client(stack) as api:
+        project = api.create_project("limit", SMS_LABEL_CONFIG, ml={"min_completions": 1000})
+        [task_id] = api.import_tasks(project["id"], [{"data": {"text": "popular task"}}], progress=False)
+        extra = 8
+        calls = [post_completion(project["id"], task_id, "ham", f"a{i}") for i in range(MAX_COMPLETIONS_PER_TASK + extra)]
+        results = in_parallel(stack, calls)
+        stored = [r for r in results if isinstance(r, dict)]
+        refused = [r for r in results if isinstance(r, ApiError)]
+        assert len(stored) == MAX_COMPLETIONS_PER_TASK and len(refused) == extra
+        assert {(e.status, e.field) for e in refused} == {(400, "task_id")}
+        assert len(api.completions(project["id"], task_id)) == MAX_COMPLETIONS_PER_TASK
+        state = settle(api, project["id"], lambda s: s["completions"] >= MAX_COMPLETIONS_PER_TASK)
+        assert state["completions"] == MAX_COMPLETIONS_PER_TASK
+
+
+def test_concurrent_train_requests_queue_one_training_and_versions_move_forward(stack):
+    rows = balanced_rows(30)
+    with client(stack) as api:
+        project = api.create_project("trains", SMS_LABEL_CONFIG,
+                                     ml={"min_completions": 20, "retrain_every": 1000})
+        task_ids = api.import_tasks(project["id"], [{"data": {"text": r["text"]}} for r in rows], progress=False)
+        in_parallel(stack, [post_completion(project["id"], t, r["label"], "ann") for t, r in zip(task_ids, rows)])
+        api.wait_for_model(project["id"], timeout=60)
+        first = api.training(project["id"])
+        assert first["model_version"] == "v1" and first["request_seq"] == 1
+
+        for round_ in (2, 3):
+            answers = in_parallel(stack, [lambda c: c.train(project["id"]) for _ in range(12)])
+            assert {a["request_seq"] for a in answers} == {round_}, answers
+            state = settle(api, project["id"], lambda s: s["trained_seq"] >= round_ and s["state"] == "idle")
+            assert state["model_version"] == f"v{round_}", state
+        versions = api.model_versions(project["id"])
+        assert [v["model_version"] for v in versions] == ["v3", "v2", "v1"]  # one per request, no more
+        assert [v["active"] for v in versions] == [True, False, False]
+        assert stack.pump.delivered["train_worker"] == 3
