@@ -180,6 +180,8 @@ def _make_http_server(app: Any, cfg: Any, host: str, port: int, access_log: bool
                 return
             super()._generic_handle()
 
+        do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
     class Server(ThreadedHTTPServer):
         allow_reuse_address = True
 

@@ -1,9 +1,14 @@
-"""Concurrent requests over real HTTP against the local stack (threaded server, moto, event pump).
+"""The local stack over real HTTP under load: concurrent clients and a 50 MB body.
 
 Many clients racing on one task or one project must give exact counters, a hard completion limit
 that holds under contention, and one training at a time with model versions that only move forward.
+A 50 MB body is refused from its Content-Length, before the server reads it.
 """
+import json
+import socket
 import time
+import tracemalloc
+from urllib.parse import urlparse
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -114,3 +119,31 @@ def test_concurrent_train_requests_queue_one_training_and_versions_move_forward(
         assert [v["model_version"] for v in versions] == ["v3", "v2", "v1"]  # one per request, no more
         assert [v["active"] for v in versions] == [True, False, False]
         assert stack.pump.delivered["train_worker"] == 3
+
+
+def test_a_50_mb_body_is_refused_before_it_is_read(stack):
+    """The server answers 413 after 1 MB of a 50 MB upload: it never waits for (or holds) the rest."""
+    url = urlparse(stack.url)
+    size, chunk = 50 * 1024 * 1024, b"x" * (1024 * 1024)
+    tracemalloc.start()
+    try:
+        with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
+            sock.sendall((f"POST /api/projects HTTP/1.1\r\nHost: {url.netloc}\r\n"
+                          f"Authorization: Token {stack.admin_token}\r\nContent-Type: application/json\r\n"
+                          f"Content-Length: {size}\r\n\r\n").encode() + chunk)
+            answer = b""
+            while b"\r\n\r\n" not in answer or len(answer) < answer.index(b"\r\n\r\n") + 100:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                answer += data
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), head
+    error = json.loads(body)
+    assert error["Code"] == "PayloadTooLargeError" and error["Field"] == "body"
+    assert peak < 8 * 1024 * 1024, peak  # the 1 MB chunk sent plus buffers, never the 50 MB
+    with client(stack) as api:
+        assert all(p["title"] != "x" for p in api.list_projects())
