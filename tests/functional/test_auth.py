@@ -223,3 +223,9 @@ def test_roles_do_what_the_issue_says(api, world, pump):
     assert api.post(f"/api/projects/{a}/tasks", [{"data": {"text": "x"}}], headers=annotator).status_code == 403
     pump.drain()
     assert api.get(f"/api/projects/{a}/training", headers=reader).json["completions"] == 2
+
+
+def test_the_openapi_document_is_served_to_any_token_but_not_anonymously(api, world):
+    assert api.get("/api/openapi.json", headers={}).status_code == 401
+    answer = api.get("/api/openapi.json", headers=token_headers(world["tokens"]["reader"]["token"]))
+    assert answer.status_code == 200 and answer.json["openapi"].startswith("3.0")
