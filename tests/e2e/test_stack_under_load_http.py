@@ -1,24 +1,33 @@
-"""The local stack over real HTTP under load: concurrent clients and a 50 MB body.
+"""The local stack over real HTTP under load: concurrent clients, a 50 MB body, schemathesis.
 
-Many clients racing on one task or one project must give exact counters, a hard completion limit
-that holds under contention, and one training at a time with model versions that only move forward.
+Many clients racing on one task or one project must give exact counters and one training at a time
+with model versions that only move forward. (The completions-per-task limit under contention:
+tests/functional/test_limits.py.)
 A 50 MB body is refused from its Content-Length, before the server reads it.
+
+schemathesis: the OpenAPI document is fetched from the running stack (`GET /api/openapi.json`);
+every operation gets `EXAMPLES_PER_OPERATION` generated cases (valid and invalid, derandomized so
+every run sends the same cases) with the admin token, against a project that has tasks,
+completions and a trained model, with path ids drawn from that project's, so generated requests
+reach past the 404s. No case may get a 5xx; the number of cases is printed.
 """
 import json
 import socket
 import time
 import tracemalloc
-from urllib.parse import urlparse
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlparse
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
 
 from activelabel_client.client import ActivelabelClient, ApiError
 from activelabel_client.datasets import SMS_LABEL_CONFIG, choice_completion
-from chalicelib.api.tasks import MAX_COMPLETIONS_PER_TASK
 from tests.functional.helpers import balanced_rows
 
 THREADS = 8
+EXAMPLES_PER_OPERATION = 20
 
 
 @pytest.fixture(scope="module")
@@ -83,24 +92,9 @@ def test_concurrent_completions_on_one_task_get_distinct_ids_and_exact_counts(st
         assert task["total_annotations"] == n and task["agreement"] == 1.0
 
 
-def test_the_completions_per_task_limit_holds_under_contention(stack):
-    with client(stack) as api:
-        project = api.create_project("limit", SMS_LABEL_CONFIG, ml={"min_completions": 1000})
-        [task_id] = api.import_tasks(project["id"], [{"data": {"text": "popular task"}}], progress=False)
-        extra = 8
-        calls = [post_completion(project["id"], task_id, "ham", f"a{i}") for i in range(MAX_COMPLETIONS_PER_TASK + extra)]
-        results = in_parallel(stack, calls)
-        stored = [r for r in results if isinstance(r, dict)]
-        refused = [r for r in results if isinstance(r, ApiError)]
-        assert len(stored) == MAX_COMPLETIONS_PER_TASK and len(refused) == extra
-        assert {(e.status, e.field) for e in refused} == {(400, "task_id")}
-        assert len(api.completions(project["id"], task_id)) == MAX_COMPLETIONS_PER_TASK
-        state = settle(api, project["id"], lambda s: s["completions"] >= MAX_COMPLETIONS_PER_TASK)
-        assert state["completions"] == MAX_COMPLETIONS_PER_TASK
-
-
 def test_concurrent_train_requests_queue_one_training_and_versions_move_forward(stack):
     rows = balanced_rows(30)
+    trainings_before = stack.pump.delivered["train_worker"]
     with client(stack) as api:
         project = api.create_project("trains", SMS_LABEL_CONFIG,
                                      ml={"min_completions": 20, "retrain_every": 1000})
@@ -118,7 +112,7 @@ def test_concurrent_train_requests_queue_one_training_and_versions_move_forward(
         versions = api.model_versions(project["id"])
         assert [v["model_version"] for v in versions] == ["v3", "v2", "v1"]  # one per request, no more
         assert [v["active"] for v in versions] == [True, False, False]
-        assert stack.pump.delivered["train_worker"] == 3
+        assert stack.pump.delivered["train_worker"] - trainings_before == 3
 
 
 def test_a_50_mb_body_is_refused_before_it_is_read(stack):
@@ -147,3 +141,64 @@ def test_a_50_mb_body_is_refused_before_it_is_read(stack):
     assert peak < 8 * 1024 * 1024, peak  # the 1 MB chunk sent plus buffers, never the 50 MB
     with client(stack) as api:
         assert all(p["title"] != "x" for p in api.list_projects())
+
+
+@pytest.fixture(scope="module")
+def seeded(stack):
+    """Project 1 with 24 labelled tasks and a model, so generated requests reach deep code paths."""
+    rows = balanced_rows(24)
+    with ActivelabelClient(stack.url, stack.admin_token, timeout=60) as api:
+        project = api.create_project("fuzzed", SMS_LABEL_CONFIG, ml={"min_completions": 20})
+        task_ids = api.import_tasks(project["id"], [{"data": {"text": r["text"]}} for r in rows], progress=False)
+        for task_id, row in zip(task_ids, rows):
+            completion = choice_completion(row["label"], "ann")
+            api.add_completion(project["id"], task_id, completion["result"], completion["completed_by"])
+        api.wait_for_model(project["id"], timeout=60)
+        return project["id"]
+
+
+def pin_ids(document, project_id):
+    """Path ids drawn from the seeded project's, so generated requests reach past the 404s."""
+    pinned = {"project_id": [project_id], "task_id": [str(i) for i in range(1, 6)] + ["0", "x"],
+              "completion_id": ["1.1", "2.1", "9.9"]}
+    for methods in document["paths"].values():
+        for operation in methods.values():
+            for parameter in operation["parameters"]:
+                if parameter["in"] == "path" and parameter["name"] in pinned:
+                    parameter["schema"] = {"type": "string", "enum": pinned[parameter["name"]]}
+
+
+def test_no_generated_request_causes_a_server_error(stack, seeded):
+    import requests
+    import schemathesis
+
+    headers = {"Authorization": f"Token {stack.admin_token}"}
+    document = requests.get(f"{stack.url}/api/openapi.json", headers=headers, timeout=30).json()
+    pin_ids(document, seeded)
+    schema = schemathesis.openapi.from_dict(document)
+    server_errors, cases, statuses = [], {"n": 0}, Counter()
+    session = requests.Session()
+
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) == sum(len(methods) for methods in document["paths"].values()) >= 24
+    # destructive operations last, so the others run against the seeded project
+    operations.sort(key=lambda op: (op.method.upper() == "DELETE", op.path == "/api/projects/{project_id}"))
+    for operation in operations:
+        @settings(max_examples=EXAMPLES_PER_OPERATION, derandomize=True, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+        @given(case=operation.as_strategy())
+        def run(case):
+            cases["n"] += 1
+            response = case.call(base_url=stack.url, session=session, headers=headers, timeout=30)
+            statuses[response.status_code] += 1
+            if response.status_code >= 500:
+                server_errors.append((operation.method.upper(), operation.path, response.status_code,
+                                      case.as_curl_command(headers=headers, base_url=stack.url),
+                                      response.text[:300]))
+
+        run()
+    print(f"\nschemathesis: {cases['n']} cases over {len(operations)} operations, "
+          f"{len(server_errors)} server errors; statuses {dict(sorted(statuses.items()))}")
+    assert server_errors == []
+    assert cases["n"] >= 5 * len(operations)
+    assert sum(n for status, n in statuses.items() if status < 300) >= len(operations)  # not all refused

@@ -183,7 +183,7 @@ def test_an_import_that_cannot_be_rolled_back_reports_exactly_what_is_stored(api
 
 def test_the_schedule_survives_a_failing_project_and_resends_next_time(api, pump, faults):
     """One project's SQS failure neither stops the sweep of the others nor loses its request."""
-    rows = balanced_rows(22)
+    rows = balanced_rows(8)
     projects = []
     for _ in range(2):
         project_id = make_project(api, min_completions=100, retrain_every=1000)
@@ -192,7 +192,7 @@ def test_the_schedule_survives_a_failing_project_and_resends_next_time(api, pump
         projects.append(project_id)
     pump.drain()
     for project_id in projects:  # now due, for the schedule only (the stream has gone quiet)
-        assert api.put(f"/api/projects/{project_id}/ml", {"min_completions": 20}).status_code == 200
+        assert api.put(f"/api/projects/{project_id}/ml", {"min_completions": 6}).status_code == 200
     send = faults.inject("sqs", "SendMessage", code="ServiceUnavailable", status=503, times=1)
     summary = schedule.run_schedule()
     assert send.fired == 1
@@ -203,4 +203,4 @@ def test_the_schedule_survives_a_failing_project_and_resends_next_time(api, pump
     assert summary["resent"] == [projects[0]], summary
     pump.drain()
     assert [training(api, p)["model_version"] for p in projects] == ["v1", "v1"]
-    assert [training(api, p)["completions"] for p in projects] == [22, 22]
+    assert [training(api, p)["completions"] for p in projects] == [8, 8]
