@@ -204,3 +204,24 @@ def test_the_schedule_survives_a_failing_project_and_resends_next_time(api, pump
     pump.drain()
     assert [training(api, p)["model_version"] for p in projects] == ["v1", "v1"]
     assert [training(api, p)["completions"] for p in projects] == [8, 8]
+
+
+def test_a_poison_record_is_set_aside_after_bounded_retries_and_replayed_later(api, pump, faults):
+    """A record that keeps failing goes to the dead letters after 3 attempts; the shard moves on, and
+    replaying the set-aside record once the fault is gone restores the exact counts."""
+    project_id = make_project(api, min_completions=100)
+    task_ids = import_texts(api, project_id, [{"text": f"t{i}"} for i in range(4)])
+    poisoned = complete(api, project_id, task_ids[1], "spam")["id"]
+    for task_id in (task_ids[0], task_ids[2], task_ids[3]):
+        complete(api, project_id, task_id, "ham")
+    stuck = faults.inject("dynamodb", "TransactWriteItems", code=THROTTLED, times=1000,
+                          when=lambda params: f"c#{poisoned}#" in str(params))
+    pump.drain()
+    assert stuck.fired == pump.max_attempts
+    [dead] = pump.dead_letters
+    assert dead["record"]["dynamodb"]["Keys"]["completion_id"]["S"] == poisoned
+    assert (training(api, project_id)["completions"], training(api, project_id)["accepted_tasks"]) == (3, 3)
+    faults.clear()
+    pump.invoke("on_completion", {"Records": [copy.deepcopy(dead["record"])]})  # redrive from the DLQ
+    state = training(api, project_id)
+    assert (state["completions"], state["accepted_tasks"]) == (4, 4)

@@ -1,6 +1,6 @@
 """Property tests (hypothesis): label config parsing and agreement.
 
-(Counters under random insert/delete/redeliver sequences: tests/functional/test_counter_properties.py.)
+(Counters under random insert/delete/redeliver sequences: tests/functional/test_store_properties.py.)
 """
 from xml.sax.saxutils import quoteattr
 

@@ -1,16 +1,22 @@
-"""Property test: any sequence of completion inserts, deletes, stream deliveries and redeliveries
-(in any order, old batches replayed late) leaves every counter equal to the ground truth.
+"""Property tests on the store under moto.
+
+Counters: any sequence of completion inserts, deletes, stream deliveries and redeliveries (in any
+order, old batches replayed late) leaves every counter equal to the ground truth.
+Model versions: promotions in any order, concurrent or not, only ever move the pointer forward.
 
 The ground truth is computed here from the live completions, independently of the stream handler:
 completions = live completions; a task is accepted when it has one or more and the share of
 agreeing pairs is at least the threshold.
 """
 import copy
+from concurrent.futures import ThreadPoolExecutor
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from activelabel_client.datasets import choice_completion
+from chalicelib.store import repository
+from chalicelib.store.models import ModelVersionModel
 from tests.functional.helpers import import_texts, make_project, training
 
 N_TASKS = 4
@@ -36,7 +42,7 @@ def expected_state(live):
     return {"completions": len(live), "accepted_tasks": accepted}
 
 
-@settings(max_examples=30, deadline=None, derandomize=True,
+@settings(max_examples=20, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(ops=operations)
 def test_counters_equal_the_ground_truth_after_any_event_sequence(api, pump, ops):
@@ -69,3 +75,29 @@ def test_counters_equal_the_ground_truth_after_any_event_sequence(api, pump, ops
     tasks = api.get(f"/api/projects/{project_id}/tasks").json["tasks"]
     assert {str(t["id"]): t["total_annotations"] for t in tasks} == {
         t: sum(1 for task, _ in live.values() if task == t) for t in task_ids}
+
+
+def version_item(project_id, version):
+    return ModelVersionModel(
+        project_id=project_id, version=version, model_version=f"v{version}", model="text_classifier",
+        created_at=repository.now(), n_train=1, metrics={}, s3_bucket="b", s3_key=f"k{version}",
+        s3_version_id=f"s{version}", sha256="0" * 64, sklearn_version="x", label_changes=version, train_seq=version)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(order=st.permutations(range(1, 9)), concurrent=st.booleans())
+def test_promotions_in_any_order_only_move_forward(api, order, concurrent):
+    project_id = make_project(api)
+    if concurrent:
+        with ThreadPoolExecutor(4) as pool:
+            won = dict(zip(order, pool.map(lambda v: repository.promote(project_id, version_item(project_id, v)),
+                                           order)))
+        assert won[8] is True  # the newest always wins, whenever it arrives
+    else:
+        best = 0
+        for version in order:
+            assert repository.promote(project_id, version_item(project_id, version)) is (version > best)
+            best = max(best, version)
+    project = repository.get_project(project_id, consistent=True)
+    assert (int(project.active_version), project.model_version, project.model_s3_version) == (8, "v8", "s8")
