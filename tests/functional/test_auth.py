@@ -10,6 +10,7 @@ import json
 import pytest
 from chalice import Chalice
 
+from activelabel_client.datasets import SMS_LABEL_CONFIG, choice_completion
 from chalicelib.api import access, http
 from chalicelib.store.models import TokenModel
 from tests.functional.helpers import complete, import_texts, make_project
@@ -32,7 +33,7 @@ def make_token(api, role, projects, name=None):
 @pytest.fixture
 def world(api):
     """Projects A and B with data; tokens of every role for A, an admin token for B."""
-    a = api.post("/api/projects", {"title": SECRET_TITLE, "label_config": _config()}).json["id"]
+    a = api.post("/api/projects", {"title": SECRET_TITLE, "label_config": SMS_LABEL_CONFIG}).json["id"]
     b = make_project(api)
     [task_a] = import_texts(api, a, [{"text": SECRET_TEXT}])
     completion_a = complete(api, a, task_a, "spam")
@@ -41,12 +42,6 @@ def world(api):
     tokens["b_admin"] = make_token(api, "admin", [b])
     tokens["spare_a"] = make_token(api, "reader", [a], name=SPARE_NAME)
     return {"a": a, "b": b, "task_a": task_a, "completion_a": completion_a["id"], "tokens": tokens}
-
-
-def _config():
-    from activelabel_client.datasets import SMS_LABEL_CONFIG
-
-    return SMS_LABEL_CONFIG
 
 
 def routes(chalice_app):
@@ -161,7 +156,7 @@ def test_a_scoped_token_lists_only_its_projects_and_cannot_create_one(api, world
     headers = token_headers(world["tokens"]["b_admin"]["token"])
     listed = api.get("/api/projects", headers=headers).json["projects"]
     assert [p["id"] for p in listed] == [world["b"]]
-    answer = api.post("/api/projects", {"title": "x", "label_config": _config()}, headers=headers)
+    answer = api.post("/api/projects", {"title": "x", "label_config": SMS_LABEL_CONFIG}, headers=headers)
     assert answer.status_code == 403
     assert len(api.get("/api/projects").json["projects"]) == 2
 
@@ -212,8 +207,6 @@ def test_roles_do_what_the_issue_says(api, world, pump):
     a, task = world["a"], world["task_a"]
     annotator = token_headers(world["tokens"]["annotator"]["token"])
     reader = token_headers(world["tokens"]["reader"]["token"])
-    from activelabel_client.datasets import choice_completion
-
     answer = api.post(f"/api/projects/{a}/tasks/{task}/completions", choice_completion("ham", "ann"), headers=annotator)
     assert answer.status_code == 201
     answer = api.post(f"/api/projects/{a}/tasks/{task}/completions", choice_completion("ham", "r"), headers=reader)
