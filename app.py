@@ -2,7 +2,7 @@
 from chalice import Chalice, Rate
 
 from chalicelib import config
-from chalicelib.api import auth, http, predict, projects, tasks, training
+from chalicelib.api import auth, http, openapi, predict, projects, tasks, tokens, training
 from chalicelib.events import completion_stream, schedule, training_job
 from chalicelib.labelstudio import auth as ls_auth
 from chalicelib.labelstudio import server as ls
@@ -15,6 +15,27 @@ route = http.route_factory(app, auth.authenticate, ls_auth.authenticate)
 @route("/health")
 def health():
     return {"status": "UP", "service": "activelabel"}
+
+
+@route("/api/openapi.json")
+def openapi_document():
+    return openapi.document(app)
+
+
+# ---- API tokens
+@route("/api/tokens", methods=["POST"])
+def create_token():
+    return tokens.create_token(app.current_request)
+
+
+@route("/api/tokens", methods=["GET"])
+def list_tokens():
+    return tokens.list_tokens(app.current_request)
+
+
+@route("/api/tokens/{token_id}", methods=["DELETE"])
+def revoke_token(token_id):
+    return tokens.revoke_token(app.current_request, token_id)
 
 
 # ---- projects and settings

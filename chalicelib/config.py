@@ -14,6 +14,7 @@ RESOURCE_ENV = {
     "CompletionsTable": "ACTIVELABEL_COMPLETIONS_TABLE",
     "ModelVersionsTable": "ACTIVELABEL_MODEL_VERSIONS_TABLE",
     "LedgerTable": "ACTIVELABEL_LEDGER_TABLE",
+    "TokensTable": "ACTIVELABEL_TOKENS_TABLE",
     "ModelBucket": "ACTIVELABEL_MODEL_BUCKET",
     "TrainQueue": "ACTIVELABEL_TRAIN_QUEUE_URL",
 }
@@ -37,6 +38,7 @@ def table_name(logical_id: str) -> str:
         "CompletionsTable": "completions",
         "ModelVersionsTable": "model-versions",
         "LedgerTable": "ledger",
+        "TokensTable": "tokens",
     }[logical_id]
     return os.environ.get(RESOURCE_ENV[logical_id]) or _default_name(suffix)
 

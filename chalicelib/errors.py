@@ -34,6 +34,28 @@ class LabelConfigError(ValidationError):
         super().__init__(field, message)
 
 
+class PayloadTooLargeError(ActivelabelError):
+    """The request body is over the size limit: 413, refused before it is parsed."""
+
+    status = 413
+    code = "PayloadTooLargeError"
+
+
+class ImportIncompleteError(ActivelabelError):
+    """A task import failed part-way through writing. `stored_task_ids` lists what may remain
+    (empty when the partial write was rolled back)."""
+
+    status = 503
+    code = "ImportIncompleteError"
+
+    def __init__(self, message: str, stored_task_ids: list[str]):
+        super().__init__(message, "body")
+        self.stored_task_ids = stored_task_ids
+
+    def to_body(self) -> dict:
+        return {**super().to_body(), "stored_task_ids": self.stored_task_ids}
+
+
 class UnauthorizedError(ActivelabelError):
     status = 401
     code = "UnauthorizedError"

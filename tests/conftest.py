@@ -18,7 +18,7 @@ os.environ.update({
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
     "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-    "ACTIVELABEL_STAGE": "test",
+    "ACTIVELABEL_STAGE": "local",  # default resource names = the stack "activelabel-local" the fixtures create
     "ACTIVELABEL_ADMIN_TOKEN": "test-admin-token",
     "ACTIVELABEL_LS_SECRET": "dGVzdC1vbmx5LWxhYmVsLXN0dWRpby1zZWNyZXQta2V5LTMyYg",  # 32+ bytes, tests only
     "ACTIVELABEL_LS_BASIC_AUTH": "ls-user:ls-pass",

@@ -4,11 +4,12 @@ import logging
 
 from chalice import Response
 
-from chalicelib.errors import ActivelabelError, ForbiddenError, ValidationError
+from chalicelib.errors import ActivelabelError, ForbiddenError, PayloadTooLargeError, ValidationError
 
 log = logging.getLogger("activelabel.api")
 
-MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
+MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit (API Gateway's is 10 MB)
+MAX_JSON_DEPTH = 64  # nesting of arrays/objects in a request body
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
@@ -16,15 +17,32 @@ MAX_LIMIT = 1000
 def json_body(request, required: bool = True):
     raw = request.raw_body or b""
     if len(raw) > MAX_BODY_BYTES:
-        raise ValidationError("body", f"is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}")
+        raise PayloadTooLargeError(f"body: is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}", "body")
     if not raw.strip():
         if required:
             raise ValidationError("body", "a JSON body is required")
         return None
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
+    except RecursionError:
+        raise ValidationError("body", f"nests arrays/objects deeper than {MAX_JSON_DEPTH} levels")
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError("body", f"is not valid JSON ({exc})")
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise ValidationError("body", f"nests arrays/objects deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def json_depth(value) -> int:
+    """Nesting depth of a parsed JSON value, walked iteratively (no recursion on hostile input)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth <= MAX_JSON_DEPTH:
+                stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
 
 
 def json_object(request) -> dict:
@@ -72,29 +90,41 @@ def error_response(exc: ActivelabelError) -> Response:
 
 
 def route_factory(app, authenticate, ls_authenticate=None):
-    """`@route(path, methods=[...])`: Chalice's `app.route` plus authentication and error mapping.
+    """`@route(path, methods=[...])`: Chalice's `app.route` plus access control and error mapping.
 
-    Chalice turns any exception of a view into a bare 500 before middleware sees it, so each view
-    is wrapped here: domain errors become `{"Code", "Message", "Field"}` with their status, and
-    every route under /api/ requires a token (a new route cannot forget it). Routes under /ls (the
-    Label Studio ML backend) require `ls_authenticate` instead: HTTP Basic, the principal is the
+    Access control: every route needs an entry in `access.ROUTE_ACCESS` (registering one without
+    it raises `MissingAccessRule` at import); a non-public route authenticates the token (401) and
+    checks its role and project scope (403) before the view runs. It lives here rather than in an
+    API Gateway authorizer: the check needs the route's rule and its `{project_id}`, and Chalice's
+    test client does not run authorizers, so this way the code the tests exercise is the code that
+    is deployed (see docs/architecture.md, "Auth"). Routes under /ls (the Label Studio ML backend)
+    are public to tokens and require `ls_authenticate` instead: HTTP Basic, the principal is the
     Label Studio connection.
+
+    Errors: Chalice turns any exception of a view into a bare 500 before middleware sees it, so
+    each view is wrapped here: domain errors become `{"Code", "Message", "Field"}` with their status.
     """
     import functools
 
+    from chalicelib.api import access
+
     def route(path, **options):
+        rules = {method: access.rule_for(method, path) for method in options.get("methods", ["GET"])}
+
         def decorator(view):
             @functools.wraps(view)
             def wrapped(*args, **kwargs):
                 try:
-                    if path.startswith("/api/"):
-                        request = app.current_request
-                        request.context["principal"] = authenticate(request.headers)
-                    elif path == "/ls" or path.startswith("/ls/"):
+                    request = app.current_request
+                    rule = rules[request.method.upper()]
+                    if path == "/ls" or path.startswith("/ls/"):
                         if ls_authenticate is None:
                             raise ForbiddenError("the Label Studio routes are not enabled", "path")
-                        request = app.current_request
                         request.context["connection"] = ls_authenticate(request.headers)
+                    elif not rule.public:
+                        principal = authenticate(request.headers)
+                        access.authorize(principal, rule, (request.uri_params or {}).get("project_id"))
+                        request.context["principal"] = principal
                     return view(*args, **kwargs)
                 except ActivelabelError as exc:
                     if exc.status >= 500:
@@ -106,6 +136,11 @@ def route_factory(app, authenticate, ls_authenticate=None):
         return decorator
 
     return route
+
+
+def principal(request):
+    """The authenticated caller of the current request (set by the route factory)."""
+    return request.context["principal"]
 
 
 def parse_task_id(raw: str) -> int:

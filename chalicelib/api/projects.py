@@ -1,5 +1,5 @@
 """Projects, their ML settings and the models that fit their label config."""
-from chalicelib.api.http import created, json_object, page_params
+from chalicelib.api.http import created, json_object, page_params, principal
 from chalicelib.api.serializers import project_json
 from chalicelib.domain.settings import merge_settings
 from chalicelib.errors import ValidationError
@@ -69,7 +69,11 @@ def create_project(request):
 
 
 def list_projects(request):
+    """All projects for a token scoped to all; otherwise only the token's (one page, no cursor)."""
     limit, cursor = page_params(request)
+    caller = principal(request)
+    if not caller.all_projects:
+        return {"projects": [project_json(p) for p in repository.get_projects(caller.projects)], "next": None}
     projects, next_cursor = repository.list_projects(limit, cursor)
     return {"projects": [project_json(p) for p in projects], "next": next_cursor}
 

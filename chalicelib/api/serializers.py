@@ -65,3 +65,15 @@ def model_version_json(item, active_version) -> dict:
         "sha256": item.sha256,
         "sklearn_version": item.sklearn_version,
     }
+
+
+def token_json(item) -> dict:
+    """A token's record; never its secret nor the secret's digest."""
+    return {
+        "id": item.token_id,
+        "name": item.name,
+        "role": item.role,
+        "projects": item.projects,
+        "created_at": iso(item.created_at),
+        "created_by": item.created_by,
+    }

@@ -1,4 +1,6 @@
 """Tasks (import, list, get), completions (create, list, delete) and export, in Label Studio JSON."""
+import json
+
 from chalicelib.api.http import created, json_body, json_object, page_params, parse_task_id, query_param
 from chalicelib.api.serializers import completion_json, iso, task_json
 from chalicelib.errors import ValidationError
@@ -14,6 +16,15 @@ from chalicelib.store.models import TaskModel
 
 MAX_TASKS_PER_IMPORT = 5000
 MAX_COMPLETIONS_PER_TASK = 100
+# A DynamoDB item holds at most 400 KB; keep a task's data/meta/predictions and a completion's
+# result well under it, so a write can never fail on size half-way through an import.
+MAX_ITEM_JSON_BYTES = 300_000
+
+
+def _check_size(value, field: str) -> None:
+    size = len(json.dumps(value, separators=(",", ":")).encode())
+    if size > MAX_ITEM_JSON_BYTES:
+        raise ValidationError(field, f"is {size} bytes of JSON; the limit is {MAX_ITEM_JSON_BYTES}")
 
 
 def _config(project):
@@ -38,10 +49,12 @@ def import_tasks(request, project_id: str):
         field = f"tasks[{i}]"
         task = normalize_import_task(raw, field)
         validate_task_data(config, task["data"], f"{field}.data")
+        _check_size({"data": task["data"], "meta": task["meta"], "predictions": task["predictions"]}, field)
         if len(task["completions"]) > MAX_COMPLETIONS_PER_TASK:
             raise ValidationError(f"{field}.annotations", f"at most {MAX_COMPLETIONS_PER_TASK} per task")
         for j, completion in enumerate(task["completions"]):
             validate_result(config, completion["result"], task["data"], f"{field}.annotations[{j}].result")
+            _check_size(completion["result"], f"{field}.annotations[{j}].result")
         for j, prediction in enumerate(task["predictions"]):
             validate_result(config, prediction["result"], task["data"], f"{field}.predictions[{j}].result")
         normalized.append(task)
@@ -80,12 +93,11 @@ def create_completion(request, project_id: str, task_id: str):
     tid = parse_task_id(task_id)
     body = json_object(request)
     completion = normalize_completion(body, "")
+    _check_size(completion["result"], "result")
     project = repository.get_project(project_id)
     task = repository.get_task(project_id, tid)
-    if int(task.completion_seq or 0) >= MAX_COMPLETIONS_PER_TASK:
-        raise ValidationError("task_id", f"task {tid} already has {MAX_COMPLETIONS_PER_TASK} completions")
     validate_result(_config(project), completion["result"], task.data, "result")
-    return created(completion_json(repository.add_completion(project_id, tid, completion)))
+    return created(completion_json(repository.add_completion(project_id, tid, completion, MAX_COMPLETIONS_PER_TASK)))
 
 
 def list_completions(project_id: str, task_id: str):

@@ -37,7 +37,7 @@ def request_training(project_id: str):
             raise ConflictError(refusal, "min_completions")
         seq = repository.request_training(project, counters)
         if seq is not None:
-            queue.send_train_request(project_id, seq)
+            queue.dispatch_train_request(project_id, seq)
             return accepted({"state": "queued", "request_seq": seq})
     raise ConflictError("the project changed concurrently; retry", "project_id")
 

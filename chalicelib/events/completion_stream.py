@@ -71,11 +71,15 @@ def request_training_if_due(project_id: str) -> int | None:
         if settings.get("model") is None:
             return None  # no model fits the config (a custom backend's training is forwarded by the worker)
         counters = repository.training_counters(project)
+        pending = counters.train_request_seq
+        if pending > int(project.train_sent_seq or 0) and counters.training_seq < pending:
+            queue.dispatch_train_request(project_id, pending)  # an earlier send failed or crashed
+            return pending
         if not auto_training_due(counters, settings["min_completions"], settings["retrain_every"]):
             return None
         seq = repository.request_training(project, counters)
         if seq is not None:
-            queue.send_train_request(project_id, seq)
+            queue.dispatch_train_request(project_id, seq)
             log.info("project %s: training request %s queued", project_id, seq)
             return seq
     return None

@@ -29,14 +29,14 @@ def run_training_request(project_id: str, seq: int) -> str:
     version = int(project.version_seq)
     try:
         item = train_version(project, version, seq)
+        promoted = repository.promote(project_id, item)
+        repository.finish_training(project_id, seq, None)
     except TrainingDataError as exc:
         repository.finish_training(project_id, seq, str(exc))
         return "failed"
     except Exception as exc:
         repository.record_training_error(project_id, f"{type(exc).__name__}: {exc}")
         raise
-    promoted = repository.promote(project_id, item)
-    repository.finish_training(project_id, seq, None)
     return "promoted" if promoted else "kept"
 
 

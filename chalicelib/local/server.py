@@ -160,6 +160,28 @@ def _make_http_server(app: Any, cfg: Any, host: str, port: int, access_log: bool
             if access_log:
                 super().log_message(format, *args)
 
+        def _generic_handle(self) -> None:
+            """Refuse an oversized body from its Content-Length, before reading it (as API
+            Gateway and Lambda do), so a 50 MB upload never reaches memory."""
+            from chalicelib.api.http import MAX_BODY_BYTES
+
+            try:
+                length = int(self.headers.get("content-length", "0"))
+            except ValueError:
+                length = -1
+            if length < 0 or length > MAX_BODY_BYTES:
+                message = (f"body: Content-Length {self.headers.get('content-length')!r} is over the "
+                           f"limit of {MAX_BODY_BYTES} bytes" if length > 0 else "body: bad Content-Length")
+                body = json.dumps({"Code": "PayloadTooLargeError" if length > 0 else "BadRequestError",
+                                   "Message": message, "Field": "body"}).encode()
+                self.close_connection = True
+                self._send_http_response(413 if length > 0 else 400,
+                                         {"Content-Type": "application/json", "Connection": "close"}, body)
+                return
+            super()._generic_handle()
+
+        do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
     class Server(ThreadedHTTPServer):
         allow_reuse_address = True
 

@@ -45,6 +45,7 @@ class ProjectModel(Model):
 
     # training requests
     train_request_seq = NumberAttribute(default=0)
+    train_sent_seq = NumberAttribute(default=0)  # last request whose SQS message was sent
     train_requested_changes = NumberAttribute(null=True)
     queued_at = UTCDateTimeAttribute(null=True)
     training_seq = NumberAttribute(default=0)
@@ -152,12 +153,28 @@ class LedgerModel(Model):
     expires_at = NumberAttribute(null=True)
 
 
+class TokenModel(Model):
+    """One item per API token. Only the SHA-256 of its secret is stored (see chalicelib/api/auth.py)."""
+
+    class Meta:
+        table_name = "unbound"
+
+    token_id = UnicodeAttribute(hash_key=True)
+    secret_sha256 = UnicodeAttribute()
+    name = UnicodeAttribute()
+    role = UnicodeAttribute()  # "admin" | "annotator" | "reader"
+    projects = JSONAttribute()  # "*" or a list of project ids
+    created_at = UTCDateTimeAttribute()
+    created_by = UnicodeAttribute()
+
+
 _LOGICAL_IDS = {
     ProjectModel: "ProjectsTable",
     TaskModel: "TasksTable",
     CompletionModel: "CompletionsTable",
     ModelVersionModel: "ModelVersionsTable",
     LedgerModel: "LedgerTable",
+    TokenModel: "TokensTable",
 }
 
 

@@ -14,6 +14,23 @@ def send_train_request(project_id: str, seq: int, dedup_suffix: str = "") -> Non
     )
 
 
+def dispatch_train_request(project_id: str, seq: int, dedup_suffix: str = "") -> None:
+    """Send request `seq` and record it as sent; a failed send is recorded in /training and raised.
+
+    Re-sending is safe (same deduplication id within SQS's 5 minutes; after that the worker's
+    claim skips a request that is done), so whoever finds a request unsent sends it again.
+    """
+    from chalicelib.store import repository
+
+    try:
+        send_train_request(project_id, seq, dedup_suffix)
+    except Exception as exc:
+        repository.record_training_error(
+            project_id, f"could not queue training request {seq}: {type(exc).__name__}: {exc}")
+        raise
+    repository.mark_request_sent(project_id, seq)
+
+
 def parse_train_request(body: str) -> tuple[str, int]:
     message = json.loads(body)
     return str(message["project_id"]), int(message["seq"])

@@ -21,6 +21,7 @@ from chalicelib.store.models import (
     ModelVersionModel,
     ProjectModel,
     TaskModel,
+    TokenModel,
 )
 
 MARKER_TTL_SECONDS = 8 * 24 * 3600  # longer than the 24 h stream retention
@@ -119,6 +120,12 @@ def list_projects(limit: int, cursor: str | None):
     return _page(ProjectModel.scan(limit=limit, last_evaluated_key=decode_cursor(cursor)), limit)
 
 
+def get_projects(project_ids) -> list[ProjectModel]:
+    """The existing projects among `project_ids` (one BatchGetItem per 100), in numeric id order."""
+    found = list(ProjectModel.batch_get(list(dict.fromkeys(project_ids))))
+    return sorted(found, key=lambda p: (len(p.project_id), p.project_id))
+
+
 def all_projects():
     return ProjectModel.scan()
 
@@ -176,13 +183,68 @@ def reserve_task_ids(project_id: str, count: int) -> int:
     return int(project.task_seq) - count + 1
 
 
+BATCH_WRITE_LIMIT = 25
+
+
+def _batch_put(model, items: list) -> None:
+    with model.batch_write() as batch:
+        for item in items:
+            batch.save(item)
+
+
+def _batch_delete(model, items: list) -> None:
+    with model.batch_write() as batch:
+        for item in items:
+            batch.delete(item)
+
+
 def put_tasks(tasks: list[TaskModel], completions: list[CompletionModel]) -> None:
-    with TaskModel.batch_write() as batch:
-        for task in tasks:
-            batch.save(task)
-    with CompletionModel.batch_write() as batch:
-        for completion in completions:
-            batch.save(completion)
+    """Store an import: all of it, or nothing.
+
+    BatchWriteItem is not atomic (and an import is larger than a transaction's 100 items), so the
+    items are written 25 at a time, tasks first; if a write fails part-way, every item attempted
+    so far is deleted again and ImportIncompleteError says nothing is stored. Only if that
+    clean-up fails too does the error list the task ids that may remain. Task ids are never
+    reused, so deleted imports leave gaps, not clashes; completions written and deleted again are
+    counted in and out by the stream (each exactly once).
+    """
+    from chalicelib.errors import ImportIncompleteError
+
+    attempted: list[tuple] = []  # (model, chunk), in write order
+    try:
+        for model, items in ((TaskModel, tasks), (CompletionModel, completions)):
+            for start in range(0, len(items), BATCH_WRITE_LIMIT):
+                chunk = items[start:start + BATCH_WRITE_LIMIT]
+                attempted.append((model, chunk))
+                _batch_put(model, chunk)
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        try:
+            for model, chunk in reversed(attempted):
+                _batch_delete(model, chunk)
+        except Exception as cleanup:
+            stored = _stored_task_ids([item for model, chunk in attempted if model is TaskModel for item in chunk])
+            raise ImportIncompleteError(
+                f"the import failed part-way ({reason}) and removing the partial write failed too "
+                f"({type(cleanup).__name__}); stored_task_ids are stored (with their annotations): "
+                "import the other tasks only", stored,
+            ) from exc
+        raise ImportIncompleteError(
+            f"the import failed part-way ({reason}); what was written has been removed, nothing is "
+            "stored: retry the whole import", [],
+        ) from exc
+
+
+def _stored_task_ids(tasks: list[TaskModel]) -> list[str]:
+    """Which of `tasks` exist (strongly consistent); on a read failure, all of them (may exist)."""
+    if not tasks:
+        return []
+    try:
+        keys = [(t.project_id, t.task_id) for t in tasks]
+        found = {int(t.task_id) for t in TaskModel.batch_get(keys, consistent_read=True)}
+    except Exception:
+        found = {int(t.task_id) for t in tasks}
+    return [str(t.task_id) for t in tasks if int(t.task_id) in found]
 
 
 def get_task(project_id: str, task_id: int) -> TaskModel:
@@ -218,15 +280,22 @@ def completion_prefix(task_id: int) -> str:
     return f"{task_id}."
 
 
-def add_completion(project_id: str, task_id: int, completion: dict) -> CompletionModel:
-    """Allocate the task's next completion id (the task must exist) and store the completion."""
+def add_completion(project_id: str, task_id: int, completion: dict, max_per_task: int) -> CompletionModel:
+    """Allocate the task's next completion id and store the completion.
+
+    The allocation is one conditional update (the task exists and has allocated fewer than
+    `max_per_task` ids), so concurrent requests can neither share an id nor exceed the limit.
+    """
     task = TaskModel(project_id=project_id, task_id=task_id)
     try:
-        task.update(actions=[TaskModel.completion_seq.add(1)], condition=TaskModel.task_id.exists())
+        task.update(actions=[TaskModel.completion_seq.add(1)],
+                    condition=TaskModel.task_id.exists() & (TaskModel.completion_seq < max_per_task))
     except UpdateError as exc:
-        if _is_conditional_failure(exc):
+        if not _is_conditional_failure(exc):
+            raise
+        if find_task(project_id, task_id) is None:
             raise NotFoundError(f"task {task_id} not found in project {project_id}", "task_id")
-        raise
+        raise ValidationError("task_id", f"task {task_id} already has {max_per_task} completions (the limit)")
     item = new_completion_item(project_id, task_id, int(task.completion_seq), completion)
     item.save(condition=CompletionModel.completion_id.does_not_exist())
     return item
@@ -356,6 +425,19 @@ def request_training(project: ProjectModel, seen: TrainingCounters) -> int | Non
     return int(project.train_request_seq)
 
 
+def mark_request_sent(project_id: str, seq: int) -> None:
+    """Record that request `seq`'s message is on the queue (only ever moves forward)."""
+    try:
+        ProjectModel(project_id=project_id).update(
+            actions=[ProjectModel.train_sent_seq.set(seq)],
+            condition=ProjectModel.project_id.exists() & (
+                ProjectModel.train_sent_seq.does_not_exist() | (ProjectModel.train_sent_seq < seq)),
+        )
+    except UpdateError as exc:
+        if not _is_conditional_failure(exc):
+            raise
+
+
 def claim_training(project_id: str, seq: int) -> ProjectModel | None:
     """Mark request `seq` as being trained and allocate its model version number.
 
@@ -438,3 +520,28 @@ def get_model_version(project_id: str, version: int) -> ModelVersionModel | None
 
 def list_model_versions(project_id: str) -> list[ModelVersionModel]:
     return list(ModelVersionModel.query(project_id, scan_index_forward=False))
+
+
+# ---------------------------------------------------------------- API tokens
+
+def create_token(token_id: str, secret_sha256: str, name: str, role: str, projects, created_by: str) -> TokenModel:
+    item = TokenModel(token_id=token_id, secret_sha256=secret_sha256, name=name, role=role,
+                      projects=projects, created_at=now(), created_by=created_by)
+    item.save(condition=TokenModel.token_id.does_not_exist())
+    return item
+
+
+def find_token(token_id: str) -> TokenModel | None:
+    """Strongly consistent: a revoked token stops working at once."""
+    try:
+        return TokenModel.get(token_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def all_tokens() -> list[TokenModel]:
+    return sorted(TokenModel.scan(), key=lambda t: (t.created_at, t.token_id))
+
+
+def delete_token(token_id: str) -> None:
+    TokenModel(token_id=token_id).delete()

@@ -1,0 +1,139 @@
+"""The OpenAPI 3.0 document of the API, generated from the app's routes.
+
+Paths, methods and path parameters come from `app.routes`; security and the role each operation
+needs from `access.ROUTE_ACCESS`; summaries from the views' docstrings or names. Request bodies and
+query parameters, which Chalice does not declare, are described here per route (`BODIES`, `QUERIES`)
+and checked against the routes by tests/unit/test_openapi.py. Served at `GET /api/openapi.json`
+to any valid token (every /api route requires one; see docs/api.md).
+"""
+import re
+
+from chalicelib.api import access
+from chalicelib.domain.settings import SAMPLING_STRATEGIES
+
+P = "/api/projects/{project_id}"
+
+_STR = {"type": "string"}
+_OBJ = {"type": "object"}
+ERROR = {
+    "type": "object",
+    "required": ["Code", "Message"],
+    "properties": {"Code": _STR, "Message": _STR, "Field": _STR},
+}
+ML_SETTINGS = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "min_completions": {"type": "integer", "minimum": 1},
+        "agreement_threshold": {"type": "number", "minimum": 0, "maximum": 1},
+        "overlap": {"type": "integer", "minimum": 1, "maximum": 100},
+        "retrain_every": {"type": "integer", "minimum": 1},
+        "first_batch_size": {"type": "integer", "minimum": 1, "nullable": True},
+        "model": _STR,
+        "sampling": {"type": "string", "enum": list(SAMPLING_STRATEGIES)},
+        "custom_backend": {"type": "object", "nullable": True, "properties": {
+            "url": _STR, "basic_auth_user": _STR, "basic_auth_pass": _STR}},
+    },
+}
+RESULT = {"type": "array", "items": {"type": "object", "properties": {
+    "from_name": _STR, "to_name": _STR, "type": _STR, "value": _OBJ}}}
+COMPLETION = {
+    "type": "object",
+    "required": ["result"],
+    "properties": {"result": RESULT, "completed_by": _STR, "was_cancelled": {"type": "boolean"},
+                   "ground_truth": {"type": "boolean"}, "lead_time": {"type": "number"}},
+}
+TASK = {"type": "object", "required": ["data"], "properties": {
+    "data": _OBJ, "annotations": {"type": "array", "items": COMPLETION},
+    "completions": {"type": "array", "items": COMPLETION},
+    "predictions": {"type": "array", "items": _OBJ}, "meta": _OBJ}}
+PROJECT = {"type": "object", "properties": {"title": _STR, "label_config": _STR, "ml": ML_SETTINGS}}
+
+BODIES = {
+    ("POST", "/api/tokens"): {"type": "object", "required": ["name", "role", "projects"], "properties": {
+        "name": _STR, "role": {"type": "string", "enum": list(access.ROLES)},
+        "projects": {"oneOf": [{"type": "string", "enum": [access.ALL_PROJECTS]},
+                               {"type": "array", "items": _STR}]}}},
+    ("POST", "/api/projects"): {**PROJECT, "required": ["label_config"]},
+    ("PATCH", P): PROJECT,
+    ("PUT", f"{P}/ml"): ML_SETTINGS,
+    ("POST", f"{P}/tasks"): {"oneOf": [{"type": "array", "items": TASK}, TASK]},
+    ("POST", f"{P}/tasks/{{task_id}}/completions"): COMPLETION,
+    ("POST", f"{P}/predict"): {"oneOf": [
+        {"type": "object", "required": ["tasks"], "properties": {
+            "tasks": {"type": "array", "items": {"type": "object", "required": ["data"],
+                                                 "properties": {"data": _OBJ}}}}},
+        {"type": "object", "required": ["samples"], "properties": {"samples": {"type": "array", "items": _OBJ}}},
+    ]},
+}
+_PAGE = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+    {"name": "cursor", "in": "query", "schema": _STR},
+]
+QUERIES = {
+    ("GET", "/api/projects"): _PAGE,
+    ("GET", f"{P}/tasks"): _PAGE,
+    ("GET", f"{P}/export"): [{"name": "naming", "in": "query",
+                              "schema": {"type": "string", "enum": ["annotations", "completions"]}}],
+}
+SUCCESS = {"POST": "201", "DELETE": "200"}
+ACCEPTED = {("POST", f"{P}/train")}
+
+
+def _success_status(method: str, path: str) -> str:
+    if (method, path) in ACCEPTED:
+        return "202"
+    if method == "POST" and path.endswith("/predict"):
+        return "200"
+    return SUCCESS.get(method, "200")
+
+
+def _operation(method: str, path: str, entry) -> dict:
+    rule = access.rule_for(method, path)
+    view = entry.view_function
+    doc = (view.__doc__ or view.__name__.replace("_", " ")).strip().splitlines()[0]
+    operation = {
+        "operationId": view.__name__,
+        "summary": doc,
+        "parameters": [{"name": name, "in": "path", "required": True, "schema": _STR}
+                       for name in re.findall(r"{(\w+)}", path)] + QUERIES.get((method, path), []),
+        "responses": {
+            _success_status(method, path): {"description": "success", "content": {"application/json": {
+                "schema": _OBJ}}},
+            "4XX": {"description": "refused; the body names the field",
+                    "content": {"application/json": {"schema": ERROR}}},
+        },
+    }
+    if rule.public:
+        operation["security"] = []
+    else:
+        need = rule.role + (" scoped to all projects" if rule.all_projects else "")
+        operation["description"] = f"Needs a token with the {need} role (or higher)."
+    body = BODIES.get((method, path))
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return operation
+
+
+def is_labelstudio_protocol(path: str) -> bool:
+    """/ls routes speak Label Studio's ML backend protocol (docs/labelstudio.md), not this API."""
+    return path == "/ls" or path.startswith("/ls/")
+
+
+def document(app) -> dict:
+    paths: dict = {}
+    for path, methods in sorted(app.routes.items()):
+        if is_labelstudio_protocol(path):
+            continue
+        for method, entry in sorted(methods.items()):
+            paths.setdefault(path, {})[method.lower()] = _operation(method, path, entry)
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "activelabel", "version": "1",
+                 "description": "The ML layer of a data-labeling platform. Contract: docs/api.md."},
+        "paths": paths,
+        "components": {"securitySchemes": {"token": {
+            "type": "apiKey", "in": "header", "name": "Authorization",
+            "description": "`Token <token>`: the admin token or one made with POST /api/tokens"}}},
+        "security": [{"token": []}],
+    }
