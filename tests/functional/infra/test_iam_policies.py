@@ -156,6 +156,26 @@ def run_learning_loop(api, pump):
     answer = api.post(f"/api/projects/{project_id}/predict", {"samples": [{"text": "WIN a FREE prize now"}]})
     assert answer.status_code == 200 and answer.json["model_version"] == "v1"
 
+    # a project-scoped reader token: created, listed, used, revoked
+    token = api.post("/api/tokens", {"name": "reader", "role": "reader", "projects": [project_id]})
+    assert token.status_code == 201, token.json
+    assert api.get("/api/tokens").status_code == 200
+    reader = {"Authorization": f"Token {token.json['token']}", "Content-Type": "application/json"}
+    assert api.get(f"/api/projects/{project_id}/training", headers=reader).status_code == 200
+    assert api.get("/api/projects", headers=reader).status_code == 200
+    assert api.delete(f"/api/tokens/{token.json['id']}").status_code in (200, 204)
+
+    # Label Studio as a client of /ls/: setup links a project, predict, an annotation webhook
+    from tests.functional.test_labelstudio_backend import BASIC, annotation_event, setup_sms
+
+    setup_sms(api, key="9.1700000000")
+    ls = api.post("/ls/predict", {"tasks": [{"id": 1, "data": {"text": "hi"}}], "project": "9.1700000000"},
+                  headers=BASIC)
+    assert ls.status_code == 200, ls.json
+    assert api.post("/ls/webhook", annotation_event(1, 501, "hi there", "ham") | {"project": {"id": 9}},
+                    headers=BASIC).status_code in (200, 201)
+    pump.drain()
+
     # two more labels: below retrain_every, so only the hourly schedule retrains
     for task_id, row in zip(task_ids[20:22], rows[20:22]):
         complete(api, project_id, task_id, row["label"])
