@@ -6,7 +6,7 @@ symmetric, and 1.0 for identical answers:
 | control | pairwise agreement | consensus |
 |---|---|---|
 | Choices | exact match; Jaccard when either side chose several | majority vote (per choice when several) |
-| Labels (spans) | IoU-matched F1: spans of the same label match one-to-one at IoU >= 0.5 | span voting: spans in more than half the completions |
+| Labels (spans) | IoU-matched F1: spans of the same label match one-to-one at IoU >= 0.5 | span voting: spans (exact offsets and labels) in more than half the completions |
 | Rating / Number | 1 - normalised distance (range from the config, else relative) | median (median_low for Rating) |
 | Taxonomy | Jaccard of the path prefixes (shared ancestors count) | majority vote |
 | TextArea | 1 - Levenshtein distance / longer length | medoid (the text closest to the others) |
@@ -75,7 +75,8 @@ def answers_by_control(result: list) -> dict[str, Answer]:
             if span is not None:
                 previous = answers.get(name)
                 spans = previous.value if previous is not None and previous.kind == "spans" else []
-                answers[name] = Answer("spans", sorted(spans + [span], key=_key))
+                if span not in spans:  # a duplicated region says nothing more
+                    answers[name] = Answer("spans", sorted(spans + [span], key=_key))
         elif kind == "choices" and not any(k in value for k in ("start", "x", "points")):
             answers[name] = Answer("choices", sorted(str(c) for c in value.get("choices") or []))
         elif kind in ("rating", "number") and isinstance(value.get(kind), (int, float)):
@@ -220,7 +221,7 @@ def _choices_consensus(values: list[list[str]]) -> list[str]:
 
 
 def _span_consensus(values: list[list[dict]]) -> list[dict]:
-    """Spans (same offsets and labels) marked by more than half the completions; overlaps keep the better voted."""
+    """Spans (same offsets and labels) marked by more than half the completions (nested spans stay)."""
     votes = Counter()
     first: dict[str, dict] = {}
     for spans in values:
@@ -230,9 +231,8 @@ def _span_consensus(values: list[list[dict]]) -> list[dict]:
             first.setdefault(_key({k: s[k] for k in ("start", "end", "labels")}), s)
     kept: list[dict] = []
     for key, n in sorted(votes.items(), key=lambda kv: (-kv[1], kv[0])):
-        span = first[key]
-        if 2 * n > len(values) and all(span["end"] <= k["start"] or span["start"] >= k["end"] for k in kept):
-            kept.append(span)
+        if 2 * n > len(values):
+            kept.append(first[key])
     return sorted(kept, key=_key)
 
 
