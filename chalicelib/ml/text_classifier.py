@@ -28,3 +28,9 @@ class TextClassifier(ChoicesModel):
 
     def features(self):
         return text_features()
+
+    def __setstate__(self, state):
+        # Artifacts written before the shared ChoicesModel kept the fitted pipeline as `pipeline`.
+        if "pipeline" in state:
+            state["estimator"] = state.pop("pipeline")
+        self.__dict__.update(state)
