@@ -48,12 +48,18 @@ def _key(value) -> str:
 # ---- answers from result items
 
 def _span(value: dict, label_key: str) -> dict | None:
-    start = value.get("start", value.get("startOffset"))
-    end = value.get("end", value.get("endOffset"))
-    if not isinstance(start, (int, float)) or not isinstance(end, (int, float)):
+    """{"start", "end", "labels"[, "xpath"][, "text"]}: Text spans have numeric start/end; HyperText and
+    Paragraphs spans have XPaths there and numeric startOffset/endOffset."""
+    numeric = (int, float)
+    start, end, xpath = value.get("start"), value.get("end"), None
+    if not isinstance(start, numeric) or not isinstance(end, numeric):
+        xpath = [str(start), str(end)]
+        start, end = value.get("startOffset"), value.get("endOffset")
+    if isinstance(start, bool) or isinstance(end, bool) or not isinstance(start, numeric) or not isinstance(end, numeric):
         return None
-    labels = value.get(label_key) or []
-    span = {"start": start, "end": end, "labels": sorted(str(x) for x in labels)}
+    span = {"start": start, "end": end, "labels": sorted(str(x) for x in value.get(label_key) or [])}
+    if xpath:
+        span["xpath"] = xpath
     if isinstance(value.get("text"), str):
         span["text"] = value["text"]
     return span
@@ -113,7 +119,8 @@ def span_f1(a: list[dict], b: list[dict], threshold: float = SPAN_IOU) -> float:
     if not a and not b:
         return 1.0
     candidates = sorted(
-        ((_iou(x, y), i, j) for i, x in enumerate(a) for j, y in enumerate(b) if x["labels"] == y["labels"]),
+        ((_iou(x, y), i, j) for i, x in enumerate(a) for j, y in enumerate(b)
+         if x["labels"] == y["labels"] and x.get("xpath") == y.get("xpath")),
         key=lambda t: (-t[0], t[1], t[2]),
     )
     used_a, used_b, matched = set(), set(), 0
@@ -220,15 +227,19 @@ def _choices_consensus(values: list[list[str]]) -> list[str]:
     return chosen or _majority(values)
 
 
+def _where(span: dict) -> str:
+    return _key({k: span.get(k) for k in ("start", "end", "labels", "xpath")})
+
+
 def _span_consensus(values: list[list[dict]]) -> list[dict]:
     """Spans (same offsets and labels) marked by more than half the completions (nested spans stay)."""
     votes = Counter()
     first: dict[str, dict] = {}
     for spans in values:
-        for key in {_key({k: s[k] for k in ("start", "end", "labels")}) for s in spans}:
+        for key in {_where(s) for s in spans}:
             votes[key] += 1
         for s in spans:
-            first.setdefault(_key({k: s[k] for k in ("start", "end", "labels")}), s)
+            first.setdefault(_where(s), s)
     kept: list[dict] = []
     for key, n in sorted(votes.items(), key=lambda kv: (-kv[1], kv[0])):
         if 2 * n > len(values):

@@ -103,3 +103,14 @@ def test_consensus_rules():
     assert agreed["stars"] == 4  # median
     assert agreed["ner"] == [{"start": 0, "end": 5, "labels": ["PER"]}]  # span in 2 of 3 completions
     assert agreed["topic"] == ["b"]  # per-choice majority
+
+
+def test_hypertext_spans_use_their_offsets_and_xpaths():
+    def span(xpath, start, end):
+        return [item("ner", "hypertextlabels", {"start": xpath, "end": xpath, "startOffset": start,
+                                                 "endOffset": end, "hypertextlabels": ["PER"]})]
+
+    a, b, c = span("/p[1]/text()[1]", 0, 10), span("/p[1]/text()[1]", 0, 9), span("/p[2]/text()[1]", 0, 10)
+    assert task_agreement([answers(a), answers(b)]) == 1.0  # IoU 0.9
+    assert task_agreement([answers(a), answers(c)]) == 0.0  # another paragraph
+    assert consensus([answers(a), answers(a), answers(c)])["ner"][0]["xpath"] == ["/p[1]/text()[1]"] * 2
