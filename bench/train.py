@@ -7,7 +7,7 @@ For each kind and size, on real data (SMS spam, WNUT-17, scikit-learn's digits a
 moto S3, breast cancer as tables):
 - ours: `chalicelib.ml.training.train` as the worker runs it: examples from consensus, encoding
   (images fetched and featurised), hold-out evaluation, then the final fit on everything;
-- bare: the kind's scikit-learn estimator (`model.build()`) fit once on the same encoded arrays.
+- bare: the shipped scikit-learn estimator, cloned unfitted, fit once on the same encoded arrays.
 Prints medians of `--repeat` runs and the ratio ours / bare, and writes bench/out/train.json.
 When a dataset has fewer rows than asked, rows are drawn again (with replacement; timing only) and
 the table says how many were distinct. No network: moto runs in-process.
@@ -76,7 +76,9 @@ def measure(label: str, config_xml: str, accepted: list, repeat: int) -> dict:
         outcome = training.train(kind, target, accepted, seed=run)
         ours.append(time.perf_counter() - start)
 
-        model = outcome.model.fresh()
+        from sklearn.base import clone
+
+        model = outcome.model
         inputs, labels = training.collect_examples(model, accepted)
         X = model.encode(inputs)
         if model.problem == "multilabel":
@@ -92,7 +94,7 @@ def measure(label: str, config_xml: str, accepted: list, repeat: int) -> dict:
                 rows.extend(token_features(text, tokens))
                 tags.extend(bio_tags(tokens, list(spans)))
             X, labels = rows, tags
-        estimator = model.build()
+        estimator = clone(model.estimator)  # the shipped configuration, unfitted
         start = time.perf_counter()
         estimator.fit(X, labels)
         bare.append(time.perf_counter() - start)

@@ -99,15 +99,17 @@ class ChoicesModel(ModelBase):
     def features(self):
         return "passthrough"
 
-    def classifier(self):
+    def classifier(self, binary: bool):
+        """liblinear for two-class problems (each one-vs-rest column too): same optimum, several times faster."""
         from sklearn.linear_model import LogisticRegression
 
-        return LogisticRegression(C=10.0, max_iter=2000, class_weight="balanced", random_state=self.seed)
+        return LogisticRegression(C=10.0, max_iter=2000, class_weight="balanced", random_state=self.seed,
+                                  solver="liblinear" if binary else "lbfgs")
 
-    def build(self):
+    def build(self, binary: bool = False):
         from sklearn.pipeline import Pipeline
 
-        classifier = self.classifier()
+        classifier = self.classifier(binary or self.problem == "multilabel")
         if self.problem == "multilabel":
             from sklearn.multiclass import OneVsRestClassifier
 
@@ -123,7 +125,7 @@ class ChoicesModel(ModelBase):
             self.classes_ = [str(c) for c in binarizer.classes_]
             self.estimator = self.build().fit(X, y)
         else:
-            self.estimator = self.build().fit(X, labels)
+            self.estimator = self.build(binary=len(set(labels)) == 2).fit(X, labels)
             self.classes_ = [str(c) for c in self.estimator.classes_]
         return self
 

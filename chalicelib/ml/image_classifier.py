@@ -96,7 +96,7 @@ class ImageClassifier(ChoicesModel):
 
         return StandardScaler()
 
-    def classifier(self):
+    def classifier(self, binary: bool):
         from sklearn.linear_model import LogisticRegression
 
         return LogisticRegression(C=0.1, max_iter=3000, class_weight="balanced", random_state=self.seed)

@@ -47,7 +47,7 @@ class TabularClassifier(ChoicesModel):
     def features(self):
         return table_features()
 
-    def classifier(self):
+    def classifier(self, binary: bool):
         from sklearn.linear_model import LogisticRegression
 
         return LogisticRegression(C=1.0, max_iter=5000, random_state=self.seed)
