@@ -64,7 +64,7 @@ def test_multilabel_text(api, pump, wnut_rows):
 
 def test_taxonomy(api, pump, wnut_rows):
     project_id = create(api, kind_data.TAXONOMY_CONFIG)
-    rows = wnut_rows[:30]
+    rows = wnut_rows[:22]
     results = [[{"from_name": "kind", "to_name": "text", "type": "taxonomy",
                  "value": {"taxonomy": [list(kind_data.TAXONOMY_OF[r["spans"][0]["label"]])]}}] for r in rows]
     label_and_train(api, pump, project_id, [{"text": r["text"]} for r in rows], results)

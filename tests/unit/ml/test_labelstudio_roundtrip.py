@@ -81,7 +81,7 @@ def cases():
 
 @pytest.mark.parametrize("config,kind,target", list(cases()))
 def test_every_kind_predicts_only_what_the_config_allows(config, kind, target):
-    pool, unseen = sms_split(24, 6, seed=5)
+    pool, unseen = sms_split(16, 6, seed=5)
     accepted = [synthetic_task(config, target, row["text"], i) for i, row in enumerate(pool)]
     outcome = training.train(kind, target, accepted, seed=1)
     samples = [synthetic_task(config, target, row["text"], i)[0] for i, row in enumerate(unseen + pool[:4])]

@@ -92,7 +92,7 @@ def test_multilabel_entity_types_beat_the_most_frequent_set(wnut_splits):
 def test_taxonomy_of_the_first_entity_beats_the_majority_path(wnut_splits):
     from sklearn.metrics import f1_score
 
-    train_rows, test_rows = [[r for r in rows if r["spans"]][:n] for rows, n in zip(wnut_splits, (700, 400))]
+    train_rows, test_rows = [[r for r in rows if r["spans"]][:n] for rows, n in zip(wnut_splits, (500, 400))]
     model = make("taxonomy_classifier", kind_data.TAXONOMY_CONFIG)
 
     def consensus(row):
