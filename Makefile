@@ -16,7 +16,7 @@ STACK ?= activelabel-$(STAGE)
 ARTIFACT_BUCKET ?=
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: venv test test-unit test-functional test-e2e test-infra serve run bench bench-cold-start package deploy python312 checkov-venv clean e2e-labelstudio
+.PHONY: venv test test-unit test-functional test-e2e test-infra serve run bench bench-cold-start package deploy python312 checkov-venv clean e2e-labelstudio bench-train
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "need Python 3.11-3.13 (3.12 preferred)"; exit 1; }
@@ -108,6 +108,9 @@ e2e-labelstudio: venv $(LS_VENV)/.installed $(LSML_VENV)/.installed
 
 bench-cold-start: package
 	$(PY) bench/cold_start.py --stage $(STAGE)
+
+bench-train: venv
+	$(PY) bench/train.py
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache dist bench/out

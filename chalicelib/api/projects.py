@@ -56,6 +56,14 @@ def available_models(config) -> list[str]:
     return [kind.name for kind in registry.fitting_kinds(config)]
 
 
+def check_target(ml: dict, config) -> dict:
+    """Raise ValidationError (400, field ml.target) when the chosen model cannot learn the chosen control."""
+    kind = registry.get_kind(ml.get("model") or "")
+    if kind is not None:
+        kind.target(config, ml.get("target"))
+    return ml
+
+
 def create_project(request):
     body = json_object(request)
     unknown = set(body) - PATCHABLE
@@ -63,7 +71,7 @@ def create_project(request):
         raise ValidationError(sorted(unknown)[0], f"unknown field; known: {sorted(PATCHABLE)}")
     title = _title(body.get("title", ""))
     xml, config = _label_config(body)
-    ml = merge_settings(None, body.get("ml"), available_models(config))
+    ml = check_target(merge_settings(None, body.get("ml"), available_models(config)), config)
     ml = prepare_custom_backend(None, ml, "0.0", xml)
     return created(project_json(repository.create_project(title, xml, ml)))
 
@@ -97,10 +105,12 @@ def patch_project(request, project_id: str):
         fields["label_config"] = xml
         models = available_models(config)
         ml = {**ml, "model": ml.get("model") if ml.get("model") in models + ["custom"] else None}
-        ml = merge_settings(ml, body.get("ml"), models)
-        fields["ml"] = ml
+        if ml.get("target") is not None and config.control(ml["target"]) is None:
+            ml = {**ml, "target": None}
+        fields["ml"] = check_target(merge_settings(ml, body.get("ml"), models), config)
     elif "ml" in body:
-        fields["ml"] = merge_settings(ml, body["ml"], available_models(parse_label_config(project.label_config)))
+        config = parse_label_config(project.label_config)
+        fields["ml"] = check_target(merge_settings(ml, body["ml"], available_models(config)), config)
     if "ml" in fields:
         fields["ml"] = prepare_custom_backend(project.ml, fields["ml"], _key(project),
                                               fields.get("label_config", project.label_config))
@@ -121,8 +131,8 @@ def get_ml(project_id: str):
 def put_ml(request, project_id: str):
     body = json_object(request)
     project = repository.get_project(project_id, consistent=True)
-    models = available_models(parse_label_config(project.label_config))
-    ml = merge_settings(project.ml, body, models)
+    config = parse_label_config(project.label_config)
+    ml = check_target(merge_settings(project.ml, body, available_models(config)), config)
     ml = prepare_custom_backend(project.ml, ml, _key(project), project.label_config)
     repository.update_project(project, ml=ml)
     return shown_settings(ml)
@@ -131,7 +141,7 @@ def put_ml(request, project_id: str):
 def list_models(project_id: str):
     config = parse_label_config(repository.get_project(project_id).label_config)
     return {
-        "models": [kind.describe() for kind in registry.fitting_kinds(config)],
+        "models": [kind.describe(config) for kind in registry.fitting_kinds(config)],
         "unsupported_controls": registry.unsupported_controls(config),
     }
 

@@ -6,6 +6,8 @@ Defaults (documented in README.md):
 - overlap 1: completions wanted per task before it can be accepted;
 - retrain_every 10: newly accepted (or relabelled) tasks between automatic retrainings;
 - model: the first built-in model that fits the label config;
+- target: null = the first control the model fits; or the name of the control it learns (checked
+  against the label config by the API, chalicelib/ml/registry.py);
 - sampling "auto"; first_batch_size null (= min_completions); custom_backend null.
 """
 from numbers import Real
@@ -23,6 +25,7 @@ DEFAULTS = {
     "overlap": 1,
     "retrain_every": 10,
     "model": None,
+    "target": None,
     "custom_backend": None,
     "sampling": "auto",
     "first_batch_size": None,
@@ -63,6 +66,10 @@ def _validate_field(key, value, available_models, field):
             else:
                 hint = "no built-in model fits this label config; use 'custom' with custom_backend"
             raise ValidationError(field, f"model {value!r} does not fit this project; {hint}")
+        return value
+    if key == "target":
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ValidationError(field, f"must be the name of a control of the label config or null, got {value!r}")
         return value
     if key == "custom_backend":
         if value is None:

@@ -12,6 +12,7 @@ import logging
 from chalicelib.domain.agreement import evaluate_task
 from chalicelib.domain.settings import DEFAULTS
 from chalicelib.domain.training_state import auto_training_due
+from chalicelib.labeling.config import parse_label_config
 from chalicelib.store import queue, repository
 
 log = logging.getLogger("activelabel.events.completions")
@@ -30,11 +31,11 @@ def handle_record(event_name: str, keys: dict) -> None:
     elif event_name == "REMOVE":
         repository.count_completion_once(project_id, f"c#{completion_id}#remove", -1)
     settings = {**DEFAULTS, **(project.ml or {})}
-    refresh_task(project_id, task_id, settings)
+    refresh_task(project_id, task_id, settings, parse_label_config(project.label_config))
     request_training_if_due(project_id)
 
 
-def refresh_task(project_id: str, task_id: int, settings: dict) -> None:
+def refresh_task(project_id: str, task_id: int, settings: dict, config=None) -> None:
     """Recompute one task's label state and store it if it changed (retrying lost races)."""
     for _ in range(MAX_RACE_RETRIES):
         task = repository.find_task(project_id, task_id)  # read the task before its completions
@@ -44,7 +45,7 @@ def refresh_task(project_id: str, task_id: int, settings: dict) -> None:
             {"result": c.result, "was_cancelled": c.was_cancelled}
             for c in repository.completions_of_task(project_id, task_id)
         ]
-        state = evaluate_task(completions, settings["agreement_threshold"], settings["overlap"])
+        state = evaluate_task(completions, settings["agreement_threshold"], settings["overlap"], config)
         unchanged = (
             state.accepted == bool(task.accepted)
             and state.consensus == task.consensus

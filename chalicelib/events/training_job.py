@@ -8,7 +8,7 @@ model-version record exist, and only forward.
 """
 import logging
 
-from chalicelib.errors import TrainingDataError
+from chalicelib.errors import TrainingDataError, ValidationError
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.ml import registry
 from chalicelib.store import artifacts, repository
@@ -65,10 +65,14 @@ def train_version(project, version: int, seq: int) -> ModelVersionModel:
     from chalicelib.ml import training
 
     config = parse_label_config(project.label_config)
-    kind = registry.get_kind((project.ml or {}).get("model") or "")
-    if kind is None or not kind.targets(config):
-        raise TrainingDataError(f"model {(project.ml or {}).get('model')!r} cannot learn this label config")
-    target = kind.targets(config)[0]
+    ml = project.ml or {}
+    kind = registry.get_kind(ml.get("model") or "")
+    if kind is None:
+        raise TrainingDataError(f"model {ml.get('model')!r} is not a built-in model")
+    try:
+        target = kind.target(config, ml.get("target"))
+    except ValidationError as exc:
+        raise TrainingDataError(f"model {kind.name!r} cannot learn this label config: {exc.message}") from None
     label_changes = int(project.label_changes or 0)  # read before the data: the model covers at least this
     accepted = [(task.data, task.consensus) for task in repository.accepted_tasks(project.project_id)]
     outcome = training.train(kind, target, accepted, seed=version)

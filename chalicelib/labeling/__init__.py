@@ -17,6 +17,7 @@ from chalicelib.labeling.results import (
     extract_choices,
     new_region_id,
     prediction_to_labelstudio,
+    result_item,
     task_to_labelstudio,
 )
 from chalicelib.labeling.validation import (
@@ -45,6 +46,7 @@ __all__ = [
     "normalize_import_task",
     "parse_label_config",
     "prediction_to_labelstudio",
+    "result_item",
     "task_to_labelstudio",
     "validate_result",
     "validate_task_data",

@@ -31,6 +31,22 @@ def choices_result(control: Control, choices: list[str], score: float | None = N
     return item
 
 
+def result_item(control: Control, to_name: str, value: dict, score: float | None = None) -> dict:
+    """One result item of any control type (`type` = the tag lowercased), for object `to_name`."""
+    if to_name not in control.to_name:
+        raise ValueError(f"{to_name!r} is not a toName of control {control.name!r}: {control.to_name}")
+    item = {
+        "id": new_region_id(),
+        "from_name": control.name,
+        "to_name": to_name,
+        "type": control.result_type,
+        "value": value,
+    }
+    if score is not None:
+        item["score"] = float(score)
+    return item
+
+
 def extract_choices(result: list, control_name: str) -> list[str] | None:
     """The choices a result gives for a control, or None when it has none.
 

@@ -1,13 +1,20 @@
 """Fit and evaluate a model kind on accepted tasks; (de)serialize it with joblib.
 
-Evaluation: with at least 100 examples, a stratified 20% hold-out; with fewer, stratified
-k-fold cross-validation (k = min(5, smallest class size)); the shipped model is then refit on
-every example. Metrics: accuracy, macro-F1, n_train, n_eval, method.
+Inputs are encoded once (images fetched once), then evaluated: with at least 100 examples, a 20%
+hold-out (stratified for single-label classification); with fewer, k-fold cross-validation
+(k = min(5, smallest class size) for classification, min(5, n) otherwise); the shipped model is
+then refit on every example. Metrics depend on the model's problem:
+- classification: accuracy, macro_f1 (and class_counts);
+- multilabel: subset accuracy, micro_f1, macro_f1 over choices;
+- regression: mae, r2;
+- spans: entity-level precision, recall, f1 (exact offsets and label);
+plus method, n_eval and n_train.
 """
 import io
+from collections import Counter
 from dataclasses import dataclass
 
-from chalicelib.errors import TrainingDataError
+from chalicelib.errors import TrainingDataError, ValidationError
 from chalicelib.ml.registry import ModelKind, Target
 
 HOLDOUT_MIN_EXAMPLES = 100
@@ -30,53 +37,128 @@ def collect_examples(model, accepted: list[tuple[dict, dict]]):
     return inputs, labels
 
 
-def _scores(y_true, y_pred) -> dict:
+def _r(value) -> float:
+    return round(float(value), 4)
+
+
+def span_scores(y_true: list, y_pred: list) -> dict:
+    """Entity-level micro precision/recall/F1: a predicted span counts when offsets and label match."""
+    true_positive = sum(len(set(t) & set(p)) for t, p in zip(y_true, y_pred))
+    predicted = sum(len(set(p)) for p in y_pred)
+    gold = sum(len(set(t)) for t in y_true)
+    precision = true_positive / predicted if predicted else 0.0
+    recall = true_positive / gold if gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": _r(precision), "recall": _r(recall), "f1": _r(f1)}
+
+
+def scores(problem: str, y_true: list, y_pred: list) -> dict:
+    if problem == "spans":
+        return span_scores(y_true, y_pred)
+    if problem == "regression":
+        from sklearn.metrics import mean_absolute_error, r2_score
+
+        r2 = r2_score(y_true, y_pred) if len(set(y_true)) > 1 else float("nan")
+        return {"mae": _r(mean_absolute_error(y_true, y_pred)), "r2": None if r2 != r2 else _r(r2)}
+    if problem == "multilabel":
+        from sklearn.metrics import accuracy_score, f1_score
+        from sklearn.preprocessing import MultiLabelBinarizer
+
+        binarizer = MultiLabelBinarizer().fit(list(y_true) + list(y_pred))
+        t, p = binarizer.transform(y_true), binarizer.transform(y_pred)
+        return {
+            "accuracy": _r(accuracy_score(t, p)),
+            "micro_f1": _r(f1_score(t, p, average="micro", zero_division=0)),
+            "macro_f1": _r(f1_score(t, p, average="macro", zero_division=0)),
+        }
     from sklearn.metrics import accuracy_score, f1_score
 
-    return {
-        "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
-        "macro_f1": round(float(f1_score(y_true, y_pred, average="macro")), 4),
-    }
+    return {"accuracy": _r(accuracy_score(y_true, y_pred)),
+            "macro_f1": _r(f1_score(y_true, y_pred, average="macro", zero_division=0))}
 
 
-def evaluate(model, inputs: list, labels: list, seed: int) -> dict:
-    from collections import Counter
+def _take(X, indices):
+    if hasattr(X, "shape"):
+        return X[indices]
+    return [X[i] for i in indices]
 
-    counts = Counter(labels)
-    smallest = min(counts.values())
-    class_counts = dict(sorted(counts.items()))
-    if len(labels) >= HOLDOUT_MIN_EXAMPLES and smallest >= 2:
+
+def _fit_predict(model, X, labels, fit_idx, eval_idx) -> list:
+    fitted = model.fresh().fit(_take(X, fit_idx), [labels[i] for i in fit_idx])
+    return list(fitted.predict(_take(X, eval_idx)))
+
+
+def evaluate(model, X, labels: list, seed: int) -> dict:
+    """Held-out metrics of `model`'s kind on encoded inputs X (the model itself is not fitted)."""
+    import numpy as np
+
+    problem = model.problem
+    n = len(labels)
+    extra = {}
+    stratify = None
+    folds = min(5, n)
+    if problem == "classification":
+        counts = Counter(labels)
+        extra["class_counts"] = dict(sorted(counts.items()))
+        smallest = min(counts.values())
+        stratify = labels if smallest >= 2 else None
+        folds = min(5, smallest)
+    indices = np.arange(n)
+    if n >= HOLDOUT_MIN_EXAMPLES and (problem != "classification" or stratify is not None):
         from sklearn.model_selection import train_test_split
 
-        x_fit, x_eval, y_fit, y_eval = train_test_split(
-            inputs, labels, test_size=0.2, stratify=labels, random_state=seed)
-        predicted = model.fit(x_fit, y_fit).pipeline.predict(x_eval)
-        return {**_scores(y_eval, predicted), "method": "holdout-20%", "n_eval": len(y_eval),
-                "class_counts": class_counts}
-    if smallest >= 2:
-        from sklearn.model_selection import StratifiedKFold, cross_val_predict
+        fit_idx, eval_idx = train_test_split(indices, test_size=0.2, stratify=stratify, random_state=seed)
+        predicted = _fit_predict(model, X, labels, fit_idx, eval_idx)
+        truth = [labels[i] for i in eval_idx]
+        return {**scores(problem, truth, predicted), "method": "holdout-20%", "n_eval": len(eval_idx), **extra}
+    if folds >= 2:
+        from sklearn.model_selection import KFold, StratifiedKFold
 
-        folds = min(5, smallest)
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        predicted = cross_val_predict(model.build(), inputs, labels, cv=splitter)
-        return {**_scores(labels, predicted), "method": f"cross-validation-{folds}-fold", "n_eval": len(labels),
-                "class_counts": class_counts}
-    return {"accuracy": None, "macro_f1": None, "method": "none: a class has a single example",
-            "n_eval": 0, "class_counts": class_counts}
+        if problem == "classification":
+            splits = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(indices, labels)
+        else:
+            splits = KFold(n_splits=folds, shuffle=True, random_state=seed).split(indices)
+        predicted: list = [None] * n
+        for fit_idx, eval_idx in splits:
+            for i, p in zip(eval_idx, _fit_predict(model, X, labels, fit_idx, eval_idx)):
+                predicted[i] = p
+        return {**scores(problem, labels, predicted), "method": f"cross-validation-{folds}-fold", "n_eval": n,
+                **extra}
+    return {"method": "none: too few examples to hold any out", "n_eval": 0, **extra}
+
+
+def check_trainable(problem: str, control_name: str, labels: list) -> None:
+    """Raise TrainingDataError when these labels cannot train a model of this problem."""
+    if problem == "spans":
+        if len(labels) < 2 or not any(labels):
+            raise TrainingDataError(
+                f"need at least 2 accepted tasks and one labelled span of control {control_name!r}; "
+                f"got {len(labels)} tasks with {sum(len(x) for x in labels)} spans")
+        return
+    distinct = sorted(set(labels), key=repr)
+    if len(distinct) < 2:
+        what = "values" if problem == "regression" else "labels"
+        raise TrainingDataError(
+            f"need at least 2 distinct {what} of control {control_name!r} among accepted tasks; "
+            f"got {len(labels)} examples of {distinct[:5]}")
+
+
+def encode(model, inputs: list):
+    """Inputs -> features; media that cannot be read is a data problem (not retried)."""
+    try:
+        return model.encode(inputs)
+    except ValidationError as exc:
+        raise TrainingDataError(f"cannot read an input of control {model.control.name!r}: {exc.message}") from None
 
 
 def train(kind: ModelKind, target: Target, accepted: list[tuple[dict, dict]], seed: int = 0) -> TrainingOutcome:
     """Fit `kind` on accepted (data, consensus) pairs. Raises TrainingDataError when it cannot."""
     model = kind.implementation()(target, seed=seed)
     inputs, labels = collect_examples(model, accepted)
-    distinct = sorted(set(labels))
-    if len(distinct) < 2:
-        raise TrainingDataError(
-            f"need at least 2 distinct labels of control {target.control.name!r} among accepted tasks; "
-            f"got {len(inputs)} examples of {distinct}"
-        )
-    metrics = evaluate(model, inputs, labels, seed)
-    model.fit(inputs, labels)
+    check_trainable(model.problem, target.control.name, labels)
+    X = encode(model, inputs)
+    metrics = evaluate(model, X, labels, seed)
+    model.fit(X, labels)
     metrics["n_train"] = len(labels)
     return TrainingOutcome(model=model, metrics=metrics, n_train=len(labels))
 

@@ -1,4 +1,4 @@
-from chalicelib.domain.agreement import evaluate_task, task_agreement
+from chalicelib.domain.agreement import Answer, evaluate_task, task_agreement
 
 
 def choice(label, *more, cancelled=False):
@@ -33,8 +33,8 @@ def test_overlap_not_reached():
 
 
 def test_multiple_choices_use_jaccard():
-    a = {"label": ("a", "b")}
-    b = {"label": ("b", "c")}
+    a = {"label": Answer("choices", ["a", "b"])}
+    b = {"label": Answer("choices", ["b", "c"])}
     assert abs(task_agreement([a, b]) - 1 / 3) < 1e-9
 
 

@@ -1,0 +1,146 @@
+"""Benchmark: training wall time per model kind at 1k and 5k completions, against a bare fit.
+
+    .venv/bin/python bench/train.py                     # every kind, 1000 and 5000 completions
+    .venv/bin/python bench/train.py --sizes 1000 --kinds ner_tagger,tabular
+
+For each kind and size, on real data (SMS spam, WNUT-17, scikit-learn's digits as PNG images in
+moto S3, breast cancer as tables):
+- ours: `chalicelib.ml.training.train` as the worker runs it: examples from consensus, encoding
+  (images fetched and featurised), hold-out evaluation, then the final fit on everything;
+- bare: the shipped scikit-learn estimator, cloned unfitted, fit once on the same encoded arrays.
+Prints medians of `--repeat` runs and the ratio ours / bare, and writes bench/out/train.json.
+When a dataset has fewer rows than asked, rows are drawn again (with replacement; timing only) and
+the table says how many were distinct. No network: moto runs in-process.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+OUT_FILE = ROOT / "bench" / "out" / "train.json"
+
+
+def resample(rows: list, n: int, seed: int = 0) -> list:
+    if len(rows) >= n:
+        return rows[:n]
+    rng = random.Random(seed)
+    return rows + [rng.choice(rows) for _ in range(n - len(rows))]
+
+
+def datasets(bucket_urls: list[tuple[str, str]]) -> dict:
+    """kind -> (label config, [(data, consensus)]) with every available row."""
+    from activelabel_client.datasets import SMS_LABEL_CONFIG, sms_spam
+    from tests import kind_data
+
+    wnut = kind_data.wnut("train") + kind_data.wnut("test")
+    with_entities = [r for r in wnut if r["spans"]]
+    return {
+        "text_classifier": (SMS_LABEL_CONFIG, [({"text": r["text"]}, {"label": [r["label"]]}) for r in sms_spam()]),
+        "text_classifier (multiple)": (kind_data.TOPICS_CONFIG, [
+            ({"text": r["text"]}, {"types": sorted({s["label"] for s in r["spans"]})}) for r in with_entities]),
+        "taxonomy_classifier": (kind_data.TAXONOMY_CONFIG, [
+            ({"text": r["text"]}, {"kind": [list(kind_data.TAXONOMY_OF[r["spans"][0]["label"]])]}) for r in with_entities]),
+        "ner_tagger": (kind_data.NER_CONFIG, [
+            ({"text": r["text"]}, {"label": [{"start": s, "end": e, "labels": [lab]} for s, e, lab in kind_data.entity_spans(r)]})
+            for r in wnut]),
+        "text_regressor": (kind_data.COUNT_CONFIG, [({"text": r["text"]}, {"entities": len(r["spans"])}) for r in wnut]),
+        "tabular": (kind_data.tabular_config("Choices"), [({"x": x}, {"label": [y]}) for x, y in kind_data.breast_cancer_rows()]),
+        "image_classifier": (kind_data.DIGITS_CONFIG, [({"image": url}, {"digit": [d]}) for url, d in bucket_urls]),
+    }
+
+
+def kind_name(label: str) -> str:
+    return label.split(" ")[0]
+
+
+def measure(label: str, config_xml: str, accepted: list, repeat: int) -> dict:
+    from chalicelib.labeling.config import parse_label_config
+    from chalicelib.ml import training
+    from chalicelib.ml.registry import get_kind
+
+    kind = get_kind(kind_name(label))
+    target = kind.target(parse_label_config(config_xml))
+    ours, bare = [], []
+    for run in range(repeat):
+        start = time.perf_counter()
+        outcome = training.train(kind, target, accepted, seed=run)
+        ours.append(time.perf_counter() - start)
+
+        from sklearn.base import clone
+
+        model = outcome.model
+        inputs, labels = training.collect_examples(model, accepted)
+        X = model.encode(inputs)
+        if model.problem == "multilabel":
+            from sklearn.preprocessing import MultiLabelBinarizer
+
+            labels = MultiLabelBinarizer().fit_transform(labels)
+        elif model.problem == "spans":  # the bare tagger: token features and tags already built
+            from chalicelib.ml.span_tagger import bio_tags, token_features, tokenize
+
+            rows, tags = [], []
+            for text, spans in zip(X, labels):
+                tokens = tokenize(text)
+                rows.extend(token_features(text, tokens))
+                tags.extend(bio_tags(tokens, list(spans)))
+            X, labels = rows, tags
+        estimator = clone(model.estimator)  # the shipped configuration, unfitted
+        start = time.perf_counter()
+        estimator.fit(X, labels)
+        bare.append(time.perf_counter() - start)
+    return {"ours_s": statistics.median(ours), "bare_s": statistics.median(bare), "metrics": outcome.metrics}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,5000")
+    parser.add_argument("--kinds", default="", help="comma-separated kind labels (default: all)")
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+
+    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"})
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    from moto import mock_aws
+
+    with mock_aws():
+        from chalicelib.store.aws import client, reset_clients
+        from tests import kind_data
+
+        reset_clients()
+        s3 = client("s3")
+        s3.create_bucket(Bucket="bench-media")
+        wanted = [k for k in args.kinds.split(",") if k]
+        urls = kind_data.put_digits(s3, "bench-media", range(1797)) if not wanted or "image_classifier" in wanted else []
+        rows_by_kind = datasets(urls)
+        report = []
+        print(f"{'kind':<28}{'n':>6}{'distinct':>10}{'ours s':>10}{'bare s':>10}{'ratio':>8}")
+        for label, (config_xml, rows) in rows_by_kind.items():
+            if wanted and label not in wanted and kind_name(label) not in wanted:
+                continue
+            for n in sizes:
+                accepted = resample(rows, n)
+                figures = measure(label, config_xml, accepted, args.repeat)
+                ratio = figures["ours_s"] / figures["bare_s"]
+                distinct = min(n, len(rows))
+                print(f"{label:<28}{n:>6}{distinct:>10}{figures['ours_s']:>10.2f}{figures['bare_s']:>10.2f}{ratio:>8.2f}",
+                      flush=True)
+                report.append({"kind": label, "n": n, "distinct": distinct, **figures, "ratio": ratio})
+    OUT_FILE.parent.mkdir(parents=True, exist_ok=True)
+    OUT_FILE.write_text(json.dumps(report, indent=2))
+    print(f"written to {OUT_FILE.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
