@@ -138,7 +138,9 @@ def test_a_50_mb_body_is_refused_before_it_is_read(stack):
     assert head.startswith(b"HTTP/1.1 413"), head
     error = json.loads(body)
     assert error["Code"] == "PayloadTooLargeError" and error["Field"] == "body"
-    assert peak < 8 * 1024 * 1024, peak  # the 1 MB chunk sent plus buffers, never the 50 MB
+    # tracemalloc sees every thread of the process (the pump may be training meanwhile): the bound
+    # is half the body, which holding the upload would exceed, not a tight budget
+    assert peak < 25 * 1024 * 1024, peak
     with client(stack) as api:
         assert all(p["title"] != "x" for p in api.list_projects())
 

@@ -7,7 +7,7 @@ from xml.sax.saxutils import quoteattr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.domain.agreement import evaluate_task, pair_agreement, task_agreement
+from chalicelib.domain.agreement import evaluate_task
 from chalicelib.errors import LabelConfigError
 from chalicelib.labeling.config import parse_label_config
 
@@ -43,31 +43,7 @@ def test_parsing_any_text_either_succeeds_or_refuses_with_a_label_config_error(x
     # anything else (ParseError, KeyError, RecursionError...) fails the test
 
 
-answers = st.dictionaries(st.sampled_from(["a", "b", "c"]),
-                          st.tuples(st.sampled_from(["x", "y", "z"])) |
-                          st.lists(st.sampled_from(["x", "y", "z"]), min_size=1, max_size=3, unique=True).map(
-                              lambda v: tuple(sorted(v))),
-                          min_size=1, max_size=3)
-
-
-@SETTINGS
-@given(a=answers, b=answers)
-def test_pairwise_agreement_is_symmetric_and_bounded(a, b):
-    for name in set(a) | set(b):
-        score = pair_agreement(a.get(name), b.get(name))
-        assert score == pair_agreement(b.get(name), a.get(name))
-        assert 0.0 <= score <= 1.0
-    assert task_agreement([a, b]) == task_agreement([b, a])
-
-
-@SETTINGS
-@given(sets=st.lists(answers, min_size=1, max_size=6), data=st.data())
-def test_task_agreement_is_bounded_order_free_and_one_for_one_or_identical(sets, data):
-    score = task_agreement(sets)
-    assert 0.0 <= score <= 1.0
-    assert abs(task_agreement(data.draw(st.permutations(sets))) - score) < 1e-9
-    assert task_agreement(sets[:1]) == 1.0
-    assert task_agreement([sets[0]] * len(sets)) == 1.0
+# Agreement properties per control type: tests/unit/test_agreement_properties.py
 
 
 @SETTINGS
