@@ -80,7 +80,7 @@ def test_low_agreement_goes_to_an_extra_annotator_first(api, pump):
 
 # calls per annotator; 500 (the 1,000 calls) takes ~90 s on moto, whose index queries read
 # the whole table: set ACTIVELABEL_CONCURRENT_NEXT_CALLS=500 to run it
-CONCURRENT_CALLS = int(os.environ.get("ACTIVELABEL_CONCURRENT_NEXT_CALLS", "200"))
+CONCURRENT_CALLS = int(os.environ.get("ACTIVELABEL_CONCURRENT_NEXT_CALLS", "100"))
 
 
 def test_two_annotators_never_receive_the_same_task(api, pump):
