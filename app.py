@@ -2,7 +2,7 @@
 from chalice import Chalice, Rate
 
 from chalicelib import config
-from chalicelib.api import auth, http, next_task, predict, projects, tasks, training
+from chalicelib.api import auth, http, next_task, predict, projects, report, tasks, training
 from chalicelib.events import completion_stream, rescoring, schedule, training_job
 
 app = Chalice(app_name="activelabel")
@@ -110,6 +110,11 @@ def train(project_id):
 @route("/api/projects/{project_id}/model-versions", methods=["GET"])
 def list_model_versions(project_id):
     return training.list_model_versions(project_id)
+
+
+@route("/api/projects/{project_id}/report", methods=["GET"])
+def report_route(project_id):
+    return report.report(project_id)
 
 
 @route("/api/projects/{project_id}/predict", methods=["POST"])

@@ -56,6 +56,15 @@ def test_promotion_rescores_the_pool_through_the_fan_out(api, pump, monkeypatch)
     # a message for a version that is no longer active does nothing
     assert rescoring.handle_request(project_id, 0, 1, 40, 40) == "skipped:superseded"
 
+    # the label-savings report: each version against its labels, and the estimate with its basis
+    body = api.get(f"/api/projects/{project_id}/report").json
+    assert [(p["model_version"], p["labels"], p["active"]) for p in body["curve"]] == [("v1", 10, True)]
+    assert 0 <= body["curve"][0]["accuracy"] <= 1
+    estimate = body["estimated_savings"]
+    assert estimate["labels_used"] == 10 and estimate["random_would_need"] > 10
+    assert "bench/results" in estimate["basis"]
+    assert api.get("/api/projects/999/report").status_code == 404
+
 
 def test_random_strategy_does_not_rescore(api, pump):
     project_id = make_project(api, min_completions=10, sampling="random")
@@ -66,3 +75,4 @@ def test_random_strategy_does_not_rescore(api, pump):
     pump.drain()
     assert training(api, project_id)["model_version"] == "v1"
     assert pump.delivered["rescore_worker"] == 0
+
