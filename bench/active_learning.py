@@ -341,16 +341,17 @@ def write_report(rows, runs, full, args, notes):
         "area under the learning curve (mean accuracy over the labels spent), final scores at the budget. "
         "Product-loop points are taken after each new model version; memory-loop points after each batch.", "", *lines, "", "Full-pool accuracy: " + json.dumps(fulls), "",
         *(f"- {note}" for note in notes), ""])
-    (RESULTS / "active_learning.md").write_text(text)
-    (RESULTS / "active_learning.json").write_text(json.dumps({
+    stem = "active_learning" + (f"-{args.tag}" if args.tag else "")
+    (RESULTS / f"{stem}.md").write_text(text)
+    (RESULTS / f"{stem}.json").write_text(json.dumps({
         "settings": vars(args), "rows": rows, "full_pool": fulls,
         "curves": {"/".join(k): {str(s): r["curve"] for s, r in v.items()} for k, v in runs.items()},
         "notes": notes}, indent=1))
-    plot(runs, full)
+    plot(runs, full, RESULTS / f"{stem}.png")
     print(text)
 
 
-def plot(runs, full):
+def plot(runs, full, path):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -374,7 +375,7 @@ def plot(runs, full):
         ax.set_ylabel("test accuracy")
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(RESULTS / "active_learning.png", dpi=110)
+    fig.savefig(path, dpi=110)
 
 
 def main(argv=None):
@@ -391,6 +392,7 @@ def main(argv=None):
     parser.add_argument("--budget", type=int, default=200)
     parser.add_argument("--product", action="store_true", help="also run the product loop (SMS) on the local stack")
     parser.add_argument("--no-memory", action="store_true", help="skip the in-memory loop")
+    parser.add_argument("--tag", default="", help="suffix of the result files (active_learning-<tag>.*)")
     args = parser.parse_args(argv)
     datasets = args.datasets.split(",")
     runs: dict = {}

@@ -7,7 +7,7 @@ Runs on embedded moto (`mock_aws`) with the real app, the real event pump (the o
 uses) and Chalice's test client for the HTTP side. Tasks are written with the store's batch writer
 (what an import does, minus HTTP), already ranked as a rescoring leaves them.
 
-1. `next`: for each pool size, 50 annotators call `next` once each (each locks a different task).
+1. `next`: for each pool size, 50 annotators (`--annotators`) call `next` once each (each locks a different task).
    Reported: DynamoDB requests per call by operation (botocore event hooks), median latency, and a
    baseline measured in the same run: the median latency of one bare `Query(Limit=1)` on the
    `scored` index. moto evaluates an index Query by reading and sorting every item of the table
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 RESULTS = ROOT / "bench" / "results"
-ANNOTATORS = 50
+ANNOTATORS = 50  # --annotators
 
 
 def env_setup():
@@ -69,12 +69,12 @@ def fill_pool(project_id: str, size: int, texts: list[str], seed: int) -> None:
     repository.reserve_task_ids(project_id, size)
 
 
-def measure_next(client_http, project_id: str, headers: dict) -> dict:
+def measure_next(client_http, project_id: str, headers: dict, annotators: int = ANNOTATORS) -> dict:
     from chalicelib.local.metering import count_dynamodb_requests
     from chalicelib.store.models import TaskModel
 
     latencies, requests = [], []
-    for i in range(ANNOTATORS):
+    for i in range(annotators):
         with count_dynamodb_requests() as calls:
             started = time.perf_counter()
             answer = client_http.get(f"/api/projects/{project_id}/next?annotator=annotator-{i}", headers=headers)
@@ -82,7 +82,7 @@ def measure_next(client_http, project_id: str, headers: dict) -> dict:
         assert answer.status_code == 200, answer.body
         requests.append(dict(calls))
     baseline = []
-    for _ in range(ANNOTATORS):
+    for _ in range(annotators):
         started = time.perf_counter()
         next(TaskModel.scored_index.query(project_id, limit=1, page_size=1).page_iter)
         baseline.append(time.perf_counter() - started)
@@ -122,6 +122,7 @@ def main(argv=None):
     parser.add_argument("--sizes", default="1000,100000")
     parser.add_argument("--rescore", type=int, default=100_000, help="pool size for the rescoring run (0: skip)")
     parser.add_argument("--chunk", type=int, default=500)
+    parser.add_argument("--annotators", type=int, default=ANNOTATORS, help="annotators calling next once each")
     args = parser.parse_args(argv)
     env_setup()
     from moto import mock_aws
@@ -152,7 +153,7 @@ def main(argv=None):
                 started = time.perf_counter()
                 fill_pool(project.project_id, size, texts, seed=size)
                 print(f"pool of {size} tasks written in {time.perf_counter() - started:.1f} s", flush=True)
-                report["next"][size] = measure_next(client.http, project.project_id, headers)
+                report["next"][size] = measure_next(client.http, project.project_id, headers, args.annotators)
                 print(size, report["next"][size], flush=True)
             if args.rescore:
                 from chalicelib.events import rescoring
