@@ -8,7 +8,7 @@ PORT ?= 8000
 PYTHON ?= $(shell for p in python3.12 $$(ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | sort -V | tail -1) python3.13 python3.11 python3; do \
             if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; assert (3,11) <= sys.version_info[:2] <= (3,13)' 2>/dev/null; then echo $$p; break; fi; done)
 
-.PHONY: venv test test-unit test-functional test-e2e serve run bench clean
+.PHONY: venv test test-unit test-functional test-e2e serve run bench bench-active-learning bench-next clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "need Python 3.11-3.13 (3.12 preferred)"; exit 1; }
@@ -40,6 +40,14 @@ run: venv
 
 bench: venv
 	$(PY) bench/predict.py
+
+# active learning: labels per strategy vs random (product loop on the local stack + in-memory peers)
+bench-active-learning: venv
+	$(PY) bench/active_learning.py --product
+
+# GET /next request count and latency at two pool sizes; rescoring fan-out of a large pool
+bench-next: venv
+	$(PY) bench/next_task.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache dist bench/out
