@@ -17,7 +17,7 @@ uses) and Chalice's test client for the HTTP side. Tasks are written with the st
 2. Rescoring: a text model trained on 60 SMS labels is promoted, `rescoring.start` queues the root
    range, and the pump drains the fan-out. Reported: wall time, messages (splits + chunks), tasks scored.
 
-Writes bench/results/next_task.json and prints a table.
+Writes bench/results/next_task.json (`--out`) and prints a table.
 """
 from __future__ import annotations
 
@@ -122,6 +122,7 @@ def main(argv=None):
     parser.add_argument("--sizes", default="1000,100000")
     parser.add_argument("--rescore", type=int, default=100_000, help="pool size for the rescoring run (0: skip)")
     parser.add_argument("--chunk", type=int, default=500)
+    parser.add_argument("--out", default="next_task.json", help="result file name in bench/results/")
     parser.add_argument("--annotators", type=int, default=ANNOTATORS, help="annotators calling next once each")
     args = parser.parse_args(argv)
     env_setup()
@@ -177,7 +178,7 @@ def main(argv=None):
                                      "dead_letters": len(pump.dead_letters)}
                 print(report["rescore"], flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "next_task.json").write_text(json.dumps(report, indent=1))
+    (RESULTS / args.out).write_text(json.dumps(report, indent=1))
     sizes = sorted(report["next"])
     print("\n| pool | requests per next (max) | by operation | next median ms | bare Query median ms | next / bare |")
     print("|---|---|---|---|---|---|")
