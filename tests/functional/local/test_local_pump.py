@@ -252,6 +252,10 @@ def test_run_forever_survives_errors_and_fires_schedules(env, pump, recorder):
     thread, stop = pump.start(interval=0.02, schedule_every=0.2)
     try:
         assert fired.wait(2.0)
+        # the third failed delivery may come after the first schedule on a loaded machine
+        deadline = time.monotonic() + 5
+        while not pump.dead_letters and time.monotonic() < deadline:
+            time.sleep(0.02)
     finally:
         stop.set()
         thread.join(5)
