@@ -110,6 +110,10 @@ def test_predict_answers_one_label_studio_result_per_input_in_order(api, project
 
 def test_disagreeing_completions_do_not_accept_the_task(api, project):
     before = wait_for_completions(api, project["id"], N_COMPLETED)  # the stream has counted all 25
+    deadline = time.monotonic() + 30  # a completion is counted just before its task is judged
+    while before["accepted_tasks"] < N_COMPLETED and time.monotonic() < deadline:
+        time.sleep(0.2)
+        before = api.training(project["id"])
     assert before["accepted_tasks"] == N_COMPLETED
     task_id = project["unlabelled"][0]
     for label, annotator in (("spam", "ann-a"), ("ham", "ann-b")):
