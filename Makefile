@@ -16,7 +16,7 @@ STACK ?= activelabel-$(STAGE)
 ARTIFACT_BUCKET ?=
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: venv test test-unit test-functional test-e2e test-infra serve run bench bench-cold-start package deploy python312 checkov-venv clean e2e-labelstudio bench-train
+.PHONY: venv test test-unit test-functional test-e2e test-infra serve run bench bench-cold-start package deploy python312 checkov-venv clean e2e-labelstudio bench-train bench-active-learning bench-next
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "need Python 3.11-3.13 (3.12 preferred)"; exit 1; }
@@ -111,6 +111,14 @@ bench-cold-start: package
 
 bench-train: venv
 	$(PY) bench/train.py
+
+# active learning: labels per strategy vs random (product loop on the local stack + in-memory peers)
+bench-active-learning: venv
+	$(PY) bench/active_learning.py --product
+
+# GET /next request count and latency at two pool sizes; rescoring fan-out of a large pool
+bench-next: venv
+	$(PY) bench/next_task.py
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache dist bench/out

@@ -2,8 +2,8 @@
 from chalice import Chalice, Rate
 
 from chalicelib import config
-from chalicelib.api import auth, http, openapi, predict, projects, tasks, tokens, training
-from chalicelib.events import completion_stream, schedule, training_job
+from chalicelib.api import auth, http, next_task, openapi, predict, projects, report, tasks, tokens, training
+from chalicelib.events import completion_stream, rescoring, schedule, training_job
 from chalicelib.labelstudio import auth as ls_auth
 from chalicelib.labelstudio import server as ls
 
@@ -110,6 +110,11 @@ def delete_completion(project_id, completion_id):
     return tasks.delete_completion(project_id, completion_id)
 
 
+@route("/api/projects/{project_id}/next", methods=["GET"])
+def next_task_route(project_id):
+    return next_task.next_task(app.current_request, project_id)
+
+
 @route("/api/projects/{project_id}/export", methods=["GET"])
 def export(project_id):
     return tasks.export(app.current_request, project_id)
@@ -129,6 +134,11 @@ def train(project_id):
 @route("/api/projects/{project_id}/model-versions", methods=["GET"])
 def list_model_versions(project_id):
     return training.list_model_versions(project_id)
+
+
+@route("/api/projects/{project_id}/report", methods=["GET"])
+def report_route(project_id):
+    return report.report(project_id)
 
 
 @route("/api/projects/{project_id}/predict", methods=["POST"])
@@ -192,6 +202,11 @@ def on_completion(event):
 @app.on_sqs_message(queue=config.train_queue_name(), batch_size=1, name="train_worker")
 def train_worker(event):
     return training_job.handle_train_batch(event)
+
+
+@app.on_sqs_message(queue=config.rescore_queue_name(), batch_size=1, name="rescore_worker")
+def rescore_worker(event):
+    return rescoring.handle_rescore_batch(event)
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS), name="retrain_schedule")

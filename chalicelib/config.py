@@ -17,8 +17,10 @@ RESOURCE_ENV = {
     "TokensTable": "ACTIVELABEL_TOKENS_TABLE",
     "ModelBucket": "ACTIVELABEL_MODEL_BUCKET",
     "TrainQueue": "ACTIVELABEL_TRAIN_QUEUE_URL",
+    "RescoreQueue": "ACTIVELABEL_RESCORE_QUEUE_URL",
 }
 TRAIN_QUEUE_NAME_ENV = "ACTIVELABEL_TRAIN_QUEUE_NAME"
+RESCORE_QUEUE_NAME_ENV = "ACTIVELABEL_RESCORE_QUEUE_NAME"
 COMPLETIONS_STREAM_ENV = "ACTIVELABEL_COMPLETIONS_STREAM_ARN"
 ADMIN_TOKEN_ENV = "ACTIVELABEL_ADMIN_TOKEN"
 
@@ -54,6 +56,15 @@ def train_queue_url() -> str:
 def train_queue_name() -> str:
     """Queue name for `@app.on_sqs_message`, which needs it at import time."""
     return os.environ.get(TRAIN_QUEUE_NAME_ENV) or _default_name("train.fifo")
+
+
+def rescore_queue_url() -> str:
+    return os.environ.get(RESOURCE_ENV["RescoreQueue"], "")
+
+
+def rescore_queue_name() -> str:
+    """Queue name for `@app.on_sqs_message(name="rescore_worker")`, needed at import time."""
+    return os.environ.get(RESCORE_QUEUE_NAME_ENV) or _default_name("rescore")
 
 
 def completions_stream_arn() -> str:

@@ -68,6 +68,9 @@ ROUTE_ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", f"{P}/train"): ADMIN,
     ("GET", f"{P}/model-versions"): READER,
     ("POST", f"{P}/predict"): READER,
+    # active learning: the next task is locked for the annotator asking
+    ("GET", f"{P}/next"): ANNOTATOR,
+    ("GET", f"{P}/report"): READER,
     # Label Studio: the connection settings to paste into "Connect model" carry a credential
     ("GET", f"{P}/labelstudio"): ADMIN,
     # the Label Studio ML backend: no token; the route factory requires HTTP Basic instead

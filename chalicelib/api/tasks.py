@@ -1,5 +1,6 @@
 """Tasks (import, list, get), completions (create, list, delete) and export, in Label Studio JSON."""
 import json
+import random
 
 from chalicelib.api.http import created, json_body, json_object, page_params, parse_task_id, query_param
 from chalicelib.api.serializers import completion_json, iso, task_json
@@ -14,6 +15,7 @@ from chalicelib.labeling.validation import (
 from chalicelib.store import repository
 from chalicelib.store.models import TaskModel
 
+_random = random.SystemRandom()
 MAX_TASKS_PER_IMPORT = 5000
 MAX_COMPLETIONS_PER_TASK = 100
 # A DynamoDB item holds at most 400 KB; keep a task's data/meta/predictions and a completion's
@@ -61,12 +63,17 @@ def import_tasks(request, project_id: str):
 
     first = repository.reserve_task_ids(project_id, len(normalized))
     ts = repository.now()
+    sequential = (project.ml or {}).get("sampling") == "sequential"
     tasks, completions = [], []
     for offset, task in enumerate(normalized):
         task_id = first + offset
         tasks.append(TaskModel(
             project_id=project_id, task_id=task_id, data=task["data"], meta=task["meta"],
             predictions=task["predictions"], created_at=ts, completion_seq=len(task["completions"]),
+            # the unlabeled pool in random order (see domain/assignment.py); imported completions
+            # are judged by the stream, which moves the task to the right queue
+            random_key=float(task_id) if sequential else _random.random(),
+            pool_project=None if task["completions"] else project_id,
         ))
         completions += [
             repository.new_completion_item(project_id, task_id, n, completion)

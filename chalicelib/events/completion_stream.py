@@ -9,6 +9,7 @@ Every step is safe to repeat, so replayed batches change nothing.
 """
 import logging
 
+from chalicelib.domain import assignment
 from chalicelib.domain.agreement import evaluate_task
 from chalicelib.domain.settings import DEFAULTS
 from chalicelib.domain.training_state import auto_training_due
@@ -46,8 +47,13 @@ def refresh_task(project_id: str, task_id: int, settings: dict, config=None) -> 
             for c in repository.completions_of_task(project_id, task_id)
         ]
         state = evaluate_task(completions, settings["agreement_threshold"], settings["overlap"], config)
+        pool = assignment.in_pool(state.n_completions) and task.random_key is not None
+        rework = (assignment.wants_annotator(state.n_completions, state.accepted, settings["overlap"])
+                  and state.agreement is not None)
         unchanged = (
-            state.accepted == bool(task.accepted)
+            pool == (task.pool_project is not None)
+            and rework == (task.rework_project is not None)
+            and state.accepted == bool(task.accepted)
             and state.consensus == task.consensus
             and state.n_completions == int(task.n_completions or 0)
             and state.agreement == (None if task.agreement is None else float(task.agreement))
@@ -57,7 +63,7 @@ def refresh_task(project_id: str, task_id: int, settings: dict, config=None) -> 
         label_changed = state.accepted != bool(task.accepted) or (
             state.accepted and state.consensus != task.consensus
         )
-        if repository.apply_task_label_state(task, state, label_changed):
+        if repository.apply_task_label_state(task, state, label_changed, pool, rework):
             return
     raise RuntimeError(f"task {project_id}/{task_id} kept changing under {MAX_RACE_RETRIES} attempts")
 

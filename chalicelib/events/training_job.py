@@ -9,6 +9,7 @@ model-version record exist, and only forward.
 import logging
 
 from chalicelib.errors import TrainingDataError, ValidationError
+from chalicelib.events import rescoring
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.ml import registry
 from chalicelib.store import artifacts, repository
@@ -30,6 +31,8 @@ def run_training_request(project_id: str, seq: int) -> str:
     try:
         item = train_version(project, version, seq)
         promoted = repository.promote(project_id, item)
+        if promoted:  # before finishing: if queuing fails, the redelivered request trains and queues again
+            rescoring.start(project_id, version, int(project.task_seq or 0))
         repository.finish_training(project_id, seq, None)
     except TrainingDataError as exc:
         repository.finish_training(project_id, seq, str(exc))

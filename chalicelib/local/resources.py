@@ -506,6 +506,8 @@ def create_resources(stack_name: str = DEFAULT_STACK_NAME,
             log.warning("%s (for %s) is not in the template", lid, var)
     if "TrainQueue" in resolver.attrs:
         env[config.TRAIN_QUEUE_NAME_ENV] = resolver.attrs["TrainQueue"]["QueueName"]
+    if "RescoreQueue" in resolver.attrs:
+        env[config.RESCORE_QUEUE_NAME_ENV] = resolver.attrs["RescoreQueue"]["QueueName"]
     stream_arn = resolver.attrs.get("CompletionsTable", {}).get("StreamArn")
     if stream_arn:
         env[config.COMPLETIONS_STREAM_ENV] = stream_arn

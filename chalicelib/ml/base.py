@@ -69,9 +69,13 @@ class ModelBase:
     def item(self, value: dict, score: float | None) -> dict:
         return result_item(self.control, self.target.obj.name, value, score)
 
+    def inputs(self, samples: list[dict]):
+        """What the estimator reads for these task data (what `predict_proba` and rescoring take)."""
+        return self.encode([self.raw_input(data) for data in samples])
+
     def predictions(self, samples: list[dict], model_version: str) -> list[dict]:
         """One Label Studio prediction per sample, in order."""
-        X = self.encode([self.raw_input(data) for data in samples])
+        X = self.inputs(samples)
         return [
             {"result": self.result_items(label, score), "score": round(float(score), 6), "model_version": model_version}
             for label, score in self.scored(X)

@@ -8,6 +8,7 @@ from pynamodb.attributes import (
     JSONAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -80,7 +81,51 @@ class AcceptedIndex(GlobalSecondaryIndex):
     task_id = NumberAttribute(range_key=True)
 
 
+class PoolIndex(GlobalSecondaryIndex):
+    """Sparse: tasks nobody has completed yet (`pool_project` set), in `random_key` order.
+
+    `random_key` is uniform random at import (task id for a `sequential` project), so reading this
+    index in order is a uniform random permutation of the unlabeled pool: the random phase of
+    active learning, and the fallback for tasks no model has scored yet.
+    """
+
+    class Meta:
+        index_name = "pool"
+        projection = AllProjection()
+
+    pool_project = UnicodeAttribute(hash_key=True)
+    random_key = NumberAttribute(range_key=True)
+
+
+class ScoredIndex(GlobalSecondaryIndex):
+    """Sparse: unlabeled tasks a model has scored (`scored_project` set), most informative first."""
+
+    class Meta:
+        index_name = "scored"
+        projection = AllProjection()
+
+    scored_project = UnicodeAttribute(hash_key=True)
+    priority = NumberAttribute(range_key=True)
+
+
+class ReworkIndex(GlobalSecondaryIndex):
+    """Sparse: started but unfinished tasks that want another annotator (fewer completions than
+    `overlap`, or agreement below the threshold), lowest agreement first."""
+
+    class Meta:
+        index_name = "rework"
+        projection = AllProjection()
+
+    rework_project = UnicodeAttribute(hash_key=True)
+    agreement = NumberAttribute(range_key=True)
+
+
 class TaskModel(Model):
+    """One item per task. Besides its data and label state it carries what active learning needs:
+    membership of the sparse `pool` / `scored` / `rework` indexes, the score of the model that last
+    ranked it, who already annotated it, and a lock (owner + expiry) held by the annotator it was
+    served to."""
+
     class Meta:
         table_name = "unbound"
 
@@ -100,7 +145,21 @@ class TaskModel(Model):
     consensus = JSONAttribute(null=True)
     accepted_project = UnicodeAttribute(null=True)
 
+    # active learning (see chalicelib/labeling_queue.py and events/rescoring.py)
+    random_key = NumberAttribute(null=True)
+    pool_project = UnicodeAttribute(null=True)
+    scored_project = UnicodeAttribute(null=True)
+    priority = NumberAttribute(null=True)
+    score_version = NumberAttribute(null=True)
+    rework_project = UnicodeAttribute(null=True)
+    annotators = UnicodeSetAttribute(null=True)
+    lock_owner = UnicodeAttribute(null=True)
+    lock_until = NumberAttribute(null=True)
+
     accepted_index = AcceptedIndex()
+    pool_index = PoolIndex()
+    scored_index = ScoredIndex()
+    rework_index = ReworkIndex()
 
 
 class CompletionModel(Model):

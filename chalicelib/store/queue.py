@@ -34,3 +34,25 @@ def dispatch_train_request(project_id: str, seq: int, dedup_suffix: str = "") ->
 def parse_train_request(body: str) -> tuple[str, int]:
     message = json.loads(body)
     return str(message["project_id"]), int(message["seq"])
+
+
+# ---------------------------------------------------------------- the rescore queue (SQS standard)
+
+def send_rescore_ranges(project_id: str, version: int, ranges: list[tuple[int, int]], chunk_size: int) -> None:
+    """One message per task-id range (at most 10: one SendMessageBatch)."""
+    if not ranges:
+        return
+    entries = [
+        {"Id": str(i), "MessageBody": json.dumps({
+            "project_id": project_id, "version": version, "first": first, "last": last, "chunk": chunk_size})}
+        for i, (first, last) in enumerate(ranges)
+    ]
+    answer = client("sqs").send_message_batch(QueueUrl=config.rescore_queue_url(), Entries=entries)
+    if answer.get("Failed"):
+        raise RuntimeError(f"rescore queue refused {len(answer['Failed'])} messages: {answer['Failed'][:2]}")
+
+
+def parse_rescore_request(body: str) -> dict:
+    message = json.loads(body)
+    return {"project_id": str(message["project_id"]), "version": int(message["version"]),
+            "first": int(message["first"]), "last": int(message["last"]), "chunk": int(message["chunk"])}

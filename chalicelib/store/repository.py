@@ -285,11 +285,19 @@ def add_completion(project_id: str, task_id: int, completion: dict, max_per_task
 
     The allocation is one conditional update (the task exists and has allocated fewer than
     `max_per_task` ids), so concurrent requests can neither share an id nor exceed the limit.
+    The same write records the annotator (never served this task again) and takes the task out of
+    the unlabeled pool indexes at once; the stream handler then decides whether it wants another
+    annotator (the `rework` index). The annotator's own lock on the task is released.
     """
+    annotator = completion.get("completed_by") or "unknown"
     task = TaskModel(project_id=project_id, task_id=task_id)
     try:
-        task.update(actions=[TaskModel.completion_seq.add(1)],
-                    condition=TaskModel.task_id.exists() & (TaskModel.completion_seq < max_per_task))
+        task.update(actions=[
+            TaskModel.completion_seq.add(1),
+            TaskModel.annotators.add({annotator}),
+            TaskModel.pool_project.remove(),
+            TaskModel.scored_project.remove(),
+        ], condition=TaskModel.task_id.exists() & (TaskModel.completion_seq < max_per_task))
     except UpdateError as exc:
         if not _is_conditional_failure(exc):
             raise
@@ -298,6 +306,8 @@ def add_completion(project_id: str, task_id: int, completion: dict, max_per_task
         raise ValidationError("task_id", f"task {task_id} already has {max_per_task} completions (the limit)")
     item = new_completion_item(project_id, task_id, int(task.completion_seq), completion)
     item.save(condition=CompletionModel.completion_id.does_not_exist())
+    if task.lock_owner == annotator:
+        release_lock(project_id, task_id, annotator)
     return item
 
 
@@ -360,9 +370,11 @@ def count_completion_once(project_id: str, marker: str, delta: int) -> bool:
     return True
 
 
-def apply_task_label_state(task: TaskModel, state, label_changed: bool) -> bool:
+def apply_task_label_state(task: TaskModel, state, label_changed: bool, in_pool: bool, wants_annotator: bool) -> bool:
     """Store the task's new agreement/acceptance and move the project's counters with it.
 
+    Also sets the task's membership of the active-learning indexes: `in_pool` (nobody completed it:
+    `pool`, and `scored` if a model scored it) and `wants_annotator` (`rework`).
     Optimistic: succeeds only if the task's `label_rev` is still the one read. Returns False on
     a lost race (the caller re-reads and recomputes).
     """
@@ -379,6 +391,12 @@ def apply_task_label_state(task: TaskModel, state, label_changed: bool) -> bool:
         task_actions += [TaskModel.consensus.set(state.consensus), TaskModel.accepted_project.set(task.project_id)]
     else:
         task_actions += [TaskModel.consensus.remove(), TaskModel.accepted_project.remove()]
+    in_pool = in_pool and task.random_key is not None
+    task_actions.append(TaskModel.pool_project.set(task.project_id) if in_pool else TaskModel.pool_project.remove())
+    task_actions.append(TaskModel.scored_project.set(task.project_id)
+                        if in_pool and task.score_version is not None else TaskModel.scored_project.remove())
+    task_actions.append(TaskModel.rework_project.set(task.project_id)
+                        if wants_annotator and state.agreement is not None else TaskModel.rework_project.remove())
     condition = TaskModel.label_rev == int(task.label_rev or 0)
     project_actions = []
     if accepted_delta:
@@ -393,6 +411,85 @@ def apply_task_label_state(task: TaskModel, state, label_changed: bool) -> bool:
                 tx.update(ProjectModel(project_id=task.project_id), actions=project_actions,
                           condition=ProjectModel.project_id.exists())
     except TransactWriteError as exc:
+        if _is_conditional_failure(exc):
+            return False
+        raise
+    return True
+
+
+# ---------------------------------------------------------------- active learning: serving and locks
+
+def _open_for(annotator: str, now_s: float):
+    """Tasks `annotator` may be served: unlocked (or lock expired, or their own) and not done by them."""
+    unlocked = (TaskModel.lock_until.does_not_exist() | (TaskModel.lock_until < now_s)
+                | (TaskModel.lock_owner == annotator))
+    return unlocked & (TaskModel.annotators.does_not_exist() | ~TaskModel.annotators.contains(annotator))
+
+
+QUEUE_INDEXES = {"rework": TaskModel.rework_index, "scored": TaskModel.scored_index, "pool": TaskModel.pool_index}
+
+
+def queue_candidates(index: str, project_id: str, annotator: str, now_s: float, limit: int, start_key=None):
+    """One page (one Query of `limit` index items, read in index order) of the tasks of `index`
+    that `annotator` may take now. Returns (tasks, key to continue from or None)."""
+    result = QUEUE_INDEXES[index].query(
+        project_id, filter_condition=_open_for(annotator, now_s),
+        last_evaluated_key=start_key, page_size=limit)
+    page = next(result.page_iter)  # exactly one request: the iterator would fetch on past filtered items
+    tasks = [TaskModel.from_raw_data(item) for item in page.get("Items", [])]
+    return tasks, result.page_iter.last_evaluated_key
+
+
+def lock_task(task: TaskModel, annotator: str, now_s: float, ttl_s: float) -> bool:
+    """Lock `task` for `annotator` until now + ttl, if nobody else holds it, the annotator has not
+    done it, and it is still waiting for an annotator (conditional write: one winner)."""
+    still_open = (TaskModel.pool_project.exists() | TaskModel.rework_project.exists())
+    try:
+        task.update(
+            actions=[TaskModel.lock_owner.set(annotator), TaskModel.lock_until.set(now_s + ttl_s)],
+            condition=_open_for(annotator, now_s) & still_open,
+        )
+    except UpdateError as exc:
+        if _is_conditional_failure(exc):
+            return False
+        raise
+    return True
+
+
+def release_lock(project_id: str, task_id: int, owner: str) -> bool:
+    try:
+        TaskModel(project_id=project_id, task_id=task_id).update(
+            actions=[TaskModel.lock_owner.remove(), TaskModel.lock_until.remove()],
+            condition=TaskModel.lock_owner == owner,
+        )
+    except UpdateError as exc:
+        if _is_conditional_failure(exc):
+            return False
+        raise
+    return True
+
+
+# ---------------------------------------------------------------- active learning: scores
+
+def unlabeled_tasks_in_range(project_id: str, first: int, last: int) -> list[TaskModel]:
+    """Tasks with ids in [first, last] nobody has completed yet: one bounded range query."""
+    return list(TaskModel.query(
+        project_id, TaskModel.task_id.between(first, last),
+        filter_condition=TaskModel.pool_project.exists(),
+    ))
+
+
+def store_score(project_id: str, task_id: int, priority: float, version: int) -> bool:
+    """Rank an unlabeled task by model `version`, unless a newer model already ranked it or the
+    task left the pool. Idempotent: rewriting the same version's score changes nothing."""
+    try:
+        TaskModel(project_id=project_id, task_id=task_id).update(
+            actions=[TaskModel.priority.set(priority), TaskModel.score_version.set(version),
+                     TaskModel.scored_project.set(project_id)],
+            condition=TaskModel.pool_project.exists() & (
+                TaskModel.score_version.does_not_exist() | (TaskModel.score_version <= version)),
+        )
+    except UpdateError as exc:
         if _is_conditional_failure(exc):
             return False
         raise

@@ -18,7 +18,8 @@ from tests.functional.infra.conftest import ROOT
 
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 FUNCTIONS = {"api_handler": "APIHandler", "on_completion": "OnCompletion",
-             "train_worker": "TrainWorker", "retrain_schedule": "RetrainSchedule"}
+             "train_worker": "TrainWorker", "retrain_schedule": "RetrainSchedule",
+             "rescore_worker": "RescoreWorker"}
 
 
 def chalice_config():
@@ -128,11 +129,13 @@ def test_stage_names_in_chalice_config_are_the_stack_names(sam_template):
 
 def test_function_sizes_fit_their_work():
     functions = chalice_config()["stages"]["dev"]["lambda_functions"]
-    api, stream, train, schedule = (functions[n] for n in FUNCTIONS)
+    api, stream, train, schedule, rescore = (functions[n] for n in FUNCTIONS)
     assert api["lambda_timeout"] <= 29, "API Gateway cuts REST integrations at 29 s"
     assert stream["lambda_memory_size"] <= 512 and schedule["lambda_memory_size"] <= 512  # DynamoDB calls only
     assert train["lambda_memory_size"] >= 2048 and train["lambda_timeout"] == 900
     assert train["reserved_concurrency"] >= 1 and schedule["reserved_concurrency"] == 1
+    # rescoring loads a model and scores up to a chunk of 500 tasks, within its queue's visibility
+    assert rescore["lambda_memory_size"] >= 1024 and rescore["lambda_timeout"] <= 300
     # every function has its own hand-written policy, and the file exists
     for name, settings in functions.items():
         assert (ROOT / ".chalice" / settings["iam_policy_file"]).is_file(), name

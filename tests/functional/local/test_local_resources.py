@@ -47,6 +47,7 @@ def test_create_resources_builds_the_template(env):
         assert var in env, logical_id
     assert env["ACTIVELABEL_TASKS_TABLE"] == f"{prefix}-tasks"
     assert env[config.TRAIN_QUEUE_NAME_ENV] == f"{prefix}-train.fifo"
+    assert env[config.RESCORE_QUEUE_NAME_ENV] == f"{prefix}-rescore"
 
     completions = ddb.describe_table(TableName=f"{prefix}-completions")["Table"]
     assert completions["StreamSpecification"] == {"StreamEnabled": True,
@@ -56,9 +57,9 @@ def test_create_resources_builds_the_template(env):
     assert "LatestStreamArn" not in ddb.describe_table(TableName=f"{prefix}-projects")["Table"]
 
     tasks = ddb.describe_table(TableName=f"{prefix}-tasks")["Table"]
-    (gsi,) = tasks["GlobalSecondaryIndexes"]
-    assert gsi["IndexName"] == "accepted"
-    assert [k["AttributeName"] for k in gsi["KeySchema"]] == ["accepted_project", "task_id"]
+    indexes = {g["IndexName"]: [k["AttributeName"] for k in g["KeySchema"]] for g in tasks["GlobalSecondaryIndexes"]}
+    assert indexes == {"accepted": ["accepted_project", "task_id"], "pool": ["pool_project", "random_key"],
+                       "scored": ["scored_project", "priority"], "rework": ["rework_project", "agreement"]}
     assert {"AttributeName": "task_id", "AttributeType": "N"} in tasks["AttributeDefinitions"]
 
     ttl = ddb.describe_time_to_live(TableName=f"{prefix}-ledger")["TimeToLiveDescription"]

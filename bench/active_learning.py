@@ -1,0 +1,440 @@
+"""Active-learning simulation benchmark: labels each strategy needs, against random.
+
+Two loops over the same seeded pool/test splits:
+- **product** (`--product`, SMS only): the local stack (moto + event pump + HTTP server), driven
+  through activelabel_client exactly as annotators would: import the pool, then `GET /next` ->
+  completion from the ground truth, the stream training and rescoring on its own. After every new
+  model version the held-out test split is scored through `POST /predict`. Digits needs a
+  features/table model kind (issue 3) and is skipped in this loop until one exists.
+- **memory** (always): a plain in-memory loop with the same model kind and the same strategy
+  functions (chalicelib/ml/sampling.py), on SMS and scikit-learn's digits (64 pixel features), plus
+  scikit-activeml's and modAL's strategies as peers when they are importable (they live in
+  `.venv-peers`, see the Makefile; skipped with a note otherwise).
+
+Per dataset, loop, strategy and seed: accuracy and macro-F1 after each batch; labels to reach 95% and
+98% of the full-pool model's accuracy; the normalised area under the learning curve; for the product
+loop the median/p95 latency of `next`. Writes bench/results/active_learning.{md,json,png}.
+
+    .venv/bin/python bench/active_learning.py                    # memory loop, small settings (minutes)
+    .venv/bin/python bench/active_learning.py --product          # + the product loop on SMS
+    .venv/bin/python bench/active_learning.py --pool 3000 --budget 600 --seeds 5 --product   # bigger
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+RESULTS = ROOT / "bench" / "results"
+MEMORY_STRATEGIES = ("random", "least_confidence", "margin", "entropy", "diverse_margin")
+
+
+# ---------------------------------------------------------------- data and models
+
+def sms_data(n_pool: int, n_test: int, seed: int):
+    from activelabel_client.datasets import sms_split
+
+    pool, test = sms_split(n_pool, n_test, seed=seed)
+    return ([r["text"] for r in pool], [r["label"] for r in pool],
+            [r["text"] for r in test], [r["label"] for r in test])
+
+
+def digits_data(n_pool: int, n_test: int, seed: int):
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    order = np.random.default_rng(seed).permutation(len(y))
+    x, y = x[order] / 16.0, y[order].astype(str)
+    n_pool = min(n_pool, len(y) - n_test)
+    return x[:n_pool], list(y[:n_pool]), x[n_pool:n_pool + n_test], list(y[n_pool:n_pool + n_test])
+
+
+class SmsModel:
+    """The product's own text classifier kind, fitted in memory."""
+
+    def __init__(self, seed):
+        from activelabel_client.datasets import SMS_LABEL_CONFIG
+        from chalicelib.labeling.config import parse_label_config
+        from chalicelib.ml import registry
+
+        kind = registry.get_kind("text_classifier")
+        self.model = kind.implementation()(kind.targets(parse_label_config(SMS_LABEL_CONFIG))[0], seed=seed)
+
+    def fit(self, x, y):
+        self.model.fit(list(x), list(y))
+        return self
+
+    def predict_proba(self, x):
+        return self.model.predict_proba(list(x))
+
+    def predict(self, x):
+        return self.model.pipeline.predict(list(x))
+
+    def embed(self, x):
+        from chalicelib.ml.sampling import feature_embedding
+
+        return feature_embedding(self.model, list(x))
+
+
+class DigitsModel:
+    def __init__(self, seed):
+        from sklearn.linear_model import LogisticRegression
+
+        self.model = LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
+
+    def fit(self, x, y):
+        self.model.fit(x, y)
+        return self
+
+    def predict_proba(self, x):
+        return self.model.predict_proba(x)
+
+    def predict(self, x):
+        return self.model.predict(x)
+
+    def embed(self, x):
+        return x
+
+
+DATASETS = {"sms": (sms_data, SmsModel), "digits": (digits_data, DigitsModel)}
+
+
+def take(x, idx):
+    return x[idx] if hasattr(x, "shape") else [x[i] for i in idx]
+
+
+def scores(y_true, y_pred) -> tuple[float, float]:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    return float(accuracy_score(y_true, y_pred)), float(f1_score(y_true, y_pred, average="macro"))
+
+
+# ---------------------------------------------------------------- curve summaries
+
+def labels_to_reach(curve, target):
+    return next((n for n, acc, _ in curve if acc >= target), None)
+
+
+def area_under_curve(curve, budget):
+    """Mean accuracy over [first point, budget] (trapezoids; the last value carried to the budget)."""
+    points = [(n, acc) for n, acc, _ in curve if n <= budget]
+    if points[-1][0] < budget:
+        points.append((budget, points[-1][1]))
+    area = sum((b[0] - a[0]) * (a[1] + b[1]) / 2 for a, b in zip(points, points[1:]))
+    return area / max(1, points[-1][0] - points[0][0])
+
+
+# ---------------------------------------------------------------- the in-memory loop
+
+def initial_batch(labels, size, rng):
+    """Uniform random, grown until two classes are present (a single-class training fails)."""
+    order = list(rng.permutation(len(labels)))
+    chosen = order[:size]
+    rest = order[size:]
+    while len({labels[i] for i in chosen}) < 2 and rest:
+        chosen.append(rest.pop(0))
+    return chosen
+
+
+def memory_loop(dataset, strategy, seed, args, select=None):
+    import numpy as np
+
+    from chalicelib.ml import sampling
+
+    load, model_class = DATASETS[dataset]
+    x_pool, y_pool, x_test, y_test = load(args.pool, args.test, seed)
+    rng = np.random.default_rng(seed)
+    labeled = initial_batch(y_pool, args.first_batch, rng)
+    curve = []
+    while True:
+        model = model_class(seed).fit(take(x_pool, labeled), [y_pool[i] for i in labeled])
+        acc, f1 = scores(y_test, model.predict(x_test))
+        curve.append((len(labeled), acc, f1))
+        if len(labeled) >= args.budget:
+            return curve
+        chosen = set(labeled)
+        unlabeled = np.array([i for i in range(len(y_pool)) if i not in chosen])
+        k = min(args.batch, args.budget - len(labeled), len(unlabeled))
+        if k <= 0:
+            return curve
+        x_unlabeled = take(x_pool, unlabeled)
+        if select is not None:
+            picked = select(model, x_pool, y_pool, labeled, unlabeled, k, seed)
+        else:
+            probabilities = None if strategy in sampling.MODEL_FREE else model.predict_proba(x_unlabeled)
+            embedding = model.embed(x_unlabeled) if strategy == "diverse_margin" else None
+            picked = unlabeled[sampling.select(strategy, k, probabilities, task_ids=unlabeled, embedding=embedding,
+                                               seed=seed * 7919 + len(labeled))]
+        labeled += [int(i) for i in picked]
+
+
+def full_pool_score(dataset, seed, args):
+    load, model_class = DATASETS[dataset]
+    x_pool, y_pool, x_test, y_test = load(args.pool, args.test, seed)
+    return scores(y_test, model_class(seed).fit(x_pool, y_pool).predict(x_test))
+
+
+# ---------------------------------------------------------------- peers (scikit-activeml, modAL)
+
+def peer_selectors():
+    """name -> select(model, x_pool, y_pool, labeled, unlabeled, k, seed); and notes on what is missing."""
+    import numpy as np
+
+    selectors, notes = {}, []
+    try:
+        from modAL.uncertainty import margin_sampling
+
+        class _Learner:  # modAL's query strategies take an estimator exposing predict_proba
+            def __init__(self, model):
+                self.model = model
+
+            def predict_proba(self, x):
+                return self.model.predict_proba(x)
+
+        def modal_margin(model, x_pool, y_pool, labeled, unlabeled, k, seed):
+            idx = margin_sampling(_Learner(model), take(x_pool, unlabeled), n_instances=k)
+            idx = idx[0] if isinstance(idx, tuple) else idx
+            return unlabeled[np.asarray(idx)]
+
+        selectors["modAL:margin_sampling"] = modal_margin
+    except Exception as exc:  # noqa: BLE001 - any import failure means the peer is skipped
+        notes.append(f"modAL skipped ({type(exc).__name__}: {exc})")
+    try:
+        from skactiveml.pool import UncertaintySampling
+
+        def skactiveml_margin(model, x_pool, y_pool, labeled, unlabeled, k, seed):
+            qs = UncertaintySampling(method="margin_sampling", random_state=seed)
+            probabilities = model.predict_proba(take(x_pool, unlabeled))
+            utilities = qs._get_utilities(probabilities) if hasattr(qs, "_get_utilities") else None
+            if utilities is None:
+                from skactiveml.pool._uncertainty_sampling import uncertainty_scores
+
+                utilities = uncertainty_scores(probas=probabilities, method="margin_sampling")
+            return unlabeled[np.argsort(-np.asarray(utilities), kind="stable")[:k]]
+
+        selectors["scikit-activeml:margin"] = skactiveml_margin
+    except Exception as exc:  # noqa: BLE001
+        notes.append(f"scikit-activeml skipped ({type(exc).__name__}: {exc})")
+    return selectors, notes
+
+
+# ---------------------------------------------------------------- the product loop
+
+def product_loop(strategy, seed, args, stack):
+    from activelabel_client.client import ActivelabelClient
+    from activelabel_client.datasets import SMS_LABEL_CONFIG, choice_completion
+
+    x_pool, y_pool, x_test, y_test = sms_data(args.pool, args.test, seed)
+    client = ActivelabelClient(stack.url, stack.admin_token)
+    project = client.create_project(f"al-{strategy}-{seed}", SMS_LABEL_CONFIG, ml={
+        "min_completions": args.first_batch, "retrain_every": args.batch, "sampling": strategy,
+        "first_batch_size": args.first_batch})
+    pid = project["id"]
+    ids = [int(i) for i in client.import_tasks(pid, [{"data": {"text": t}} for t in x_pool], progress=False)]
+    label_of = dict(zip(ids, y_pool))
+    curve, latencies, seen_version = [], [], None
+    done = 0
+    while done < (args.product_budget or args.budget):
+        started = time.perf_counter()
+        task = client.next_task(pid, "simulated")
+        latencies.append(time.perf_counter() - started)
+        if task is None:
+            break
+        client.add_completion(pid, task["id"], choice_completion(label_of[int(task["id"])], "simulated")["result"],
+                              completed_by="simulated")
+        done += 1
+        if done >= args.first_batch and (done - args.first_batch) % args.batch == 0:
+            stack.pump.drain(timeout=600)  # the stream, the training, the rescoring fan-out
+            version = client.get_project(pid)["model_version"]
+            if version and version != seen_version:
+                seen_version = version
+                answer = client.predict(pid, samples=[{"text": t} for t in x_test])
+                predicted = [r["result"][0]["value"]["choices"][0] for r in answer]
+                acc, f1 = scores(y_test, predicted)
+                curve.append((done, acc, f1))
+    client.delete_project(pid)
+    return curve, latencies
+
+
+# ---------------------------------------------------------------- report
+
+def summarize(runs, full, budget):
+    """runs: {(dataset, loop, strategy): {seed: curve}} -> rows averaged over seeds."""
+    rows = []
+    for (dataset, loop, strategy), by_seed in sorted(runs.items()):
+        per_seed = []
+        for seed, record in by_seed.items():
+            curve = record["curve"]
+            if not curve:
+                continue
+            full_acc = full[(dataset, seed)][0]
+            per_seed.append({
+                "to95": labels_to_reach(curve, 0.95 * full_acc),
+                "to98": labels_to_reach(curve, 0.98 * full_acc),
+                "aulc": area_under_curve(curve, curve[-1][0]),
+                "final_acc": curve[-1][1], "final_f1": curve[-1][2],
+                "latency": record.get("latencies") or [],
+                "budget": record.get("budget", budget),
+            })
+        if not per_seed:
+            continue
+
+        def mean_labels(key):
+            """Mean over seeds; a seed that never reached the target counts as its budget, and the
+            mean is then a lower bound (shown as ">=")."""
+            mean = statistics.mean(s[key] if s[key] is not None else s["budget"] for s in per_seed)
+            return round(mean, 1), any(s[key] is None for s in per_seed)
+
+        latencies = sorted(x for s in per_seed for x in s["latency"])
+        (to95, censored95), (to98, censored98) = mean_labels("to95"), mean_labels("to98")
+        rows.append({
+            "dataset": dataset, "loop": loop, "strategy": strategy, "seeds": len(per_seed),
+            "labels_to_95": to95, "labels_to_95_censored": censored95,
+            "labels_to_98": to98, "labels_to_98_censored": censored98,
+            "reached_95": sum(s["to95"] is not None for s in per_seed),
+            "aulc": round(statistics.mean(s["aulc"] for s in per_seed), 4),
+            "final_accuracy": round(statistics.mean(s["final_acc"] for s in per_seed), 4),
+            "final_macro_f1": round(statistics.mean(s["final_f1"] for s in per_seed), 4),
+            "next_median_ms": round(1000 * latencies[len(latencies) // 2], 2) if latencies else None,
+            "next_p95_ms": round(1000 * latencies[int(len(latencies) * 0.95)], 2) if latencies else None,
+        })
+    for row in rows:
+        base = next((r for r in rows if r["dataset"] == row["dataset"] and r["loop"] == row["loop"]
+                     and r["strategy"] == "random"), None)
+        # random not reaching the target within the budget makes the ratio an upper bound ("<=")
+        row["labels_vs_random_95"] = round(row["labels_to_95"] / base["labels_to_95"], 3) if base else None
+        row["labels_vs_random_95_bound"] = bool(base and base["labels_to_95_censored"])
+    return rows
+
+
+def write_report(rows, runs, full, args, notes):
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    header = ("| dataset | loop | strategy | seeds | labels to 95% | labels to 98% | vs random (95%) | AULC "
+              "| final acc | final macro-F1 | next median ms | next p95 ms |")
+    lines = [header, "|" + "---|" * 12]
+    def shown(value, censored):
+        return f">={value}" if censored else str(value)
+
+    for r in rows:
+        ratio = r["labels_vs_random_95"]
+        if ratio is not None and r["labels_vs_random_95_bound"] and not r["labels_to_95_censored"]:
+            ratio = f"<={ratio}"
+        lines.append(
+            f"| {r['dataset']} | {r['loop']} | {r['strategy']} | {r['seeds']} "
+            f"| {shown(r['labels_to_95'], r['labels_to_95_censored'])} "
+            f"| {shown(r['labels_to_98'], r['labels_to_98_censored'])} | {ratio} | {r['aulc']} | {r['final_accuracy']} "
+            f"| {r['final_macro_f1']} | {r['next_median_ms']} | {r['next_p95_ms']} |")
+    fulls = {f"{d}/seed{s}": {"accuracy": round(v[0], 4), "macro_f1": round(v[1], 4)} for (d, s), v in full.items()}
+    settings = (f"pool {args.pool}, test {args.test}, first batch {args.first_batch}, batch {args.batch}, "
+                f"budget {args.budget} (product loop {args.product_budget or args.budget}), seeds {args.seeds}")
+    text = "\n".join([
+        "# Active-learning benchmark (bench/active_learning.py)", "", f"Settings: {settings}.", "",
+        "Labels to reach 95%/98% of the full-pool model's test accuracy (mean over seeds; \">=\": at least "
+        "one seed did not reach it within the budget and counts as the budget), ratio to random's labels, "
+        "area under the learning curve (mean accuracy over the labels spent), final scores at the budget. "
+        "Product-loop points are taken after each new model version; memory-loop points after each batch.", "", *lines, "", "Full-pool accuracy: " + json.dumps(fulls), "",
+        *(f"- {note}" for note in notes), ""])
+    stem = "active_learning" + (f"-{args.tag}" if args.tag else "")
+    (RESULTS / f"{stem}.md").write_text(text)
+    (RESULTS / f"{stem}.json").write_text(json.dumps({
+        "settings": vars(args), "rows": rows, "full_pool": fulls,
+        "curves": {"/".join(k): {str(s): r["curve"] for s, r in v.items()} for k, v in runs.items()},
+        "notes": notes}, indent=1))
+    plot(runs, full, RESULTS / f"{stem}.png")
+    print(text)
+
+
+def plot(runs, full, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    panels = sorted({(d, loop) for d, loop, _ in runs})
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
+    for ax, (dataset, loop) in zip(axes[0], panels):
+        for (d, lp, strategy), by_seed in sorted(runs.items()):
+            if (d, lp) != (dataset, loop):
+                continue
+            curves = [r["curve"] for r in by_seed.values() if r["curve"]]
+            grid = sorted({n for c in curves for n, _, _ in c})
+            mean = [np.mean([np.interp(n, [p[0] for p in c], [p[1] for p in c]) for c in curves]) for n in grid]
+            ax.plot(grid, mean, label=strategy, linewidth=2 if strategy in ("random", "margin") else 1)
+        full_acc = np.mean([v[0] for (d, _), v in full.items() if d == dataset])
+        ax.axhline(0.95 * full_acc, color="grey", linestyle="--", linewidth=0.8, label="95% of full pool")
+        ax.set_title(f"{dataset} ({loop} loop)")
+        ax.set_xlabel("labels")
+        ax.set_ylabel("test accuracy")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", default="sms,digits")
+    parser.add_argument("--strategies", default=",".join(MEMORY_STRATEGIES))
+    parser.add_argument("--product-strategies", default="random,auto")
+    parser.add_argument("--product-budget", type=int, default=None, help="labels per product run (default --budget)")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--pool", type=int, default=1000)
+    parser.add_argument("--test", type=int, default=1000)
+    parser.add_argument("--first-batch", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=10)
+    parser.add_argument("--budget", type=int, default=200)
+    parser.add_argument("--product", action="store_true", help="also run the product loop (SMS) on the local stack")
+    parser.add_argument("--no-memory", action="store_true", help="skip the in-memory loop")
+    parser.add_argument("--tag", default="", help="suffix of the result files (active_learning-<tag>.*)")
+    args = parser.parse_args(argv)
+    datasets = args.datasets.split(",")
+    runs: dict = {}
+    full: dict = {}
+    notes = []
+    for dataset in datasets:
+        for seed in range(args.seeds):
+            full[(dataset, seed)] = full_pool_score(dataset, seed, args)
+    if not args.no_memory:
+        selectors, peer_notes = peer_selectors()
+        notes += peer_notes
+        for dataset in datasets:
+            for strategy in args.strategies.split(","):
+                for seed in range(args.seeds):
+                    started = time.perf_counter()
+                    curve = memory_loop(dataset, strategy, seed, args)
+                    runs.setdefault((dataset, "memory", strategy), {})[seed] = {"curve": curve}
+                    print(f"memory {dataset} {strategy} seed {seed}: {curve[-1]} ({time.perf_counter() - started:.1f} s)",
+                          flush=True)
+            for name, select in selectors.items():
+                for seed in range(args.seeds):
+                    curve = memory_loop(dataset, name, seed, args, select=select)
+                    runs.setdefault((dataset, "memory", name), {})[seed] = {"curve": curve}
+    if args.product:
+        from chalicelib.local.server import start_stack
+
+        if "digits" in datasets:
+            notes.append("product loop: digits skipped (no features/table model kind yet: issue 3)")
+        stack = start_stack(port=0, schedule_every=None)
+        try:
+            for strategy in args.product_strategies.split(","):
+                for seed in range(args.seeds):
+                    started = time.perf_counter()
+                    curve, latencies = product_loop(strategy, seed, args, stack)
+                    runs.setdefault(("sms", "product", strategy), {})[seed] = {"curve": curve, "latencies": latencies,
+                                                                         "budget": args.product_budget or args.budget}
+                    print(f"product sms {strategy} seed {seed}: {curve[-1] if curve else None} "
+                          f"({time.perf_counter() - started:.1f} s)", flush=True)
+        finally:
+            stack.stop()
+    write_report(summarize(runs, full, args.budget), runs, full, args, notes)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""Benchmark: `GET /next` at two pool sizes, and rescoring a large pool through the SQS fan-out.
+
+    .venv/bin/python bench/next_task.py                          # pools of 1,000 and 100,000 tasks
+    .venv/bin/python bench/next_task.py --sizes 1000,10000 --rescore 10000   # quicker
+
+Runs on embedded moto (`mock_aws`) with the real app, the real event pump (the one `make serve`
+uses) and Chalice's test client for the HTTP side. Tasks are written with the store's batch writer
+(what an import does, minus HTTP), already ranked as a rescoring leaves them.
+
+1. `next`: for each pool size, 50 annotators (`--annotators`) call `next` once each (each locks a different task).
+   Reported: DynamoDB requests per call by operation (botocore event hooks), median latency, and a
+   baseline measured in the same run: the median latency of one bare `Query(Limit=1)` on the
+   `scored` index. moto evaluates an index Query by reading and sorting every item of the table
+   (O(table), unlike DynamoDB, where a Query reads only the items it returns), so raw latencies
+   grow with the pool on moto; the figure that carries over to DynamoDB is the request count, and
+   the latency of `next` *in bare-query units*, which must stay flat.
+2. Rescoring: a text model trained on 60 SMS labels is promoted, `rescoring.start` queues the root
+   range, and the pump drains the fan-out. Reported: wall time, messages (splits + chunks), tasks scored.
+
+Writes bench/results/next_task.json (`--out`) and prints a table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+RESULTS = ROOT / "bench" / "results"
+ANNOTATORS = 50  # --annotators
+
+
+def env_setup():
+    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(key, None)
+    os.environ.update({
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1", "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled", "ACTIVELABEL_STAGE": "bench",
+        "ACTIVELABEL_ADMIN_TOKEN": "bench-token",
+    })
+
+
+def fill_pool(project_id: str, size: int, texts: list[str], seed: int) -> None:
+    """`size` unlabeled tasks, ranked by a (fake-random) priority as a rescoring would leave them."""
+    import random
+
+    from chalicelib.store import repository
+    from chalicelib.store.models import TaskModel
+
+    rng = random.Random(seed)
+    now = repository.now()
+    batch = []
+    for task_id in range(1, size + 1):
+        batch.append(TaskModel(
+            project_id=project_id, task_id=task_id, data={"text": texts[task_id % len(texts)]}, created_at=now,
+            random_key=rng.random(), pool_project=project_id,
+            scored_project=project_id, priority=rng.random(), score_version=1))
+        if len(batch) == 5000:
+            repository.put_tasks(batch, [])
+            batch = []
+    repository.put_tasks(batch, [])
+    repository.reserve_task_ids(project_id, size)
+
+
+def measure_next(client_http, project_id: str, headers: dict, annotators: int = ANNOTATORS) -> dict:
+    from chalicelib.local.metering import count_dynamodb_requests
+    from chalicelib.store.models import TaskModel
+
+    latencies, requests = [], []
+    for i in range(annotators):
+        with count_dynamodb_requests() as calls:
+            started = time.perf_counter()
+            answer = client_http.get(f"/api/projects/{project_id}/next?annotator=annotator-{i}", headers=headers)
+            latencies.append(time.perf_counter() - started)
+        assert answer.status_code == 200, answer.body
+        requests.append(dict(calls))
+    baseline = []
+    for _ in range(annotators):
+        started = time.perf_counter()
+        next(TaskModel.scored_index.query(project_id, limit=1, page_size=1).page_iter)
+        baseline.append(time.perf_counter() - started)
+    distinct = {json.dumps(r, sort_keys=True) for r in requests}
+    next_ms = statistics.median(latencies) * 1000
+    bare_ms = statistics.median(baseline) * 1000
+    return {"requests_per_call": [json.loads(d) for d in sorted(distinct)],
+            "max_requests": max(sum(r.values()) for r in requests),
+            "next_median_ms": round(next_ms, 2), "bare_query_median_ms": round(bare_ms, 2),
+            "next_in_bare_queries": round(next_ms / bare_ms, 2)}
+
+
+def train_and_promote(project_id: str) -> int:
+    from activelabel_client.datasets import SMS_LABEL_CONFIG, sms_split
+    from chalicelib.labeling.config import parse_label_config
+    from chalicelib.ml import registry, training
+    from chalicelib.store import artifacts, repository
+    from chalicelib.store.models import ModelVersionModel
+
+    pool, _ = sms_split(60, 0, seed=0)
+    kind = registry.get_kind("text_classifier")
+    target = kind.targets(parse_label_config(SMS_LABEL_CONFIG))[0]
+    outcome = training.train(kind, target, [({"text": r["text"]}, {"label": [r["label"]]}) for r in pool], seed=1)
+    stored = artifacts.put_artifact(artifacts.artifact_key(project_id, 2), training.serialize(outcome.model), {})
+    item = ModelVersionModel(
+        project_id=project_id, version=2, model_version="v2", model=kind.name, created_at=repository.now(),
+        n_train=outcome.n_train, metrics=outcome.metrics, s3_bucket=stored.bucket, s3_key=stored.key,
+        s3_version_id=stored.version_id, sha256=stored.sha256, sklearn_version=training.sklearn_version(),
+        label_changes=0, train_seq=1)
+    repository.record_model_version(item)
+    assert repository.promote(project_id, item)
+    return 2
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,100000")
+    parser.add_argument("--rescore", type=int, default=100_000, help="pool size for the rescoring run (0: skip)")
+    parser.add_argument("--chunk", type=int, default=500)
+    parser.add_argument("--out", default="next_task.json", help="result file name in bench/results/")
+    parser.add_argument("--annotators", type=int, default=ANNOTATORS, help="annotators calling next once each")
+    args = parser.parse_args(argv)
+    env_setup()
+    from moto import mock_aws
+
+    with mock_aws():
+        from chalice.test import Client
+
+        from activelabel_client.datasets import SMS_LABEL_CONFIG, sms_spam
+        from chalicelib.local.pump import EventPump
+        from chalicelib.local.resources import create_resources
+        from chalicelib.store import repository
+        from chalicelib.store.models import bind_tables
+
+        env = create_resources("activelabel-bench")
+        os.environ.update(env)
+        os.environ["ACTIVELABEL_RESCORE_CHUNK"] = str(args.chunk)
+        bind_tables()
+        import app as app_module
+
+        texts = [r["text"] for r in sms_spam()]
+        headers = {"Authorization": "Token bench-token"}
+        report = {"next": {}, "rescore": None}
+        with Client(app_module.app, stage_name="local", project_dir=str(ROOT)) as client:
+            for size in [int(s) for s in args.sizes.split(",")]:
+                project = repository.create_project(f"pool-{size}", SMS_LABEL_CONFIG, {
+                    "model": "text_classifier", "sampling": "margin", "min_completions": 10})
+                repository.update_project(project, completions_count=1000)  # past the random first batch
+                started = time.perf_counter()
+                fill_pool(project.project_id, size, texts, seed=size)
+                print(f"pool of {size} tasks written in {time.perf_counter() - started:.1f} s", flush=True)
+                report["next"][size] = measure_next(client.http, project.project_id, headers, args.annotators)
+                print(size, report["next"][size], flush=True)
+            if args.rescore:
+                from chalicelib.events import rescoring
+
+                project = repository.create_project("rescore", SMS_LABEL_CONFIG, {
+                    "model": "text_classifier", "sampling": "margin"})
+                fill_pool(project.project_id, args.rescore, texts, seed=7)
+                version = train_and_promote(project.project_id)
+                pump = EventPump(app_module.app, env)
+                started = time.perf_counter()
+                rescoring.start(project.project_id, version, args.rescore)
+                pump.drain(timeout=7200)
+                wall = time.perf_counter() - started
+                from chalicelib.store.models import TaskModel
+
+                rescored = sum(1 for t in TaskModel.query(project.project_id) if t.score_version == version)
+                report["rescore"] = {"tasks": args.rescore, "chunk_size": args.chunk,
+                                     "messages": pump.delivered["rescore_worker"],
+                                     "chunks": -(-args.rescore // args.chunk),
+                                     "tasks_rescored": rescored, "wall_s": round(wall, 1),
+                                     "dead_letters": len(pump.dead_letters)}
+                print(report["rescore"], flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / args.out).write_text(json.dumps(report, indent=1))
+    sizes = sorted(report["next"])
+    print("\n| pool | requests per next (max) | by operation | next median ms | bare Query median ms | next / bare |")
+    print("|---|---|---|---|---|---|")
+    for size in sizes:
+        r = report["next"][size]
+        print(f"| {size} | {r['max_requests']} | {r['requests_per_call']} | {r['next_median_ms']} "
+              f"| {r['bare_query_median_ms']} | {r['next_in_bare_queries']} |")
+    if len(sizes) >= 2:
+        small, large = report["next"][sizes[0]], report["next"][sizes[-1]]
+        print(f"\nratio {sizes[-1]} vs {sizes[0]}: raw median latency {large['next_median_ms'] / small['next_median_ms']:.2f} "
+              f"(moto Query is O(table)); in bare-query units "
+              f"{large['next_in_bare_queries'] / small['next_in_bare_queries']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Which tasks `GET /next` serves, and in what order: plain rules, no AWS, no numpy.
+
+A task is in one of three queues (sparse DynamoDB indexes, see store/models.py):
+- `rework`: someone started it but it is not accepted: fewer completions than `overlap`, or their
+  agreement is below the threshold. Served first (lowest agreement first), to annotators who have
+  not done it, up to `overlap + MAX_EXTRA_ANNOTATORS` completions (then it is left for review).
+- `scored`: nobody completed it and the last promoted model ranked it (priority from the project's
+  sampling strategy, see ml/sampling.py).
+- `pool`: nobody completed it; read in random-key order = a uniform random permutation.
+
+The first batch (`first_batch_size`, default `min_completions`) is always uniform random, and a
+model-free strategy (`random`, `sequential`) never reads `scored`; otherwise `scored` comes first and
+`pool` catches tasks no model has scored yet (a rescoring in progress, tasks imported since).
+"""
+from chalicelib.ml.sampling import needs_model
+
+MAX_EXTRA_ANNOTATORS = 2
+LOCK_TTL_SECONDS = 600
+PAGE_SIZE = 20  # index items read per Query
+MAX_PAGES_PER_QUEUE = 3  # so a call reads at most 3 x 3 pages however large the pool
+MAX_LOCK_ATTEMPTS = 6  # conditional writes tried per call when other annotators hold the best tasks
+
+
+def in_pool(n_completions: int) -> bool:
+    return n_completions == 0
+
+
+def wants_annotator(n_completions: int, accepted: bool, overlap: int) -> bool:
+    return not accepted and 0 < n_completions < overlap + MAX_EXTRA_ANNOTATORS
+
+
+def first_batch_size(settings: dict) -> int:
+    return int(settings.get("first_batch_size") or settings.get("min_completions") or 1)
+
+
+def queue_order(settings: dict, completions_count: int) -> list[str]:
+    """The indexes to read, in order, for the next task."""
+    random_phase = completions_count < first_batch_size(settings) * int(settings.get("overlap") or 1)
+    if random_phase or not needs_model(settings.get("sampling")):
+        return ["rework", "pool"]
+    return ["rework", "scored", "pool"]

@@ -1,0 +1,157 @@
+"""Active-learning strategies: pure functions from class probabilities to a serving order.
+
+Every strategy turns a model's `predict_proba` output (n_samples x n_classes, any probabilistic
+model kind) into one *priority* per sample, lower = served first. Priorities are plain floats so
+they can be stored in a DynamoDB index and compared across chunks of a pool scored separately
+(see chalicelib/events/rescoring.py); `select` takes the k lowest for an in-memory loop, so the
+product and the benchmark's plain loop use the very same code.
+
+- `sequential`: task id order.            - `random`: a seeded uniform permutation.
+- `least_confidence`: highest class probability, lowest first.
+- `margin`: gap between the two most probable classes, smallest first.
+- `entropy`: predictive entropy, highest first.
+- `diverse_margin`: the `candidates_per_cluster * clusters` smallest-margin samples are clustered
+  (k-means on the model's feature embedding, or on the probabilities when the model has none) and
+  served round-robin over clusters (each cluster's most ambiguous first), so a batch of labels
+  covers several regions of the pool instead of one ambiguous corner. Priority =
+  rank-within-cluster + margin, candidates before every other sample.
+- `auto` (default) and `uncertainty` (Label Studio's name) resolve to AUTO_STRATEGY, the strategy
+  bench/active_learning.py measured best (see bench/results/).
+
+numpy / scikit-learn are imported inside the functions: this module is imported by the API.
+"""
+
+STRATEGIES = ("sequential", "random", "least_confidence", "margin", "entropy", "diverse_margin")
+ALIASES = {"auto": "margin", "uncertainty": "margin"}
+AUTO_STRATEGY = ALIASES["auto"]
+MODEL_FREE = ("sequential", "random")
+
+DEFAULT_CLUSTERS = 10  # about one retraining's worth of labels (retrain_every defaults to 10)
+CANDIDATES_PER_CLUSTER = 5
+
+
+def resolve(strategy: str | None) -> str:
+    """The concrete strategy a project setting names ("auto"/"uncertainty"/None -> AUTO_STRATEGY)."""
+    name = ALIASES.get(strategy or "auto", strategy)
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown sampling strategy {strategy!r}; expected one of {STRATEGIES + tuple(ALIASES)}")
+    return name
+
+
+def needs_model(strategy: str | None) -> bool:
+    return resolve(strategy) not in MODEL_FREE
+
+
+def _sorted_probabilities(probabilities):
+    import numpy as np
+
+    p = np.asarray(probabilities, dtype=float)
+    if p.ndim != 2 or p.shape[1] < 1:
+        raise ValueError(f"probabilities must be n_samples x n_classes, got shape {p.shape}")
+    return np.sort(p, axis=1)[:, ::-1]
+
+
+def least_confidence(probabilities):
+    return _sorted_probabilities(probabilities)[:, 0]
+
+
+def margin(probabilities):
+    top = _sorted_probabilities(probabilities)
+    if top.shape[1] == 1:
+        return top[:, 0]
+    return top[:, 0] - top[:, 1]
+
+
+def entropy(probabilities):
+    import numpy as np
+
+    p = np.clip(np.asarray(probabilities, dtype=float), 1e-12, 1.0)
+    return -(p * np.log(p)).sum(axis=1)
+
+
+def random_keys(n: int, seed: int):
+    import numpy as np
+
+    return np.random.default_rng(seed).random(n)
+
+
+def cluster_labels(embedding, n_clusters: int, seed: int):
+    """k-means cluster ids of the rows of `embedding` (dense or sparse)."""
+    import numpy as np
+    from sklearn.cluster import KMeans
+
+    n = embedding.shape[0]
+    n_clusters = max(1, min(n_clusters, n))
+    if n_clusters == 1:
+        return np.zeros(n, dtype=int)
+    return KMeans(n_clusters=n_clusters, n_init=1, random_state=seed).fit_predict(embedding)
+
+
+def diverse_margin(probabilities, embedding=None, clusters: int = DEFAULT_CLUSTERS,
+                   candidates_per_cluster: int = CANDIDATES_PER_CLUSTER, seed: int = 0):
+    import numpy as np
+
+    gaps = margin(probabilities)
+    n = len(gaps)
+    order = np.argsort(gaps, kind="stable")
+    candidates = order[: min(n, clusters * candidates_per_cluster)]
+    space = np.asarray(probabilities, dtype=float) if embedding is None else embedding
+    labels = cluster_labels(space[candidates], clusters, seed)
+    # candidates are in increasing margin, so counting per cluster gives each one's rank in its cluster
+    ranks = np.empty(len(candidates), dtype=float)
+    seen: dict[int, int] = {}
+    for i, label in enumerate(labels):
+        ranks[i] = seen.get(int(label), 0)
+        seen[int(label)] = int(ranks[i]) + 1
+    rest_base = float(ranks.max() + 1) if len(ranks) else 0.0
+    out = rest_base + 1.0 + gaps  # margins are <= 1: every non-candidate after every candidate
+    out[candidates] = ranks + gaps[candidates]
+    return out
+
+
+def priorities(strategy: str | None, probabilities=None, *, task_ids=None, embedding=None, seed: int = 0,
+               clusters: int = DEFAULT_CLUSTERS):
+    """One float per sample, lower = serve first, for `strategy` (a name or alias).
+
+    `probabilities` (n x classes) is needed by every strategy but sequential and random;
+    `task_ids` by sequential; `embedding` (n x d, optional) by diverse_margin.
+    """
+    import numpy as np
+
+    name = resolve(strategy)
+    if name == "sequential":
+        return np.asarray(task_ids, dtype=float)
+    n = len(task_ids) if probabilities is None else len(probabilities)
+    if name == "random":
+        return random_keys(n, seed)
+    if probabilities is None:
+        raise ValueError(f"strategy {name!r} needs class probabilities")
+    if name == "least_confidence":
+        return least_confidence(probabilities)
+    if name == "margin":
+        return margin(probabilities)
+    if name == "entropy":
+        return -entropy(probabilities)
+    return diverse_margin(probabilities, embedding, clusters=clusters, seed=seed)
+
+
+def select(strategy: str | None, k: int, probabilities=None, *, task_ids=None, embedding=None, seed: int = 0):
+    """Indices of the k samples `strategy` serves first (ties broken by position)."""
+    import numpy as np
+
+    scores = priorities(strategy, probabilities, task_ids=task_ids, embedding=embedding, seed=seed, clusters=k)
+    return np.argsort(scores, kind="stable")[:k]
+
+
+def feature_embedding(model, inputs):
+    """The features a model's classifier sees, for diversity: `model.embed(inputs)` when the kind
+    defines it, else every step but the last of its scikit-learn pipeline (`estimator`, or `pipeline`
+    in artifacts older than the shared model base); None when neither exists (diverse_margin then
+    clusters the probabilities)."""
+    if hasattr(model, "embed"):
+        return model.embed(inputs)
+    pipeline = getattr(model, "estimator", None) or getattr(model, "pipeline", None)
+    steps = getattr(pipeline, "steps", None)
+    if steps and len(steps) > 1:
+        return pipeline[:-1].transform(inputs)
+    return None

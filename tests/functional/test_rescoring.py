@@ -1,0 +1,78 @@
+"""Rescoring the pool after a promotion: SQS fan-out under moto, redelivery, and what /next serves."""
+from chalicelib.events import rescoring
+from chalicelib.store.models import TaskModel
+from tests.functional.helpers import balanced_rows, complete, import_texts, make_project, training
+
+
+def scores(project_id):
+    return {int(t.task_id): (t.priority, t.score_version, t.scored_project)
+            for t in TaskModel.query(project_id)}
+
+
+def test_split_covers_the_range_with_chunk_aligned_parts():
+    parts = rescoring.split(1, 100_000, 500)
+    assert len(parts) == 10 and parts[0] == (1, 10_000) and parts[-1] == (90_001, 100_000)
+    assert rescoring.split(1, 1_000, 500) == [(1, 500), (501, 1_000)]
+    assert rescoring.split(1, 1_234, 500) == [(1, 500), (501, 1_000), (1_001, 1_234)]
+
+
+def test_promotion_rescores_the_pool_through_the_fan_out(api, pump, monkeypatch):
+    monkeypatch.setenv(rescoring.CHUNK_ENV, "40")
+    project_id = make_project(api, min_completions=10, retrain_every=1000, sampling="margin")
+    rows = balanced_rows(300)
+    ids = import_texts(api, project_id, rows)
+    label = {task_id: row["label"] for task_id, row in zip(ids, rows)}
+    for _ in range(10):
+        task = api.get(f"/api/projects/{project_id}/next?annotator=alice").json
+        complete(api, project_id, task["id"], label[str(task["id"])], annotator="alice")
+    pump.drain()
+    assert training(api, project_id)["model_version"] == "v1"
+
+    # 300 ids in chunks of 40: the root message splits into 8 leaves
+    assert pump.delivered["rescore_worker"] == 1 + 8
+    stored = scores(project_id)
+    unlabeled = [i for i, (_, version, _) in stored.items() if version is not None]
+    assert len(unlabeled) == 290 and all(stored[i][2] == project_id for i in unlabeled)
+
+    # the stored priority is the margin of the promoted model's prediction
+    sample = sorted(unlabeled)[:20]
+    answer = api.post(f"/api/projects/{project_id}/predict",
+                      {"tasks": [{"data": {"text": rows[i - 1]["text"]}} for i in sample]}).json
+    for task_id, result in zip(sample, answer["results"]):
+        assert abs(stored[task_id][0] - (2 * result["score"] - 1)) < 1e-6
+
+    # past the first batch, next serves the most ambiguous task
+    best = min(unlabeled, key=lambda i: stored[i][0])
+    assert api.get(f"/api/projects/{project_id}/next?annotator=bob").json["id"] == best
+
+    # redelivering every rescore message changes nothing
+    before = scores(project_id)
+    for batch in pump.delivered_sqs_batches:
+        if "rescore" in batch["Records"][0]["eventSourceARN"]:
+            pump.invoke("rescore_worker", batch)
+    pump.drain()
+    assert scores(project_id) == before
+
+    # a message for a version that is no longer active does nothing
+    assert rescoring.handle_request(project_id, 0, 1, 40, 40) == "skipped:superseded"
+
+    # the label-savings report: each version against its labels, and the estimate with its basis
+    body = api.get(f"/api/projects/{project_id}/report").json
+    assert [(p["model_version"], p["labels"], p["active"]) for p in body["curve"]] == [("v1", 10, True)]
+    assert 0 <= body["curve"][0]["accuracy"] <= 1
+    estimate = body["estimated_savings"]
+    assert estimate["labels_used"] == 10 and estimate["random_would_need"] > 10
+    assert "bench/results" in estimate["basis"]
+    assert api.get("/api/projects/999/report").status_code == 404
+
+
+def test_random_strategy_does_not_rescore(api, pump):
+    project_id = make_project(api, min_completions=10, sampling="random")
+    rows = balanced_rows(40)
+    ids = import_texts(api, project_id, rows)
+    for task_id, row in zip(ids[:12], rows[:12]):
+        complete(api, project_id, task_id, row["label"])
+    pump.drain()
+    assert training(api, project_id)["model_version"] == "v1"
+    assert pump.delivered["rescore_worker"] == 0
+
