@@ -101,7 +101,8 @@ def test_concurrent_train_requests_queue_one_training_and_versions_move_forward(
         task_ids = api.import_tasks(project["id"], [{"data": {"text": r["text"]}} for r in rows], progress=False)
         in_parallel(stack, [post_completion(project["id"], t, r["label"], "ann") for t, r in zip(task_ids, rows)])
         api.wait_for_model(project["id"], timeout=60)
-        first = api.training(project["id"])
+        # the model is promoted (and rescoring queued) before the request is marked finished
+        first = settle(api, project["id"], lambda s: s["trained_seq"] >= 1 and s["state"] == "idle")
         assert first["model_version"] == "v1" and first["request_seq"] == 1
 
         for round_ in (2, 3):
