@@ -10,10 +10,14 @@ concurrent requests agree on one answer:
 The project item's `ls_link` holds the Label Studio hostname, the encrypted access token, the
 extra params and a keyed fingerprint of them.
 """
+import random
+
 from pynamodb.exceptions import DoesNotExist, PutError
 
 from chalicelib.store.models import LedgerModel, ProjectModel, TaskModel
 from chalicelib.store.repository import _is_conditional_failure, now
+
+_random = random.SystemRandom()
 
 LINK_PK = "ls#link"
 
@@ -78,7 +82,10 @@ def claim_task_for(project_id: str, ls_task_id: int, task_id: int) -> int:
 
 def put_task(project_id: str, task_id: int, data: dict, meta: dict) -> None:
     """Create the task unless it exists."""
-    task = TaskModel(project_id=project_id, task_id=task_id, data=data, meta=meta, created_at=now())
+    # a random key like imported tasks, so GET /next can serve it to another annotator (overlap,
+    # low agreement); pool membership is then decided by the stream handler
+    task = TaskModel(project_id=project_id, task_id=task_id, data=data, meta=meta, created_at=now(),
+                     random_key=_random.random())
     try:
         task.save(condition=TaskModel.task_id.does_not_exist())
     except PutError as exc:
