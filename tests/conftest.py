@@ -114,3 +114,26 @@ def pump(chalice_app, aws):
     from chalicelib.local.pump import EventPump
 
     return EventPump(chalice_app, aws, record_deliveries=True)
+
+
+@pytest.fixture
+def atomic_requests(monkeypatch):
+    """Make each AWS request atomic, as DynamoDB is, for tests that race threads on in-process moto.
+
+    moto's in-process backend checks a condition and applies an update without a lock, so two
+    threads can interleave inside one request, which real DynamoDB never allows. Serialising whole
+    requests keeps every interleaving *between* our requests (the races under test) and removes
+    only the impossible ones.
+    """
+    import threading
+
+    import botocore.client
+
+    lock = threading.RLock()
+    original = botocore.client.BaseClient._make_api_call
+
+    def atomic(self, operation_name, api_params):
+        with lock:
+            return original(self, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", atomic)

@@ -113,7 +113,7 @@ def test_bad_imports_and_completions_name_the_field_and_write_nothing(api, pump)
     assert training(api, project_id)["completions"] == 0
 
 
-def test_the_completions_per_task_limit_holds_under_concurrency(api):
+def test_the_completions_per_task_limit_holds_under_concurrency(api, atomic_requests):
     """108 writers race for the last ids of a task: exactly 100 get one (one conditional update each)."""
     project_id = make_project(api, min_completions=1000)
     [task_id] = import_texts(api, project_id, [{"text": "x"}])

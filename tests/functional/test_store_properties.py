@@ -87,7 +87,8 @@ def version_item(project_id, version):
 @settings(max_examples=25, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(order=st.permutations(range(1, 9)), concurrent=st.booleans())
-def test_promotions_in_any_order_only_move_forward(api, order, concurrent):
+def test_promotions_in_any_order_only_move_forward(api, atomic_requests, order, concurrent):
+    # atomic_requests: moto in-process is not atomic per request across threads; DynamoDB is.
     project_id = make_project(api)
     if concurrent:
         with ThreadPoolExecutor(4) as pool:
