@@ -23,6 +23,8 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "sms_spam" / "data.jsonl"
+# The same config as activelabel_client.datasets.SMS_LABEL_CONFIG, repeated on purpose: this probe runs
+# on the Lambda package and layer alone, where activelabel_client is not shipped.
 LABEL_CONFIG = """<View>
   <Text name="text" value="$text"/>
   <Choices name="label" toName="text" choice="single">
