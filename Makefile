@@ -83,7 +83,7 @@ bench: venv
 # A real Label Studio (about 1 GB, in its own venv; not part of `make test`) uses our /ls/ backend.
 LS_VENV := .venv-labelstudio
 LS_PYTHON ?= $(shell for p in python3.12 $$(ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | sort -V | tail -1) python3.13 python3.11; do \
-            if command -v $$p >/dev/null 2>&1; then echo $$p; break; fi; done)
+            if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys' 2>/dev/null; then echo $$p; break; fi; done)
 LABEL_STUDIO_VERSION ?= 1.23.2
 
 $(LS_VENV)/.installed:
@@ -95,7 +95,7 @@ $(LS_VENV)/.installed:
 # and downgrades Flask: its own venv too; tests/e2e/test_labelstudio_ml_sdk.py uses it when present.
 LSML_VENV := .venv-lsml
 LSML_PYTHON ?= $(shell for p in python3.11 $$(ls -d $$HOME/.pyenv/versions/3.11*/bin/python3.11 2>/dev/null | sort -V | tail -1) python3.12 python3; do \
-            if command -v $$p >/dev/null 2>&1; then echo $$p; break; fi; done)
+            if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys' 2>/dev/null; then echo $$p; break; fi; done)
 
 $(LSML_VENV)/.installed:
 	@test -x $(LSML_VENV)/bin/python || $(LSML_PYTHON) -m venv $(LSML_VENV)
