@@ -117,7 +117,12 @@ bench-active-learning: venv
 	$(PY) bench/active_learning.py --product
 
 # GET /next request count and latency at two pool sizes; rescoring fan-out of a large pool
-bench-next: venv
+# dynalite (npm) is the DynamoDB on which next's latency can be compared across pool sizes: bench/local_dynamodb.py
+bench/dynalite/node_modules/.installed: bench/dynalite/package-lock.json
+	npm ci --prefix bench/dynalite --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+bench-next: venv bench/dynalite/node_modules/.installed
 	$(PY) bench/next_task.py
 
 clean:

@@ -115,6 +115,12 @@ def next_task_route(project_id):
     return next_task.next_task(app.current_request, project_id)
 
 
+@route("/api/projects/{project_id}/tasks/{task_id}/lock", methods=["DELETE"])
+def release_task_lock(project_id, task_id):
+    """Give a task served by next back (skip it) before its lock expires."""
+    return next_task.release(app.current_request, project_id, task_id)
+
+
 @route("/api/projects/{project_id}/export", methods=["GET"])
 def export(project_id):
     return tasks.export(app.current_request, project_id)

@@ -22,6 +22,7 @@ Writes bench/results/next_task.json (`--out`) and prints a table.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -69,30 +70,82 @@ def fill_pool(project_id: str, size: int, texts: list[str], seed: int) -> None:
     repository.reserve_task_ids(project_id, size)
 
 
-def measure_next(client_http, project_id: str, headers: dict, annotators: int = ANNOTATORS) -> dict:
+def measure_next(client_http, pools: dict[int, str], headers: dict, annotators: int, rounds: int) -> dict:
+    """`next` on every pool, interleaved: in each round annotator i calls `next` on each pool in turn,
+    so the pools see the same machine load and the same lock state (i other annotators hold a task);
+    the locks of a round are released before the next round. Baseline, interleaved the same way: one
+    bare `Query(Limit=1)` on the `scored` index (the cheapest request `next` makes)."""
     from chalicelib.local.metering import count_dynamodb_requests
+    from chalicelib.store import repository
     from chalicelib.store.models import TaskModel
 
-    latencies, requests = [], []
-    for i in range(annotators):
-        with count_dynamodb_requests() as calls:
-            started = time.perf_counter()
-            answer = client_http.get(f"/api/projects/{project_id}/next?annotator=annotator-{i}", headers=headers)
-            latencies.append(time.perf_counter() - started)
-        assert answer.status_code == 200, answer.body
-        requests.append(dict(calls))
-    baseline = []
-    for _ in range(annotators):
+    out = {size: {"latencies": [], "baseline": [], "requests": []} for size in pools}
+    for round_no in range(rounds):
+        held = []
+        for i in range(annotators):
+            annotator = f"annotator-{round_no}-{i}"
+            for size, project_id in pools.items():
+                with count_dynamodb_requests() as calls:
+                    started = time.perf_counter()
+                    answer = client_http.get(f"/api/projects/{project_id}/next?annotator={annotator}", headers=headers)
+                    out[size]["latencies"].append(time.perf_counter() - started)
+                assert answer.status_code == 200, answer.body
+                out[size]["requests"].append(dict(calls))
+                held.append((project_id, json.loads(answer.body)["id"], annotator))
+                started = time.perf_counter()
+                next(TaskModel.scored_index.query(project_id, limit=1, page_size=1).page_iter)
+                out[size]["baseline"].append(time.perf_counter() - started)
+        for project_id, task_id, annotator in held:
+            assert repository.release_lock(project_id, task_id, annotator)
+    report = {}
+    for size, r in out.items():
+        next_ms = statistics.median(r["latencies"]) * 1000
+        bare_ms = statistics.median(r["baseline"]) * 1000
+        report[size] = {
+            "calls": len(r["latencies"]),
+            "requests_per_call": [json.loads(d) for d in sorted({json.dumps(c, sort_keys=True) for c in r["requests"]})],
+            "requests_by_lock_depth": [sum(c.values()) for c in r["requests"][:annotators]],
+            "max_requests": max(sum(c.values()) for c in r["requests"]),
+            "next_median_ms": round(next_ms, 2), "next_p90_ms": round(_quantile(r["latencies"], 0.9) * 1000, 2),
+            "bare_query_median_ms": round(bare_ms, 2), "next_in_bare_queries": round(next_ms / bare_ms, 2)}
+    return report
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run_next_benchmark(app_module, sizes: list[int], texts: list[str], annotators: int, rounds: int) -> dict:
+    """Fill one project per pool size, then measure `next` on all of them (interleaved)."""
+    from chalice.test import Client
+
+    from activelabel_client.datasets import SMS_LABEL_CONFIG
+    from chalicelib.store import repository
+
+    pools = {}
+    for size in sizes:
+        project = repository.create_project(f"pool-{size}", SMS_LABEL_CONFIG, {
+            "model": "text_classifier", "sampling": "margin", "min_completions": 10})
+        repository.update_project(project, completions_count=1000)  # past the random first batch
         started = time.perf_counter()
-        next(TaskModel.scored_index.query(project_id, limit=1, page_size=1).page_iter)
-        baseline.append(time.perf_counter() - started)
-    distinct = {json.dumps(r, sort_keys=True) for r in requests}
-    next_ms = statistics.median(latencies) * 1000
-    bare_ms = statistics.median(baseline) * 1000
-    return {"requests_per_call": [json.loads(d) for d in sorted(distinct)],
-            "max_requests": max(sum(r.values()) for r in requests),
-            "next_median_ms": round(next_ms, 2), "bare_query_median_ms": round(bare_ms, 2),
-            "next_in_bare_queries": round(next_ms / bare_ms, 2)}
+        fill_pool(project.project_id, size, texts, seed=size)
+        print(f"pool of {size} tasks written in {time.perf_counter() - started:.1f} s", flush=True)
+        pools[size] = project.project_id
+    with Client(app_module.app, stage_name="local", project_dir=str(ROOT)) as client:
+        return measure_next(client.http, pools, {"Authorization": "Token bench-token"}, annotators, rounds)
+
+
+def use_dynalite(endpoint: str) -> None:
+    """Point the store's DynamoDB (only) at `endpoint` and create the template's tables there."""
+    from chalicelib.local.resources import create_resources
+    from chalicelib.store import aws
+    from chalicelib.store.models import bind_tables
+
+    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
+    create_resources("activelabel-bench", types={"AWS::DynamoDB::Table"}, time_to_live=False)
+    aws.reset_clients()
+    bind_tables()
 
 
 def train_and_promote(project_id: str) -> int:
@@ -120,17 +173,24 @@ def train_and_promote(project_id: str) -> int:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000,100000")
+    parser.add_argument("--backends", default="dynalite,moto", help="where `next` is measured: dynalite, moto or both")
     parser.add_argument("--rescore", type=int, default=100_000, help="pool size for the rescoring run (0: skip)")
     parser.add_argument("--chunk", type=int, default=500)
     parser.add_argument("--out", default="next_task.json", help="result file name in bench/results/")
-    parser.add_argument("--annotators", type=int, default=ANNOTATORS, help="annotators calling next once each")
+    parser.add_argument("--annotators", type=int, default=ANNOTATORS, help="annotators holding a lock at once")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of --annotators calls per pool (dynalite)")
+    parser.add_argument("--moto-annotators", type=int, default=10,
+                        help="calls per pool on moto (one round; a call on a 100k-task table takes seconds there)")
     args = parser.parse_args(argv)
+    backends = [b for b in args.backends.split(",") if b]
+    sizes = [int(s) for s in args.sizes.split(",")]
     env_setup()
     from moto import mock_aws
 
-    with mock_aws():
-        from chalice.test import Client
+    from local_dynamodb import dynalite
 
+    report = {"next": {}, "rescore": None}
+    with mock_aws(), (dynalite() if "dynalite" in backends else contextlib.nullcontext()) as endpoint:
         from activelabel_client.datasets import SMS_LABEL_CONFIG, sms_spam
         from chalicelib.local.pump import EventPump
         from chalicelib.local.resources import create_resources
@@ -144,53 +204,58 @@ def main(argv=None):
         import app as app_module
 
         texts = [r["text"] for r in sms_spam()]
-        headers = {"Authorization": "Token bench-token"}
-        report = {"next": {}, "rescore": None}
-        with Client(app_module.app, stage_name="local", project_dir=str(ROOT)) as client:
-            for size in [int(s) for s in args.sizes.split(",")]:
-                project = repository.create_project(f"pool-{size}", SMS_LABEL_CONFIG, {
-                    "model": "text_classifier", "sampling": "margin", "min_completions": 10})
-                repository.update_project(project, completions_count=1000)  # past the random first batch
-                started = time.perf_counter()
-                fill_pool(project.project_id, size, texts, seed=size)
-                print(f"pool of {size} tasks written in {time.perf_counter() - started:.1f} s", flush=True)
-                report["next"][size] = measure_next(client.http, project.project_id, headers, args.annotators)
-                print(size, report["next"][size], flush=True)
-            if args.rescore:
-                from chalicelib.events import rescoring
+        if "moto" in backends:
+            report["next"]["moto"] = run_next_benchmark(app_module, sizes, texts, args.moto_annotators, 1)
+            print("moto", report["next"]["moto"], flush=True)
+        if args.rescore:
+            from chalicelib.events import rescoring
 
-                project = repository.create_project("rescore", SMS_LABEL_CONFIG, {
-                    "model": "text_classifier", "sampling": "margin"})
-                fill_pool(project.project_id, args.rescore, texts, seed=7)
-                version = train_and_promote(project.project_id)
-                pump = EventPump(app_module.app, env)
-                started = time.perf_counter()
-                rescoring.start(project.project_id, version, args.rescore)
-                pump.drain(timeout=7200)
-                wall = time.perf_counter() - started
-                from chalicelib.store.models import TaskModel
+            project = repository.create_project("rescore", SMS_LABEL_CONFIG, {
+                "model": "text_classifier", "sampling": "margin"})
+            fill_pool(project.project_id, args.rescore, texts, seed=7)
+            version = train_and_promote(project.project_id)
+            pump = EventPump(app_module.app, env)
+            started = time.perf_counter()
+            rescoring.start(project.project_id, version, args.rescore)
+            pump.drain(timeout=7200)
+            wall = time.perf_counter() - started
+            from chalicelib.store.models import TaskModel
 
-                rescored = sum(1 for t in TaskModel.query(project.project_id) if t.score_version == version)
-                report["rescore"] = {"tasks": args.rescore, "chunk_size": args.chunk,
-                                     "messages": pump.delivered["rescore_worker"],
-                                     "chunks": -(-args.rescore // args.chunk),
-                                     "tasks_rescored": rescored, "wall_s": round(wall, 1),
-                                     "dead_letters": len(pump.dead_letters)}
-                print(report["rescore"], flush=True)
+            rescored = sum(1 for t in TaskModel.query(project.project_id) if t.score_version == version)
+            report["rescore"] = {"tasks": args.rescore, "chunk_size": args.chunk,
+                                 "messages": pump.delivered["rescore_worker"],
+                                 "chunks": -(-args.rescore // args.chunk),
+                                 "tasks_rescored": rescored, "wall_s": round(wall, 1),
+                                 "dead_letters": len(pump.dead_letters)}
+            print(report["rescore"], flush=True)
+        if "dynalite" in backends:  # last: from here on the store's DynamoDB is dynalite
+            use_dynalite(endpoint)
+            report["next"]["dynalite"] = run_next_benchmark(app_module, sizes, texts, args.annotators, args.rounds)
+            print("dynalite", report["next"]["dynalite"], flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / args.out).write_text(json.dumps(report, indent=1))
-    sizes = sorted(report["next"])
-    print("\n| pool | requests per next (max) | by operation | next median ms | bare Query median ms | next / bare |")
-    print("|---|---|---|---|---|---|")
-    for size in sizes:
-        r = report["next"][size]
-        print(f"| {size} | {r['max_requests']} | {r['requests_per_call']} | {r['next_median_ms']} "
-              f"| {r['bare_query_median_ms']} | {r['next_in_bare_queries']} |")
-    if len(sizes) >= 2:
-        small, large = report["next"][sizes[0]], report["next"][sizes[-1]]
-        print(f"\nratio {sizes[-1]} vs {sizes[0]}: raw median latency {large['next_median_ms'] / small['next_median_ms']:.2f} "
-              f"(moto Query is O(table)); in bare-query units "
-              f"{large['next_in_bare_queries'] / small['next_in_bare_queries']:.2f}")
+    print_next_table(report["next"])
+
+
+def print_next_table(by_backend: dict) -> None:
+    print("\n| backend | pool | calls | requests per next (max) | by operation | next median ms | p90 ms "
+          "| bare Query median ms | next / bare |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for backend, by_size in by_backend.items():
+        for size in sorted(by_size):
+            r = by_size[size]
+            ops = "; ".join(", ".join(f"{k} {v}" for k, v in c.items()) for c in r["requests_per_call"])
+            print(f"| {backend} | {size} | {r['calls']} | {r['max_requests']} | {ops} | {r['next_median_ms']} "
+                  f"| {r['next_p90_ms']} | {r['bare_query_median_ms']} | {r['next_in_bare_queries']} |")
+    for backend, by_size in by_backend.items():
+        sizes = sorted(by_size)
+        if len(sizes) >= 2:
+            small, large = by_size[sizes[0]], by_size[sizes[-1]]
+            same = small["requests_by_lock_depth"] == large["requests_by_lock_depth"]
+            print(f"{backend}: median latency ratio {sizes[-1]} vs {sizes[0]} tasks = "
+                  f"{large['next_median_ms'] / small['next_median_ms']:.2f}; bare Query ratio "
+                  f"{large['bare_query_median_ms'] / small['bare_query_median_ms']:.2f}; requests per call "
+                  f"{'identical' if same else 'DIFFERENT'} call by call")
 
 
 if __name__ == "__main__":

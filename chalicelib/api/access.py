@@ -70,6 +70,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", f"{P}/predict"): READER,
     # active learning: the next task is locked for the annotator asking
     ("GET", f"{P}/next"): ANNOTATOR,
+    ("DELETE", f"{P}/tasks/{{task_id}}/lock"): ANNOTATOR,
     ("GET", f"{P}/report"): READER,
     # Label Studio: the connection settings to paste into "Connect model" carry a credential
     ("GET", f"{P}/labelstudio"): ADMIN,

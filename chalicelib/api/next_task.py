@@ -7,11 +7,11 @@ DynamoDB requests per call is bounded by constants, whatever the pool size.
 """
 import time
 
-from chalicelib.api.http import no_content, query_param
+from chalicelib.api.http import no_content, parse_task_id, query_param
 from chalicelib.api.serializers import task_json
 from chalicelib.domain import assignment
 from chalicelib.domain.settings import DEFAULTS
-from chalicelib.errors import ValidationError
+from chalicelib.errors import ConflictError, NotFoundError, ValidationError
 from chalicelib.store import repository
 
 MAX_ANNOTATOR_LENGTH = 256
@@ -36,6 +36,24 @@ def next_task(request, project_id: str):
     body = task_json(task)
     body["lock"] = {"owner": annotator, "expires_at": int(task.lock_until)}
     return body
+
+
+def release(request, project_id: str, task_id: str) -> dict:
+    """`DELETE .../tasks/{task_id}/lock?annotator=`: give a served task back before its lock expires
+    (the annotator skips it), so `next` can serve it to someone else at once. Idempotent: releasing
+    a task nobody holds (already released, expired, completed) is not an error; a task locked by
+    another annotator is (409), and is left locked."""
+    annotator = annotator_param(request)
+    tid = parse_task_id(task_id)
+    repository.get_project(project_id)
+    if repository.release_lock(project_id, tid, annotator):
+        return {"id": tid, "released": True}
+    task = repository.find_task(project_id, tid)
+    if task is None:
+        raise NotFoundError(f"task {tid} not found in project {project_id}", "task_id")
+    if task.lock_owner and task.lock_owner != annotator and float(task.lock_until or 0) >= time.time():
+        raise ConflictError(f"task {tid} is locked by another annotator until {int(task.lock_until)}", "annotator")
+    return {"id": tid, "released": False}
 
 
 def assign(project_id: str, annotator: str, settings: dict, completions_count: int, now_s: float | None = None):

@@ -70,8 +70,12 @@ _PAGE = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
     {"name": "cursor", "in": "query", "schema": _STR},
 ]
+_ANNOTATOR = [{"name": "annotator", "in": "query", "required": True,
+               "schema": {"type": "string", "minLength": 1, "maxLength": 256}}]
 QUERIES = {
     ("GET", "/api/projects"): _PAGE,
+    ("GET", f"{P}/next"): _ANNOTATOR,
+    ("DELETE", f"{P}/tasks/{{task_id}}/lock"): _ANNOTATOR,
     ("GET", f"{P}/tasks"): _PAGE,
     ("GET", f"{P}/export"): [{"name": "naming", "in": "query",
                               "schema": {"type": "string", "enum": ["annotations", "completions"]}}],

@@ -250,9 +250,10 @@ def _bool_str(v: Any) -> str:
 
 
 class _Creator:
-    def __init__(self, session: Any, resolver: _Resolver):
+    def __init__(self, session: Any, resolver: _Resolver, time_to_live: bool = True):
         self.session = session
         self.r = resolver
+        self.time_to_live = time_to_live  # False for DynamoDB implementations without the TTL API (dynalite)
         self._clients: dict[str, Any] = {}
 
     def client(self, service: str) -> Any:
@@ -270,7 +271,7 @@ class _Creator:
         except ddb.exceptions.ResourceNotFoundException:
             desc = self._create_table(ddb, name, props)
         ttl = props.get("TimeToLiveSpecification")
-        if ttl and ttl.get("Enabled", True) in (True, "true"):
+        if ttl and ttl.get("Enabled", True) in (True, "true") and self.time_to_live:
             current = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
             if current.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
                 ddb.update_time_to_live(
@@ -452,13 +453,17 @@ def _creation_order(resources: dict[str, dict]) -> list[str]:
 def create_resources(stack_name: str = DEFAULT_STACK_NAME,
                      template_path: str | Path | None = None,
                      *, session: Any = None, region: str | None = None,
-                     parameters: dict[str, Any] | None = None) -> dict[str, str]:
+                     parameters: dict[str, Any] | None = None,
+                     types: set[str] | None = None, time_to_live: bool = True) -> dict[str, str]:
     """Create every table, bucket and queue of the template; return the env for the app.
 
     Idempotent: resources that exist are left as they are (their names are still returned).
     The mapping has, for each logical id of `chalicelib.config.RESOURCE_ENV` in the template,
     its env var -> physical name (a queue's URL), plus the train queue's name and the
     completions table's stream ARN, which the app needs at import time.
+
+    `types` limits creation to some resource types (e.g. only `AWS::DynamoDB::Table` on a
+    DynamoDB-only server); `time_to_live=False` skips the TTL API, which dynalite lacks.
     """
     import boto3
 
@@ -477,7 +482,7 @@ def create_resources(stack_name: str = DEFAULT_STACK_NAME,
         return account["id"]
 
     resolver = _Resolver(stack_name, region, account_id, params)
-    creator = _Creator(session, resolver)
+    creator = _Creator(session, resolver, time_to_live)
     resources: dict[str, dict] = template["Resources"]
 
     for lid in _creation_order(resources):
@@ -495,6 +500,8 @@ def create_resources(stack_name: str = DEFAULT_STACK_NAME,
                 f"(chalicelib/local/resources.py knows {sorted(_CREATORS)}); add it there")
         if "Condition" in res:
             raise TemplateError(f"{lid}: conditional resources are not supported locally")
+        if types is not None and rtype not in types:
+            continue
         props = resolver.resolve(res.get("Properties") or {})
         getattr(creator, _CREATORS[rtype])(lid, props)
 
@@ -502,7 +509,7 @@ def create_resources(stack_name: str = DEFAULT_STACK_NAME,
     for lid, var in config.RESOURCE_ENV.items():
         if lid in resolver.refs:
             env[var] = resolver.refs[lid]
-        else:
+        elif types is None:
             log.warning("%s (for %s) is not in the template", lid, var)
     if "TrainQueue" in resolver.attrs:
         env[config.TRAIN_QUEUE_NAME_ENV] = resolver.attrs["TrainQueue"]["QueueName"]

@@ -11,7 +11,7 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from chalicelib import config
@@ -81,6 +81,13 @@ class AcceptedIndex(GlobalSecondaryIndex):
     task_id = NumberAttribute(range_key=True)
 
 
+# What GET /next needs to pick a candidate: the lock and who did the task (its filter), nothing of
+# the task's data. The lock's conditional UpdateItem returns the whole item (ALL_NEW), so `next`
+# makes no extra read; pages stay a few hundred bytes (RCUs) and rescoring's score writes copy ~100
+# bytes, not the task's data, into the index.
+QUEUE_PROJECTION = ["lock_owner", "lock_until", "annotators"]
+
+
 class PoolIndex(GlobalSecondaryIndex):
     """Sparse: tasks nobody has completed yet (`pool_project` set), in `random_key` order.
 
@@ -91,7 +98,7 @@ class PoolIndex(GlobalSecondaryIndex):
 
     class Meta:
         index_name = "pool"
-        projection = AllProjection()
+        projection = IncludeProjection(QUEUE_PROJECTION)
 
     pool_project = UnicodeAttribute(hash_key=True)
     random_key = NumberAttribute(range_key=True)
@@ -102,7 +109,7 @@ class ScoredIndex(GlobalSecondaryIndex):
 
     class Meta:
         index_name = "scored"
-        projection = AllProjection()
+        projection = IncludeProjection(QUEUE_PROJECTION)
 
     scored_project = UnicodeAttribute(hash_key=True)
     priority = NumberAttribute(range_key=True)
@@ -114,7 +121,7 @@ class ReworkIndex(GlobalSecondaryIndex):
 
     class Meta:
         index_name = "rework"
-        projection = AllProjection()
+        projection = IncludeProjection(QUEUE_PROJECTION)
 
     rework_project = UnicodeAttribute(hash_key=True)
     agreement = NumberAttribute(range_key=True)

@@ -39,7 +39,7 @@ def _connection() -> Connection:
     so tests that restart moto get a fresh one): creating a botocore client costs ~100 ms."""
     import os
 
-    key = (config.region(), os.environ.get("AWS_ENDPOINT_URL"))
+    key = (config.region(), os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"))
     if key not in _connections:
         _connections.clear()
         _connections[key] = Connection(region=config.region())
@@ -431,7 +431,8 @@ QUEUE_INDEXES = {"rework": TaskModel.rework_index, "scored": TaskModel.scored_in
 
 def queue_candidates(index: str, project_id: str, annotator: str, now_s: float, limit: int, start_key=None):
     """One page (one Query of `limit` index items, read in index order) of the tasks of `index`
-    that `annotator` may take now. Returns (tasks, key to continue from or None)."""
+    that `annotator` may take now. Returns (tasks, key to continue from or None). The tasks hold
+    only their keys and the index's QUEUE_PROJECTION (no data): `lock_task` fills in the rest."""
     result = QUEUE_INDEXES[index].query(
         project_id, filter_condition=_open_for(annotator, now_s),
         last_evaluated_key=start_key, page_size=limit)
@@ -442,7 +443,8 @@ def queue_candidates(index: str, project_id: str, annotator: str, now_s: float, 
 
 def lock_task(task: TaskModel, annotator: str, now_s: float, ttl_s: float) -> bool:
     """Lock `task` for `annotator` until now + ttl, if nobody else holds it, the annotator has not
-    done it, and it is still waiting for an annotator (conditional write: one winner)."""
+    done it, and it is still waiting for an annotator (conditional write: one winner). On success
+    `task` holds the whole item as written (the update returns ALL_NEW)."""
     still_open = (TaskModel.pool_project.exists() | TaskModel.rework_project.exists())
     try:
         task.update(

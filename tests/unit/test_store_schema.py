@@ -23,10 +23,24 @@ def test_models_match_the_merge_template():
             for i in schema.get("global_secondary_indexes", [])
         }
         assert template_indexes == model_indexes, logical_id
+        template_projections = {i["IndexName"]: projection(i["Projection"]) for i in table.get("GlobalSecondaryIndexes", [])}
+        model_projections = {i["index_name"]: projection(i["projection"]) for i in schema.get("global_secondary_indexes", [])}
+        assert template_projections == model_projections, logical_id
 
 
-def test_only_the_completions_table_streams():
-    resources = load_template()["Resources"]
-    streaming = [name for name, r in resources.items()
-                 if r.get("Type") == "AWS::DynamoDB::Table" and "StreamSpecification" in r["Properties"]]
-    assert streaming == ["CompletionsTable"]
+def projection(spec):
+    """(type, sorted non-key attributes) from a CloudFormation or a PynamoDB projection."""
+    return spec["ProjectionType"], sorted(spec.get("NonKeyAttributes", []))
+
+
+def test_the_queue_indexes_project_what_next_filters_on():
+    """GET /next filters the queue indexes on the lock and the annotators; a filter on an attribute
+    the index does not project would silently match nothing."""
+    from chalicelib.store.models import TaskModel
+    from chalicelib.store.repository import _open_for
+
+    names: dict = {}
+    _open_for("alice", 0.0).serialize(names, {})
+    assert set(names) == {"lock_owner", "lock_until", "annotators"}
+    for index in (TaskModel.pool_index, TaskModel.scored_index, TaskModel.rework_index):
+        assert set(names) <= set(index.Meta.projection.non_key_attributes), index.Meta.index_name

@@ -120,3 +120,15 @@ def test_unresolvable_reference_is_a_clear_error(aws, tmp_path):
         "    Properties: {QueueName: !GetAtt Missing.Arn}\n")
     with pytest.raises(TemplateError, match="Missing.Arn"):
         create_resources("x", template_path=path)
+
+
+def test_tables_only_for_a_dynamodb_only_server(aws):
+    """What bench/local_dynamodb.py asks of a DynamoDB-only server (dynalite): the template's tables,
+    nothing else, and no TTL call."""
+    env = create_resources("tables-only", types={"AWS::DynamoDB::Table"}, time_to_live=False)
+    assert env["ACTIVELABEL_TASKS_TABLE"] == "tables-only-tasks"
+    assert config.RESOURCE_ENV["ModelBucket"] not in env and config.TRAIN_QUEUE_NAME_ENV not in env
+    assert not boto3.client("sqs").list_queues().get("QueueUrls")
+    assert not boto3.client("s3").list_buckets()["Buckets"]
+    ttl = boto3.client("dynamodb").describe_time_to_live(TableName="tables-only-ledger")["TimeToLiveDescription"]
+    assert ttl["TimeToLiveStatus"] == "DISABLED"
