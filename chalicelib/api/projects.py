@@ -77,13 +77,32 @@ def create_project(request):
 
 
 def list_projects(request):
-    """All projects for a token scoped to all; otherwise only the token's (one page, no cursor)."""
+    """All projects for a token scoped to all; otherwise only the token's (at most 100), paged the
+    same way: `limit` per page and a `next` cursor (after the last project id of the page)."""
     limit, cursor = page_params(request)
     caller = principal(request)
     if not caller.all_projects:
-        return {"projects": [project_json(p) for p in repository.get_projects(caller.projects)], "next": None}
+        return _scoped_page(caller.projects, limit, cursor)
     projects, next_cursor = repository.list_projects(limit, cursor)
     return {"projects": [project_json(p) for p in projects], "next": next_cursor}
+
+
+def _numeric_order(project_id: str) -> tuple[int, str]:
+    return len(project_id), project_id
+
+
+def _scoped_page(project_ids, limit: int, cursor: str | None) -> dict:
+    after = (repository.decode_cursor(cursor) or {}).get("after_project")
+    if cursor and not isinstance(after, str):
+        raise ValidationError("cursor", "is not a cursor returned by this API")
+    ids = sorted(set(project_ids), key=_numeric_order)
+    if after is not None:
+        ids = [i for i in ids if _numeric_order(i) > _numeric_order(after)]
+    page = ids[:limit]
+    projects = repository.get_projects(page) if page else []
+    more = len(ids) > limit
+    return {"projects": [project_json(p) for p in projects],
+            "next": repository.encode_cursor({"after_project": page[-1]}) if more else None}
 
 
 def get_project(project_id: str):

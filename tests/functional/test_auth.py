@@ -161,6 +161,25 @@ def test_a_scoped_token_lists_only_its_projects_and_cannot_create_one(api, world
     assert len(api.get("/api/projects").json["projects"]) == 2
 
 
+def test_a_scoped_token_pages_through_its_projects(api, world):
+    extra = [make_project(api) for _ in range(4)]
+    mine = [world["a"], world["b"], *extra]
+    headers = token_headers(make_token(api, "reader", mine + [world["a"]])["token"])  # a twice: listed once
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = api.get("/api/projects?limit=2" + (f"&cursor={cursor}" if cursor else ""), headers=headers).json
+        assert len(page["projects"]) <= 2
+        seen += [p["id"] for p in page["projects"]]
+        pages += 1
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert seen == sorted(mine, key=int) and pages == 3
+    foreign = api.get("/api/projects?limit=1").json["next"]  # an all-projects cursor means nothing here
+    answer = api.get(f"/api/projects?cursor={foreign}", headers=headers)
+    assert answer.status_code == 400 and answer.json["Field"] == "cursor"
+
+
 def test_token_scope_rules_for_creating_listing_and_revoking(api, world):
     a_admin = token_headers(world["tokens"]["admin"]["token"])
     # a project-scoped admin can make tokens for its projects, never "*" nor for another project
