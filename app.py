@@ -147,6 +147,12 @@ def report_route(project_id):
     return report.report(project_id)
 
 
+@route("/api/projects/{project_id}/report.png", methods=["GET"])
+def report_png_route(project_id):
+    """The label-savings report as a learning-curve PNG (send Accept: image/png)."""
+    return report.report_png(project_id)
+
+
 @route("/api/projects/{project_id}/predict", methods=["POST"])
 def predict_route(project_id):
     return predict.predict(app.current_request, project_id)

@@ -72,6 +72,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", f"{P}/next"): ANNOTATOR,
     ("DELETE", f"{P}/tasks/{{task_id}}/lock"): ANNOTATOR,
     ("GET", f"{P}/report"): READER,
+    ("GET", f"{P}/report.png"): READER,
     # Label Studio: the connection settings to paste into "Connect model" carry a credential
     ("GET", f"{P}/labelstudio"): ADMIN,
     # the Label Studio ML backend: no token; the route factory requires HTTP Basic instead

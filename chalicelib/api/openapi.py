@@ -81,6 +81,7 @@ QUERIES = {
                               "schema": {"type": "string", "enum": ["annotations", "completions"]}}],
 }
 SUCCESS = {"POST": "201", "DELETE": "200"}
+SUCCESS_CONTENT = {("GET", f"{P}/report.png"): {"image/png": {"schema": {"type": "string", "format": "binary"}}}}
 ACCEPTED = {("POST", f"{P}/train")}
 
 
@@ -102,8 +103,8 @@ def _operation(method: str, path: str, entry) -> dict:
         "parameters": [{"name": name, "in": "path", "required": True, "schema": _STR}
                        for name in re.findall(r"{(\w+)}", path)] + QUERIES.get((method, path), []),
         "responses": {
-            _success_status(method, path): {"description": "success", "content": {"application/json": {
-                "schema": _OBJ}}},
+            _success_status(method, path): {"description": "success", "content": SUCCESS_CONTENT.get(
+                (method, path), {"application/json": {"schema": _OBJ}})},
             "4XX": {"description": "refused; the body names the field",
                     "content": {"application/json": {"schema": ERROR}}},
         },

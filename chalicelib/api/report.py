@@ -44,3 +44,14 @@ def report(project_id: str) -> dict:
                     "labels_saved": random_labels - labels, "ratio": ratio, "basis": basis}
     return {"project": project_id, "sampling": strategy, "completions": int(project.completions_count or 0),
             "curve": curve, "estimated_savings": estimate}
+
+
+def report_png(project_id: str):
+    """The report as a PNG (chalicelib/api/report_chart.py). API Gateway returns binary bodies only
+    to requests that accept them: send `Accept: image/png`."""
+    from chalice import Response
+
+    from chalicelib.api import report_chart
+
+    return Response(body=report_chart.render_png(report(project_id)), status_code=200,
+                    headers={"Content-Type": "image/png", "Cache-Control": "no-store"})

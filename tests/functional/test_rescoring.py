@@ -1,6 +1,7 @@
 """Rescoring the pool after a promotion: SQS fan-out under moto, redelivery, and what /next serves."""
 from chalicelib.events import rescoring
 from chalicelib.store.models import TaskModel
+from tests.conftest import ADMIN
 from tests.functional.helpers import balanced_rows, complete, import_texts, make_project, training
 
 
@@ -69,6 +70,10 @@ def test_promotion_rescores_the_pool_through_the_fan_out(api, pump, monkeypatch)
     assert estimate["labels_used"] == 10 and estimate["random_would_need"] > 10
     assert "bench/results" in estimate["basis"]
     assert api.get("/api/projects/999/report").status_code == 404
+    png = api.get(f"/api/projects/{project_id}/report.png", headers={**ADMIN, "Accept": "image/png"})
+    assert png.status_code == 200 and png.headers["Content-Type"] == "image/png"
+    assert png.body[:8] == b"\x89PNG\r\n\x1a\n"
+    assert api.get("/api/projects/999/report.png", headers={**ADMIN, "Accept": "image/png"}).status_code == 404
 
 
 def test_random_strategy_does_not_rescore(api, pump):
