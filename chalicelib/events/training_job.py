@@ -108,13 +108,22 @@ def train_version(project, version: int, seq: int) -> ModelVersionModel:
 
 
 def handle_train_batch(event) -> dict:
-    """Chalice SQSEvent -> partial batch response; each message is one training request."""
+    """Chalice SQSEvent -> partial batch response; each message is a training request or a pull of
+    a linked Label Studio project's export (chalicelib/labelstudio/pull.py), which queues one."""
     from chalicelib.events.batch import process_batch
-    from chalicelib.store.queue import parse_train_request
+    from chalicelib.store.queue import parse_train_message
+
+    def handle(record) -> str:
+        kind, project_id, ref = parse_train_message(record.body)
+        if kind == "pull_labelstudio":
+            from chalicelib.labelstudio import pull
+
+            return pull.pull_and_train(project_id, ref)
+        return run_training_request(project_id, ref)
 
     return process_batch(
         event,
-        lambda record: run_training_request(*parse_train_request(record.body)),
+        handle,
         identifier=lambda record: record.to_dict()["messageId"],
         ordered=False,
     )

@@ -8,7 +8,7 @@ own SDK rule). Every call goes through the SSRF guard of net.py.
 from chalicelib.labelstudio import net
 
 TOKEN_TIMEOUT = (3.0, 10.0)
-EXPORT_TIMEOUT = (3.0, 20.0)  # inside the API's 29 s; a START_TRAINING call may take up to 100 s
+EXPORT_TIMEOUT = (5.0, 300.0)  # read by the train worker (15 min timeout), not inside a request
 
 
 def _looks_like_jwt(token: str) -> bool:

@@ -8,8 +8,9 @@
 - `/predict`: one prediction per task, in order; tasks it cannot score get an empty result.
 - `/webhook`: annotation events become completions (id `"<task>.ls<annotation id>"`, so a
   redelivered event rewrites the same item) and flow through the same stream, thresholds and
-  training as completions of our own API; START_TRAINING pulls the labeled tasks from Label
-  Studio's export and queues a training. Label Studio tasks become our tasks on first sight.
+  training as completions of our own API; START_TRAINING queues a pull of Label Studio's export
+  (labelstudio/pull.py, on the train queue), which queues a training. Label Studio tasks become our
+  tasks on first sight.
 - `/train` (legacy, `annotations` or `completions`), `/versions`.
 """
 import logging
@@ -20,11 +21,11 @@ from chalicelib.domain.settings import merge_settings
 from chalicelib.errors import ConflictError, LabelConfigError, NotFoundError, ValidationError
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.labeling.validation import validate_result, validate_task_data
-from chalicelib.labelstudio import crypto, lsapi, protocol
+from chalicelib.labelstudio import crypto, protocol
 from chalicelib.labelstudio.auth import Connection
 from chalicelib.ml import registry
 from chalicelib.store import labelstudio as links
-from chalicelib.store import repository
+from chalicelib.store import queue, repository
 from chalicelib.store.models import CompletionModel
 
 log = logging.getLogger("activelabel.labelstudio")
@@ -305,7 +306,7 @@ def sync_tasks(project, tasks: list[tuple[int, dict, list[tuple[int, dict]]]]) -
     return {"tasks": len(tasks), "written": written, "deleted": deleted, "skipped": skipped}
 
 
-def _queue_training(project) -> dict:
+def queue_training(project) -> dict:
     try:
         answer = training_api.request_training(project.project_id)
         return {"training": answer.body.get("state"), "request_seq": answer.body.get("request_seq")}
@@ -315,14 +316,15 @@ def _queue_training(project) -> dict:
 
 
 def _start_training(project) -> dict:
+    """Linked to a Label Studio project we can read: queue a pull of its export, which then queues
+    a training (chalicelib/labelstudio/pull.py); otherwise queue the training at once."""
     link = project.ls_link or {}
-    pulled = None
     if link.get("hostname") and link.get("access_token"):
-        token = crypto.decrypt(link["access_token"], f"project:{project.project_id}")
-        number = protocol.ls_project_number(link["ls_project"])
-        exported = lsapi.export_labeled_tasks(link["hostname"], token, number)
-        pulled = sync_tasks(project, protocol.exported_tasks(exported, "export"))
-    return {"status": "ok", "pulled": pulled, **_queue_training(project)}
+        import uuid
+
+        queue.send_labelstudio_pull(project.project_id, uuid.uuid4().hex)
+        return {"status": "ok", "pull": "queued", "training": "queued after the pull"}
+    return {"status": "ok", "pull": None, **queue_training(project)}
 
 
 def webhook(body: dict, conn: Connection) -> tuple[dict, int]:
@@ -353,7 +355,7 @@ def train(body: dict, conn: Connection) -> dict:
     if project is None:
         raise NotFoundError("no linked project: send 'project' as /setup did", "project")
     synced = sync_tasks(project, tasks)
-    queued = _queue_training(project)
+    queued = queue_training(project)
     return {"job": f"{project.project_id}-{queued.get('request_seq') or 0}", "synced": synced, **queued}
 
 

@@ -1,4 +1,9 @@
-"""The train queue (SQS FIFO, one message group per project)."""
+"""The train queue (SQS FIFO, one message group per project) and the rescore queue (SQS standard).
+
+The train queue carries two kinds of message, in order per project: a training request
+(`{"project_id", "seq"}`) and a pull of a linked Label Studio project's export before training
+(`{"project_id", "pull_labelstudio": <request id>}`, from its START_TRAINING webhook).
+"""
 import json
 
 from chalicelib import config
@@ -31,9 +36,23 @@ def dispatch_train_request(project_id: str, seq: int, dedup_suffix: str = "") ->
     repository.mark_request_sent(project_id, seq)
 
 
-def parse_train_request(body: str) -> tuple[str, int]:
+def send_labelstudio_pull(project_id: str, request_id: str) -> None:
+    """Queue the pull of the linked Label Studio project's export (then a training), behind any
+    training of the project already queued. `request_id` makes a resent request one message."""
+    client("sqs").send_message(
+        QueueUrl=config.train_queue_url(),
+        MessageBody=json.dumps({"project_id": project_id, "pull_labelstudio": request_id}),
+        MessageGroupId=f"project-{project_id}",
+        MessageDeduplicationId=f"{project_id}-pull-{request_id}",
+    )
+
+
+def parse_train_message(body: str) -> tuple[str, str, int | str]:
+    """("train", project id, seq) or ("pull_labelstudio", project id, request id)."""
     message = json.loads(body)
-    return str(message["project_id"]), int(message["seq"])
+    if "pull_labelstudio" in message:
+        return "pull_labelstudio", str(message["project_id"]), str(message["pull_labelstudio"])
+    return "train", str(message["project_id"]), int(message["seq"])
 
 
 # ---------------------------------------------------------------- the rescore queue (SQS standard)

@@ -370,6 +370,19 @@ def count_completion_once(project_id: str, marker: str, delta: int) -> bool:
     return True
 
 
+def marker_exists(project_id: str, marker: str) -> bool:
+    try:
+        LedgerModel.get(f"p#{project_id}", marker, consistent_read=True)
+    except DoesNotExist:
+        return False
+    return True
+
+
+def put_marker(project_id: str, marker: str) -> None:
+    """Record that `marker`'s work is done (idempotent; expires like the stream's markers)."""
+    LedgerModel(pk=f"p#{project_id}", sk=marker, expires_at=int(time.time()) + MARKER_TTL_SECONDS).save()
+
+
 def apply_task_label_state(task: TaskModel, state, label_changed: bool, in_pool: bool, wants_annotator: bool) -> bool:
     """Store the task's new agreement/acceptance and move the project's counters with it.
 

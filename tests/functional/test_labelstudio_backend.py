@@ -3,6 +3,8 @@ of Label Studio's own ML-backend tests (tests/fixtures/labelstudio/ml_backend_pa
 import base64
 import json
 
+import boto3
+
 from activelabel_client.datasets import SMS_LABEL_CONFIG, choice_completion
 
 from tests.conftest import ADMIN, load_fixture
@@ -181,6 +183,7 @@ def test_annotations_train_a_model_and_predictions_carry_the_setup_version(api, 
 
 
 def test_start_training_pulls_annotations_from_the_label_studio_export(api, pump):
+    """The webhook only queues the pull; the train worker reads the export, syncs it and trains."""
     rows = balanced_rows(10, seed=5)
     exported = [{"id": 40 + i, "data": {"text": r["text"]}, "predictions": [],
                  "annotations": [{"id": 80 + i, "completed_by": 1, "was_cancelled": False,
@@ -194,22 +197,46 @@ def test_start_training_pulls_annotations_from_the_label_studio_export(api, pump
         api.put(f"/api/projects/{project_id}/ml", {"min_completions": 10})
         # one annotation already arrived by webhook: it is not written twice
         api.post("/ls/webhook", annotation_event(40, 80, rows[0]["text"], rows[0]["label"]), headers=BASIC)
+        pump.drain()
         answer = api.post("/ls/webhook", {"action": "START_TRAINING", "project": {"id": 7, "title": "sms"}},
                           headers=BASIC)
-    assert answer.status_code == 201, answer.json
-    assert answer.json["pulled"] == {"tasks": 11, "written": 9, "deleted": 0, "skipped": 1}
-    assert fake.paths("GET") == ["/api/projects/7/export?exportType=JSON"]
-    pump.drain()
+        assert answer.status_code == 201, answer.json
+        assert answer.json["pull"] == "queued" and fake.paths("GET") == []  # nothing read in the request
+        pump.drain()
+        assert fake.paths("GET") == ["/api/projects/7/export?exportType=JSON"]
+        state = training(api, project_id)
+        assert state["completions"] == 10 and state["model_version"] == "v1", state
+        # a redelivered pull writes nothing and trains nothing new
+        redelivered = [b for b in pump.delivered_sqs_batches if "pull_labelstudio" in b["Records"][0]["body"]]
+        pump.invoke("train_worker", redelivered[0])
+        pump.drain()
     state = training(api, project_id)
     assert state["completions"] == 10 and state["model_version"] == "v1", state
 
 
-def test_start_training_with_a_refused_token_reports_it(api):
+def test_start_training_with_a_refused_token_is_recorded_and_not_retried(api, pump):
     fake = FakeLabelStudio("the-real-token", {"7": []})
     with serving(fake):
         setup_sms(api, hostname=fake.url, token="an-old-token")
         answer = api.post("/ls/webhook", {"action": "START_TRAINING", "project": {"id": 7}}, headers=BASIC)
-    assert answer.status_code == 502 and answer.json["Field"] == "hostname"
+        assert answer.status_code == 201 and answer.json["pull"] == "queued"
+        pump.drain()
+    assert len(fake.paths("GET")) == 1 and not pump.dead_letters
+    assert "Label Studio export" in training(api, linked_project_id(api))["last_error"]
+
+
+def test_start_training_while_label_studio_is_down_is_retried(api, pump):
+    fake = FakeLabelStudio("ls-token-123", {"7": []})
+    with serving(fake):
+        setup_sms(api, hostname=fake.url, token="ls-token-123")
+    # the fake is stopped: connection refused
+    api.post("/ls/webhook", {"action": "START_TRAINING", "project": {"id": 7}}, headers=BASIC)
+    pump.drain()
+    sqs = boto3.client("sqs")
+    dlq = sqs.get_queue_url(QueueName="activelabel-local-train-dlq.fifo")["QueueUrl"]
+    [dead] = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]  # tried 3 times, set aside
+    assert "pull_labelstudio" in dead["Body"]
+    assert "Label Studio export" in training(api, linked_project_id(api))["last_error"]
 
 
 def test_legacy_train_accepts_annotations_and_completions(api, pump):

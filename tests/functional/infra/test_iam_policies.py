@@ -171,16 +171,26 @@ def run_learning_loop(api, pump):
     assert api.get("/api/projects", headers=reader).status_code == 200
     assert api.delete(f"/api/tokens/{token.json['id']}").status_code in (200, 204)
 
-    # Label Studio as a client of /ls/: setup links a project, predict, an annotation webhook
+    # Label Studio as a client of /ls/: setup links a project, predict, an annotation webhook, and
+    # START_TRAINING, whose export pull runs in the train worker
+    from tests.functional.ls_fakes import FakeLabelStudio, serving
     from tests.functional.test_labelstudio_backend import BASIC, annotation_event, setup_sms
 
-    setup_sms(api, key="9.1700000000")
-    ls = api.post("/ls/predict", {"tasks": [{"id": 1, "data": {"text": "hi"}}], "project": "9.1700000000"},
-                  headers=BASIC)
-    assert ls.status_code == 200, ls.json
-    assert api.post("/ls/webhook", annotation_event(1, 501, "hi there", "ham") | {"project": {"id": 9}},
-                    headers=BASIC).status_code in (200, 201)
-    pump.drain()
+    exported = [{"id": 2, "data": {"text": "see you at 5"}, "annotations": [
+        {"id": 502, "completed_by": 1, "result": annotation_event(2, 502, "x", "ham")["annotation"]["result"]}]}]
+    fake = FakeLabelStudio("ls-token-iam", {"9": exported})
+    with serving(fake):
+        setup_sms(api, key="9.1700000000", hostname=fake.url, token="ls-token-iam")
+        ls = api.post("/ls/predict", {"tasks": [{"id": 1, "data": {"text": "hi"}}], "project": "9.1700000000"},
+                      headers=BASIC)
+        assert ls.status_code == 200, ls.json
+        assert api.post("/ls/webhook", annotation_event(1, 501, "hi there", "ham") | {"project": {"id": 9}},
+                        headers=BASIC).status_code in (200, 201)
+        pump.drain()
+        assert api.post("/ls/webhook", {"action": "START_TRAINING", "project": {"id": 9}},
+                        headers=BASIC).json["pull"] == "queued"
+        pump.drain()
+    assert fake.paths("GET") == ["/api/projects/9/export?exportType=JSON"]
 
     # two more labels: below retrain_every, so only the hourly schedule retrains
     for task_id, row in zip(task_ids[20:22], rows[20:22]):
