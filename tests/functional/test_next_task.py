@@ -104,6 +104,26 @@ def test_low_agreement_goes_to_an_extra_annotator_first(api, pump):
     assert next_for(api, project_id, "alice")["id"] not in (agreed["id"], disputed["id"])
 
 
+def run_concurrently(work, annotators) -> list[Exception]:
+    """Run `work(annotator)` in one thread per annotator, each DynamoDB request atomic (moto is not
+    thread-safe; DynamoDB's requests are atomic); return what the threads raised."""
+    errors = []
+
+    def run(name):
+        try:
+            work(name)
+        except Exception as exc:  # noqa: BLE001 - returned to the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in annotators]
+    with atomic_requests():
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    return errors
+
+
 # calls per annotator, each completing the task it gets (the skip test below makes 1,000 calls)
 CONCURRENT_CALLS = int(os.environ.get("ACTIVELABEL_CONCURRENT_NEXT_CALLS", "50"))
 
@@ -120,23 +140,14 @@ def test_two_annotators_never_receive_the_same_task(api, pump):
         import_texts(api, project_id, [rows[i % 50] for i in range(start, min(2 * CONCURRENT_CALLS, start + 500))])
     settings = {**DEFAULTS, "min_completions": 5}
     served: dict[str, list[int]] = {"alice": [], "bob": []}
-    errors = []
 
-    def run(name):
-        try:
-            for _ in range(CONCURRENT_CALLS):
-                task = assign(project_id, name, settings, 0)
-                served[name].append(int(task.task_id))
-                repository.add_completion(project_id, int(task.task_id), choice_completion("ham", name), max_per_task=100)
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+    def work(name):
+        for _ in range(CONCURRENT_CALLS):
+            task = assign(project_id, name, settings, 0)
+            served[name].append(int(task.task_id))
+            repository.add_completion(project_id, int(task.task_id), choice_completion("ham", name), max_per_task=100)
 
-    threads = [threading.Thread(target=run, args=(name,)) for name in served]
-    with atomic_requests():  # moto is not thread-safe; DynamoDB requests are atomic
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    errors = run_concurrently(work, served)
     assert not errors, errors[:1]
     assert len(served["alice"]) == len(set(served["alice"])) == CONCURRENT_CALLS
     assert len(served["bob"]) == len(set(served["bob"])) == CONCURRENT_CALLS
@@ -163,32 +174,23 @@ def test_two_annotators_calling_next_1000_times_never_hold_the_same_task(api, pu
     settings = {**DEFAULTS, "min_completions": 5}
     held: dict[str, list[tuple[int, float, float]]] = {"alice": [], "bob": []}
     completed: dict[str, set[int]] = {"alice": set(), "bob": set()}
-    errors = []
 
-    def run(name):
-        try:
-            for call in range(SKIP_CALLS):
-                task = assign(project_id, name, settings, 0)
-                served_at = time.monotonic()
-                task_id = int(task.task_id)
-                assert task_id not in completed[name]
-                assert task.lock_owner == name
-                released_at = time.monotonic()
-                if call % 20 == 19:
-                    completed[name].add(task_id)
-                    repository.add_completion(project_id, task_id, choice_completion("ham", name), max_per_task=100)
-                else:
-                    assert repository.release_lock(project_id, task_id, name)
-                held[name].append((task_id, served_at, released_at))
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+    def work(name):
+        for call in range(SKIP_CALLS):
+            task = assign(project_id, name, settings, 0)
+            served_at = time.monotonic()
+            task_id = int(task.task_id)
+            assert task_id not in completed[name]
+            assert task.lock_owner == name
+            released_at = time.monotonic()
+            if call % 20 == 19:
+                completed[name].add(task_id)
+                repository.add_completion(project_id, task_id, choice_completion("ham", name), max_per_task=100)
+            else:
+                assert repository.release_lock(project_id, task_id, name)
+            held[name].append((task_id, served_at, released_at))
 
-    threads = [threading.Thread(target=run, args=(name,)) for name in held]
-    with atomic_requests():  # moto is not thread-safe; DynamoDB requests are atomic
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    errors = run_concurrently(work, held)
     assert not errors, errors[:1]
     assert len(held["alice"]) == len(held["bob"]) == SKIP_CALLS
     spans_by_task: dict[int, list[tuple[float, float, str]]] = {}
