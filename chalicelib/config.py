@@ -80,7 +80,9 @@ def completions_stream_arn() -> str:
 
 
 def admin_token() -> str:
-    return os.environ.get(ADMIN_TOKEN_ENV, "")
+    from chalicelib.store.secrets import secret
+
+    return secret(ADMIN_TOKEN_ENV)
 
 
 def region() -> str:

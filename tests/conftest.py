@@ -41,6 +41,7 @@ def aws():
     with mock_aws():
         from chalicelib.local.resources import create_resources
         from chalicelib.ml import serving
+        from chalicelib.store import secrets
         from chalicelib.store.aws import reset_clients
         from chalicelib.store.models import bind_tables
 
@@ -50,6 +51,7 @@ def aws():
         bind_tables()
         reset_clients()
         serving.clear_cache()
+        secrets.clear_cache()
         try:
             yield env
         finally:
@@ -60,6 +62,7 @@ def aws():
                     os.environ[key] = value
             reset_clients()
             serving.clear_cache()
+            secrets.clear_cache()
 
 
 @pytest.fixture

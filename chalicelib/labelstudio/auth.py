@@ -11,11 +11,11 @@ Checking either needs no database read, so /health stays fast on a cold start.
 import base64
 import binascii
 import hmac
-import os
 from dataclasses import dataclass
 
 from chalicelib.errors import UnauthorizedError
 from chalicelib.labelstudio import crypto
+from chalicelib.store.secrets import secret
 
 BASIC_AUTH_ENV = "ACTIVELABEL_LS_BASIC_AUTH"
 PROJECT_USER_PREFIX = "project-"
@@ -60,14 +60,14 @@ def _same(a: str, b: str) -> bool:
 
 def authenticate(headers) -> Connection:
     user, password = parse_basic(headers.get("authorization"))
-    deployment = os.environ.get(BASIC_AUTH_ENV, "")
+    deployment = secret(BASIC_AUTH_ENV)
     if deployment:
         d_user, _, d_password = deployment.partition(":")
         if d_user and d_password and _same(user, d_user) and _same(password, d_password):
             return Connection(user=user)
     if user.startswith(PROJECT_USER_PREFIX):
         project_id = user[len(PROJECT_USER_PREFIX):]
-        if project_id.isdigit() and os.environ.get(crypto.SECRET_ENV):
+        if project_id.isdigit() and crypto.configured():
             if _same(password, project_credential(project_id)[1]):
                 return Connection(user=user, project_id=project_id)
     raise UnauthorizedError("unknown Basic-auth credentials for the Label Studio ML backend", "Authorization")

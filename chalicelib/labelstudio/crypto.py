@@ -4,8 +4,8 @@
 - the AES-256-GCM key that encrypts the Label Studio access tokens stored at rest.
 
 The master key is `ACTIVELABEL_LS_SECRET` (url-safe base64 of at least 32 random bytes). A deployed
-stage sets it from its secret store (e.g. an SSM SecureString or Secrets Manager value resolved at
-deploy time); the local stack generates one per run. Nothing here logs a secret.
+stage reads it from the SSM SecureString `/activelabel/<stack>/ls-secret` (chalicelib/store/secrets.py);
+the local stack generates one per run. Nothing here logs a secret.
 """
 import base64
 import hashlib
@@ -13,6 +13,7 @@ import hmac
 import os
 
 from chalicelib.errors import ActivelabelError
+from chalicelib.store.secrets import secret
 
 SECRET_ENV = "ACTIVELABEL_LS_SECRET"
 _CIPHER_PREFIX = "v1:"
@@ -23,8 +24,12 @@ class SecretNotConfigured(ActivelabelError):
     code = "ConfigurationError"
 
 
+def configured() -> bool:
+    return bool(secret(SECRET_ENV))
+
+
 def master_key() -> bytes:
-    raw = os.environ.get(SECRET_ENV, "")
+    raw = secret(SECRET_ENV)
     try:
         key = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)) if raw else b""
     except ValueError:

@@ -25,6 +25,10 @@ from tests.functional.helpers import balanced_rows, complete, import_texts, make
 from tests.functional.infra.conftest import ROOT
 
 APP_FILE = str((ROOT / "app.py").resolve())
+ROUTE_WRAPPER_FILE = str((ROOT / "chalicelib" / "api" / "http.py").resolve())
+STACK = "activelabel-local"  # the stack the fixtures create
+SECRETS = {"ACTIVELABEL_ADMIN_TOKEN": "admin-token", "ACTIVELABEL_LS_SECRET": "ls-secret",
+           "ACTIVELABEL_LS_BASIC_AUTH": "ls-basic-auth"}
 EVENT_FUNCTIONS = {"on_completion", "train_worker", "retrain_schedule", "rescore_worker"}
 # Used by the Lambda service with the function's role, never by our code: checked in test_template.py.
 SERVICE_SIDE = {
@@ -48,6 +52,8 @@ def function_on_stack() -> str | None:
         if frame.f_code.co_filename == APP_FILE:
             name = frame.f_code.co_name
             return name if name in EVENT_FUNCTIONS else "api_handler"
+        if frame.f_code.co_filename == ROUTE_WRAPPER_FILE and frame.f_code.co_name == "wrapped":
+            return "api_handler"  # authentication runs in the route wrapper, before app.py's view
         frame = frame.f_back
     return None
 
@@ -93,6 +99,8 @@ class Recorder:
         elif service == "sqs":
             action = "SendMessage" if operation == "SendMessageBatch" else operation  # IAM has no batch action
             yield f"sqs:{action}", f"queue:{self.logical[params['QueueUrl']]}"
+        elif service == "ssm":
+            yield f"ssm:{operation}", "parameter:" + params["Name"].replace(f"/{STACK}/", "/${AWS::StackName}/")
         else:
             yield f"{service}:{operation}", "unknown"
 
@@ -107,6 +115,8 @@ def symbolic(resource, kinds: dict) -> str:
     text = resource["Fn::Sub"]
     if text.startswith("arn:${AWS::Partition}:logs:"):
         return "logs"
+    if text.startswith("arn:${AWS::Partition}:ssm:"):
+        return "parameter:" + text.split(":parameter", 1)[1]
     head, rest = text.split("}", 1)
     logical_id = head.removeprefix("${").removesuffix(".Arn")
     return f"{kinds[logical_id]}:{logical_id}{rest}"
@@ -123,6 +133,25 @@ def policy_grants(policy_file: str, kinds: dict) -> list[tuple[str, str]]:
             for resource in resources:
                 grants.append((action, symbolic(resource, kinds)))
     return grants
+
+
+@pytest.fixture
+def secrets_in_ssm(aws, monkeypatch):
+    """As deployed: the secrets are SSM SecureStrings named by *_PARAMETER variables, not values."""
+    import os
+
+    import boto3
+
+    from chalicelib.store import secrets
+
+    for variable, suffix in SECRETS.items():
+        name = f"/activelabel/{STACK}/{suffix}"
+        boto3.client("ssm").put_parameter(Name=name, Value=os.environ[variable], Type="SecureString")
+        monkeypatch.delenv(variable)
+        monkeypatch.setenv(variable + secrets.PARAMETER_SUFFIX, name)
+    secrets.clear_cache()
+    yield
+    secrets.clear_cache()
 
 
 @pytest.fixture
@@ -189,6 +218,9 @@ def run_learning_loop(api, pump):
         pump.drain()
         assert api.post("/ls/webhook", {"action": "START_TRAINING", "project": {"id": 9}},
                         headers=BASIC).json["pull"] == "queued"
+        from chalicelib.store import secrets
+
+        secrets.clear_cache()  # the train worker reads the key itself: in Lambda it has its own cache
         pump.drain()
     assert fake.paths("GET") == ["/api/projects/9/export?exportType=JSON"]
 
@@ -209,7 +241,7 @@ def run_learning_loop(api, pump):
     pump.drain()
 
 
-def test_policies_allow_every_call_and_grant_nothing_unused(api, pump, recorder):
+def test_policies_allow_every_call_and_grant_nothing_unused(secrets_in_ssm, api, pump, recorder):
     run_learning_loop(api, pump)
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
     functions = config["stages"]["dev"]["lambda_functions"]
