@@ -117,9 +117,71 @@ def train_and_promote(project_id: str) -> int:
     return 2
 
 
+def fanout_messages(tasks: int, chunk: int) -> tuple[int, int]:
+    """(splitting messages, chunks) of the fan-out tree for ids [1, tasks] (rescoring.split)."""
+    from chalicelib.events import rescoring
+
+    splits, chunks, ranges = 0, 0, [(1, tasks)]
+    while ranges:
+        first, last = ranges.pop()
+        if last - first + 1 > chunk:
+            splits += 1
+            ranges += rescoring.split(first, last, chunk)
+        else:
+            chunks += 1
+    return splits, chunks
+
+
+def measure_rescore(app, env: dict, tasks: int, chunk: int, texts: list[str]) -> dict:
+    """Rescore a pool of `tasks` through the fan-out, drained by the real event pump.
+
+    Besides wall time it records the process CPU time (everything runs in this process: moto, the
+    pump, the handlers; a fairer figure than wall time on a shared machine) and two baselines
+    measured on the same table: one chunk's range Query (moto reads and sorts the whole table for
+    it; DynamoDB reads only the range) and one conditional UpdateItem as rescoring writes it.
+    """
+    from activelabel_client.datasets import SMS_LABEL_CONFIG
+    from chalicelib.events import rescoring
+    from chalicelib.local.pump import EventPump
+    from chalicelib.store import repository
+    from chalicelib.store.models import TaskModel
+
+    project = repository.create_project("rescore", SMS_LABEL_CONFIG, {"model": "text_classifier", "sampling": "margin"})
+    project_id = project.project_id
+    started = time.perf_counter()
+    fill_pool(project_id, tasks, texts, seed=7)
+    print(f"rescoring pool of {tasks} tasks written in {time.perf_counter() - started:.1f} s", flush=True)
+    version = train_and_promote(project_id)
+    query_s, update_s = [], []
+    for i in range(3):
+        first = 1 + i * (tasks // 3)
+        t0 = time.perf_counter()
+        repository.rescoring_tasks_in_range(project_id, first, min(tasks, first + chunk - 1))
+        query_s.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        repository.store_score(project_id, first, 0.5, version - 1)  # as the pool's previous model (then rescored)
+        update_s.append(time.perf_counter() - t0)
+    pump = EventPump(app, env)
+    started, cpu_started = time.perf_counter(), time.process_time()
+    rescoring.start(project_id, version, tasks)
+    pump.drain(timeout=7200)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    rescored = sum(1 for t in TaskModel.query(project_id, attributes_to_get=["task_id", "score_version"])
+                   if t.score_version == version)
+    splits, chunks = fanout_messages(tasks, chunk)
+    messages = pump.delivered["rescore_worker"]
+    return {"tasks": tasks, "chunk_size": chunk, "messages": messages, "splitting_messages": splits,
+            "chunks": chunks, "tasks_rescored": rescored, "dead_letters": len(pump.dead_letters),
+            "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+            "wall_ms_per_task": round(wall * 1000 / tasks, 2), "cpu_ms_per_task": round(cpu * 1000 / tasks, 2),
+            "baseline_chunk_query_ms": round(statistics.median(query_s) * 1000, 1),
+            "baseline_update_ms": round(statistics.median(update_s) * 1000, 2),
+            "fanout_as_computed": messages == splits + chunks}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="1000,100000")
+    parser.add_argument("--sizes", default="1000,100000", help='pool sizes for `next` ("": skip)')
     parser.add_argument("--rescore", type=int, default=100_000, help="pool size for the rescoring run (0: skip)")
     parser.add_argument("--chunk", type=int, default=500)
     parser.add_argument("--out", default="next_task.json", help="result file name in bench/results/")
@@ -132,7 +194,6 @@ def main(argv=None):
         from chalice.test import Client
 
         from activelabel_client.datasets import SMS_LABEL_CONFIG, sms_spam
-        from chalicelib.local.pump import EventPump
         from chalicelib.local.resources import create_resources
         from chalicelib.store import repository
         from chalicelib.store.models import bind_tables
@@ -147,7 +208,7 @@ def main(argv=None):
         headers = {"Authorization": "Token bench-token"}
         report = {"next": {}, "rescore": None}
         with Client(app_module.app, stage_name="local", project_dir=str(ROOT)) as client:
-            for size in [int(s) for s in args.sizes.split(",")]:
+            for size in [int(s) for s in args.sizes.split(",") if s]:
                 project = repository.create_project(f"pool-{size}", SMS_LABEL_CONFIG, {
                     "model": "text_classifier", "sampling": "margin", "min_completions": 10})
                 repository.update_project(project, completions_count=1000)  # past the random first batch
@@ -157,25 +218,7 @@ def main(argv=None):
                 report["next"][size] = measure_next(client.http, project.project_id, headers, args.annotators)
                 print(size, report["next"][size], flush=True)
             if args.rescore:
-                from chalicelib.events import rescoring
-
-                project = repository.create_project("rescore", SMS_LABEL_CONFIG, {
-                    "model": "text_classifier", "sampling": "margin"})
-                fill_pool(project.project_id, args.rescore, texts, seed=7)
-                version = train_and_promote(project.project_id)
-                pump = EventPump(app_module.app, env)
-                started = time.perf_counter()
-                rescoring.start(project.project_id, version, args.rescore)
-                pump.drain(timeout=7200)
-                wall = time.perf_counter() - started
-                from chalicelib.store.models import TaskModel
-
-                rescored = sum(1 for t in TaskModel.query(project.project_id) if t.score_version == version)
-                report["rescore"] = {"tasks": args.rescore, "chunk_size": args.chunk,
-                                     "messages": pump.delivered["rescore_worker"],
-                                     "chunks": -(-args.rescore // args.chunk),
-                                     "tasks_rescored": rescored, "wall_s": round(wall, 1),
-                                     "dead_letters": len(pump.dead_letters)}
+                report["rescore"] = measure_rescore(app_module.app, env, args.rescore, args.chunk, texts)
                 print(report["rescore"], flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / args.out).write_text(json.dumps(report, indent=1))
