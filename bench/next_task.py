@@ -15,7 +15,12 @@ uses) and Chalice's test client for the HTTP side. Tasks are written with the st
    grow with the pool on moto; the figure that carries over to DynamoDB is the request count, and
    the latency of `next` *in bare-query units*, which must stay flat.
 2. Rescoring: a text model trained on 60 SMS labels is promoted, `rescoring.start` queues the root
-   range, and the pump drains the fan-out. Reported: wall time, messages (splits + chunks), tasks scored.
+   range, and the pump drains the fan-out. Reported: wall and process CPU time (per task too),
+   messages (splitting ones + chunks, checked against the tree `rescoring.split` gives), tasks
+   rescored, dead letters, and two moto baselines from the same table: one chunk's range Query
+   (O(table) on moto) and one rescoring UpdateItem.
+
+    .venv/bin/python bench/next_task.py --sizes "" --rescore 100000 --out rescore_100k.json   # rescoring only
 
 Writes bench/results/next_task.json (`--out`) and prints a table.
 """
@@ -223,6 +228,8 @@ def main(argv=None):
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / args.out).write_text(json.dumps(report, indent=1))
     sizes = sorted(report["next"])
+    if not sizes:
+        return
     print("\n| pool | requests per next (max) | by operation | next median ms | bare Query median ms | next / bare |")
     print("|---|---|---|---|---|---|")
     for size in sizes:
