@@ -8,7 +8,7 @@ import json
 import pytest
 
 from chalicelib.events import rescoring
-from chalicelib.store import queue
+from chalicelib.store import queue, repository
 from chalicelib.store.models import TaskModel
 from tests.functional.helpers import balanced_rows, complete, import_texts, make_project, training
 
@@ -58,6 +58,10 @@ def test_backfill_keys_keyless_tasks_and_pools_the_unstarted_ones(api, pump, mon
     assert not pump.dead_letters
     # 30 ids in chunks of 8: a root that splits into 4 leaves
     assert pump.delivered["rescore_worker"] == 1 + 4
+
+    # a task deleted after the chunk read it is not written back into existence
+    assert repository.backfill_random_key(project_id, 999, 0.5) is None
+    assert repository.find_task(project_id, 999) is None
 
     # redelivering every backfill message changes nothing
     assert redeliver_rescore_messages(pump) == 5
