@@ -519,11 +519,11 @@ def backfill_random_key(project_id: str, task_id: int, random_key: float) -> str
 
     Returns "pool" (key set, task in the pool), "key" (key set; the task has or had completions,
     so its pool membership stays the stream handler's to decide, as for any task) or None (it
-    already had a key, or was deleted: nothing written). Idempotent under redelivery and concurrency: every write
-    is conditional on the key being absent, so the first writer's key stays; the pool condition
-    (`completion_seq` = 0) is checked in the same write as the key, and allocating a completion
-    increments `completion_seq` in one conditional write (`add_completion`), so a task being
-    annotated is never put back in the pool.
+    already had a key, or was deleted: nothing written). Idempotent under redelivery and
+    concurrency: every write is conditional on the key being absent, so the first writer's key
+    stays; the pool condition (`completion_seq` = 0) is checked in the same write as the key, and
+    allocating a completion increments `completion_seq` in one conditional write
+    (`add_completion`), so a task being annotated is never put back in the pool.
     """
     keyless = TaskModel.task_id.exists() & TaskModel.random_key.does_not_exist()  # never creates a deleted task
     never_started = TaskModel.completion_seq.does_not_exist() | (TaskModel.completion_seq == 0)
