@@ -1,21 +1,28 @@
 """Benchmark: `GET /next` at two pool sizes, and rescoring a large pool through the SQS fan-out.
 
-    .venv/bin/python bench/next_task.py                          # pools of 1,000 and 100,000 tasks
+    make bench-next                                               # pools of 1,000 and 100,000 tasks
     .venv/bin/python bench/next_task.py --sizes 1000,10000 --rescore 10000   # quicker
 
-Runs on embedded moto (`mock_aws`) with the real app, the real event pump (the one `make serve`
-uses) and Chalice's test client for the HTTP side. Tasks are written with the store's batch writer
-(what an import does, minus HTTP), already ranked as a rescoring leaves them.
+Runs the real app (Chalice's test client for HTTP) on embedded moto (`mock_aws`), with the real
+event pump (the one `make serve` uses). Tasks are written with the store's batch writer (what an
+import does, minus HTTP), already ranked as a rescoring leaves them.
 
-1. `next`: for each pool size, 50 annotators (`--annotators`) call `next` once each (each locks a different task).
-   Reported: DynamoDB requests per call by operation (botocore event hooks), median latency, and a
-   baseline measured in the same run: the median latency of one bare `Query(Limit=1)` on the
-   `scored` index. moto evaluates an index Query by reading and sorting every item of the table
-   (O(table), unlike DynamoDB, where a Query reads only the items it returns), so raw latencies
-   grow with the pool on moto; the figure that carries over to DynamoDB is the request count, and
-   the latency of `next` *in bare-query units*, which must stay flat.
+1. `next`, on two DynamoDB implementations (`--backends`): one project per pool size in the same
+   table; in each of `--rounds` rounds annotator i (of `--annotators`) calls `next` on every pool
+   in turn (interleaved: same machine load, same i locks held ahead), then the round's locks are
+   released. Reported per pool: DynamoDB requests per call by operation (botocore event hooks),
+   call by call; median and p90 latency; and a baseline measured the same way, one bare
+   `Query(Limit=1)` on the `scored` index. On **dynalite** (bench/local_dynamodb.py: a DynamoDB
+   implementation that reads index ranges, as DynamoDB does) the median ratio between pool sizes
+   is the figure that carries over. On **moto** every Query reads and sorts the whole table
+   (O(table)), so only its request counts carry over (few calls: `--moto-annotators`).
 2. Rescoring: a text model trained on 60 SMS labels is promoted, `rescoring.start` queues the root
-   range, and the pump drains the fan-out. Reported: wall time, messages (splits + chunks), tasks scored.
+   range, and the pump drains the fan-out. Reported: wall and process CPU time (per task too),
+   messages (splitting ones + chunks, checked against the tree `rescoring.split` gives), tasks
+   rescored, dead letters, and two moto baselines from the same table: one chunk's range Query
+   (O(table) on moto) and one rescoring UpdateItem.
+
+    .venv/bin/python bench/next_task.py --sizes "" --rescore 100000 --out rescore_100k.json   # rescoring only
 
 Writes bench/results/next_task.json (`--out`) and prints a table.
 """
@@ -170,9 +177,71 @@ def train_and_promote(project_id: str) -> int:
     return 2
 
 
+def fanout_messages(tasks: int, chunk: int) -> tuple[int, int]:
+    """(splitting messages, chunks) of the fan-out tree for ids [1, tasks] (rescoring.split)."""
+    from chalicelib.events import rescoring
+
+    splits, chunks, ranges = 0, 0, [(1, tasks)]
+    while ranges:
+        first, last = ranges.pop()
+        if last - first + 1 > chunk:
+            splits += 1
+            ranges += rescoring.split(first, last, chunk)
+        else:
+            chunks += 1
+    return splits, chunks
+
+
+def measure_rescore(app, env: dict, tasks: int, chunk: int, texts: list[str]) -> dict:
+    """Rescore a pool of `tasks` through the fan-out, drained by the real event pump.
+
+    Besides wall time it records the process CPU time (everything runs in this process: moto, the
+    pump, the handlers; a fairer figure than wall time on a shared machine) and two baselines
+    measured on the same table: one chunk's range Query (moto reads and sorts the whole table for
+    it; DynamoDB reads only the range) and one conditional UpdateItem as rescoring writes it.
+    """
+    from activelabel_client.datasets import SMS_LABEL_CONFIG
+    from chalicelib.events import rescoring
+    from chalicelib.local.pump import EventPump
+    from chalicelib.store import repository
+    from chalicelib.store.models import TaskModel
+
+    project = repository.create_project("rescore", SMS_LABEL_CONFIG, {"model": "text_classifier", "sampling": "margin"})
+    project_id = project.project_id
+    started = time.perf_counter()
+    fill_pool(project_id, tasks, texts, seed=7)
+    print(f"rescoring pool of {tasks} tasks written in {time.perf_counter() - started:.1f} s", flush=True)
+    version = train_and_promote(project_id)
+    query_s, update_s = [], []
+    for i in range(3):
+        first = 1 + i * (tasks // 3)
+        t0 = time.perf_counter()
+        repository.rescoring_tasks_in_range(project_id, first, min(tasks, first + chunk - 1))
+        query_s.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        repository.store_score(project_id, first, 0.5, version - 1)  # as the pool's previous model (then rescored)
+        update_s.append(time.perf_counter() - t0)
+    pump = EventPump(app, env)
+    started, cpu_started = time.perf_counter(), time.process_time()
+    rescoring.start(project_id, version, tasks)
+    pump.drain(timeout=7200)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    rescored = sum(1 for t in TaskModel.query(project_id, attributes_to_get=["task_id", "score_version"])
+                   if t.score_version == version)
+    splits, chunks = fanout_messages(tasks, chunk)
+    messages = pump.delivered["rescore_worker"]
+    return {"tasks": tasks, "chunk_size": chunk, "messages": messages, "splitting_messages": splits,
+            "chunks": chunks, "tasks_rescored": rescored, "dead_letters": len(pump.dead_letters),
+            "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+            "wall_ms_per_task": round(wall * 1000 / tasks, 2), "cpu_ms_per_task": round(cpu * 1000 / tasks, 2),
+            "baseline_chunk_query_ms": round(statistics.median(query_s) * 1000, 1),
+            "baseline_update_ms": round(statistics.median(update_s) * 1000, 2),
+            "fanout_as_computed": messages == splits + chunks}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="1000,100000")
+    parser.add_argument("--sizes", default="1000,100000", help='pool sizes for `next` ("": skip)')
     parser.add_argument("--backends", default="dynalite,moto", help="where `next` is measured: dynalite, moto or both")
     parser.add_argument("--rescore", type=int, default=100_000, help="pool size for the rescoring run (0: skip)")
     parser.add_argument("--chunk", type=int, default=500)
@@ -183,7 +252,9 @@ def main(argv=None):
                         help="calls per pool on moto (one round; a call on a 100k-task table takes seconds there)")
     args = parser.parse_args(argv)
     backends = [b for b in args.backends.split(",") if b]
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    if not sizes:
+        backends = []
     env_setup()
     from moto import mock_aws
 
@@ -191,10 +262,8 @@ def main(argv=None):
 
     report = {"next": {}, "rescore": None}
     with mock_aws(), (dynalite() if "dynalite" in backends else contextlib.nullcontext()) as endpoint:
-        from activelabel_client.datasets import SMS_LABEL_CONFIG, sms_spam
-        from chalicelib.local.pump import EventPump
+        from activelabel_client.datasets import sms_spam
         from chalicelib.local.resources import create_resources
-        from chalicelib.store import repository
         from chalicelib.store.models import bind_tables
 
         env = create_resources("activelabel-bench")
@@ -208,25 +277,7 @@ def main(argv=None):
             report["next"]["moto"] = run_next_benchmark(app_module, sizes, texts, args.moto_annotators, 1)
             print("moto", report["next"]["moto"], flush=True)
         if args.rescore:
-            from chalicelib.events import rescoring
-
-            project = repository.create_project("rescore", SMS_LABEL_CONFIG, {
-                "model": "text_classifier", "sampling": "margin"})
-            fill_pool(project.project_id, args.rescore, texts, seed=7)
-            version = train_and_promote(project.project_id)
-            pump = EventPump(app_module.app, env)
-            started = time.perf_counter()
-            rescoring.start(project.project_id, version, args.rescore)
-            pump.drain(timeout=7200)
-            wall = time.perf_counter() - started
-            from chalicelib.store.models import TaskModel
-
-            rescored = sum(1 for t in TaskModel.query(project.project_id) if t.score_version == version)
-            report["rescore"] = {"tasks": args.rescore, "chunk_size": args.chunk,
-                                 "messages": pump.delivered["rescore_worker"],
-                                 "chunks": -(-args.rescore // args.chunk),
-                                 "tasks_rescored": rescored, "wall_s": round(wall, 1),
-                                 "dead_letters": len(pump.dead_letters)}
+            report["rescore"] = measure_rescore(app_module.app, env, args.rescore, args.chunk, texts)
             print(report["rescore"], flush=True)
         if "dynalite" in backends:  # last: from here on the store's DynamoDB is dynalite
             use_dynalite(endpoint)

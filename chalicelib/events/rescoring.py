@@ -13,15 +13,28 @@ Safe under redelivery and never in the way of `GET /next`:
 - priorities are deterministic for a (version, range), so a redelivered chunk writes the same values;
 - until a chunk is scored its tasks keep their previous scores (or stay in the random pool), so
   `next` always has an order to serve.
+
+Random-key backfill: tasks imported before the `random_key` attribute existed have no key, so they
+are missing from the sparse `pool` index and `next` never serves them. Every leaf (of a rescoring
+or of a backfill-only run, `start_backfill`) also reads its range's keyless tasks and gives each a
+key (its task id in a `sequential` project, uniform random otherwise) with one conditional write,
+putting it in the pool if no completion of it was ever started (`repository.backfill_random_key`).
+So the next promotion of a model-ranked project backfills its pool as it rescores it; a project of
+any strategy is backfilled once with `python -m chalicelib.events.rescoring backfill PROJECT_ID`
+(run with the stack's environment: table names and the rescore queue URL). A task that already
+has a key is never rewritten, so both are idempotent and can be re-run at any time.
 """
 import logging
 import os
+import random
 
 from chalicelib.domain.settings import DEFAULTS
 from chalicelib.ml import sampling, serving
 from chalicelib.store import artifacts, queue, repository
 
 log = logging.getLogger("activelabel.events.rescoring")
+
+_random = random.SystemRandom()
 
 FANOUT = 10  # SendMessageBatch takes 10 entries
 CHUNK_ENV = "ACTIVELABEL_RESCORE_CHUNK"
@@ -50,43 +63,84 @@ def start(project_id: str, version: int, last_task_id: int) -> bool:
     return True
 
 
+def start_backfill(project_id: str) -> bool:
+    """Queue the random-key backfill of every task of the project; False when it has no tasks."""
+    project = repository.find_project(project_id)
+    last_task_id = int(project.task_seq or 0) if project else 0
+    if last_task_id < 1:
+        return False
+    queue.send_rescore_ranges(project_id, 0, [(1, last_task_id)], chunk_size(), mode="backfill")
+    return True
+
+
+def backfill_random_keys(project_id: str, tasks: list, sequential: bool) -> tuple[list, int]:
+    """Give the keyless ones of `tasks` (read by `repository.rescoring_tasks_in_range`) a random key.
+
+    Returns the tasks that are in the unlabeled pool (as read, or put there now) and the number of
+    keys written.
+    """
+    in_pool, written = [], 0
+    for task in tasks:
+        if task.random_key is None:
+            key = float(task.task_id) if sequential else _random.random()
+            outcome = repository.backfill_random_key(project_id, int(task.task_id), key)
+            written += outcome is not None
+            # None: another delivery wrote the key first; scoring such a task is conditional on the pool
+            if outcome == "pool" or (outcome is None and not int(task.completion_seq or 0)):
+                in_pool.append(task)
+        elif task.pool_project is not None:
+            in_pool.append(task)
+    return in_pool, written
+
+
 def _fetch(pointer: serving.ModelPointer) -> bytes:
     return artifacts.get_artifact(pointer.bucket, pointer.key, pointer.version_id, pointer.sha256)
 
 
-def handle_request(project_id: str, version: int, first: int, last: int, chunk: int) -> str:
-    """One message: "split", "scored:<n>" or "skipped:<why>"."""
+def _load_model(project_id: str, version: int):
+    """The version's model, from the warm container's cache (ml/serving.py) after the first chunk."""
+    item = repository.get_model_version(project_id, version)
+    if item is None:
+        return None
+    return serving.load(serving.ModelPointer(
+        bucket=item.s3_bucket, key=item.s3_key, version_id=item.s3_version_id, sha256=item.sha256,
+        sklearn_version=item.sklearn_version, model_version=item.model_version), _fetch)
+
+
+def handle_request(project_id: str, version: int, first: int, last: int, chunk: int, mode: str = "rescore") -> str:
+    """One message: "split", "scored:<n>", "backfilled:<n>" or "skipped:<why>"."""
     project = repository.find_project(project_id, consistent=False)
     if project is None:
         return "skipped:project deleted"
-    if project.active_version is None or int(project.active_version) != version:
-        return "skipped:superseded"
     settings = {**DEFAULTS, **(project.ml or {})}
-    if not sampling.needs_model(settings.get("sampling")):
+    rescore = mode == "rescore"
+    if rescore and (project.active_version is None or int(project.active_version) != version):
+        return "skipped:superseded"
+    if rescore and not sampling.needs_model(settings.get("sampling")):
         return "skipped:model-free strategy"
     if last - first + 1 > chunk:
-        queue.send_rescore_ranges(project_id, version, split(first, last, chunk), chunk)
+        queue.send_rescore_ranges(project_id, version, split(first, last, chunk), chunk, mode)
         return "split"
-    tasks = repository.unlabeled_tasks_in_range(project_id, first, last)
+    read = repository.rescoring_tasks_in_range(project_id, first, last)
+    strategy = sampling.resolve(settings.get("sampling"))
+    tasks, backfilled = backfill_random_keys(project_id, read, sequential=strategy == "sequential")
+    if not rescore:
+        log.info("project %s: backfilled %s random keys in [%s, %s]", project_id, backfilled, first, last)
+        return f"backfilled:{backfilled}"
     if not tasks:
         return "scored:0"
-    item = repository.get_model_version(project_id, version)
-    if item is None:
+    model = _load_model(project_id, version)
+    if model is None:
         return "skipped:version record missing"
-    pointer = serving.ModelPointer(
-        bucket=item.s3_bucket, key=item.s3_key, version_id=item.s3_version_id, sha256=item.sha256,
-        sklearn_version=item.sklearn_version, model_version=item.model_version)
-    model = serving.load(pointer, _fetch)
     inputs = model.inputs([task.data for task in tasks])
     probabilities = model.predict_proba(inputs)
-    strategy = sampling.resolve(settings.get("sampling"))
     embedding = sampling.feature_embedding(model, inputs) if strategy == "diverse_margin" else None
     scores = sampling.priorities(strategy, probabilities, task_ids=[int(t.task_id) for t in tasks],
                                  embedding=embedding, seed=version * 1_000_003 + first)
     written = sum(repository.store_score(project_id, int(t.task_id), float(s), version)
                   for t, s in zip(tasks, scores))
-    log.info("project %s: v%s scored %s of %s tasks in [%s, %s]", project_id, version, written, len(tasks),
-             first, last)
+    log.info("project %s: v%s scored %s of %s tasks in [%s, %s] (%s random keys backfilled)", project_id, version,
+             written, len(tasks), first, last, backfilled)
     return f"scored:{written}"
 
 
@@ -100,3 +154,20 @@ def handle_rescore_batch(event) -> dict:
         identifier=lambda record: record.to_dict()["messageId"],
         ordered=False,
     )
+
+
+def main(argv=None) -> int:
+    """`python -m chalicelib.events.rescoring backfill PROJECT_ID...`: queue random-key backfills."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m chalicelib.events.rescoring", description=main.__doc__)
+    parser.add_argument("command", choices=["backfill"])
+    parser.add_argument("project_ids", nargs="+", metavar="PROJECT_ID")
+    args = parser.parse_args(argv)
+    for project_id in args.project_ids:
+        print(project_id, "queued" if start_backfill(project_id) else "has no tasks (or does not exist)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -93,7 +93,8 @@ class PoolIndex(GlobalSecondaryIndex):
 
     `random_key` is uniform random at import (task id for a `sequential` project), so reading this
     index in order is a uniform random permutation of the unlabeled pool: the random phase of
-    active learning, and the fallback for tasks no model has scored yet.
+    active learning, and the fallback for tasks no model has scored yet. Tasks stored before random
+    keys existed get theirs from the backfill in events/rescoring.py.
     """
 
     class Meta:

@@ -57,13 +57,18 @@ def parse_train_message(body: str) -> tuple[str, str, int | str]:
 
 # ---------------------------------------------------------------- the rescore queue (SQS standard)
 
-def send_rescore_ranges(project_id: str, version: int, ranges: list[tuple[int, int]], chunk_size: int) -> None:
+RESCORE_MODES = ("rescore", "backfill")  # see events/rescoring.py
+
+
+def send_rescore_ranges(project_id: str, version: int, ranges: list[tuple[int, int]], chunk_size: int,
+                        mode: str = "rescore") -> None:
     """One message per task-id range (at most 10: one SendMessageBatch)."""
     if not ranges:
         return
     entries = [
         {"Id": str(i), "MessageBody": json.dumps({
-            "project_id": project_id, "version": version, "first": first, "last": last, "chunk": chunk_size})}
+            "project_id": project_id, "version": version, "first": first, "last": last, "chunk": chunk_size,
+            "mode": mode})}
         for i, (first, last) in enumerate(ranges)
     ]
     answer = client("sqs").send_message_batch(QueueUrl=config.rescore_queue_url(), Entries=entries)
@@ -73,5 +78,9 @@ def send_rescore_ranges(project_id: str, version: int, ranges: list[tuple[int, i
 
 def parse_rescore_request(body: str) -> dict:
     message = json.loads(body)
+    mode = str(message.get("mode") or "rescore")  # messages sent before modes existed rescore
+    if mode not in RESCORE_MODES:
+        raise ValueError(f"unknown rescore mode {mode!r}")
     return {"project_id": str(message["project_id"]), "version": int(message["version"]),
-            "first": int(message["first"]), "last": int(message["last"]), "chunk": int(message["chunk"])}
+            "first": int(message["first"]), "last": int(message["last"]), "chunk": int(message["chunk"]),
+            "mode": mode}

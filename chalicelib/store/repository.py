@@ -486,29 +486,69 @@ def release_lock(project_id: str, task_id: int, owner: str) -> bool:
 
 # ---------------------------------------------------------------- active learning: scores
 
-def unlabeled_tasks_in_range(project_id: str, first: int, last: int) -> list[TaskModel]:
-    """Tasks with ids in [first, last] nobody has completed yet: one bounded range query."""
+RESCORING_ATTRIBUTES = ["task_id", "data", "random_key", "pool_project", "completion_seq"]
+
+
+def rescoring_tasks_in_range(project_id: str, first: int, last: int) -> list[TaskModel]:
+    """Tasks with ids in [first, last] that are in the unlabeled pool or have no random key yet
+    (imported before random keys existed, see `backfill_random_key`).
+
+    One bounded range query: a key condition on the table's sort key, so DynamoDB reads only the
+    range; only the attributes rescoring uses come back.
+    """
     return list(TaskModel.query(
         project_id, TaskModel.task_id.between(first, last),
-        filter_condition=TaskModel.pool_project.exists(),
+        filter_condition=TaskModel.pool_project.exists() | TaskModel.random_key.does_not_exist(),
+        attributes_to_get=RESCORING_ATTRIBUTES,
     ))
 
 
-def store_score(project_id: str, task_id: int, priority: float, version: int) -> bool:
-    """Rank an unlabeled task by model `version`, unless a newer model already ranked it or the
-    task left the pool. Idempotent: rewriting the same version's score changes nothing."""
+def _update_task(project_id: str, task_id: int, actions: list, condition) -> bool:
+    """One UpdateItem on a task that returns nothing (pynamodb's Model.update asks for the whole
+    item back, ReturnValues=ALL_NEW, which rescoring never reads); False when `condition` fails."""
     try:
-        TaskModel(project_id=project_id, task_id=task_id).update(
-            actions=[TaskModel.priority.set(priority), TaskModel.score_version.set(version),
-                     TaskModel.scored_project.set(project_id)],
-            condition=TaskModel.pool_project.exists() & (
-                TaskModel.score_version.does_not_exist() | (TaskModel.score_version <= version)),
-        )
+        TaskModel._get_connection().update_item(
+            project_id, range_key=TaskModel.task_id.serialize(task_id), actions=actions, condition=condition,
+            return_values="NONE")
     except UpdateError as exc:
         if _is_conditional_failure(exc):
             return False
         raise
     return True
+
+
+def store_score(project_id: str, task_id: int, priority: float, version: int) -> bool:
+    """Rank an unlabeled task by model `version`, unless a newer model already ranked it or the
+    task left the pool. Idempotent: rewriting the same version's score changes nothing."""
+    return _update_task(
+        project_id, task_id,
+        [TaskModel.priority.set(priority), TaskModel.score_version.set(version),
+         TaskModel.scored_project.set(project_id)],
+        TaskModel.pool_project.exists() & (
+            TaskModel.score_version.does_not_exist() | (TaskModel.score_version <= version)))
+
+
+def backfill_random_key(project_id: str, task_id: int, random_key: float) -> str | None:
+    """Give a task imported before random keys existed its key, and put it in the unlabeled pool
+    (the `pool` index) if nobody has ever started a completion of it.
+
+    Returns "pool" (key set, task in the pool), "key" (key set; the task has or had completions,
+    so its pool membership stays the stream handler's to decide, as for any task) or None (it
+    already had a key, or was deleted: nothing written). Idempotent under redelivery and
+    concurrency: every write is conditional on the key being absent, so the first writer's key
+    stays; the pool condition (`completion_seq` = 0) is checked in the same write as the key, and
+    allocating a completion increments `completion_seq` in one conditional write
+    (`add_completion`), so a task being annotated is never put back in the pool.
+    """
+    keyless = TaskModel.task_id.exists() & TaskModel.random_key.does_not_exist()  # never creates a deleted task
+    never_started = TaskModel.completion_seq.does_not_exist() | (TaskModel.completion_seq == 0)
+    if _update_task(project_id, task_id,
+                    [TaskModel.random_key.set(random_key), TaskModel.pool_project.set(project_id)],
+                    keyless & never_started):
+        return "pool"
+    if _update_task(project_id, task_id, [TaskModel.random_key.set(random_key)], keyless):
+        return "key"
+    return None
 
 
 # ---------------------------------------------------------------- training requests
