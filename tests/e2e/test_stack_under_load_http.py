@@ -106,7 +106,8 @@ def test_concurrent_train_requests_queue_one_training_and_versions_move_forward(
         assert first["model_version"] == "v1" and first["request_seq"] == 1
 
         for round_ in (2, 3):
-            answers = in_parallel(stack, [lambda c: c.train(project["id"]) for _ in range(12)])
+            with stack.pump.holding("train_worker"):  # all 12 arrive while the request is still queued
+                answers = in_parallel(stack, [lambda c: c.train(project["id"]) for _ in range(12)])
             assert {a["request_seq"] for a in answers} == {round_}, answers
             state = settle(api, project["id"], lambda s: s["trained_seq"] >= round_ and s["state"] == "idle")
             assert state["model_version"] == f"v{round_}", state

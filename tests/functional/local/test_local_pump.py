@@ -162,6 +162,14 @@ def test_sqs_message_reaches_train_worker_and_is_deleted(env, pump, recorder):
     assert queue_counts(env["ACTIVELABEL_TRAIN_QUEUE_URL"]) == 0
 
 
+def test_a_held_worker_gets_its_messages_after_the_block(env, pump, recorder):
+    with pump.holding("train_worker"):
+        send_train(env)
+        assert pump.drain(timeout=10) == 0 and not recorder.calls["train_worker"]
+        assert queue_counts(env["ACTIVELABEL_TRAIN_QUEUE_URL"]) == 1  # waiting, not lost
+    assert pump.drain(timeout=10) == 1 and len(recorder.calls["train_worker"]) == 1
+
+
 def test_sqs_batch_item_failure_redelivers(env, pump, recorder):
     send_train(env)
     answers = iter([True])
