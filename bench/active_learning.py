@@ -354,7 +354,8 @@ def write_report(rows, runs, full, args, notes):
             f"| {r['final_macro_f1']} | {r['next_median_ms']} | {r['next_p95_ms']} |")
     fulls = {f"{d}/seed{s}": {"accuracy": round(v[0], 4), "macro_f1": round(v[1], 4)} for (d, s), v in full.items()}
     settings = (f"pool {args.pool}, test {args.test}, first batch {args.first_batch}, batch {args.batch}, "
-                f"budget {args.budget} (product loop {args.product_budget or args.budget}), seeds {args.seeds}")
+                f"budget {args.budget} (product loop {args.product_budget or args.budget}), "
+                f"seeds {args.first_seed}-{args.first_seed + args.seeds - 1}")
     text = "\n".join([
         "# Active-learning benchmark (bench/active_learning.py)", "", f"Settings: {settings}.", "",
         "Labels to reach 95%/98% of the full-pool model's test accuracy (mean over seeds; \">=\": at least "
@@ -388,7 +389,7 @@ def plot(runs, full, path):
             curves = [r["curve"] for r in by_seed.values() if r["curve"]]
             grid = sorted({n for c in curves for n, _, _ in c})
             mean = [np.mean([np.interp(n, [p[0] for p in c], [p[1] for p in c]) for c in curves]) for n in grid]
-            ax.plot(grid, mean, label=strategy, linewidth=2 if strategy in ("random", "margin") else 1)
+            ax.plot(grid, mean, label=strategy, linewidth=2 if strategy in ("random", "margin", "auto") else 1)
         full_acc = np.mean([v[0] for (d, _), v in full.items() if d == dataset])
         ax.axhline(0.95 * full_acc, color="grey", linestyle="--", linewidth=0.8, label="95% of full pool")
         ax.set_title(f"{dataset} ({loop} loop)")
@@ -406,6 +407,7 @@ def main(argv=None):
     parser.add_argument("--product-strategies", default="random,auto")
     parser.add_argument("--product-budget", type=int, default=None, help="labels per product run (default --budget)")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--pool", type=int, default=1000)
     parser.add_argument("--test", type=int, default=1000)
     parser.add_argument("--first-batch", type=int, default=20)
@@ -416,25 +418,26 @@ def main(argv=None):
     parser.add_argument("--tag", default="", help="suffix of the result files (active_learning-<tag>.*)")
     args = parser.parse_args(argv)
     datasets = args.datasets.split(",")
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     runs: dict = {}
     full: dict = {}
     notes = []
     for dataset in datasets:
-        for seed in range(args.seeds):
+        for seed in seeds:
             full[(dataset, seed)] = full_pool_score(dataset, seed, args)
     if not args.no_memory:
         selectors, peer_notes = peer_selectors()
         notes += peer_notes
         for dataset in datasets:
             for strategy in args.strategies.split(","):
-                for seed in range(args.seeds):
+                for seed in seeds:
                     started = time.perf_counter()
                     curve = memory_loop(dataset, strategy, seed, args)
                     runs.setdefault((dataset, "memory", strategy), {})[seed] = {"curve": curve}
                     print(f"memory {dataset} {strategy} seed {seed}: {curve[-1]} ({time.perf_counter() - started:.1f} s)",
                           flush=True)
             for name, select in selectors.items():
-                for seed in range(args.seeds):
+                for seed in seeds:
                     curve = memory_loop(dataset, name, seed, args, select=select)
                     runs.setdefault((dataset, "memory", name), {})[seed] = {"curve": curve}
     if args.product:
@@ -444,7 +447,7 @@ def main(argv=None):
         try:
             for dataset in datasets:
                 for strategy in args.product_strategies.split(","):
-                    for seed in range(args.seeds):
+                    for seed in seeds:
                         started = time.perf_counter()
                         curve, latencies = product_loop(dataset, strategy, seed, args, stack)
                         runs.setdefault((dataset, "product", strategy), {})[seed] = {
