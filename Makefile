@@ -16,7 +16,7 @@ STACK ?= activelabel-$(STAGE)
 ARTIFACT_BUCKET ?=
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: venv test test-unit test-functional test-e2e test-infra serve run bench bench-cold-start package deploy python312 checkov-venv clean e2e-labelstudio bench-train bench-active-learning bench-next
+.PHONY: venv test test-unit test-functional test-e2e test-infra serve run bench bench-cold-start package deploy python312 checkov-venv clean e2e-labelstudio bench-train bench-active-learning bench-active-learning-digits bench-next
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "need Python 3.11-3.13 (3.12 preferred)"; exit 1; }
@@ -115,6 +115,11 @@ bench-train: venv
 # active learning: labels per strategy vs random (product loop on the local stack + in-memory peers)
 bench-active-learning: venv
 	$(PY) bench/active_learning.py --product
+
+# digits (tabular kind) through the product loop: bench/results/active_learning-product-digits.*
+bench-active-learning-digits: venv
+	$(PY) bench/active_learning.py --datasets digits --pool 500 --test 500 --budget 200 --seeds 3 \
+		--product --no-memory --product-strategies random,margin,auto --tag product-digits
 
 # GET /next request count and latency at two pool sizes; rescoring fan-out of a large pool
 # dynalite (npm) is the DynamoDB on which next's latency can be compared across pool sizes: bench/local_dynamodb.py

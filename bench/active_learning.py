@@ -1,13 +1,14 @@
 """Active-learning simulation benchmark: labels each strategy needs, against random.
 
 Two loops over the same seeded pool/test splits:
-- **product** (`--product`, SMS only): the local stack (moto + event pump + HTTP server), driven
-  through activelabel_client exactly as annotators would: import the pool, then `GET /next` ->
-  completion from the ground truth, the stream training and rescoring on its own. After every new
-  model version the held-out test split is scored through `POST /predict`. Digits needs a
-  features/table model kind (issue 3) and is skipped in this loop until one exists.
-- **memory** (always): a plain in-memory loop with the same model kind and the same strategy
-  functions (chalicelib/ml/sampling.py), on SMS and scikit-learn's digits (64 pixel features), plus
+- **product** (`--product`): the local stack (moto + event pump + HTTP server), driven through
+  activelabel_client exactly as annotators would: import the pool, then `GET /next` -> completion
+  from the ground truth, the stream training and rescoring on its own. After every new model
+  version the held-out test split is scored through `POST /predict`. SMS is a Text + Choices
+  project (text classifier kind); digits a Table + Choices project whose tasks carry the 64 pixel
+  values (0..16) as `{"x": {"p0": ..., "p63": ...}}` (tabular kind).
+- **memory** (unless `--no-memory`): a plain in-memory loop with the same model kinds and the same
+  strategy functions (chalicelib/ml/sampling.py), on SMS and scikit-learn's digits, plus
   scikit-activeml's and modAL's strategies as peers when they are importable (they live in
   `.venv-peers`, see the Makefile; skipped with a note otherwise).
 
@@ -16,7 +17,9 @@ Per dataset, loop, strategy and seed: accuracy and macro-F1 after each batch; la
 loop the median/p95 latency of `next`. Writes bench/results/active_learning.{md,json,png}.
 
     .venv/bin/python bench/active_learning.py                    # memory loop, small settings (minutes)
-    .venv/bin/python bench/active_learning.py --product          # + the product loop on SMS
+    .venv/bin/python bench/active_learning.py --product          # + the product loop on SMS and digits
+    .venv/bin/python bench/active_learning.py --datasets digits --pool 1000 --test 500 --budget 200 \
+        --product --no-memory --product-strategies random,margin,auto --tag product-digits
     .venv/bin/python bench/active_learning.py --pool 3000 --budget 600 --seeds 5 --product   # bigger
 """
 from __future__ import annotations
@@ -46,64 +49,83 @@ def sms_data(n_pool: int, n_test: int, seed: int):
 
 
 def digits_data(n_pool: int, n_test: int, seed: int):
+    """scikit-learn's 1,797 8x8 digits, seeded shuffle: pool rows and test rows as {"p<i>": 0..16}."""
     import numpy as np
     from sklearn.datasets import load_digits
 
     x, y = load_digits(return_X_y=True)
     order = np.random.default_rng(seed).permutation(len(y))
-    x, y = x[order] / 16.0, y[order].astype(str)
+    rows = [{f"p{i}": int(v) for i, v in enumerate(pixels)} for pixels in x[order]]
+    y = [str(v) for v in y[order]]
     n_pool = min(n_pool, len(y) - n_test)
-    return x[:n_pool], list(y[:n_pool]), x[n_pool:n_pool + n_test], list(y[n_pool:n_pool + n_test])
+    return rows[:n_pool], y[:n_pool], rows[n_pool:n_pool + n_test], y[n_pool:n_pool + n_test]
 
 
-class SmsModel:
-    """The product's own text classifier kind, fitted in memory."""
+DIGITS_LABEL_CONFIG = ('<View><Table name="x" value="$x"/><Choices name="digit" toName="x">'
+                       + "".join(f'<Choice value="{d}"/>' for d in range(10)) + "</Choices></View>")
+
+
+class ProductModel:
+    """One of the product's own model kinds for a label config, fitted in memory on raw inputs
+    (texts for SMS, pixel rows for digits) exactly as training encodes task data."""
+
+    kind_name = ""
+    label_config = ""
 
     def __init__(self, seed):
-        from activelabel_client.datasets import SMS_LABEL_CONFIG
         from chalicelib.labeling.config import parse_label_config
         from chalicelib.ml import registry
 
-        kind = registry.get_kind("text_classifier")
-        self.model = kind.implementation()(kind.targets(parse_label_config(SMS_LABEL_CONFIG))[0], seed=seed)
+        kind = registry.get_kind(self.kind_name)
+        self.model = kind.implementation()(kind.targets(parse_label_config(self.label_config))[0], seed=seed)
 
     def fit(self, x, y):
-        self.model.fit(list(x), list(y))
+        self.model.fit(self.model.encode(list(x)), list(y))
         return self
 
     def predict_proba(self, x):
-        return self.model.predict_proba(list(x))
+        return self.model.predict_proba(self.model.encode(list(x)))
 
     def predict(self, x):
-        return self.model.pipeline.predict(list(x))
+        return self.model.predict(self.model.encode(list(x)))
 
     def embed(self, x):
         from chalicelib.ml.sampling import feature_embedding
 
-        return feature_embedding(self.model, list(x))
+        return feature_embedding(self.model, self.model.encode(list(x)))
 
 
-class DigitsModel:
-    def __init__(self, seed):
-        from sklearn.linear_model import LogisticRegression
+class SmsModel(ProductModel):
+    """The text classifier kind on SMS texts."""
 
-        self.model = LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
+    kind_name = "text_classifier"
 
-    def fit(self, x, y):
-        self.model.fit(x, y)
-        return self
+    @property
+    def label_config(self):
+        from activelabel_client.datasets import SMS_LABEL_CONFIG
 
-    def predict_proba(self, x):
-        return self.model.predict_proba(x)
+        return SMS_LABEL_CONFIG
 
-    def predict(self, x):
-        return self.model.predict(x)
 
-    def embed(self, x):
-        return x
+class DigitsModel(ProductModel):
+    """The tabular kind on digits' pixel rows."""
+
+    kind_name = "tabular"
+    label_config = DIGITS_LABEL_CONFIG
 
 
 DATASETS = {"sms": (sms_data, SmsModel), "digits": (digits_data, DigitsModel)}
+
+
+def product_setup(dataset: str):
+    """(label config, task data of a pool/test row, completion result of a label) for the product loop."""
+    from activelabel_client.datasets import SMS_LABEL_CONFIG, choice_completion
+
+    if dataset == "sms":
+        return (SMS_LABEL_CONFIG, lambda text: {"text": text},
+                lambda label: choice_completion(label, "simulated")["result"])
+    return (DIGITS_LABEL_CONFIG, lambda row: {"x": row},
+            lambda label: choice_completion(label, "simulated", control="digit", to_name="x")["result"])
 
 
 def take(x, idx):
@@ -227,17 +249,17 @@ def peer_selectors():
 
 # ---------------------------------------------------------------- the product loop
 
-def product_loop(strategy, seed, args, stack):
+def product_loop(dataset, strategy, seed, args, stack):
     from activelabel_client.client import ActivelabelClient
-    from activelabel_client.datasets import SMS_LABEL_CONFIG, choice_completion
 
-    x_pool, y_pool, x_test, y_test = sms_data(args.pool, args.test, seed)
+    label_config, task_data, completion_result = product_setup(dataset)
+    x_pool, y_pool, x_test, y_test = DATASETS[dataset][0](args.pool, args.test, seed)
     client = ActivelabelClient(stack.url, stack.admin_token)
-    project = client.create_project(f"al-{strategy}-{seed}", SMS_LABEL_CONFIG, ml={
+    project = client.create_project(f"al-{dataset}-{strategy}-{seed}", label_config, ml={
         "min_completions": args.first_batch, "retrain_every": args.batch, "sampling": strategy,
         "first_batch_size": args.first_batch})
     pid = project["id"]
-    ids = [int(i) for i in client.import_tasks(pid, [{"data": {"text": t}} for t in x_pool], progress=False)]
+    ids = [int(i) for i in client.import_tasks(pid, [{"data": task_data(x)} for x in x_pool], progress=False)]
     label_of = dict(zip(ids, y_pool))
     curve, latencies, seen_version = [], [], None
     done = 0
@@ -247,15 +269,14 @@ def product_loop(strategy, seed, args, stack):
         latencies.append(time.perf_counter() - started)
         if task is None:
             break
-        client.add_completion(pid, task["id"], choice_completion(label_of[int(task["id"])], "simulated")["result"],
-                              completed_by="simulated")
+        client.add_completion(pid, task["id"], completion_result(label_of[int(task["id"])]), completed_by="simulated")
         done += 1
         if done >= args.first_batch and (done - args.first_batch) % args.batch == 0:
             stack.pump.drain(timeout=600)  # the stream, the training, the rescoring fan-out
             version = client.get_project(pid)["model_version"]
             if version and version != seen_version:
                 seen_version = version
-                answer = client.predict(pid, samples=[{"text": t} for t in x_test])
+                answer = client.predict(pid, samples=[task_data(x) for x in x_test])
                 predicted = [r["result"][0]["value"]["choices"][0] for r in answer]
                 acc, f1 = scores(y_test, predicted)
                 curve.append((done, acc, f1))
@@ -333,7 +354,8 @@ def write_report(rows, runs, full, args, notes):
             f"| {r['final_macro_f1']} | {r['next_median_ms']} | {r['next_p95_ms']} |")
     fulls = {f"{d}/seed{s}": {"accuracy": round(v[0], 4), "macro_f1": round(v[1], 4)} for (d, s), v in full.items()}
     settings = (f"pool {args.pool}, test {args.test}, first batch {args.first_batch}, batch {args.batch}, "
-                f"budget {args.budget} (product loop {args.product_budget or args.budget}), seeds {args.seeds}")
+                f"budget {args.budget} (product loop {args.product_budget or args.budget}), "
+                f"seeds {args.first_seed}-{args.first_seed + args.seeds - 1}")
     text = "\n".join([
         "# Active-learning benchmark (bench/active_learning.py)", "", f"Settings: {settings}.", "",
         "Labels to reach 95%/98% of the full-pool model's test accuracy (mean over seeds; \">=\": at least "
@@ -367,7 +389,7 @@ def plot(runs, full, path):
             curves = [r["curve"] for r in by_seed.values() if r["curve"]]
             grid = sorted({n for c in curves for n, _, _ in c})
             mean = [np.mean([np.interp(n, [p[0] for p in c], [p[1] for p in c]) for c in curves]) for n in grid]
-            ax.plot(grid, mean, label=strategy, linewidth=2 if strategy in ("random", "margin") else 1)
+            ax.plot(grid, mean, label=strategy, linewidth=2 if strategy in ("random", "margin", "auto") else 1)
         full_acc = np.mean([v[0] for (d, _), v in full.items() if d == dataset])
         ax.axhline(0.95 * full_acc, color="grey", linestyle="--", linewidth=0.8, label="95% of full pool")
         ax.set_title(f"{dataset} ({loop} loop)")
@@ -385,52 +407,53 @@ def main(argv=None):
     parser.add_argument("--product-strategies", default="random,auto")
     parser.add_argument("--product-budget", type=int, default=None, help="labels per product run (default --budget)")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--pool", type=int, default=1000)
     parser.add_argument("--test", type=int, default=1000)
     parser.add_argument("--first-batch", type=int, default=20)
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--budget", type=int, default=200)
-    parser.add_argument("--product", action="store_true", help="also run the product loop (SMS) on the local stack")
+    parser.add_argument("--product", action="store_true", help="also run the product loop on the local stack")
     parser.add_argument("--no-memory", action="store_true", help="skip the in-memory loop")
     parser.add_argument("--tag", default="", help="suffix of the result files (active_learning-<tag>.*)")
     args = parser.parse_args(argv)
     datasets = args.datasets.split(",")
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     runs: dict = {}
     full: dict = {}
     notes = []
     for dataset in datasets:
-        for seed in range(args.seeds):
+        for seed in seeds:
             full[(dataset, seed)] = full_pool_score(dataset, seed, args)
     if not args.no_memory:
         selectors, peer_notes = peer_selectors()
         notes += peer_notes
         for dataset in datasets:
             for strategy in args.strategies.split(","):
-                for seed in range(args.seeds):
+                for seed in seeds:
                     started = time.perf_counter()
                     curve = memory_loop(dataset, strategy, seed, args)
                     runs.setdefault((dataset, "memory", strategy), {})[seed] = {"curve": curve}
                     print(f"memory {dataset} {strategy} seed {seed}: {curve[-1]} ({time.perf_counter() - started:.1f} s)",
                           flush=True)
             for name, select in selectors.items():
-                for seed in range(args.seeds):
+                for seed in seeds:
                     curve = memory_loop(dataset, name, seed, args, select=select)
                     runs.setdefault((dataset, "memory", name), {})[seed] = {"curve": curve}
     if args.product:
         from chalicelib.local.server import start_stack
 
-        if "digits" in datasets:
-            notes.append("product loop: digits skipped (no features/table model kind yet: issue 3)")
         stack = start_stack(port=0, schedule_every=None)
         try:
-            for strategy in args.product_strategies.split(","):
-                for seed in range(args.seeds):
-                    started = time.perf_counter()
-                    curve, latencies = product_loop(strategy, seed, args, stack)
-                    runs.setdefault(("sms", "product", strategy), {})[seed] = {"curve": curve, "latencies": latencies,
-                                                                         "budget": args.product_budget or args.budget}
-                    print(f"product sms {strategy} seed {seed}: {curve[-1] if curve else None} "
-                          f"({time.perf_counter() - started:.1f} s)", flush=True)
+            for dataset in datasets:
+                for strategy in args.product_strategies.split(","):
+                    for seed in seeds:
+                        started = time.perf_counter()
+                        curve, latencies = product_loop(dataset, strategy, seed, args, stack)
+                        runs.setdefault((dataset, "product", strategy), {})[seed] = {
+                            "curve": curve, "latencies": latencies, "budget": args.product_budget or args.budget}
+                        print(f"product {dataset} {strategy} seed {seed}: {curve[-1] if curve else None} "
+                              f"({time.perf_counter() - started:.1f} s)", flush=True)
         finally:
             stack.stop()
     write_report(summarize(runs, full, args.budget), runs, full, args, notes)

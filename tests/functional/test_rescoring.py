@@ -86,3 +86,53 @@ def test_random_strategy_does_not_rescore(api, pump):
     assert training(api, project_id)["model_version"] == "v1"
     assert pump.delivered["rescore_worker"] == 0
 
+
+
+def test_auto_serves_a_tabular_digits_project_from_the_scored_queue(api, pump):
+    """The default strategy on the tabular kind: after the random first batch trains v1, every
+    unlabeled task is rescored and `next` serves the lowest stored priority, which `auto` puts on the
+    diverse-margin candidates (10 clusters x 10 smallest margins) before every other task."""
+    from sklearn.datasets import load_digits
+
+    from chalicelib.ml import sampling
+
+    assert sampling.resolve("auto") == "diverse_margin"
+    config = ('<View><Table name="x" value="$x"/><Choices name="digit" toName="x">'
+              + "".join(f'<Choice value="{d}"/>' for d in range(10)) + "</Choices></View>")
+    answer = api.post("/api/projects", {"title": "digits", "label_config": config,
+                                        "ml": {"min_completions": 20, "retrain_every": 1000}})
+    assert answer.status_code == 201, answer.json
+    project_id = answer.json["id"]
+    assert api.get(f"/api/projects/{project_id}/ml").json["sampling"] == "auto"
+    pixels, digits = load_digits(return_X_y=True)
+    answer = api.post(f"/api/projects/{project_id}/tasks",
+                      [{"data": {"x": {f"p{i}": int(v) for i, v in enumerate(row)}}} for row in pixels[:300]])
+    assert answer.status_code == 201, answer.json
+    label = {int(task_id): str(digit) for task_id, digit in zip(answer.json["task_ids"], digits[:300])}
+
+    def label_next():
+        task = api.get(f"/api/projects/{project_id}/next?annotator=alice").json
+        result = [{"from_name": "digit", "to_name": "x", "type": "choices",
+                   "value": {"choices": [label[int(task["id"])]]}}]
+        posted = api.post(f"/api/projects/{project_id}/tasks/{task['id']}/completions",
+                          {"result": result, "completed_by": "alice"})
+        assert posted.status_code == 201, posted.json
+        return int(task["id"])
+
+    for _ in range(20):
+        label_next()
+    pump.drain()
+    assert training(api, project_id)["model_version"] == "v1"
+
+    stored = scores(project_id)
+    unlabeled = {i: priority for i, (priority, version, _) in stored.items() if version is not None}
+    assert len(unlabeled) == 280
+    ranked = sorted(unlabeled.values())
+    # the most ambiguous task of each of the 10 clusters first (rank 0 + margin < 1), and the 100
+    # candidates (rank in cluster + margin < max rank + 1) more than 1 below the 180 others
+    assert sum(p < 1 for p in ranked) == 10
+    assert ranked[100] > ranked[99] + 1
+    for _ in range(10):  # no retraining yet: each call serves the best-ranked task still unlabeled
+        best = min(unlabeled, key=unlabeled.get)
+        assert label_next() == best
+        del unlabeled[best]
