@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 RESULTS = ROOT / "bench" / "results"
-MEMORY_STRATEGIES = ("random", "least_confidence", "margin", "entropy", "diverse_margin")
+MEMORY_STRATEGIES = ("random", "least_confidence", "margin", "entropy", "diverse_margin", "badge")
 
 
 # ---------------------------------------------------------------- data and models
@@ -191,7 +191,7 @@ def memory_loop(dataset, strategy, seed, args, select=None):
             picked = select(model, x_pool, y_pool, labeled, unlabeled, k, seed)
         else:
             probabilities = None if strategy in sampling.MODEL_FREE else model.predict_proba(x_unlabeled)
-            embedding = model.embed(x_unlabeled) if strategy == "diverse_margin" else None
+            embedding = model.embed(x_unlabeled) if strategy in sampling.EMBEDDING_STRATEGIES else None
             picked = unlabeled[sampling.select(strategy, k, probabilities, task_ids=unlabeled, embedding=embedding,
                                                seed=seed * 7919 + len(labeled))]
         labeled += [int(i) for i in picked]

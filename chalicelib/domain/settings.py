@@ -16,7 +16,7 @@ from chalicelib.errors import ValidationError
 
 SAMPLING_STRATEGIES = (
     "auto", "sequential", "random", "least_confidence", "margin", "entropy",
-    "diverse_margin", "uncertainty",
+    "diverse_margin", "badge", "uncertainty",
 )
 
 DEFAULTS = {

@@ -134,7 +134,7 @@ def handle_request(project_id: str, version: int, first: int, last: int, chunk: 
         return "skipped:version record missing"
     inputs = model.inputs([task.data for task in tasks])
     probabilities = model.predict_proba(inputs)
-    embedding = sampling.feature_embedding(model, inputs) if strategy == "diverse_margin" else None
+    embedding = sampling.feature_embedding(model, inputs) if strategy in sampling.EMBEDDING_STRATEGIES else None
     scores = sampling.priorities(strategy, probabilities, task_ids=[int(t.task_id) for t in tasks],
                                  embedding=embedding, seed=version * 1_000_003 + first)
     written = sum(repository.store_score(project_id, int(t.task_id), float(s), version)

@@ -15,6 +15,12 @@ product and the benchmark's plain loop use the very same code.
   served round-robin over clusters (each cluster's most ambiguous first), so a batch of labels
   covers several regions of the pool instead of one ambiguous corner. Priority =
   rank-within-cluster + margin, candidates before every other sample.
+- `badge` (Ash et al., ICLR 2020): each sample's gradient embedding, the gradient of the loss at
+  its predicted label w.r.t. a linear last layer, (p - onehot(argmax p)) (x) x; the first
+  BADGE_PICKS samples of a k-means++ seeding over those embeddings are served first, in pick order,
+  the rest by margin. Large gradients = uncertain, k-means++ = spread out. Exact for the linear
+  classifiers the built-in kinds train; computed through <g_i, g_j> = <r_i, r_j> <x_i, x_j>, so
+  sparse text features are never expanded into classes x features.
 - `auto` (default) and `uncertainty` (Label Studio's name) resolve to AUTO_STRATEGY, the strategy
   bench/active_learning.py measured best on both SMS and digits: `diverse_margin` (see
   bench/results/README.md; plain `margin` needed more labels on digits, as many on SMS).
@@ -22,11 +28,13 @@ product and the benchmark's plain loop use the very same code.
 numpy / scikit-learn are imported inside the functions: this module is imported by the API.
 """
 
-STRATEGIES = ("sequential", "random", "least_confidence", "margin", "entropy", "diverse_margin")
+STRATEGIES = ("sequential", "random", "least_confidence", "margin", "entropy", "diverse_margin", "badge")
+EMBEDDING_STRATEGIES = ("diverse_margin", "badge")  # rescoring passes them the model's feature embedding
 ALIASES = {"auto": "diverse_margin", "uncertainty": "diverse_margin"}
 AUTO_STRATEGY = ALIASES["auto"]
 MODEL_FREE = ("sequential", "random")
 
+BADGE_PICKS = 100  # per chunk of rescored tasks, like diverse_margin's 100 candidates
 DEFAULT_CLUSTERS = 10  # about one retraining's worth of labels (retrain_every defaults to 10)
 CANDIDATES_PER_CLUSTER = 10  # 10 x 10 = the 100 smallest margins of a chunk of 500 (measured: 5 too narrow on digits)
 
@@ -110,12 +118,54 @@ def diverse_margin(probabilities, embedding=None, clusters: int = DEFAULT_CLUSTE
     return out
 
 
+def _row_dots(x, i):
+    """<x_j, x_i> for every row j of x (dense or scipy sparse), as a dense vector."""
+    import numpy as np
+
+    product = x @ x[i].T
+    return np.asarray(product.todense() if hasattr(product, "todense") else product, dtype=float).ravel()
+
+
+def badge(probabilities, embedding=None, picks: int = BADGE_PICKS, seed: int = 0):
+    import numpy as np
+
+    p = np.asarray(probabilities, dtype=float)
+    n = len(p)
+    x = p if embedding is None else embedding
+    if hasattr(x, "multiply"):  # scipy sparse
+        x = x.tocsr()
+        x_sq = np.asarray(x.multiply(x).sum(axis=1), dtype=float).ravel()
+    else:
+        x = np.asarray(x, dtype=float)
+        x_sq = (x * x).sum(axis=1)
+    r = p.copy()
+    r[np.arange(n), p.argmax(axis=1)] -= 1.0  # gradient of the cross-entropy at the predicted label
+    g_sq = (r * r).sum(axis=1) * x_sq
+
+    def squared_distances(i):
+        return np.clip(g_sq + g_sq[i] - 2.0 * (r @ r[i]) * _row_dots(x, i), 0.0, None)
+
+    out = float(min(picks, n)) + 1.0 + margin(p)  # the rest after every pick, smallest margin first
+    if n == 0:
+        return out
+    rng = np.random.default_rng(seed)
+    chosen = [int(np.argmax(g_sq))]  # k-means++ starts from the largest gradient, as BADGE does
+    nearest = squared_distances(chosen[0])
+    while len(chosen) < min(picks, n) and nearest.sum() > 0:
+        pick = int(rng.choice(n, p=nearest / nearest.sum()))
+        chosen.append(pick)
+        nearest = np.minimum(nearest, squared_distances(pick))
+        nearest[chosen] = 0.0
+    out[chosen] = np.arange(len(chosen), dtype=float)
+    return out
+
+
 def priorities(strategy: str | None, probabilities=None, *, task_ids=None, embedding=None, seed: int = 0,
                clusters: int = DEFAULT_CLUSTERS):
     """One float per sample, lower = serve first, for `strategy` (a name or alias).
 
     `probabilities` (n x classes) is needed by every strategy but sequential and random;
-    `task_ids` by sequential; `embedding` (n x d, optional) by diverse_margin.
+    `task_ids` by sequential; `embedding` (n x d, optional) by diverse_margin and badge.
     """
     import numpy as np
 
@@ -133,6 +183,8 @@ def priorities(strategy: str | None, probabilities=None, *, task_ids=None, embed
         return margin(probabilities)
     if name == "entropy":
         return -entropy(probabilities)
+    if name == "badge":
+        return badge(probabilities, embedding, seed=seed)
     return diverse_margin(probabilities, embedding, clusters=clusters, seed=seed)
 
 

@@ -82,6 +82,35 @@ def test_diverse_margin_candidates_come_before_confident_samples():
     assert scores[candidates].max() < scores[others].min()
 
 
+def test_badge_distances_are_those_of_the_explicit_gradient_embeddings():
+    """The kernel-trick distances equal the distances of the (p - onehot) (x) x vectors, dense or sparse."""
+    import scipy.sparse
+
+    p = dirichlet(40, 3, seed=5)
+    x = np.random.default_rng(5).normal(size=(40, 4))
+    r = p.copy()
+    r[np.arange(40), p.argmax(axis=1)] -= 1.0
+    g = (r[:, :, None] * x[:, None, :]).reshape(40, -1)
+    first = int(np.argmax((g * g).sum(axis=1)))
+    scores = sampling.badge(p, x, picks=1)
+    assert scores[first] == 0 and (np.delete(scores, first) > 1).all()  # the largest gradient first
+    dense = sampling.badge(p, x, picks=10, seed=3)
+    assert np.array_equal(dense, sampling.badge(p, scipy.sparse.csr_matrix(x), picks=10, seed=3))
+    assert sorted(dense[dense < 10]) == list(range(10))
+    explicit = ((g - g[first]) ** 2).sum(axis=1)
+    kernel = np.clip((g * g).sum(1) + (g[first] ** 2).sum() - 2 * (r @ r[first]) * (x @ x[first]), 0, None)
+    assert np.allclose(explicit, kernel)
+
+
+def test_badge_spreads_its_picks_over_both_blobs():
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.normal(0, 0.05, (10, 2)), rng.normal(5, 0.05, (40, 2))]) + 1.0
+    gaps = np.concatenate([np.linspace(0.0, 0.1, 10), np.linspace(0.11, 0.5, 40)])
+    p = np.column_stack([(1 + gaps) / 2, (1 - gaps) / 2])
+    picked = sampling.select("badge", 4, p, embedding=x, seed=0)
+    assert any(i < 10 for i in picked) and any(i >= 10 for i in picked)
+
+
 def test_deterministic_with_a_seed():
     p = dirichlet(120, 3, seed=2)
     a = sampling.priorities("diverse_margin", p, embedding=p, seed=4)
