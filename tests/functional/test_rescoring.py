@@ -136,3 +136,23 @@ def test_auto_serves_a_tabular_digits_project_from_the_scored_queue(api, pump):
         best = min(unlabeled, key=unlabeled.get)
         assert label_next() == best
         del unlabeled[best]
+
+
+def test_badge_ranks_its_picks_first_on_a_text_project(api, pump):
+    """`badge` through the product: the rescoring passes the TF-IDF features (sparse) and stores the
+    k-means++ picks as priorities 0..99, ahead of every other task, which `next` then serves."""
+    project_id = make_project(api, min_completions=10, retrain_every=1000, sampling="badge")
+    rows = balanced_rows(160)
+    ids = import_texts(api, project_id, rows)
+    label = {task_id: row["label"] for task_id, row in zip(ids, rows)}
+    for _ in range(10):
+        task = api.get(f"/api/projects/{project_id}/next?annotator=alice").json
+        complete(api, project_id, task["id"], label[str(task["id"])], annotator="alice")
+    pump.drain()
+    assert training(api, project_id)["model_version"] == "v1"
+    stored = {i: priority for i, (priority, version, _) in scores(project_id).items() if version is not None}
+    assert len(stored) == 150
+    ranked = sorted(stored.values())
+    assert ranked[:100] == list(range(100)) and ranked[100] > 100  # picks in order, then the rest
+    first = min(stored, key=stored.get)
+    assert api.get(f"/api/projects/{project_id}/next?annotator=bob").json["id"] == first
