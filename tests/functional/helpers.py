@@ -20,6 +20,17 @@ def complete(api, project_id, task_id, label, annotator="ann-1"):
     return answer.json
 
 
+def label_both_classes(api, project_id, ids, rows, n=10, annotator="alice"):
+    """Complete `n` tasks with their true labels, half spam and half ham, so the first training always
+    sees both classes (`next`'s first batch is a random draw: 10 of a third-spam pool are all ham
+    about 2% of the time, and a single class cannot train). Returns the completed task ids."""
+    spam = [i for i, r in zip(ids, rows) if r["label"] == "spam"][: n // 2]
+    ham = [i for i, r in zip(ids, rows) if r["label"] == "ham"][: n - len(spam)]
+    for task_id in spam + ham:
+        complete(api, project_id, task_id, "spam" if task_id in spam else "ham", annotator=annotator)
+    return spam + ham
+
+
 def balanced_rows(n, seed=0):
     """n SMS rows, spam first-ish: about a third spam so every training sees both classes."""
     pool, _ = sms_split(2000, 0, seed=seed)

@@ -10,7 +10,8 @@ import pytest
 from chalicelib.events import rescoring
 from chalicelib.store import queue, repository
 from chalicelib.store.models import TaskModel
-from tests.functional.helpers import balanced_rows, complete, import_texts, make_project, training
+from tests.functional.helpers import (
+    balanced_rows, complete, import_texts, label_both_classes, make_project, training)
 
 
 def make_keyless(project_id, task_ids):
@@ -88,12 +89,10 @@ def test_rescoring_backfills_and_scores_keyless_tasks(api, pump, monkeypatch):
     project_id = make_project(api, min_completions=10, retrain_every=1000, sampling="margin")
     rows = balanced_rows(120)
     ids = import_texts(api, project_id, rows)
-    label = {task_id: row["label"] for task_id, row in zip(ids, rows)}
     make_keyless(project_id, range(61, 121))
-    for _ in range(10):
-        task = api.get(f"/api/projects/{project_id}/next?annotator=alice").json
-        assert task["id"] <= 60  # keyless tasks are not served before the backfill
-        complete(api, project_id, task["id"], label[str(task["id"])], annotator="alice")
+    served = [api.get(f"/api/projects/{project_id}/next?annotator=a{i}").json["id"] for i in range(10)]
+    assert all(task_id <= 60 for task_id in served)  # keyless tasks are not served before the backfill
+    label_both_classes(api, project_id, ids[:60], rows[:60])
     pump.drain()
     assert training(api, project_id)["model_version"] == "v1"
 
