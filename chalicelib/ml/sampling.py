@@ -12,9 +12,10 @@ product and the benchmark's plain loop use the very same code.
 - `entropy`: predictive entropy, highest first.
 - `diverse_margin`: the `candidates_per_cluster * clusters` smallest-margin samples are clustered
   (k-means on the model's feature embedding, or on the probabilities when the model has none) and
-  served round-robin over clusters (each cluster's most ambiguous first), so a batch of labels
-  covers several regions of the pool instead of one ambiguous corner. Priority =
-  rank-within-cluster + margin, candidates before every other sample.
+  served round-robin over clusters, each cluster's sample nearest its centre first (as in Zhdanov's
+  "diverse mini-batch active learning", 2019: the typical sample of an ambiguous region rather than
+  its oddest one), so a batch of labels covers several regions of the pool instead of one
+  ambiguous corner. Priority = rank-within-cluster + margin, candidates before every other sample.
 - `badge` (Ash et al., ICLR 2020): each sample's gradient embedding, the gradient of the loss at
   its predicted label w.r.t. a linear last layer, (p - onehot(argmax p)) (x) x; the first
   BADGE_PICKS samples of a k-means++ seeding over those embeddings are served first, in pick order,
@@ -84,34 +85,48 @@ def random_keys(n: int, seed: int):
     return np.random.default_rng(seed).random(n)
 
 
-def cluster_labels(embedding, n_clusters: int, seed: int):
-    """k-means cluster ids of the rows of `embedding` (dense or sparse)."""
+def cluster_labels(embedding, n_clusters: int, seed: int, with_distances: bool = False):
+    """k-means cluster ids of the rows of `embedding` (dense or sparse); with `with_distances`, also
+    each row's distance to its own cluster's centre."""
     import numpy as np
     from sklearn.cluster import KMeans
 
     n = embedding.shape[0]
     n_clusters = max(1, min(n_clusters, n))
     if n_clusters == 1:
-        return np.zeros(n, dtype=int)
-    return KMeans(n_clusters=n_clusters, n_init=1, random_state=seed).fit_predict(embedding)
+        labels = np.zeros(n, dtype=int)
+        if not with_distances:
+            return labels
+        dense = np.asarray(embedding.todense() if hasattr(embedding, "todense") else embedding, dtype=float)
+        return labels, np.sqrt(((dense - dense.mean(axis=0)) ** 2).sum(axis=1))
+    kmeans = KMeans(n_clusters=n_clusters, n_init=1, random_state=seed).fit(embedding)
+    if not with_distances:
+        return kmeans.labels_
+    return kmeans.labels_, kmeans.transform(embedding)[np.arange(n), kmeans.labels_]
 
 
 def diverse_margin(probabilities, embedding=None, clusters: int = DEFAULT_CLUSTERS,
-                   candidates_per_cluster: int = CANDIDATES_PER_CLUSTER, seed: int = 0):
+                   candidates_per_cluster: int = CANDIDATES_PER_CLUSTER, seed: int = 0,
+                   representative_first: bool = True):
     import numpy as np
 
     gaps = margin(probabilities)
     n = len(gaps)
+    if n == 0:
+        return gaps
     order = np.argsort(gaps, kind="stable")
     candidates = order[: min(n, clusters * candidates_per_cluster)]
     space = np.asarray(probabilities, dtype=float) if embedding is None else embedding
-    labels = cluster_labels(space[candidates], clusters, seed)
-    # candidates are in increasing margin, so counting per cluster gives each one's rank in its cluster
+    labels, distances = cluster_labels(space[candidates], clusters, seed, with_distances=True)
+    # each candidate's rank in its cluster: nearest the cluster's centre first (the cluster's most
+    # typical ambiguous sample, measured better than its most ambiguous one), or by margin
+    within = np.lexsort((gaps[candidates], distances)) if representative_first else np.arange(len(candidates))
     ranks = np.empty(len(candidates), dtype=float)
     seen: dict[int, int] = {}
-    for i, label in enumerate(labels):
-        ranks[i] = seen.get(int(label), 0)
-        seen[int(label)] = int(ranks[i]) + 1
+    for i in within:
+        label = int(labels[i])
+        ranks[i] = seen.get(label, 0)
+        seen[label] = int(ranks[i]) + 1
     rest_base = float(ranks.max() + 1) if len(ranks) else 0.0
     out = rest_base + 1.0 + gaps  # margins are <= 1: every non-candidate after every candidate
     out[candidates] = ranks + gaps[candidates]

@@ -70,8 +70,17 @@ def test_diverse_margin_spreads_a_batch_over_clusters():
     diverse = sampling.select("diverse_margin", 4, p, embedding=embedding, seed=0)
     assert all(i < 10 for i in plain)  # margin alone stays in blob A
     assert any(i < 10 for i in diverse) and any(i >= 10 for i in diverse)
-    # within a cluster the most ambiguous comes first
-    assert 0 in diverse and 10 in diverse
+    # within a cluster the candidate nearest its centre comes first (ties to the most ambiguous) ...
+    first = sampling.diverse_margin(p, embedding, clusters=2, candidates_per_cluster=20, seed=0)
+    served = np.argsort(first, kind="stable")[:2]
+    for blob, members in ((0, np.arange(10)), (1, np.arange(10, 40))):  # the 40 candidates: 0-39
+        centre = embedding[members].mean(axis=0)
+        nearest = members[np.argmin(((embedding[members] - centre) ** 2).sum(axis=1))]
+        assert nearest in served, (blob, nearest, served)
+    # ... or, with representative_first=False, the most ambiguous one
+    by_margin = sampling.diverse_margin(p, embedding, clusters=2, candidates_per_cluster=20, seed=0,
+                                        representative_first=False)
+    assert set(np.argsort(by_margin, kind="stable")[:2]) == {0, 10}
 
 
 def test_diverse_margin_candidates_come_before_confident_samples():
