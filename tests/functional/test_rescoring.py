@@ -126,7 +126,7 @@ def test_auto_serves_a_tabular_digits_project_from_the_scored_queue(api, pump):
     unlabeled = {i: priority for i, (priority, version, _) in stored.items() if version is not None}
     assert len(unlabeled) == 280
     ranked = sorted(unlabeled.values())
-    # the most ambiguous task of each of the 10 clusters first (rank 0 + margin < 1), and the 100
+    # one task of each of the 10 clusters first (rank 0 + margin < 1: the candidate nearest its centre), and the 100
     # candidates (rank in cluster + margin < max rank + 1) more than 1 below the 180 others
     assert sum(p < 1 for p in ranked) == 10
     assert ranked[100] > ranked[99] + 1

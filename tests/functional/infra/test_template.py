@@ -134,7 +134,7 @@ def test_function_sizes_fit_their_work():
     assert stream["lambda_memory_size"] <= 512 and schedule["lambda_memory_size"] <= 512  # DynamoDB calls only
     assert train["lambda_memory_size"] >= 2048 and train["lambda_timeout"] == 900
     assert train["reserved_concurrency"] >= 1 and schedule["reserved_concurrency"] == 1
-    # rescoring loads a model and scores up to a chunk of 500 tasks, within its queue's visibility
+    # rescoring loads a model and scores up to a chunk of 2,000 tasks, within its queue's visibility
     assert rescore["lambda_memory_size"] >= 1024 and rescore["lambda_timeout"] <= 300
     # every function has its own hand-written policy, and the file exists
     for name, settings in functions.items():
