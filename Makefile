@@ -116,10 +116,15 @@ bench-train: venv
 bench-active-learning: venv
 	$(PY) bench/active_learning.py --product
 
-# digits (tabular kind) through the product loop: bench/results/active_learning-product-digits.*
+# digits (tabular kind, all 1,797 images: pool 1,297 + 500 held out) through the product loop, 3 seeds
+# (~45 min on 2 cores): bench/results/active_learning-product-digits-3seeds.*; --first-seed N for others
 bench-active-learning-digits: venv
-	$(PY) bench/active_learning.py --datasets digits --pool 500 --test 500 --budget 200 --seeds 3 \
-		--product --no-memory --product-strategies random,margin,auto --tag product-digits
+	$(PY) bench/active_learning.py --datasets digits --pool 1297 --test 500 --budget 160 --seeds 3 \
+		--product --no-memory --product-strategies auto,margin --tag product-digits-al
+	$(PY) bench/active_learning.py --datasets digits --pool 1297 --test 500 --budget 400 --seeds 3 \
+		--product --no-memory --product-strategies random --tag product-digits-random
+	$(PY) bench/active_learning.py --combine bench/results/active_learning-product-digits-al.json \
+		bench/results/active_learning-product-digits-random.json --tag product-digits-3seeds
 
 # GET /next request count and latency at two pool sizes; rescoring fan-out of a large pool
 # dynalite (npm) is the DynamoDB on which next's latency can be compared across pool sizes: bench/local_dynamodb.py

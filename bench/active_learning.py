@@ -400,6 +400,44 @@ def plot(runs, full, path):
     fig.savefig(path, dpi=110)
 
 
+def combine(paths, tag):
+    """Merge result JSONs into one report: their curves per (dataset, loop, strategy) and seed, each
+    seed's full-pool score, and each run's own budget (censoring). The files must share the split
+    settings (pool, test, first batch, batch); per-call latencies are not kept in the files."""
+    runs, full, notes, settings = {}, {}, [], None
+    for entry in paths:
+        path, _, only = entry.partition(":")  # "file.json:margin,random" keeps those strategies only
+        data = json.loads(Path(path).read_text())
+        shape = {k: data["settings"][k] for k in ("pool", "test", "first_batch", "batch")}
+        if settings is None:
+            settings = dict(data["settings"])
+        elif shape != {k: settings[k] for k in shape}:
+            raise SystemExit(f"{path}: split settings {shape} differ from the first file's")
+        for name, score in data["full_pool"].items():
+            dataset, seed = name.split("/seed")
+            full[(dataset, int(seed))] = (score["accuracy"], score["macro_f1"])
+        for key, by_seed in data["curves"].items():
+            dataset, loop, strategy = key.split("/")
+            if only and strategy not in only.split(","):
+                continue
+            budget = data["settings"]["budget"]
+            if loop == "product":
+                budget = data["settings"].get("product_budget") or budget
+            for seed, curve in by_seed.items():
+                if int(seed) in runs.get((dataset, loop, strategy), {}):
+                    raise SystemExit(f"{path}: {key} seed {seed} is in an earlier file too")
+                runs.setdefault((dataset, loop, strategy), {})[int(seed)] = {
+                    "curve": [tuple(point) for point in curve], "budget": budget}
+        seeds = sorted({int(seed) for by_seed in data["curves"].values() for seed in by_seed})
+        notes.append(f"from {Path(path).name}{' (' + only + ' only)' if only else ''} "
+                     f"(budget {data['settings']['budget']}, seeds {seeds[0]}-{seeds[-1]})")
+    seeds = sorted({seed for by_seed in runs.values() for seed in by_seed})
+    settings.setdefault("first_seed", 0)
+    args = argparse.Namespace(**{**settings, "tag": tag, "first_seed": seeds[0], "seeds": len(seeds),
+                                 "product_budget": None, "budget": max(r["budget"] for v in runs.values() for r in v.values())})
+    write_report(summarize(runs, full, args.budget), runs, full, args, notes)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default="sms,digits")
@@ -416,7 +454,13 @@ def main(argv=None):
     parser.add_argument("--product", action="store_true", help="also run the product loop on the local stack")
     parser.add_argument("--no-memory", action="store_true", help="skip the in-memory loop")
     parser.add_argument("--tag", default="", help="suffix of the result files (active_learning-<tag>.*)")
+    parser.add_argument("--combine", nargs="+", metavar="RESULT_JSON", default=None,
+                        help="run nothing: merge earlier result files of the same splits (e.g. seeds run "
+                             "separately) into one table and learning-curve PNG; FILE:s1,s2 keeps "
+                             "strategies s1, s2 of that file only")
     args = parser.parse_args(argv)
+    if args.combine:
+        return combine(args.combine, args.tag)
     datasets = args.datasets.split(",")
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     runs: dict = {}

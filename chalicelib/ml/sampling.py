@@ -24,7 +24,11 @@ product and the benchmark's plain loop use the very same code.
   sparse text features are never expanded into classes x features.
 - `auto` (default) and `uncertainty` (Label Studio's name) resolve to AUTO_STRATEGY, the strategy
   bench/active_learning.py measured best on both SMS and digits: `diverse_margin` (see
-  bench/results/README.md; plain `margin` needed more labels on digits, as many on SMS).
+  bench/results/README.md: through the product loop 0.43x random's labels on all of digits and
+  0.29x on SMS, fewer than plain `margin` on both; badge and a dozen other strategies were worse).
+
+Diversity is computed within one rescoring chunk (chalicelib/events/rescoring.py, 2,000 tasks by
+default): a pool of several chunks gets each chunk's own clusters, which overlap.
 
 numpy / scikit-learn are imported inside the functions: this module is imported by the API.
 """
@@ -37,7 +41,7 @@ MODEL_FREE = ("sequential", "random")
 
 BADGE_PICKS = 100  # per chunk of rescored tasks, like diverse_margin's 100 candidates
 DEFAULT_CLUSTERS = 10  # about one retraining's worth of labels (retrain_every defaults to 10)
-CANDIDATES_PER_CLUSTER = 10  # 10 x 10 = the 100 smallest margins of a chunk of 500 (measured: 5 too narrow on digits)
+CANDIDATES_PER_CLUSTER = 10  # 10 x 10 = the 100 smallest margins of a chunk (measured: 5 too narrow on digits)
 
 
 def resolve(strategy: str | None) -> str:
