@@ -18,8 +18,9 @@ loop the median/p95 latency of `next`. Writes bench/results/active_learning.{md,
 
     .venv/bin/python bench/active_learning.py                    # memory loop, small settings (minutes)
     .venv/bin/python bench/active_learning.py --product          # + the product loop on SMS and digits
-    .venv/bin/python bench/active_learning.py --datasets digits --pool 1000 --test 500 --budget 200 \
-        --product --no-memory --product-strategies random,margin,auto --tag product-digits
+    .venv/bin/python bench/active_learning.py --datasets digits --pool 1297 --test 500 --budget 160 \
+        --product --no-memory --product-strategies margin,auto --tag product-digits   # all of digits
+    .venv/bin/python bench/active_learning.py --combine a.json b.json:random --tag merged  # seeds run apart
     .venv/bin/python bench/active_learning.py --pool 3000 --budget 600 --seeds 5 --product   # bigger
 """
 from __future__ import annotations
@@ -400,6 +401,11 @@ def plot(runs, full, path):
     fig.savefig(path, dpi=110)
 
 
+def run_budget(settings, loop):
+    """The labels a run of that loop was allowed (the product loop's own budget when one was set)."""
+    return (settings.get("product_budget") if loop == "product" else None) or settings["budget"]
+
+
 def combine(paths, tag):
     """Merge result JSONs into one report: their curves per (dataset, loop, strategy) and seed, each
     seed's full-pool score, and each run's own budget (censoring). The files must share the split
@@ -420,9 +426,7 @@ def combine(paths, tag):
             dataset, loop, strategy = key.split("/")
             if only and strategy not in only.split(","):
                 continue
-            budget = data["settings"]["budget"]
-            if loop == "product":
-                budget = data["settings"].get("product_budget") or budget
+            budget = run_budget(data["settings"], loop)
             for seed, curve in by_seed.items():
                 if int(seed) in runs.get((dataset, loop, strategy), {}):
                     raise SystemExit(f"{path}: {key} seed {seed} is in an earlier file too")
@@ -430,7 +434,7 @@ def combine(paths, tag):
                     "curve": [tuple(point) for point in curve], "budget": budget}
         seeds = sorted({int(seed) for by_seed in data["curves"].values() for seed in by_seed})
         notes.append(f"from {Path(path).name}{' (' + only + ' only)' if only else ''} "
-                     f"(budget {data['settings']['budget']}, seeds {seeds[0]}-{seeds[-1]})")
+                     f"(budget {run_budget(data['settings'], 'product')}, seeds {seeds[0]}-{seeds[-1]})")
     seeds = sorted({seed for by_seed in runs.values() for seed in by_seed})
     settings.setdefault("first_seed", 0)
     args = argparse.Namespace(**{**settings, "tag": tag, "first_seed": seeds[0], "seeds": len(seeds),
