@@ -89,23 +89,14 @@ def random_keys(n: int, seed: int):
     return np.random.default_rng(seed).random(n)
 
 
-def cluster_labels(embedding, n_clusters: int, seed: int, with_distances: bool = False):
-    """k-means cluster ids of the rows of `embedding` (dense or sparse); with `with_distances`, also
-    each row's distance to its own cluster's centre."""
+def clusters_of(embedding, n_clusters: int, seed: int):
+    """k-means of the rows of `embedding` (dense or sparse, at least one row): each row's cluster id
+    and its distance to that cluster's centre."""
     import numpy as np
     from sklearn.cluster import KMeans
 
     n = embedding.shape[0]
-    n_clusters = max(1, min(n_clusters, n))
-    if n_clusters == 1:
-        labels = np.zeros(n, dtype=int)
-        if not with_distances:
-            return labels
-        dense = np.asarray(embedding.todense() if hasattr(embedding, "todense") else embedding, dtype=float)
-        return labels, np.sqrt(((dense - dense.mean(axis=0)) ** 2).sum(axis=1))
-    kmeans = KMeans(n_clusters=n_clusters, n_init=1, random_state=seed).fit(embedding)
-    if not with_distances:
-        return kmeans.labels_
+    kmeans = KMeans(n_clusters=max(1, min(n_clusters, n)), n_init=1, random_state=seed).fit(embedding)
     return kmeans.labels_, kmeans.transform(embedding)[np.arange(n), kmeans.labels_]
 
 
@@ -121,7 +112,7 @@ def diverse_margin(probabilities, embedding=None, clusters: int = DEFAULT_CLUSTE
     order = np.argsort(gaps, kind="stable")
     candidates = order[: min(n, clusters * candidates_per_cluster)]
     space = np.asarray(probabilities, dtype=float) if embedding is None else embedding
-    labels, distances = cluster_labels(space[candidates], clusters, seed, with_distances=True)
+    labels, distances = clusters_of(space[candidates], clusters, seed)
     # each candidate's rank in its cluster: nearest the cluster's centre first (the cluster's most
     # typical ambiguous sample, measured better than its most ambiguous one), or by margin
     within = np.lexsort((gaps[candidates], distances)) if representative_first else np.arange(len(candidates))

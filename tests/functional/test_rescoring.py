@@ -11,6 +11,17 @@ def scores(project_id):
             for t in TaskModel.query(project_id)}
 
 
+def text_project_with_v1(api, pump, sampling, n_rows):
+    """A text project of `n_rows` balanced SMS rows whose v1 is trained on 5 spam + 5 ham (and so
+    has rescored its pool): (project id, row of each task id - 1)."""
+    project_id = make_project(api, min_completions=10, retrain_every=1000, sampling=sampling)
+    rows = balanced_rows(n_rows)
+    label_both_classes(api, project_id, import_texts(api, project_id, rows), rows)
+    pump.drain()
+    assert training(api, project_id)["model_version"] == "v1"
+    return project_id, rows
+
+
 def test_split_covers_the_range_with_chunk_aligned_parts():
     parts = rescoring.split(1, 100_000, 500)
     assert len(parts) == 10 and parts[0] == (1, 10_000) and parts[-1] == (90_001, 100_000)
@@ -20,12 +31,7 @@ def test_split_covers_the_range_with_chunk_aligned_parts():
 
 def test_promotion_rescores_the_pool_through_the_fan_out(api, pump, monkeypatch):
     monkeypatch.setenv(rescoring.CHUNK_ENV, "40")
-    project_id = make_project(api, min_completions=10, retrain_every=1000, sampling="margin")
-    rows = balanced_rows(300)
-    ids = import_texts(api, project_id, rows)
-    label_both_classes(api, project_id, ids, rows)
-    pump.drain()
-    assert training(api, project_id)["model_version"] == "v1"
+    project_id, rows = text_project_with_v1(api, pump, "margin", 300)
 
     # 300 ids in chunks of 40: the root message splits into 8 leaves
     assert pump.delivered["rescore_worker"] == 1 + 8
@@ -139,12 +145,7 @@ def test_auto_serves_a_tabular_digits_project_from_the_scored_queue(api, pump):
 def test_badge_ranks_its_picks_first_on_a_text_project(api, pump):
     """`badge` through the product: the rescoring passes the TF-IDF features (sparse) and stores the
     k-means++ picks as priorities 0..99, ahead of every other task, which `next` then serves."""
-    project_id = make_project(api, min_completions=10, retrain_every=1000, sampling="badge")
-    rows = balanced_rows(160)
-    ids = import_texts(api, project_id, rows)
-    label_both_classes(api, project_id, ids, rows)
-    pump.drain()
-    assert training(api, project_id)["model_version"] == "v1"
+    project_id, _ = text_project_with_v1(api, pump, "badge", 160)
     stored = {i: priority for i, (priority, version, _) in scores(project_id).items() if version is not None}
     assert len(stored) == 150
     ranked = sorted(stored.values())
