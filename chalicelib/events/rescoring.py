@@ -43,7 +43,7 @@ CHUNK_ENV = "ACTIVELABEL_RESCORE_CHUNK"
 # chunks whose clusters overlap, and `auto` needed as many labels as plain margin (110 vs 110,
 # bench/results/README.md); one chunk of 2,000 gives it the whole pool. 2,000 tasks cost a range
 # Query of a few pages and 2,000 conditional writes: an estimated 10-20 s on DynamoDB at 5-10 ms a
-# write (not measured on AWS; ~40 s on local moto), inside the function's 300 s.
+# write (an estimate, not measured on AWS), inside the function's 300 s.
 DEFAULT_CHUNK = 2000
 
 
