@@ -117,7 +117,7 @@ bench-active-learning: venv
 	$(PY) bench/active_learning.py --product
 
 # digits (tabular kind, all 1,797 images: pool 1,297 + 500 held out) through the product loop, 3 seeds
-# (~45 min on 2 cores): bench/results/active_learning-product-digits-3seeds.*; --first-seed N for others
+# (~45 min on 2 cores): bench/results/active_learning-product-digits-3seeds.* (the current 9-seed figures: bench/results/README.md); --first-seed N for others
 bench-active-learning-digits: venv
 	$(PY) bench/active_learning.py --datasets digits --pool 1297 --test 500 --budget 160 --seeds 3 \
 		--product --no-memory --product-strategies auto,margin --tag product-digits-al
