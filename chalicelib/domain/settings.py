@@ -19,6 +19,8 @@ SAMPLING_STRATEGIES = (
     "diverse_margin", "badge", "uncertainty",
 )
 
+SECRET_MASK = "********"  # what is shown instead of a custom backend's password
+
 DEFAULTS = {
     "min_completions": 10,
     "agreement_threshold": 0.5,
@@ -104,3 +106,11 @@ def merge_settings(current: dict | None, update, available_models: list[str], fi
     if merged["model"] == "custom" and not merged["custom_backend"]:
         raise ValidationError(f"{field}.custom_backend", "required when model is 'custom'")
     return merged
+
+
+def masked(ml: dict | None) -> dict | None:
+    """The settings as shown: a custom backend's password replaced by SECRET_MASK."""
+    custom = (ml or {}).get("custom_backend")
+    if not custom or not custom.get("basic_auth_pass"):
+        return ml
+    return {**ml, "custom_backend": {**custom, "basic_auth_pass": SECRET_MASK}}
