@@ -1,0 +1,50 @@
+"""`GET /ui` and `GET /ui/{asset}`: the console's files, with headers that keep the page strict.
+
+Only the files present in assets/ at import time are served (a fixed name -> file table, so no
+path from the request ever reaches the filesystem). Every answer carries a Content-Security-Policy
+that allows scripts, styles, images and API calls from this origin only (no inline script or style,
+no third-party origin) and `X-Content-Type-Options: nosniff`.
+"""
+from pathlib import Path
+
+from chalice import Response
+
+from chalicelib.errors import NotFoundError
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-cache",
+}
+INDEX = "index.html"
+# name -> content type; read from disk when asked (the files are small and Lambda's disk is local)
+FILES = {p.name: CONTENT_TYPES[p.suffix] for p in ASSETS.iterdir() if p.is_file() and p.suffix in CONTENT_TYPES}
+
+
+def asset(name: str) -> Response:
+    content_type = FILES.get(name)
+    if content_type is None:
+        raise NotFoundError(f"asset {name!r} not found; the console is at /ui/", "asset")
+    return Response(body=(ASSETS / name).read_text(encoding="utf-8"), status_code=200,
+                    headers={"Content-Type": content_type, **SECURITY_HEADERS})
+
+
+def index(request) -> Response:
+    """The page at `/ui/`. `/ui` without the slash redirects there, so the page's relative links
+    (`app.js`, `style.css`) resolve under /ui/ on every stage prefix (`/api/ui/` on API Gateway)."""
+    path = ((request.context or {}).get("path") or "") if request is not None else ""
+    if path and not path.endswith("/"):
+        return Response(body="", status_code=301,
+                        headers={"Location": path.rsplit("/", 1)[-1] + "/", **SECURITY_HEADERS})
+    return asset(INDEX)
