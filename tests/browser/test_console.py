@@ -185,6 +185,7 @@ def test_console_flow(stack, driver, shots):
                 total: nav.transferSize + res.reduce((a, r) => a + r.transferSize, 0)};""")
     origins = {r[0].split("/ui/")[0] for r in transfer["resources"]}
     assert origins <= {stack.url}, origins  # nothing from another origin
+    assert transfer["total"] < 200_000, transfer  # the page's weight budget (sizes, not timings)
     page.shot("01-sign-in")
 
     page.fill("#token", "not-a-token")

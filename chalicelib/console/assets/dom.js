@@ -1,5 +1,5 @@
-// DOM helpers. Every string reaches the page as a text node or an attribute value, never as HTML:
-// nothing here (or anywhere in the console) assigns innerHTML, outerHTML or calls document.write.
+// DOM helpers. Every string reaches the page as a text node or an attribute value, never parsed
+// as HTML (tests/functional/test_console_assets.py checks the sources for the HTML sinks).
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 

@@ -27,6 +27,7 @@ function predictionOf(task) {
 
 export function view(data, ctx) {
   const tasks = data.tasks || [];
+  const withPredictions = tasks.some((t) => (t.predictions || []).length);  // imported with predictions
   const input = h("textarea", { name: "tasks", rows: 6, spellcheck: "false", disabled: !ctx.admin,
     placeholder: '[{"data": {"text": "a task"}}, {"data": {"text": "another"}}]' });
   const status = h("p", { class: "status", role: "status", id: "import-status" });
@@ -54,11 +55,12 @@ export function view(data, ctx) {
   });
   const table = tasks.length
     ? h("table", { class: "list", id: "tasks" },
-      h("thead", {}, h("tr", {}, ["ID", "Data", "Completions", "Accepted", "Agreement", "Prediction"].map((x) => h("th", {}, x)))),
+      h("thead", {}, h("tr", {}, ["ID", "Data", "Completions", "Accepted", "Agreement"].map((x) => h("th", {}, x)),
+        withPredictions ? h("th", {}, "Prediction") : null)),
       h("tbody", {}, tasks.map((t) => h("tr", { dataset: { task: t.id } },
         h("td", { class: "num" }, t.id), h("td", {}, dataCell(t.data)), h("td", { class: "num" }, t.total_annotations ?? 0),
         h("td", {}, t.is_labeled ? "yes" : ""), h("td", { class: "num" }, fmt(t.agreement, 2)),
-        h("td", {}, predictionOf(t))))))
+        withPredictions ? h("td", {}, predictionOf(t)) : null))))
     : h("p", { class: "muted" }, "No task yet.");
   return h("div", {}, form, h("div", { class: "card" }, h("h2", {}, "Tasks"), table,
     data.next ? h("p", { class: "muted" }, "Showing the first 50 tasks.") : null));
