@@ -29,6 +29,10 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 XSS = "<img src=x onerror=alert(1)>"
 MIN_COMPLETIONS = 4
+TWO_CONTROLS = """<View><Text name="text" value="$text"/>
+<Choices name="topic" toName="text"><Choice value="sport"/><Choice value="news"/></Choices>
+<Choices name="tone" toName="text"><Choice value="calm"/><Choice value="angry"/></Choices>
+<TextArea name="comment" toName="text"/></View>"""
 TEXTS = [  # (text, label): small, both classes, the XSS text among them
     ("WIN a FREE prize now, txt CLAIM to 80082", "spam"),
     ("are we still on for lunch tomorrow?", "ham"),
@@ -329,6 +333,14 @@ def test_console_flow(stack, driver, shots):
     assert page.text("#ls-url") == f"{stack.url}/ls/" and page.text("#ls-user") == f"project-{project_id}"
     page.shot("08-connect-label-studio")
 
+    # ---- a config with two controls a model fits and one none does: the target choice, "needs a custom model"
+    two = admin_call(stack, "POST", "/api/projects", {"title": "two questions", "label_config": TWO_CONTROLS})
+    page.go(f"#/projects/{two['id']}/ml")
+    page.panel("ml")
+    assert page.one('[data-field="target"]').is_displayed()
+    assert [o.get_attribute("value") for o in page.all("#f-target option")] == ["", "topic", "tone"]
+    assert "comment (TextArea): needs a custom model" in page.text("#ml-form .note")
+
     # ---- Tokens: a reader token for this project, its secret shown once
     page.go("#/tokens")
     page.panel("tokens")
@@ -347,7 +359,7 @@ def test_console_flow(stack, driver, shots):
     page.one("#signin button[type=submit]").click()
     page.panel("projects")
     assert page.text("#role") == "read-only" and not page.all('#nav a[href="#/tokens"]')
-    assert [el.text for el in page.all("#projects tbody tr td:first-child")] == ["SMS spam"]
+    assert [el.text for el in page.all("#projects tbody tr td:first-child")] == ["SMS spam"]  # its scope only
     assert all(not el.is_enabled() for el in page.all("#new-project input, #new-project textarea, #new-project button"))
     page.go(f"#/projects/{project_id}/ml")
     page.panel("ml")
