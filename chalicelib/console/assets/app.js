@@ -1,5 +1,6 @@
 // The console: sign-in, routing (#/...), the project list and the per-project panels.
-// A panel is a module exporting {id, title, load(ctx) -> data, view(data, ctx) -> Node, refreshMs?}:
+// A panel is a module exporting {id, title, load(ctx) -> data, view(data, ctx) -> Node,
+// refreshAfter(data) -> ms or null (optional)}:
 // adding one is a new module and a line in PANELS.
 import { api, ApiError, project as projectPath, token } from "./api.js";
 import { h, replace } from "./dom.js";
@@ -96,6 +97,11 @@ async function showPanel(section, panel, ctx, seq) {
     data = await panel.load(ctx);
   } catch (e) {
     if (seq !== routeSeq) return;
+    if (section.dataset.ready === "true" && panel.refreshAfter) {
+      // a refresh that failed: keep what is shown and try again
+      refreshTimer = setTimeout(() => { if (seq === routeSeq) showPanel(section, panel, ctx, seq); }, 3000);
+      return;
+    }
     replace(section, h("p", { class: "error", role: "alert" }, e.message));
     section.dataset.ready = "error";
     return;
@@ -107,9 +113,9 @@ async function showPanel(section, panel, ctx, seq) {
   section.dataset.ready = "true";
   const tReady = performance.now();
   metrics.timings.push({ panel: panel.id, api_ms: tApi - t0, ready_after_api_ms: tReady - tApi });
-  if (panel.refreshMs && panel.shouldRefresh && panel.shouldRefresh(data)) {
-    refreshTimer = setTimeout(() => { if (seq === routeSeq) showPanel(section, panel, ctx, seq); },
-      panel.refreshMs);
+  const delay = panel.refreshAfter ? panel.refreshAfter(data) : null;
+  if (delay) {
+    refreshTimer = setTimeout(() => { if (seq === routeSeq) showPanel(section, panel, ctx, seq); }, delay);
   }
 }
 

@@ -6,7 +6,6 @@ import { learningCurve } from "./chart.js";
 
 export const id = "training";
 export const title = "Training";
-export const refreshMs = 1500;
 
 export async function load(ctx) {
   const [state, versions, report] = await Promise.all([
@@ -14,9 +13,10 @@ export async function load(ctx) {
   return { state, versions: versions.versions || [], report };
 }
 
-// Keep polling while the panel is open: training starts on its own once enough tasks are accepted.
-export function shouldRefresh() {
-  return true;
+// Polled while the panel is open (training starts on its own once enough tasks are accepted):
+// every second while work is queued or running, every 2 s otherwise.
+export function refreshAfter(data) {
+  return data.state.state === "queued" || data.state.state === "training" ? 1000 : 2000;
 }
 
 function metricsText(metrics) {
