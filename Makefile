@@ -61,7 +61,7 @@ browser:
 	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; else \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver; fi
-	@chromium --version
+	@chromium --version 2>/dev/null
 
 test: venv package checkov-venv browser
 	$(PY) -m ruff check --select F,E9 app.py chalicelib activelabel_client bench tests infra e2e_labelstudio

@@ -29,7 +29,8 @@ SECURITY_HEADERS = {
 }
 INDEX = "index.html"
 # name -> content type; read from disk when asked (the files are small and Lambda's disk is local)
-FILES = {p.name: CONTENT_TYPES[p.suffix] for p in ASSETS.iterdir() if p.is_file() and p.suffix in CONTENT_TYPES}
+FILES = {p.name: CONTENT_TYPES[p.suffix] for p in (ASSETS.iterdir() if ASSETS.is_dir() else ())
+         if p.is_file() and p.suffix in CONTENT_TYPES}
 
 
 def asset(name: str) -> Response:
