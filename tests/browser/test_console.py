@@ -278,14 +278,22 @@ def test_console_flow(stack, driver, shots):
     second = page.wait(lambda: (active_version() or first) != first and active_version(), timeout=40,
                        what="a second model version")
     page.wait(lambda: len(page.all("#learning-curve circle.point.active")) == 1, what="the curve")
-    version_row = page.one("#versions tr.active").text
+    # the panel re-renders itself every few seconds: read it through wait(), which retries stale elements
+    version_row = page.wait(lambda: page.text("#versions tr.active"), what="the active version's row")
     assert "accuracy" in version_row and "macro_f1" in version_row and "object Object" not in version_row
     report = admin_call(stack, "GET", f"/api/projects/{project_id}/report")
     assert [p["model_version"] for p in report["curve"]] == [first, second]
-    assert len(page.all("#learning-curve circle.point:not(.random)")) == len(report["curve"]) == 2
+    assert len(report["curve"]) == 2
+    page.wait(lambda: len(page.all("#learning-curve circle.point:not(.random)")) == 2, what="two points")
     if report["estimated_savings"]:
-        assert str(report["estimated_savings"]["random_would_need"]) in page.text("#savings")
+        page.wait(lambda: str(report["estimated_savings"]["random_would_need"]) in page.text("#savings"),
+                  what="the savings estimate")
     page.shot("05-training")
+    # "Train now": a third version on the same labels
+    page.wait(lambda: page.one("#train-now").click() or True, what="Train now")
+    third = page.wait(lambda: active_version() not in (first, second) and active_version(), timeout=40,
+                      what="a third model version")
+    assert admin_call(stack, "GET", f"/api/projects/{project_id}/training")["model_version"] == third
     print(f"\ntraining states the panel showed: {' -> '.join(states)}")
 
     page.go(f"#/projects/{project_id}/tasks")
@@ -368,7 +376,7 @@ def test_console_flow(stack, driver, shots):
     page.shot("10-reader-read-only")
     page.go(f"#/projects/{project_id}/training")
     page.panel("training")
-    assert not page.one("#train-now").is_enabled()
+    assert page.wait(lambda: page.one("#train-now").get_attribute("disabled") is not None, what="Train now")
     page.go(f"#/projects/{project_id}/tasks")
     page.panel("tasks")
     assert not page.one("#import").is_enabled() and not page.one("#import-form textarea").is_enabled()
