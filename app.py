@@ -26,7 +26,7 @@ def console_index():
 
 @route("/ui/{asset}", methods=["GET"])
 def console_asset(asset):
-    return console.asset(asset)
+    return console.asset(asset, app.current_request)
 
 
 @route("/api/openapi.json")

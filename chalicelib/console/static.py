@@ -5,6 +5,7 @@ path from the request ever reaches the filesystem). Every answer carries a Conte
 that allows scripts, styles, images and API calls from this origin only (no inline script or style,
 no third-party origin) and `X-Content-Type-Options: nosniff`.
 """
+import hashlib
 from pathlib import Path
 
 from chalice import Response
@@ -33,12 +34,18 @@ FILES = {p.name: CONTENT_TYPES[p.suffix] for p in (ASSETS.iterdir() if ASSETS.is
          if p.is_file() and p.suffix in CONTENT_TYPES}
 
 
-def asset(name: str) -> Response:
+def asset(name: str, request=None) -> Response:
+    """The file `name` of assets/. Browsers revalidate (`no-cache`): an `If-None-Match` with the
+    file's ETag gets an empty 304."""
     content_type = FILES.get(name)
     if content_type is None:
         raise NotFoundError(f"asset {name!r} not found; the console is at /ui/", "asset")
-    return Response(body=(ASSETS / name).read_text(encoding="utf-8"), status_code=200,
-                    headers={"Content-Type": content_type, **SECURITY_HEADERS})
+    body = (ASSETS / name).read_bytes()
+    etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+    headers = {"Content-Type": content_type, "ETag": etag, **SECURITY_HEADERS}
+    if request is not None and (request.headers or {}).get("if-none-match") == etag:
+        return Response(body="", status_code=304, headers=headers)
+    return Response(body=body.decode("utf-8"), status_code=200, headers=headers)
 
 
 def index(request) -> Response:
@@ -48,4 +55,4 @@ def index(request) -> Response:
     if path and not path.endswith("/"):
         return Response(body="", status_code=301,
                         headers={"Location": path.rsplit("/", 1)[-1] + "/", **SECURITY_HEADERS})
-    return asset(INDEX)
+    return asset(INDEX, request)

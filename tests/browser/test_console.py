@@ -48,6 +48,14 @@ TEXTS = [  # (text, label): small, both classes, the XSS text among them
 ]
 
 
+# what the page's own files cost to load (the API calls after sign-in are not counted)
+TRANSFER = """
+    const nav = performance.getEntriesByType('navigation')[0];
+    const res = performance.getEntriesByType('resource').filter(r => r.name.includes('/ui/'));
+    return {document: nav.transferSize, resources: res.map(r => [r.name, r.transferSize, r.encodedBodySize]),
+            total: nav.transferSize + res.reduce((a, r) => a + r.transferSize, 0)};"""
+
+
 def browser_missing():
     if CHROMIUM and CHROMEDRIVER:
         return None
@@ -182,11 +190,7 @@ def test_console_flow(stack, driver, shots):
     driver.get(f"{stack.url}/ui")
     page.wait(lambda: page.one("#signin"), what="sign-in form")
     assert driver.current_url.endswith("/ui/")
-    transfer = driver.execute_script("""
-        const nav = performance.getEntriesByType('navigation')[0];
-        const res = performance.getEntriesByType('resource');
-        return {document: nav.transferSize, resources: res.map(r => [r.name, r.transferSize, r.encodedBodySize]),
-                total: nav.transferSize + res.reduce((a, r) => a + r.transferSize, 0)};""")
+    transfer = driver.execute_script(TRANSFER)
     origins = {r[0].split("/ui/")[0] for r in transfer["resources"]}
     assert origins <= {stack.url}, origins  # nothing from another origin
     assert transfer["total"] < 200_000, transfer  # the page's weight budget (sizes, not timings)
@@ -385,6 +389,13 @@ def test_console_flow(stack, driver, shots):
     assert page.all(".readonly-note") and not page.all("#ls-pass")
     assert admin_call(stack, "GET", f"/api/projects/{project_id}/ml")["model"] == "custom"  # unchanged
 
+    # a reload: the tab keeps its token, the files revalidate (ETag -> 304)
+    driver.refresh()
+    page.panel("connect")  # the same page: the hash is kept
+    assert page.text("#role") == "read-only"
+    reload_bytes = driver.execute_script(TRANSFER)["total"]
+    assert reload_bytes < transfer["total"], (reload_bytes, transfer)
+
     # nothing the page did broke its CSP or threw
     errors = page.console_errors()
     assert not [e for e in errors if "Content Security Policy" in e or "Uncaught" in e], errors
@@ -394,7 +405,7 @@ def test_console_flow(stack, driver, shots):
     for t in timings:
         per_panel.setdefault(t["panel"], []).append(t)
     print(f"\nconsole first load: {transfer['total']} bytes transferred "
-          f"(document {transfer['document']}, {len(transfer['resources'])} resources); "
+          f"(document {transfer['document']}, {len(transfer['resources'])} resources); reload {reload_bytes} bytes; "
           f"flow {time.monotonic() - started:.1f} s; screenshots in {shots}")
     for name, rows in per_panel.items():
         ready = sorted(r["ready_after_api_ms"] for r in rows)

@@ -41,9 +41,20 @@ def test_every_asset_is_served_and_nothing_else(client):
         assert answer.json_body["Field"] == "asset"
 
 
+def test_an_unchanged_asset_revalidates_with_an_empty_304(client):
+    first = client.http.get("/ui/app.js")
+    etag = first.headers["ETag"]
+    again = client.http.get("/ui/app.js", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.body == b"" and again.headers["ETag"] == etag
+    assert again.headers["X-Content-Type-Options"] == "nosniff"
+    assert client.http.get("/ui/app.js", headers={"If-None-Match": '"other"'}).status_code == 200
+    assert client.http.get("/ui/style.css").headers["ETag"] != etag
+
+
 def test_ui_without_its_slash_redirects_relatively(chalice_app):
     class Request:
         context = {"path": "/api/ui"}  # API Gateway's path carries the stage
+        headers = {}
 
     answer = static.index(Request())
     assert answer.status_code == 301 and answer.headers["Location"] == "ui/"
