@@ -41,6 +41,9 @@ GLOBAL_ADMIN = Rule("admin", all_projects=True)
 P = "/api/projects/{project_id}"
 ROUTE_ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/health"): PUBLIC,
+    # the web console's static files (chalicelib/console): the page itself authenticates its API calls
+    ("GET", "/ui"): PUBLIC,
+    ("GET", "/ui/{asset}"): PUBLIC,
     ("GET", "/api/openapi.json"): READER,  # any valid token
     # tokens: a project-scoped admin manages the tokens of its own projects only
     ("POST", "/api/tokens"): ADMIN,

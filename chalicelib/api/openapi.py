@@ -81,7 +81,11 @@ QUERIES = {
                               "schema": {"type": "string", "enum": ["annotations", "completions"]}}],
 }
 SUCCESS = {"POST": "201", "DELETE": "200"}
-SUCCESS_CONTENT = {("GET", f"{P}/report.png"): {"image/png": {"schema": {"type": "string", "format": "binary"}}}}
+_TEXT = {"schema": {"type": "string"}}
+SUCCESS_CONTENT = {("GET", f"{P}/report.png"): {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+                   # the web console's files (chalicelib/console)
+                   ("GET", "/ui"): {"text/html": _TEXT},
+                   ("GET", "/ui/{asset}"): {t: _TEXT for t in ("text/html", "text/javascript", "text/css", "image/svg+xml")}}
 ACCEPTED = {("POST", f"{P}/train")}
 
 
