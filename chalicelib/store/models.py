@@ -181,6 +181,7 @@ class CompletionModel(Model):
     task_id = NumberAttribute()
     result = JSONAttribute(default=list)
     completed_by = UnicodeAttribute(default="unknown")
+    recorded_by = UnicodeAttribute(null=True)  # the admin token that posted it for `completed_by`
     was_cancelled = BooleanAttribute(default=False)
     ground_truth = BooleanAttribute(default=False)
     lead_time = NumberAttribute(null=True)
