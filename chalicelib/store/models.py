@@ -54,6 +54,9 @@ class ProjectModel(Model):
     trained_seq = NumberAttribute(default=0)
     last_error = UnicodeAttribute(null=True)
     last_error_at = UTCDateTimeAttribute(null=True)
+    # completion stream records that failed and have not succeeded since: {completion_id: {"error",
+    # "attempts", "at"}}, at most store/stream_errors.MAX_ENTRIES (shown in /training as `errors`)
+    stream_errors = JSONAttribute(null=True)
 
     # the promoted model (pointer); the artifact's facts are copied here so that predict
     # needs a single GetItem
