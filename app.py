@@ -119,7 +119,7 @@ def list_completions(project_id, task_id):
 
 @route("/api/projects/{project_id}/completions/{completion_id}", methods=["DELETE"])
 def delete_completion(project_id, completion_id):
-    return tasks.delete_completion(project_id, completion_id)
+    return tasks.delete_completion(app.current_request, project_id, completion_id)
 
 
 @route("/api/projects/{project_id}/next", methods=["GET"])

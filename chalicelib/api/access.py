@@ -122,6 +122,16 @@ class Principal:
     def has_role(self, role: str) -> bool:
         return RANK[self.role] >= RANK[role]
 
+    def acts_for(self, name: str | None, field: str) -> str:
+        """Whom the caller labels as. A token labels as its own name (None means that); only an admin
+        may name someone else (the completion records who did: `recorded_by`). 403 naming `field`."""
+        if name is None or name == self.name:
+            return self.name
+        if self.role == "admin":
+            return name
+        raise ForbiddenError(f"this token labels as {self.name!r}; only an admin token may act for {name!r}",
+                             field)
+
     def covers(self, projects) -> bool:
         """True when every project of `projects` (a scope) is within this principal's scope."""
         if self.all_projects:
