@@ -49,6 +49,10 @@ def model_version_json(item, active_version) -> dict:
         "active": active_version is not None and int(active_version) == int(item.version),
         "sha256": item.sha256,
         "sklearn_version": item.sklearn_version,
+        # records from before champion / challenger were all promoted
+        "status": item.status or "promoted",
+        "decision": item.decision,
+        "validation": item.validation,
     }
 
 

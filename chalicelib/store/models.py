@@ -210,6 +210,11 @@ class ModelVersionModel(Model):
     sklearn_version = UnicodeAttribute()
     label_changes = NumberAttribute()
     train_seq = NumberAttribute()
+    # champion / challenger (services/promotion.py): "promoted" | "rejected" | "held" | "superseded",
+    # why, and the validation set the version held out ({"held_out", "n", "share"})
+    status = UnicodeAttribute(null=True)
+    decision = JSONAttribute(null=True)
+    validation = JSONAttribute(null=True)
 
 
 class LedgerModel(Model):
