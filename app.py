@@ -154,6 +154,11 @@ def list_model_versions(project_id):
     return training.list_model_versions(project_id)
 
 
+@route("/api/projects/{project_id}/model-versions/{version}/active", methods=["PUT"])
+def activate_model_version(project_id, version):
+    return training.activate_model_version(app.current_request, project_id, version)
+
+
 @route("/api/projects/{project_id}/report", methods=["GET"])
 def report_route(project_id):
     return report.report(project_id)

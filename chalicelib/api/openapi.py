@@ -30,6 +30,9 @@ ML_SETTINGS = {
         "retrain_every": {"type": "integer", "minimum": 1},
         "first_batch_size": {"type": "integer", "minimum": 1, "nullable": True},
         "model": _STR,
+        "promotion": {"type": "string", "enum": ["if_not_worse", "always"]},
+        "pinned_version": {"type": "integer", "minimum": 1, "nullable": True},
+        "preannotate": {"type": "boolean"},
         "sampling": {"type": "string", "enum": list(SAMPLING_STRATEGIES)},
         "custom_backend": {"type": "object", "nullable": True, "properties": {
             "url": _STR, "basic_auth_user": _STR, "basic_auth_pass": _STR}},
@@ -59,6 +62,8 @@ BODIES = {
     ("PUT", f"{P}/ml"): ML_SETTINGS,
     ("POST", f"{P}/tasks"): {"oneOf": [{"type": "array", "items": TASK}, TASK]},
     ("POST", f"{P}/tasks/{{task_id}}/completions"): COMPLETION,
+    ("PUT", f"{P}/model-versions/{{version}}/active"): {
+        "type": "object", "additionalProperties": False, "properties": {"pin": {"type": "boolean"}}},
     ("POST", f"{P}/predict"): {"oneOf": [
         {"type": "object", "required": ["tasks"], "properties": {
             "tasks": {"type": "array", "items": {"type": "object", "required": ["data"],

@@ -1,9 +1,9 @@
 """Champion / challenger, rollback and pin: a version trained after a burst of bad labels, the
 validation set it is judged on, and moving the active version by hand."""
-import pytest
+import base64
 
 from chalicelib.domain.validation_set import in_validation
-from activelabel_client.datasets import choice_completion
+from activelabel_client.datasets import SMS_LABEL_CONFIG, choice_completion
 from tests.functional.helpers import balanced_rows, make_project, training
 
 FLIP = {"spam": "ham", "ham": "spam"}
@@ -48,24 +48,90 @@ def add_noisy_burst(api, pump, project_id, n, seed=1):
     pump.drain()
 
 
-@pytest.mark.parametrize("policy", ["if_not_worse", "always"])
-def test_a_version_trained_on_a_burst_of_bad_labels(api, pump, policy):
-    project_id, ids = project_with_clean_v1(api, pump, promotion=policy)
+def predicted_version(api, project_id):
+    answer = api.post(f"/api/projects/{project_id}/predict", {"samples": [{"text": "WIN a FREE prize, call now"}]})
+    assert answer.status_code == 200, answer.json
+    return answer.json["results"][0]["model_version"]
+
+
+def ls_credentials(api, project_id):
+    connection = api.get(f"/api/projects/{project_id}/labelstudio").json
+    token = base64.b64encode(f"{connection['basic_auth_user']}:{connection['basic_auth_pass']}".encode()).decode()
+    return {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
+
+
+def test_champion_challenger_rollback_and_pin(api, pump):
+    project_id, ids = project_with_clean_v1(api, pump)
     v1 = versions(api, project_id)["v1"]
     assert v1["status"] == "promoted" and v1["validation"]["held_out"] is True
     held = [i for i in ids if in_validation(project_id, int(i))]
     assert v1["validation"]["n"] == len(held) >= 10 and v1["n_train"] == 100 - len(held)
+    assert "first model" in v1["decision"]["reason"]
 
+    # a burst of bad labels: the version trained on it is worse on the validation set, and rejected
     add_noisy_burst(api, pump, project_id, 60)
     train_now(api, pump, project_id)
     v2 = versions(api, project_id)["v2"]
     comparison = v2["decision"]["comparison"]
-    print(v2["decision"])
     assert comparison["challenger_quality"] < comparison["champion_quality"]
-    if policy == "if_not_worse":
-        assert v2["status"] == "rejected" and "worse by more than the tolerance" in v2["decision"]["reason"]
-        assert training(api, project_id)["model_version"] == "v1"
-        assert versions(api, project_id)["v1"]["active"] is True
-    else:
-        assert v2["status"] == "promoted" and "always" in v2["decision"]["reason"]
-        assert training(api, project_id)["model_version"] == "v2"
+    assert comparison["upper_bound_95"] < -comparison["tolerance"]
+    assert v2["status"] == "rejected" and "worse by more than the tolerance" in v2["decision"]["reason"]
+    assert (training(api, project_id)["model_version"], v2["active"]) == ("v1", False)
+    assert predicted_version(api, project_id) == "v1"
+
+    # the same labels under ml.promotion = always: promoted although worse
+    assert api.put(f"/api/projects/{project_id}/ml", {"promotion": "always"}).status_code == 200
+    train_now(api, pump, project_id)
+    v3 = versions(api, project_id)["v3"]
+    assert v3["status"] == "promoted" and "promoted anyway (ml.promotion = always)" in v3["decision"]["reason"]
+    assert predicted_version(api, project_id) == "v3"
+
+    # rollback: v1 serves at once; Label Studio's /setup and /versions report it
+    ls = ls_credentials(api, project_id)
+    assert api.post("/ls/setup", {"project": "5.1700000000", "schema": SMS_LABEL_CONFIG},
+                    headers=ls).json == {"model_version": "v3"}
+    answer = api.put(f"/api/projects/{project_id}/model-versions/v1/active")
+    assert answer.status_code == 200 and answer.json == {"model_version": "v1", "previous": "v3",
+                                                         "pinned_version": None}, answer.json
+    assert predicted_version(api, project_id) == "v1"
+    assert api.post("/ls/setup", {"project": "5.1700000000", "schema": SMS_LABEL_CONFIG},
+                    headers=ls).json == {"model_version": "v1"}
+    assert api.get("/ls/versions", headers=ls).json["current_version"] == "v1"
+    assert [v["model_version"] for v in versions(api, project_id).values() if v["active"]] == ["v1"]
+
+    # a pinned project does not move: a new version is kept, "held"
+    assert api.put(f"/api/projects/{project_id}/ml", {"pinned_version": 1}).status_code == 200
+    train_now(api, pump, project_id)
+    v4 = versions(api, project_id)["v4"]
+    assert v4["status"] == "held" and "pinned to v1" in v4["decision"]["reason"]
+    assert predicted_version(api, project_id) == "v1"
+    # pinning another version activates it (and re-checks it); unpinning leaves it active
+    assert api.put(f"/api/projects/{project_id}/ml", {"pinned_version": 4}).json["pinned_version"] == 4
+    assert predicted_version(api, project_id) == "v4"
+    assert api.put(f"/api/projects/{project_id}/ml", {"pinned_version": None}).status_code == 200
+    assert predicted_version(api, project_id) == "v4"
+
+    # bad input: 4xx naming the field, nothing changes
+    for path, body, status, field in (
+            ("model-versions/v9/active", None, 404, "version"),
+            ("model-versions/latest/active", None, 400, "version"),
+            ("model-versions/v1/active", {"pin": "yes"}, 400, "pin"),
+            ("model-versions/v1/active", {"other": 1}, 400, "other"),
+            ("ml", {"pinned_version": 9}, 404, "ml.pinned_version")):
+        answer = api.put(f"/api/projects/{project_id}/{path}", body)
+        assert (answer.status_code, answer.json["Field"]) == (status, field), answer.json
+    assert predicted_version(api, project_id) == "v4"
+
+    # a tampered artifact cannot be rolled back to
+    from chalicelib.ml import serving
+    from chalicelib.store import repository
+    from chalicelib.store.aws import client
+
+    serving.clear_cache()
+    record = repository.get_model_version(project_id, 2)
+    forged = client("s3").put_object(Bucket=record.s3_bucket, Key=record.s3_key, Body=b"not the model")
+    record.update(actions=[type(record).s3_version_id.set(forged["VersionId"])])
+    answer = api.put(f"/api/projects/{project_id}/model-versions/2/active", {"pin": True})
+    assert answer.status_code == 409 and "sha256" in answer.json["Message"], answer.json
+    assert api.get(f"/api/projects/{project_id}/ml").json["pinned_version"] is None
+    assert predicted_version(api, project_id) == "v4"
