@@ -10,12 +10,13 @@ are forwarded to it.
 import logging
 
 from chalicelib.domain import validation_set
+from chalicelib.domain.settings import DEFAULTS
 from chalicelib.errors import TrainingDataError, ValidationError
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.labelstudio import client, net
 from chalicelib.ml import registry, training
 from chalicelib.services import promotion, rescoring
-from chalicelib.store import artifacts, model_registry, repository
+from chalicelib.store import artifacts, jobs, model_registry, repository
 from chalicelib.store.models import ModelVersionModel
 
 log = logging.getLogger("activelabel.services.training")
@@ -32,23 +33,28 @@ def run(project_id: str, seq: int) -> str:
     if (project.ml or {}).get("model") == "custom":
         return forward(project, seq)
     version = int(project.version_seq)
+    job_id = f"training-{seq}"
+    jobs.start(project_id, job_id, "training", 1, f"v{version}")
     try:
         item = train_version(project, version, seq)
         promoted = item.status == "promoted" and repository.promote(project_id, item)
         if item.status == "promoted" and not promoted:
             model_registry.set_status(project_id, version, "superseded")
         if promoted:  # before finishing: if queuing fails, the redelivered request trains and queues again
-            rescoring.start(project_id, version, int(project.task_seq or 0))
+            rescoring.start(project_id, version, int(project.task_seq or 0),
+                            predict=bool({**DEFAULTS, **(project.ml or {})}["preannotate"]))
         repository.finish_training(project_id, seq, None)
     except TrainingDataError as exc:
         repository.finish_training(project_id, seq, str(exc))
+        jobs.finish(project_id, job_id, error=str(exc))
         return "failed"
     except Exception as exc:
         repository.record_training_error(project_id, f"{type(exc).__name__}: {exc}")
         raise
-    if item.status != "promoted":
-        return item.status
-    return "promoted" if promoted else "kept"
+    outcome = item.status if item.status != "promoted" else "promoted" if promoted else "kept"
+    jobs.finish(project_id, job_id, done=1, detail={"model_version": item.model_version, "outcome": outcome,
+                                                    "reason": (item.decision or {}).get("reason")})
+    return outcome
 
 
 def forward(project, seq: int) -> str:

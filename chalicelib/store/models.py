@@ -166,6 +166,8 @@ class TaskModel(Model):
     annotators = UnicodeSetAttribute(null=True)
     lock_owner = UnicodeAttribute(null=True)
     lock_until = NumberAttribute(null=True)
+    # the active model's prediction, stored by a pre-annotation job (store/preannotations.py)
+    preannotation = JSONAttribute(null=True)
 
     accepted_index = AcceptedIndex()
     pool_index = PoolIndex()

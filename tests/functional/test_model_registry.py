@@ -135,3 +135,55 @@ def test_champion_challenger_rollback_and_pin(api, pump):
     assert answer.status_code == 409 and "sha256" in answer.json["Message"], answer.json
     assert api.get(f"/api/projects/{project_id}/ml").json["pinned_version"] is None
     assert predicted_version(api, project_id) == "v4"
+
+
+def test_promotion_pre_annotates_the_project_as_a_job(api, pump, monkeypatch):
+    from chalicelib.services import rescoring
+    from tests.functional.helpers import import_texts, label_both_classes
+
+    monkeypatch.setenv(rescoring.CHUNK_ENV, "20")
+    project_id = make_project(api, min_completions=10, retrain_every=100_000)
+    assert api.post(f"/api/projects/{project_id}/predictions").status_code == 409  # no model yet
+    rows = balanced_rows(60)
+    labeled = label_both_classes(api, project_id, import_texts(api, project_id, rows), rows)
+    pump.drain()
+    assert training(api, project_id)["model_version"] == "v1"
+
+    listed = api.get(f"/api/projects/{project_id}/jobs").json["jobs"]
+    by_kind = {job["kind"]: job for job in listed}
+    assert by_kind["training"]["state"] == "succeeded" and by_kind["training"]["detail"]["outcome"] == "promoted"
+    job = by_kind["rescoring+preannotation"]
+    assert (job["state"], job["total"], job["done"], job["failed"], job["predictions_stored"]) == \
+        ("succeeded", 60, 60, 0, 50), job
+    assert job["finished"] >= job["started"] and job["model_version"] == "v1"
+    assert pump.delivered["rescore_worker"] == 1 + 3  # one pass scores and predicts
+
+    def stored_predictions():
+        tasks = api.get(f"/api/projects/{project_id}/export").json["tasks"]
+        return {t["id"]: [p["model_version"] for p in t["predictions"]] for t in tasks}
+
+    stored = stored_predictions()
+    assert all(stored[int(i)] == [] for i in labeled)
+    assert sum(versions == ["v1"] for versions in stored.values()) == 50
+    # the stored prediction is the model's answer, in Label Studio's format
+    task = next(t for t in api.get(f"/api/projects/{project_id}/export").json["tasks"] if t["predictions"])
+    answer = api.post(f"/api/projects/{project_id}/predict", {"tasks": [{"data": task["data"]}]}).json
+    def without_ids(result):
+        return [{k: v for k, v in item.items() if k != "id"} for item in result]
+
+    assert without_ids(task["predictions"][0]["result"]) == without_ids(answer["results"][0]["result"])
+    assert task["predictions"][0]["model_version"] == "v1"
+
+    # on demand: a new job; redelivering every rescore message counts and writes nothing twice
+    started = api.post(f"/api/projects/{project_id}/predictions")
+    assert started.status_code == 202 and started.json["kind"] == "preannotation", started.json
+    pump.drain()
+    again = api.get(f"/api/projects/{project_id}/jobs/{started.json['id']}").json
+    assert (again["state"], again["done"], again["predictions_stored"]) == ("succeeded", 60, 50)
+    for batch in pump.delivered_sqs_batches:
+        if "rescore" in batch["Records"][0]["eventSourceARN"]:
+            pump.invoke("rescore_worker", batch)
+    pump.drain()
+    assert api.get(f"/api/projects/{project_id}/jobs/{started.json['id']}").json == again
+    assert stored_predictions() == stored
+    assert api.get(f"/api/projects/{project_id}/jobs/nope").status_code == 404
