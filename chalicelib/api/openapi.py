@@ -93,7 +93,7 @@ SUCCESS_CONTENT = {("GET", f"{P}/report.png"): {"image/png": {"schema": {"type":
                    # the web console's files (chalicelib/console)
                    ("GET", "/ui"): {"text/html": _TEXT},
                    ("GET", "/ui/{asset}"): {t: _TEXT for t in ("text/html", "text/javascript", "text/css", "image/svg+xml")}}
-ACCEPTED = {("POST", f"{P}/train")}
+ACCEPTED = {("POST", f"{P}/train"), ("POST", f"{P}/predictions")}
 # answers besides the success status and 4XX
 MORE_RESPONSES = {("GET", f"{P}/next"): {
     "204": {"description": "no task is left for this annotator"},
