@@ -72,7 +72,7 @@ def start(project_id: str, job_id: str, kind: str, total: int, model_version: st
 
 
 def finish(project_id: str, job_id: str, error: str | None = None, done: int | None = None,
-           detail: dict | None = None) -> None:
+           detail: dict | None = None, total: int | None = None) -> None:
     """Mark the job succeeded (or failed with `error`); idempotent."""
     _bind()
     actions = [JobModel.state.set("failed" if error else "succeeded"), JobModel.finished.set(now())]
@@ -82,6 +82,8 @@ def finish(project_id: str, job_id: str, error: str | None = None, done: int | N
         actions.append(JobModel.error.set(error[:2000]))
     if done is not None:
         actions.append(JobModel.done.set(done))
+    if total is not None:
+        actions.append(JobModel.total.set(total))
     try:
         JobModel(pk=_pk(project_id), sk=job_id).update(actions=actions, condition=JobModel.sk.exists())
     except UpdateError as exc:
