@@ -2,7 +2,7 @@
 from chalice import Chalice, Rate
 
 from chalicelib import config
-from chalicelib.api import auth, http, next_task, openapi, predict, projects, report, tasks, tokens, training
+from chalicelib.api import auth, http, jobs, next_task, openapi, predict, projects, report, tasks, tokens, training
 from chalicelib.console import static as console
 from chalicelib.events import completion_stream, rescoring, schedule, training_job
 from chalicelib.labelstudio import auth as ls_auth
@@ -152,6 +152,26 @@ def train(project_id):
 @route("/api/projects/{project_id}/model-versions", methods=["GET"])
 def list_model_versions(project_id):
     return training.list_model_versions(project_id)
+
+
+@route("/api/projects/{project_id}/model-versions/{version}/active", methods=["PUT"])
+def activate_model_version(project_id, version):
+    return training.activate_model_version(app.current_request, project_id, version)
+
+
+@route("/api/projects/{project_id}/predictions", methods=["POST"])
+def start_preannotation(project_id):
+    return jobs.start_preannotation(project_id)
+
+
+@route("/api/projects/{project_id}/jobs", methods=["GET"])
+def list_jobs(project_id):
+    return jobs.list_jobs(project_id)
+
+
+@route("/api/projects/{project_id}/jobs/{job_id}", methods=["GET"])
+def get_job(project_id, job_id):
+    return jobs.get_job(project_id, job_id)
 
 
 @route("/api/projects/{project_id}/report", methods=["GET"])

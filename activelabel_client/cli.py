@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -236,6 +237,72 @@ def cmd_predict(api: ActivelabelClient, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def job_rows(jobs: list[dict]) -> list[tuple]:
+    return [(j["id"], j["kind"], j["state"], f"{j.get('done', 0)}/{j.get('total', 0)}", j.get("failed"),
+             j.get("predictions_stored"), j.get("started"), j.get("finished"), _shorten(j.get("error") or "", 40) or None)
+            for j in jobs]
+
+
+JOB_HEADERS = ["job", "kind", "state", "done", "failed", "predictions", "started", "finished", "error"]
+
+
+def follow_job(api: ActivelabelClient, project: str, job: dict, interval: float, timeout: float,
+               progress: bool = True) -> dict:
+    """Poll a running job, showing done/total as a progress bar, until it finishes (or `timeout`)."""
+    from activelabel_client.client import _progress_bar
+
+    bar = _progress_bar(int(job.get("total") or 0), job["id"], "task", progress)
+    shown = 0
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            done = int(job.get("done") or 0) + int(job.get("failed") or 0)
+            if done > shown:
+                bar.update(done - shown)
+                shown = done
+            if job.get("state") != "running" or time.monotonic() >= deadline:
+                return job
+            time.sleep(interval)
+            job = api.job(project, job["id"])
+    finally:
+        bar.close()
+
+
+def cmd_jobs(api: ActivelabelClient, args: argparse.Namespace) -> int:
+    jobs = api.jobs(args.project)
+    if args.job:
+        jobs = [api.job(args.project, args.job)]
+    if not jobs:
+        print("no jobs yet")
+        return EXIT_OK
+    running = [j for j in jobs if j.get("state") == "running"]
+    if running and not args.no_follow:
+        job = follow_job(api, args.project, running[0], args.interval, args.timeout, not args.no_progress)
+        jobs = [job if j["id"] == job["id"] else j for j in jobs]
+    print(format_table(job_rows(jobs), JOB_HEADERS))
+    return EXIT_OK
+
+
+def cmd_versions(api: ActivelabelClient, args: argparse.Namespace) -> int:
+    versions = api.model_versions(args.project)
+    if not versions:
+        print("no model versions yet")
+        return EXIT_OK
+    rows = [("*" if v.get("active") else "", v["model_version"], v.get("status"), v.get("n_train"),
+             _number((v.get("metrics") or {}).get("accuracy")), v.get("created_at"),
+             _shorten((v.get("decision") or {}).get("reason") or "", 70) or None) for v in versions]
+    print(format_table(rows, ["active", "version", "status", "n_train", "accuracy", "created", "reason"]))
+    return EXIT_OK
+
+
+def cmd_rollback(api: ActivelabelClient, args: argparse.Namespace) -> int:
+    answer = api.activate_version(args.project, args.version, pin=True if args.pin else None)
+    pinned = answer.get("pinned_version")
+    print(f"{answer['model_version']} is active (was {answer.get('previous')})"
+          + (f"; pinned to v{pinned}: new versions are held until unpinned" if pinned else ""))
+    return EXIT_OK
+
+
 def prediction_label(result: dict) -> str:
     """The label(s) of a Label Studio prediction, e.g. "spam"."""
     labels = []
@@ -314,6 +381,25 @@ def build_parser() -> argparse.ArgumentParser:
     inputs.add_argument("--file", help="tasks to predict (.json or .jsonl, as for import)")
     p.add_argument("--data-key", help="data key for --text (default: the config's first $variable)")
     p.set_defaults(run=cmd_predict)
+
+    p = sub.add_parser("jobs", help="background jobs (training, rescoring, pre-annotation); follows a running one")
+    p.add_argument("project")
+    p.add_argument("job", nargs="?", help="one job id (default: all, following the newest running one)")
+    p.add_argument("--no-follow", action="store_true", help="list and exit, even if a job is running")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar while following")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between polls (default 1)")
+    p.add_argument("--timeout", type=float, default=3600.0, help="stop following after this many seconds")
+    p.set_defaults(run=cmd_jobs)
+
+    p = sub.add_parser("versions", help="model versions: status (promoted, rejected, held), active, why")
+    p.add_argument("project")
+    p.set_defaults(run=cmd_versions)
+
+    p = sub.add_parser("rollback", help="make a stored model version active (its artifact is re-checked)")
+    p.add_argument("project")
+    p.add_argument("version", help="e.g. v3 or 3")
+    p.add_argument("--pin", action="store_true", help="also pin it: new versions are held until unpinned")
+    p.set_defaults(run=cmd_rollback)
 
     p = sub.add_parser("export", help="export all tasks with completions and predictions (Label Studio JSON)")
     p.add_argument("project")

@@ -241,6 +241,23 @@ class ActivelabelClient:
         """The promoted version's entry of /model-versions, or None."""
         return next((v for v in self.model_versions(project_id) if v.get("active")), None)
 
+    def activate_version(self, project_id: str, version: int | str, pin: bool | None = None) -> dict:
+        """Make a stored version active (rollback); `pin` also pins (True) or unpins (False) it."""
+        name = version if str(version).startswith("v") else f"v{version}"
+        body = {} if pin is None else {"pin": pin}
+        return self.request("PUT", f"{self._project(project_id)}/model-versions/{name}/active", body)
+
+    def jobs(self, project_id: str) -> list[dict]:
+        """Background jobs, newest first: `[{"id", "kind", "state", "total", "done", "failed", ...}]`."""
+        return self.request("GET", f"{self._project(project_id)}/jobs")["jobs"]
+
+    def job(self, project_id: str, job_id: str) -> dict:
+        return self.request("GET", f"{self._project(project_id)}/jobs/{job_id}")
+
+    def preannotate(self, project_id: str) -> dict:
+        """Start a pre-annotation job of every unlabeled task by the active version."""
+        return self.request("POST", f"{self._project(project_id)}/predictions")
+
     def predict(self, project_id: str, tasks: Iterable[dict] | None = None, *,
                 samples: Iterable[dict] | None = None, batch_size: int = MAX_PREDICT_BATCH) -> list[dict]:
         """Predictions from the promoted model, one per input in order.

@@ -70,6 +70,10 @@ ROUTE_ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", f"{P}/training"): READER,
     ("POST", f"{P}/train"): ADMIN,
     ("GET", f"{P}/model-versions"): READER,
+    ("PUT", f"{P}/model-versions/{{version}}/active"): ADMIN,  # rollback / pin
+    ("POST", f"{P}/predictions"): ADMIN,  # a pre-annotation job
+    ("GET", f"{P}/jobs"): READER,
+    ("GET", f"{P}/jobs/{{job_id}}"): READER,
     ("POST", f"{P}/predict"): READER,
     # active learning: the next task is locked for the annotator asking
     ("GET", f"{P}/next"): ANNOTATOR,

@@ -30,6 +30,9 @@ ML_SETTINGS = {
         "retrain_every": {"type": "integer", "minimum": 1},
         "first_batch_size": {"type": "integer", "minimum": 1, "nullable": True},
         "model": _STR,
+        "promotion": {"type": "string", "enum": ["if_not_worse", "always"]},
+        "pinned_version": {"type": "integer", "minimum": 1, "nullable": True},
+        "preannotate": {"type": "boolean"},
         "sampling": {"type": "string", "enum": list(SAMPLING_STRATEGIES)},
         "auto_label": {"type": "object", "additionalProperties": False, "properties": {
             "enabled": {"type": "boolean"}, "train_on_auto": {"type": "boolean"},
@@ -65,6 +68,8 @@ BODIES = {
     ("PUT", f"{P}/ml"): ML_SETTINGS,
     ("POST", f"{P}/tasks"): {"oneOf": [{"type": "array", "items": TASK}, TASK]},
     ("POST", f"{P}/tasks/{{task_id}}/completions"): COMPLETION,
+    ("PUT", f"{P}/model-versions/{{version}}/active"): {
+        "type": "object", "additionalProperties": False, "properties": {"pin": {"type": "boolean"}}},
     ("POST", f"{P}/predict"): {"oneOf": [
         {"type": "object", "required": ["tasks"], "properties": {
             "tasks": {"type": "array", "items": {"type": "object", "required": ["data"],
@@ -94,7 +99,7 @@ SUCCESS_CONTENT = {("GET", f"{P}/report.png"): {"image/png": {"schema": {"type":
                    # the web console's files (chalicelib/console)
                    ("GET", "/ui"): {"text/html": _TEXT},
                    ("GET", "/ui/{asset}"): {t: _TEXT for t in ("text/html", "text/javascript", "text/css", "image/svg+xml")}}
-ACCEPTED = {("POST", f"{P}/train")}
+ACCEPTED = {("POST", f"{P}/train"), ("POST", f"{P}/predictions")}
 # answers besides the success status and 4XX
 MORE_RESPONSES = {("GET", f"{P}/next"): {
     "204": {"description": "no task is left for this annotator"},

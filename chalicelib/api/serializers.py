@@ -29,7 +29,7 @@ def task_json(task, completions=(), naming: str = "annotations") -> dict:
     body = task_to_labelstudio(
         {"id": int(task.task_id), "data": task.data, "meta": task.meta or {}, "created_at": iso(task.created_at)},
         [completion_record(c) for c in completions],
-        list(task.predictions or []),
+        list(task.predictions or []) + ([task.preannotation] if task.preannotation else []),
         naming=naming,
     )
     body["project"] = task.project_id
@@ -49,7 +49,31 @@ def model_version_json(item, active_version) -> dict:
         "active": active_version is not None and int(active_version) == int(item.version),
         "sha256": item.sha256,
         "sklearn_version": item.sklearn_version,
+        # records from before champion / challenger were all promoted
+        "status": item.status or "promoted",
+        "decision": item.decision,
+        "validation": item.validation,
     }
+
+
+def job_json(job) -> dict:
+    body = {
+        "id": job.sk,
+        "kind": job.kind,
+        "state": job.state,
+        "total": int(job.total or 0),
+        "done": int(job.done or 0),
+        "failed": int(job.failed or 0),
+        "started": iso(job.started),
+        "finished": iso(job.finished) if job.finished else None,
+        "error": job.error,
+        "model_version": job.model_version,
+    }
+    if job.kind in ("preannotation", "rescoring+preannotation"):
+        body["predictions_stored"] = int(job.stored or 0)
+    if job.detail:
+        body["detail"] = job.detail
+    return body
 
 
 def token_json(item) -> dict:

@@ -8,11 +8,18 @@ Defaults (documented in README.md):
 - model: the first built-in model that fits the label config;
 - target: null = the first control the model fits; or the name of the control it learns (checked
   against the label config by the API, chalicelib/ml/registry.py);
-- sampling "auto"; first_batch_size null (= min_completions); custom_backend null.
+- sampling "auto"; first_batch_size null (= min_completions); custom_backend null;
+- promotion "if_not_worse": a new version replaces the active one only if it is not worse on the
+  validation set (domain/promotion.py); "always": every new version is promoted;
+- pinned_version null: a version number stops automatic promotion (new versions are kept, "held")
+  until it is set back to null;
+- preannotate true: after each promotion every task without a human completion gets a stored
+  prediction of the new version (a pre-annotation job).
 """
 from numbers import Real
 from urllib.parse import urlsplit
 
+from chalicelib.domain.promotion import POLICIES as PROMOTION_POLICIES
 from chalicelib.errors import ValidationError
 
 SAMPLING_STRATEGIES = (
@@ -32,6 +39,9 @@ DEFAULTS = {
     "custom_backend": None,
     "sampling": "auto",
     "first_batch_size": None,
+    "promotion": "if_not_worse",
+    "pinned_version": None,
+    "preannotate": True,
     "auto_label": None,  # None = AUTO_LABEL_DEFAULTS (off)
 }
 # Auto-labelling (domain/calibration.py): where a version's calibrated threshold shows
@@ -98,6 +108,16 @@ def _validate_field(key, value, available_models, field):
         return _int(value, field, 1)
     if key == "first_batch_size":
         return None if value is None else _int(value, field, 1)
+    if key == "promotion":
+        if value not in PROMOTION_POLICIES:
+            raise ValidationError(field, f"must be one of {list(PROMOTION_POLICIES)}, got {value!r}")
+        return value
+    if key == "pinned_version":
+        return None if value is None else _int(value, field, 1)
+    if key == "preannotate":
+        if not isinstance(value, bool):
+            raise ValidationError(field, f"must be true or false, got {value!r}")
+        return value
     if key == "agreement_threshold":
         if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value <= 1:
             raise ValidationError(field, f"must be a number in [0, 1], got {value!r}")

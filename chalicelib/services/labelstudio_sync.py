@@ -24,7 +24,7 @@ from chalicelib.labeling.validation import validate_task_data
 from chalicelib.labelstudio import crypto, lsapi, net, protocol
 from chalicelib.services import completions, training_requests
 from chalicelib.store import labelstudio as links
-from chalicelib.store import queue, repository
+from chalicelib.store import jobs, queue, repository
 
 log = logging.getLogger("activelabel.services.labelstudio_sync")
 
@@ -138,6 +138,8 @@ def pull_and_train(project_id: str, request_id: str) -> str:
     link = project.ls_link
     token = crypto.decrypt(link["access_token"], f"project:{project.project_id}")
     number = protocol.ls_project_number(link["ls_project"])
+    job_id = f"labelstudio_pull-{request_id}"
+    jobs.start(project_id, job_id, "labelstudio_pull", 0)
     try:
         exported = lsapi.export_labeled_tasks(link["hostname"], token, number)
     except net.UpstreamError as exc:
@@ -145,13 +147,16 @@ def pull_and_train(project_id: str, request_id: str) -> str:
         if exc.kind in ("connect", "timeout"):
             raise
         repository.put_marker(project_id, marker)
+        jobs.finish(project_id, job_id, error=f"Label Studio export: {exc.message}")
         return f"failed:{exc.message}"
     except ValidationError as exc:  # the outbound guard refused the address: retrying cannot help
         repository.record_training_error(project_id, f"Label Studio export refused: {exc.message}")
         repository.put_marker(project_id, marker)
+        jobs.finish(project_id, job_id, error=f"Label Studio export refused: {exc.message}")
         return f"failed:{exc.message}"
     pulled = sync_tasks(project, protocol.exported_tasks(exported, "export"))
     training = request_training(project)
     repository.put_marker(project_id, marker)
+    jobs.finish(project_id, job_id, done=pulled["tasks"], total=pulled["tasks"], detail={**pulled, "training": training["training"]})
     log.info("project %s: pulled %s from Label Studio; training %s", project_id, pulled, training)
     return f"pulled:{pulled['written']}, training {training['training']}"

@@ -11,7 +11,8 @@ from chalicelib.labeling.config import parse_label_config
 from chalicelib.labelstudio import client
 from chalicelib.labelstudio.auth import basic_header, project_credential
 from chalicelib.ml import registry
-from chalicelib.store import repository
+from chalicelib.services import model_versions
+from chalicelib.store import model_registry, repository
 
 MAX_TITLE = 500
 PATCHABLE = {"title", "label_config", "ml"}
@@ -117,8 +118,11 @@ def patch(project_id: str, body: dict):
     if "ml" in fields:
         fields["ml"] = _prepare_custom_backend(project.ml, fields["ml"], client.project_key(project),
                                                fields.get("label_config", project.label_config))
+    pinned = model_versions.pin_changed(project, fields["ml"]) if "ml" in fields else None
     if fields:
         repository.update_project(project, **fields)
+    if pinned is not None:
+        model_registry.activate(project_id, pinned)
     return project
 
 
@@ -135,7 +139,10 @@ def put_settings(project_id: str, body) -> dict:
     config = parse_label_config(project.label_config)
     ml = _check_target(merge_settings(project.ml, body, available_models(config)), config)
     ml = _prepare_custom_backend(project.ml, ml, client.project_key(project), project.label_config)
+    pinned = model_versions.pin_changed(project, ml)
     repository.update_project(project, ml=ml)
+    if pinned is not None:
+        model_registry.activate(project_id, pinned)
     return ml
 
 

@@ -14,6 +14,12 @@ Safe under redelivery and never in the way of `GET /next`:
 - until a chunk is scored its tasks keep their previous scores (or stay in the random pool), so
   `next` always has an order to serve.
 
+Pre-annotation rides on the same fan-out: a message with `predict` makes its leaf also store the
+version's prediction on every unlabeled task of the range (store/preannotations.py), from the same
+read and the same encoded inputs (one pass scores and predicts); mode "preannotate" predicts
+without rescoring (`POST /predictions`). A message naming a `job` counts its leaf's task ids and
+stored predictions in that job once (store/jobs.py), which `GET /jobs` shows.
+
 Random-key backfill: tasks imported before the `random_key` attribute existed have no key, so they
 are missing from the sparse `pool` index and `next` never serves them. Every leaf (of a rescoring
 or of a backfill-only run, `start_backfill`) also reads its range's keyless tasks and gives each a
@@ -28,7 +34,7 @@ import random
 from chalicelib.domain.settings import DEFAULTS
 from chalicelib.ml import sampling
 from chalicelib.services import prediction
-from chalicelib.store import queue, repository
+from chalicelib.store import jobs, preannotations, queue, repository
 
 log = logging.getLogger("activelabel.services.rescoring")
 
@@ -55,14 +61,39 @@ def split(first: int, last: int, chunk: int, fanout: int = FANOUT) -> list[tuple
     return [(lo, min(last, lo + per_part - 1)) for lo in range(first, last + 1, per_part)]
 
 
-def start(project_id: str, version: int, last_task_id: int) -> bool:
-    """Queue the rescoring of the whole pool by `version`; False when there is nothing to do."""
+def start(project_id: str, version: int, last_task_id: int, predict: bool = False) -> str | None:
+    """Queue the rescoring of the whole pool by `version` (and its pre-annotation when `predict`);
+    returns the job's id, or None when there is nothing to do."""
     project = repository.find_project(project_id)
     settings = {**DEFAULTS, **((project.ml if project else None) or {})}
-    if last_task_id < 1 or not sampling.needs_model(settings.get("sampling")):
-        return False
-    queue.send_rescore_ranges(project_id, version, [(1, last_task_id)], chunk_size())
-    return True
+    score = sampling.needs_model(settings.get("sampling"))
+    if last_task_id < 1 or not (score or predict):
+        return None
+    kind = "rescoring+preannotation" if score and predict else "rescoring" if score else "preannotation"
+    job_id = f"{kind}-v{version}"
+    jobs.start(project_id, job_id, kind, last_task_id, f"v{version}")
+    queue.send_rescore_ranges(project_id, version, [(1, last_task_id)], chunk_size(),
+                              mode="rescore" if score else "preannotate", job=job_id, predict=predict)
+    return job_id
+
+
+def start_preannotation(project_id: str) -> dict:
+    """`POST /predictions`: a pre-annotation job of every unlabeled task by the active version."""
+    from chalicelib.errors import ConflictError
+
+    project = repository.get_project(project_id, consistent=True)
+    if project.active_version is None:
+        raise ConflictError(f"project {project_id} has no active model version to predict with; see /training",
+                            "model_version")
+    version, last_task_id = int(project.active_version), int(project.task_seq or 0)
+    job_id = f"preannotation-v{version}-{int(repository.now().timestamp() * 1000)}"
+    job = jobs.start(project_id, job_id, "preannotation", last_task_id, f"v{version}")
+    if last_task_id < 1:
+        jobs.finish(project_id, job_id)
+    else:
+        queue.send_rescore_ranges(project_id, version, [(1, last_task_id)], chunk_size(), mode="preannotate",
+                                  job=job_id, predict=True)
+    return job
 
 
 def start_backfill(project_id: str) -> bool:
@@ -95,38 +126,62 @@ def backfill_random_keys(project_id: str, tasks: list, sequential: bool) -> tupl
     return in_pool, written
 
 
-def handle_request(project_id: str, version: int, first: int, last: int, chunk: int, mode: str = "rescore") -> str:
-    """One message: "split", "scored:<n>", "backfilled:<n>" or "skipped:<why>"."""
+def handle_request(project_id: str, version: int, first: int, last: int, chunk: int, mode: str = "rescore",
+                   job: str | None = None, predict: bool = False) -> str:
+    """One message: "split", "scored:<n>" (",predicted:<n>" when predicting), "backfilled:<n>" or
+    "skipped:<why>"."""
     project = repository.find_project(project_id, consistent=False)
     if project is None:
         return "skipped:project deleted"
     settings = {**DEFAULTS, **(project.ml or {})}
-    rescore = mode == "rescore"
-    if rescore and (project.active_version is None or int(project.active_version) != version):
+    with_model = mode in ("rescore", "preannotate")
+    predict = predict or mode == "preannotate"
+    if with_model and (project.active_version is None or int(project.active_version) != version):
+        if job:
+            jobs.finish(project_id, job, error=f"superseded: v{version} is no longer the active version")
         return "skipped:superseded"
-    if rescore and not sampling.needs_model(settings.get("sampling")):
+    score = mode == "rescore" and sampling.needs_model(settings.get("sampling"))
+    if with_model and not (score or predict):
         return "skipped:model-free strategy"
     if last - first + 1 > chunk:
-        queue.send_rescore_ranges(project_id, version, split(first, last, chunk), chunk, mode)
+        queue.send_rescore_ranges(project_id, version, split(first, last, chunk), chunk, mode, job, predict)
         return "split"
     read = repository.rescoring_tasks_in_range(project_id, first, last)
     strategy = sampling.resolve(settings.get("sampling"))
     tasks, backfilled = backfill_random_keys(project_id, read, sequential=strategy == "sequential")
-    if not rescore:
+    if not with_model:
         log.info("project %s: backfilled %s random keys in [%s, %s]", project_id, backfilled, first, last)
         return f"backfilled:{backfilled}"
-    if not tasks:
-        return "scored:0"
-    model = prediction.load_version(project_id, version)
-    if model is None:
-        return "skipped:version record missing"
-    inputs = model.inputs([task.data for task in tasks])
+    written = stored = 0
+    if tasks:
+        model = prediction.load_version(project_id, version)
+        if model is None:
+            return "skipped:version record missing"
+        inputs = model.inputs([task.data for task in tasks])
+        if score:
+            written = score_tasks(project_id, version, first, strategy, model, inputs, tasks)
+        if predict:
+            stored = store_predictions(project_id, f"v{version}", model, inputs, tasks)
+    if job:
+        jobs.record_leaf(project_id, job, first, done=last - first + 1, stored=stored)
+    log.info("project %s: v%s scored %s, predicted %s of %s tasks in [%s, %s] (%s random keys backfilled)",
+             project_id, version, written, stored, len(tasks), first, last, backfilled)
+    return f"scored:{written}" + (f",predicted:{stored}" if predict else "")
+
+
+def score_tasks(project_id: str, version: int, first: int, strategy: str, model, inputs, tasks: list) -> int:
     probabilities = model.predict_proba(inputs)
     embedding = sampling.feature_embedding(model, inputs) if strategy in sampling.EMBEDDING_STRATEGIES else None
     scores = sampling.priorities(strategy, probabilities, task_ids=[int(t.task_id) for t in tasks],
                                  embedding=embedding, seed=version * 1_000_003 + first)
-    written = sum(repository.store_score(project_id, int(t.task_id), float(s), version)
-                  for t, s in zip(tasks, scores))
-    log.info("project %s: v%s scored %s of %s tasks in [%s, %s] (%s random keys backfilled)", project_id, version,
-             written, len(tasks), first, last, backfilled)
-    return f"scored:{written}"
+    return sum(repository.store_score(project_id, int(t.task_id), float(s), version)
+               for t, s in zip(tasks, scores))
+
+
+def store_predictions(project_id: str, model_version: str, model, inputs, tasks: list) -> int:
+    """Store one Label Studio prediction per task (those still unlabeled); returns how many."""
+    return sum(
+        preannotations.store_prediction(project_id, int(task.task_id), {
+            "result": model.result_items(label, score), "score": round(float(score), 6),
+            "model_version": model_version})
+        for task, (label, score) in zip(tasks, model.scored(inputs)))

@@ -9,20 +9,23 @@ are forwarded to it.
 """
 import logging
 
+from chalicelib.domain import validation_set
+from chalicelib.domain.settings import DEFAULTS
 from chalicelib.errors import TrainingDataError, ValidationError
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.labelstudio import client, net
 from chalicelib.ml import registry, training
-from chalicelib.services import rescoring
-from chalicelib.store import artifacts, repository
+from chalicelib.services import promotion, rescoring
+from chalicelib.store import artifacts, jobs, model_registry, repository
 from chalicelib.store.models import ModelVersionModel
 
 log = logging.getLogger("activelabel.services.training")
 
 
 def run(project_id: str, seq: int) -> str:
-    """Returns what happened: "skipped", "promoted", "kept" (a newer model was active), "forwarded"
-    (a custom backend trains) or "failed"."""
+    """Returns what happened: "skipped", "promoted", "rejected" (worse than the active version),
+    "held" (the project is pinned), "kept" (a newer model was active), "forwarded" (a custom backend
+    trains) or "failed"."""
     project = repository.claim_training(project_id, seq)
     if project is None:
         log.info("project %s: training request %s is stale or done; skipping", project_id, seq)
@@ -30,19 +33,28 @@ def run(project_id: str, seq: int) -> str:
     if (project.ml or {}).get("model") == "custom":
         return forward(project, seq)
     version = int(project.version_seq)
+    job_id = f"training-{seq}"
+    jobs.start(project_id, job_id, "training", 1, f"v{version}")
     try:
         item = train_version(project, version, seq)
-        promoted = repository.promote(project_id, item)
+        promoted = item.status == "promoted" and repository.promote(project_id, item)
+        if item.status == "promoted" and not promoted:
+            model_registry.set_status(project_id, version, "superseded")
         if promoted:  # before finishing: if queuing fails, the redelivered request trains and queues again
-            rescoring.start(project_id, version, int(project.task_seq or 0))
+            rescoring.start(project_id, version, int(project.task_seq or 0),
+                            predict=bool({**DEFAULTS, **(project.ml or {})}["preannotate"]))
         repository.finish_training(project_id, seq, None)
     except TrainingDataError as exc:
         repository.finish_training(project_id, seq, str(exc))
+        jobs.finish(project_id, job_id, error=str(exc))
         return "failed"
     except Exception as exc:
         repository.record_training_error(project_id, f"{type(exc).__name__}: {exc}")
         raise
-    return "promoted" if promoted else "kept"
+    outcome = item.status if item.status != "promoted" else "promoted" if promoted else "kept"
+    jobs.finish(project_id, job_id, done=1, detail={"model_version": item.model_version, "outcome": outcome,
+                                                    "reason": (item.decision or {}).get("reason")})
+    return outcome
 
 
 def forward(project, seq: int) -> str:
@@ -65,7 +77,9 @@ def forward(project, seq: int) -> str:
 
 
 def train_version(project, version: int, seq: int) -> ModelVersionModel:
-    """Fit model `version` on the accepted tasks, store its artifact and its model-version record."""
+    """Fit model `version` on the accepted tasks outside the validation set, judge it against the
+    active version (services/promotion.py), store its artifact and its model-version record (with
+    the decision: promote, reject or hold)."""
     config = parse_label_config(project.label_config)
     ml = project.ml or {}
     kind = registry.get_kind(ml.get("model") or "")
@@ -76,8 +90,17 @@ def train_version(project, version: int, seq: int) -> ModelVersionModel:
     except ValidationError as exc:
         raise TrainingDataError(f"model {kind.name!r} cannot learn this label config: {exc.message}") from None
     label_changes = int(project.label_changes or 0)  # read before the data: the model covers at least this
-    accepted = [(task.data, task.consensus) for task in repository.accepted_tasks(project.project_id)]
-    outcome = training.train(kind, target, accepted, seed=version)
+    accepted = list(repository.accepted_tasks(project.project_id))
+    fit_on, validation, held_out = validation_set.split(project.project_id, accepted, lambda t: int(t.task_id))
+    try:
+        outcome = training.train(kind, target, [(t.data, t.consensus) for t in fit_on], seed=version)
+    except TrainingDataError:
+        if not held_out:
+            raise
+        # what is left after the hold-out cannot train (e.g. one class): train on everything, ungated
+        fit_on, validation, held_out = accepted, [], False
+        outcome = training.train(kind, target, [(t.data, t.consensus) for t in fit_on], seed=version)
+    decision = promotion.judge(project, outcome.model, validation, held_out)
     body = training.serialize(outcome.model)
     sklearn_version = training.sklearn_version()
     stored = artifacts.put_artifact(
@@ -89,10 +112,12 @@ def train_version(project, version: int, seq: int) -> ModelVersionModel:
         created_at=repository.now(), n_train=outcome.n_train, metrics=outcome.metrics,
         s3_bucket=stored.bucket, s3_key=stored.key, s3_version_id=stored.version_id, sha256=stored.sha256,
         sklearn_version=sklearn_version, label_changes=label_changes, train_seq=seq,
+        status=decision.status, decision=decision.as_dict(),
+        validation={"held_out": held_out, "n": len(validation), "share": validation_set.VALIDATION_SHARE},
     )
     repository.record_model_version(item)
-    log.info("project %s: model v%s trained on %s tasks: %s", project.project_id, version, outcome.n_train,
-             outcome.metrics)
+    log.info("project %s: model v%s trained on %s tasks (%s held out): %s; %s", project.project_id, version,
+             outcome.n_train, len(validation), outcome.metrics, decision.status)
     return item
 
 

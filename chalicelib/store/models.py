@@ -166,6 +166,8 @@ class TaskModel(Model):
     annotators = UnicodeSetAttribute(null=True)
     lock_owner = UnicodeAttribute(null=True)
     lock_until = NumberAttribute(null=True)
+    # the active model's prediction, stored by a pre-annotation job (store/preannotations.py)
+    preannotation = JSONAttribute(null=True)
 
     accepted_index = AcceptedIndex()
     pool_index = PoolIndex()
@@ -210,6 +212,11 @@ class ModelVersionModel(Model):
     sklearn_version = UnicodeAttribute()
     label_changes = NumberAttribute()
     train_seq = NumberAttribute()
+    # champion / challenger (services/promotion.py): "promoted" | "rejected" | "held" | "superseded",
+    # why, and the validation set the version held out ({"held_out", "n", "share"})
+    status = UnicodeAttribute(null=True)
+    decision = JSONAttribute(null=True)
+    validation = JSONAttribute(null=True)
 
 
 class LedgerModel(Model):

@@ -57,18 +57,19 @@ def parse_train_message(body: str) -> tuple[str, str, int | str]:
 
 # ---------------------------------------------------------------- the rescore queue (SQS standard)
 
-RESCORE_MODES = ("rescore", "backfill")  # see events/rescoring.py
+RESCORE_MODES = ("rescore", "backfill", "preannotate")  # see events/rescoring.py
 
 
 def send_rescore_ranges(project_id: str, version: int, ranges: list[tuple[int, int]], chunk_size: int,
-                        mode: str = "rescore") -> None:
-    """One message per task-id range (at most 10: one SendMessageBatch)."""
+                        mode: str = "rescore", job: str | None = None, predict: bool = False) -> None:
+    """One message per task-id range (at most 10: one SendMessageBatch). `job` names the job whose
+    progress the leaves count (store/jobs.py); `predict`: the leaves also store predictions."""
     if not ranges:
         return
     entries = [
         {"Id": str(i), "MessageBody": json.dumps({
             "project_id": project_id, "version": version, "first": first, "last": last, "chunk": chunk_size,
-            "mode": mode})}
+            "mode": mode, **({"job": job} if job else {}), **({"predict": True} if predict else {})})}
         for i, (first, last) in enumerate(ranges)
     ]
     answer = client("sqs").send_message_batch(QueueUrl=config.rescore_queue_url(), Entries=entries)
@@ -83,4 +84,5 @@ def parse_rescore_request(body: str) -> dict:
         raise ValueError(f"unknown rescore mode {mode!r}")
     return {"project_id": str(message["project_id"]), "version": int(message["version"]),
             "first": int(message["first"]), "last": int(message["last"]), "chunk": int(message["chunk"]),
-            "mode": mode}
+            "mode": mode, "job": str(message["job"]) if message.get("job") else None,
+            "predict": bool(message.get("predict"))}

@@ -212,6 +212,9 @@ def test_start_training_pulls_annotations_from_the_label_studio_export(api, pump
         pump.drain()
     state = training(api, project_id)
     assert state["completions"] == 10 and state["model_version"] == "v1", state
+    pulls = [j for j in api.get(f"/api/projects/{project_id}/jobs").json["jobs"] if j["kind"] == "labelstudio_pull"]
+    assert len(pulls) == 1 and (pulls[0]["state"], pulls[0]["done"], pulls[0]["total"]) == ("succeeded", 11, 11)
+    assert pulls[0]["detail"]["skipped"] == 1
 
 
 def test_start_training_with_a_refused_token_is_recorded_and_not_retried(api, pump):
@@ -223,6 +226,8 @@ def test_start_training_with_a_refused_token_is_recorded_and_not_retried(api, pu
         pump.drain()
     assert len(fake.paths("GET")) == 1 and not pump.dead_letters
     assert "Label Studio export" in training(api, linked_project_id(api))["last_error"]
+    job = api.get(f"/api/projects/{linked_project_id(api)}/jobs").json["jobs"][0]
+    assert job["kind"] == "labelstudio_pull" and job["state"] == "failed" and "Label Studio export" in job["error"]
 
 
 def test_a_refused_label_studio_hostname_is_not_stored_and_is_shown_in_training(api, pump, monkeypatch):

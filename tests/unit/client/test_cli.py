@@ -267,3 +267,47 @@ def test_classes_first_puts_every_label_early():
     order = classes_first(rows, per_class=3)
     assert sorted(order) == list(range(12))
     assert [rows[i]["label"] for i in order[:5]] == ["ham", "spam", "ham", "spam", "ham"]
+
+
+# ---------------------------------------------------------------- jobs, versions, rollback
+
+def test_jobs_follows_a_running_job_until_it_finishes(monkeypatch, capsys):
+    base = {"id": "preannotation-v2-1", "kind": "preannotation", "total": 60, "failed": 0, "started": "t0",
+            "finished": None, "error": None}
+    polls = iter([{**base, "state": "running", "done": 20}, {**base, "state": "running", "done": 40},
+                  {**base, "state": "succeeded", "done": 60, "finished": "t1", "predictions_stored": 50}])
+    calls = []
+
+    def fake(self, method, path, body=None, params=None):
+        calls.append((method, path))
+        if path.endswith("/jobs"):
+            return {"jobs": [{**base, "state": "running", "done": 0},
+                             {**base, "id": "training-1", "kind": "training", "state": "succeeded", "total": 1,
+                              "done": 1}]}
+        return next(polls)
+
+    monkeypatch.setattr(ActivelabelClient, "request", fake)
+    monkeypatch.setattr(cli.time, "sleep", lambda s: None)
+    assert cli.main(["--url", "http://127.0.0.1:1", "jobs", "4", "--no-progress"]) == 0
+    assert calls == [("GET", "/api/projects/4/jobs")] + [("GET", "/api/projects/4/jobs/preannotation-v2-1")] * 3
+    out = capsys.readouterr().out
+    assert "succeeded  60/60" in out and "training-1" in out and "running" not in out
+
+
+def test_versions_and_rollback(monkeypatch, capsys):
+    def fake(self, method, path, body=None, params=None):
+        if method == "PUT":
+            assert path == "/api/projects/4/model-versions/v1/active" and body == {"pin": True}
+            return {"model_version": "v1", "previous": "v3", "pinned_version": 1}
+        return {"versions": [
+            {"model_version": "v2", "status": "rejected", "active": False, "n_train": 80, "metrics": {"accuracy": 0.7},
+             "decision": {"reason": "worse by more than the tolerance"}},
+            {"model_version": "v1", "status": "promoted", "active": True, "n_train": 80, "metrics": {}}]}
+
+    monkeypatch.setattr(ActivelabelClient, "request", fake)
+    assert cli.main(["--url", "http://127.0.0.1:1", "versions", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "rejected" in out and "worse by more than the tolerance" in out
+    assert out.splitlines()[3].startswith("*")
+    assert cli.main(["--url", "http://127.0.0.1:1", "rollback", "4", "1", "--pin"]) == 0
+    assert "v1 is active (was v3); pinned to v1" in capsys.readouterr().out

@@ -1,0 +1,58 @@
+"""Champion / challenger for a freshly trained version: score it and the active version on the
+project's validation set (domain/validation_set.py) and decide (domain/promotion.py) under the
+project's `ml.promotion` and `ml.pinned_version`."""
+import logging
+
+from chalicelib.domain import promotion
+from chalicelib.domain.settings import DEFAULTS
+from chalicelib.domain.validation_set import VALIDATION_FLOOR
+from chalicelib.errors import ArtifactIntegrityError, ValidationError
+from chalicelib.services import prediction
+from chalicelib.store import repository
+
+log = logging.getLogger("activelabel.services.promotion")
+
+
+def qualities(model, tasks: list) -> list[float] | None:
+    """Per-task quality of `model` on validation tasks (None if a task gives it no example)."""
+    examples = [model.example(t.data, t.consensus) for t in tasks]
+    if any(e is None for e in examples):
+        return None
+    truth = [label for _, label in examples]
+    predicted = list(model.predict(model.encode([raw for raw, _ in examples])))
+    scale = promotion.regression_scale(truth) if model.problem == "regression" else 1.0
+    return [promotion.task_quality(model.problem, t, p, scale) for t, p in zip(truth, predicted)]
+
+
+def _comparable(project, challenger, validation: list, held_out: bool):
+    """(the champion's and the challenger's comparison, or None, and why not)."""
+    if project.active_version is None:
+        return None, "the project's first model"
+    if not held_out:
+        return None, (f"the validation set has fewer than {VALIDATION_FLOOR} accepted tasks; every label "
+                      "trains until it has")
+    active = int(project.active_version)
+    record = repository.get_model_version(project.project_id, active)
+    if record is None or not (record.validation or {}).get("held_out"):
+        return None, f"the active version v{active} trained on validation tasks (before any were held out)"
+    try:
+        champion = prediction.load_version(project.project_id, active)
+    except ArtifactIntegrityError as exc:
+        return None, f"the active version v{active} cannot be loaded: {exc.message}"
+    if type(champion) is not type(challenger) or champion.control.name != challenger.control.name:
+        return None, f"the active version v{active} is another model or learns another control"
+    try:
+        ours, theirs = qualities(challenger, validation), qualities(champion, validation)
+    except ValidationError as exc:
+        return None, f"a validation task cannot be read: {exc.message}"
+    if ours is None or theirs is None:
+        return None, "a validation task has no label for this control"
+    return promotion.compare(ours, theirs), None
+
+
+def judge(project, challenger, validation: list, held_out: bool) -> promotion.Decision:
+    settings = {**DEFAULTS, **(project.ml or {})}
+    comparison, why_not = _comparable(project, challenger, validation, held_out)
+    decision = promotion.decide(settings["promotion"], settings["pinned_version"], comparison, why_not)
+    log.info("project %s: %s (%s)", project.project_id, decision.status, decision.reason)
+    return decision
