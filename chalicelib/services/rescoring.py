@@ -33,7 +33,7 @@ import random
 
 from chalicelib.domain.settings import DEFAULTS
 from chalicelib.ml import sampling
-from chalicelib.services import prediction
+from chalicelib.services import auto_labeling, prediction
 from chalicelib.store import jobs, preannotations, queue, repository
 
 log = logging.getLogger("activelabel.services.rescoring")
@@ -66,7 +66,9 @@ def start(project_id: str, version: int, last_task_id: int, predict: bool = Fals
     returns the job's id, or None when there is nothing to do."""
     project = repository.find_project(project_id)
     settings = {**DEFAULTS, **((project.ml if project else None) or {})}
-    score = sampling.needs_model(settings.get("sampling"))
+    # a project that ever set ml.auto_label is rescored after each promotion, so that the new version
+    # re-judges (or, when turned off, withdraws) the auto labels standing
+    score = sampling.needs_model(settings.get("sampling")) or settings.get("auto_label") is not None
     if last_task_id < 1 or not (score or predict):
         return None
     kind = "rescoring+preannotation" if score and predict else "rescoring" if score else "preannotation"
@@ -140,8 +142,9 @@ def handle_request(project_id: str, version: int, first: int, last: int, chunk: 
         if job:
             jobs.finish(project_id, job, error=f"superseded: v{version} is no longer the active version")
         return "skipped:superseded"
+    auto_on = mode == "rescore" and settings.get("auto_label") is not None
     score = mode == "rescore" and sampling.needs_model(settings.get("sampling"))
-    if with_model and not (score or predict):
+    if with_model and not (score or predict or auto_on):
         return "skipped:model-free strategy"
     if last - first + 1 > chunk:
         queue.send_rescore_ranges(project_id, version, split(first, last, chunk), chunk, mode, job, predict)
@@ -153,20 +156,29 @@ def handle_request(project_id: str, version: int, first: int, last: int, chunk: 
         log.info("project %s: backfilled %s random keys in [%s, %s]", project_id, backfilled, first, last)
         return f"backfilled:{backfilled}"
     written = stored = 0
-    if tasks:
+    auto = {"labelled": 0, "withdrawn": 0}
+    # tasks an earlier version auto-labelled (off the pool): this version re-judges them
+    auto_held = [t for t in read if t.auto_project is not None and t.pool_project is None]
+    if tasks or auto_held:
         model = prediction.load_version(project_id, version)
         if model is None:
             return "skipped:version record missing"
+    if tasks:
         inputs = model.inputs([task.data for task in tasks])
         if score:
             written = score_tasks(project_id, version, first, strategy, model, inputs, tasks)
         if predict:
             stored = store_predictions(project_id, f"v{version}", model, inputs, tasks)
+    if mode == "rescore" and (tasks or auto_held) and (auto_on or auto_held):
+        # earlier auto labels are re-judged even when auto-labelling was turned off (then withdrawn)
+        auto = auto_labeling.label_chunk(project, version, model, tasks + auto_held)
     if job:
         jobs.record_leaf(project_id, job, first, done=last - first + 1, stored=stored)
-    log.info("project %s: v%s scored %s, predicted %s of %s tasks in [%s, %s] (%s random keys backfilled)",
-             project_id, version, written, stored, len(tasks), first, last, backfilled)
-    return f"scored:{written}" + (f",predicted:{stored}" if predict else "")
+    log.info("project %s: v%s scored %s, predicted %s of %s tasks in [%s, %s] (%s random keys backfilled; "
+             "auto-labelled %s, withdrawn %s)", project_id, version, written, stored, len(tasks), first, last,
+             backfilled, auto["labelled"], auto["withdrawn"])
+    return f"scored:{written}" + (f",predicted:{stored}" if predict else "") + (
+        f",auto:{auto['labelled']}" if auto["labelled"] or auto["withdrawn"] else "")
 
 
 def score_tasks(project_id: str, version: int, first: int, strategy: str, model, inputs, tasks: list) -> int:

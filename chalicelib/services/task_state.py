@@ -13,7 +13,7 @@ from chalicelib.domain import assignment
 from chalicelib.domain.agreement import evaluate_task
 from chalicelib.domain.settings import DEFAULTS
 from chalicelib.labeling.config import parse_label_config
-from chalicelib.services import training_requests
+from chalicelib.services import auto_labeling, training_requests
 from chalicelib.store import repository, stream_errors
 
 log = logging.getLogger("activelabel.services.task_state")
@@ -87,5 +87,7 @@ def refresh_task(project_id: str, task_id: int, settings: dict, config=None) -> 
             state.accepted and state.consensus != task.consensus
         )
         if repository.apply_task_label_state(task, state, label_changed, pool, rework):
+            if state.accepted:
+                auto_labeling.record_audit(project_id, task, state.consensus)
             return
     raise RuntimeError(f"task {project_id}/{task_id} kept changing under {MAX_RACE_RETRIES} attempts")

@@ -10,12 +10,12 @@ are forwarded to it.
 import logging
 
 from chalicelib.domain import validation_set
-from chalicelib.domain.settings import DEFAULTS
+from chalicelib.domain.settings import DEFAULTS, auto_label_settings
 from chalicelib.errors import TrainingDataError, ValidationError
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.labelstudio import client, net
 from chalicelib.ml import registry, training
-from chalicelib.services import promotion, rescoring
+from chalicelib.services import auto_labeling, promotion, rescoring
 from chalicelib.store import artifacts, jobs, model_registry, repository
 from chalicelib.store.models import ModelVersionModel
 
@@ -92,15 +92,19 @@ def train_version(project, version: int, seq: int) -> ModelVersionModel:
     label_changes = int(project.label_changes or 0)  # read before the data: the model covers at least this
     accepted = list(repository.accepted_tasks(project.project_id))
     fit_on, validation, held_out = validation_set.split(project.project_id, accepted, lambda t: int(t.task_id))
+    # auto labels train only when asked (ml.auto_label.train_on_auto): no self-reinforcement by default
+    extra = auto_labeling.training_examples(project.project_id) if auto_label_settings(
+        {**DEFAULTS, **ml})["train_on_auto"] else []
     try:
-        outcome = training.train(kind, target, [(t.data, t.consensus) for t in fit_on], seed=version)
+        outcome = training.train(kind, target, [(t.data, t.consensus) for t in fit_on] + extra, seed=version)
     except TrainingDataError:
         if not held_out:
             raise
         # what is left after the hold-out cannot train (e.g. one class): train on everything, ungated
         fit_on, validation, held_out = accepted, [], False
-        outcome = training.train(kind, target, [(t.data, t.consensus) for t in fit_on], seed=version)
+        outcome = training.train(kind, target, [(t.data, t.consensus) for t in fit_on] + extra, seed=version)
     decision = promotion.judge(project, outcome.model, validation, held_out)
+    calibration = auto_labeling.calibrate_version(project, outcome.model, validation, held_out)
     body = training.serialize(outcome.model)
     sklearn_version = training.sklearn_version()
     stored = artifacts.put_artifact(
@@ -114,6 +118,7 @@ def train_version(project, version: int, seq: int) -> ModelVersionModel:
         sklearn_version=sklearn_version, label_changes=label_changes, train_seq=seq,
         status=decision.status, decision=decision.as_dict(),
         validation={"held_out": held_out, "n": len(validation), "share": validation_set.VALIDATION_SHARE},
+        calibration=calibration,
     )
     repository.record_model_version(item)
     log.info("project %s: model v%s trained on %s tasks (%s held out): %s; %s", project.project_id, version,

@@ -20,6 +20,7 @@ from chalicelib.domain.training_state import (
     training_state,
 )
 from chalicelib.errors import ConflictError
+from chalicelib.services import auto_labeling
 from chalicelib.store import queue, repository, stream_errors
 
 log = logging.getLogger("activelabel.services.training_requests")
@@ -58,6 +59,7 @@ def status(project_id: str) -> dict:
         "completions": int(project.completions_count or 0),
         "last_error": project.last_error,
         "errors": stream_errors.as_list(project.stream_errors),
+        "auto_label": auto_labeling.status(project),
         "model_version": project.model_version,
         "min_completions": _settings(project)["min_completions"],
         "request_seq": counters.train_request_seq,

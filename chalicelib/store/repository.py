@@ -326,6 +326,7 @@ def _take_completion_slot(project_id: str, task_id: int, annotator: str, max_per
             TaskModel.annotators.add({annotator}),
             TaskModel.pool_project.remove(),
             TaskModel.scored_project.remove(),
+            TaskModel.auto_project.remove(),  # a human label wins over an auto label (kept for the audit)
         ], condition=condition)
     except UpdateError as exc:
         if not _is_conditional_failure(exc):
@@ -538,7 +539,8 @@ def release_lock(project_id: str, task_id: int, owner: str) -> bool:
 
 # ---------------------------------------------------------------- active learning: scores
 
-RESCORING_ATTRIBUTES = ["task_id", "data", "random_key", "pool_project", "completion_seq"]
+RESCORING_ATTRIBUTES = ["task_id", "data", "random_key", "pool_project", "completion_seq", "auto_project",
+                        "auto_version"]
 
 
 def rescoring_tasks_in_range(project_id: str, first: int, last: int) -> list[TaskModel]:
@@ -550,7 +552,8 @@ def rescoring_tasks_in_range(project_id: str, first: int, last: int) -> list[Tas
     """
     return list(TaskModel.query(
         project_id, TaskModel.task_id.between(first, last),
-        filter_condition=TaskModel.pool_project.exists() | TaskModel.random_key.does_not_exist(),
+        filter_condition=(TaskModel.pool_project.exists() | TaskModel.auto_project.exists()
+                          | TaskModel.random_key.does_not_exist()),
         attributes_to_get=RESCORING_ATTRIBUTES,
     ))
 
