@@ -71,6 +71,8 @@ def job_json(job) -> dict:
     }
     if job.kind in ("preannotation", "rescoring+preannotation"):
         body["predictions_stored"] = int(job.stored or 0)
+        if job.pushed is not None:
+            body["predictions_pushed_to_labelstudio"] = int(job.pushed)
     if job.detail:
         body["detail"] = job.detail
     return body

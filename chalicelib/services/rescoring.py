@@ -16,7 +16,8 @@ Safe under redelivery and never in the way of `GET /next`:
 
 Pre-annotation rides on the same fan-out: a message with `predict` makes its leaf also store the
 version's prediction on every unlabeled task of the range (store/preannotations.py), from the same
-read and the same encoded inputs (one pass scores and predicts); mode "preannotate" predicts
+read and the same encoded inputs (one pass scores and predicts), and pushes them to a linked
+Label Studio project (services/labelstudio_push.py); mode "preannotate" predicts
 without rescoring (`POST /predictions`). A message naming a `job` counts its leaf's task ids and
 stored predictions in that job once (store/jobs.py), which `GET /jobs` shows.
 
@@ -33,7 +34,7 @@ import random
 
 from chalicelib.domain.settings import DEFAULTS
 from chalicelib.ml import sampling
-from chalicelib.services import prediction
+from chalicelib.services import labelstudio_push, prediction
 from chalicelib.store import jobs, preannotations, queue, repository
 
 log = logging.getLogger("activelabel.services.rescoring")
@@ -146,27 +147,41 @@ def handle_request(project_id: str, version: int, first: int, last: int, chunk: 
     if last - first + 1 > chunk:
         queue.send_rescore_ranges(project_id, version, split(first, last, chunk), chunk, mode, job, predict)
         return "split"
-    read = repository.rescoring_tasks_in_range(project_id, first, last)
+    read = (preannotations.tasks_in_range if predict and with_model else repository.rescoring_tasks_in_range)(
+        project_id, first, last)
     strategy = sampling.resolve(settings.get("sampling"))
     tasks, backfilled = backfill_random_keys(project_id, read, sequential=strategy == "sequential")
     if not with_model:
         log.info("project %s: backfilled %s random keys in [%s, %s]", project_id, backfilled, first, last)
         return f"backfilled:{backfilled}"
-    written = stored = 0
-    if tasks:
+    # scored: the pool; predicted: every task without a completion (the pool and more)
+    in_pool = {int(t.task_id) for t in tasks}
+    unlabeled = [t for t in read if not int(t.completion_seq or 0) or int(t.task_id) in in_pool] if predict else tasks
+    written = stored = pushed = 0
+    if unlabeled:
         model = prediction.load_version(project_id, version)
         if model is None:
             return "skipped:version record missing"
-        inputs = model.inputs([task.data for task in tasks])
-        if score:
-            written = score_tasks(project_id, version, first, strategy, model, inputs, tasks)
+        inputs = model.inputs([task.data for task in unlabeled])
+        if score and tasks:
+            rows = [i for i, t in enumerate(unlabeled) if int(t.task_id) in in_pool]
+            scored_inputs = inputs if len(rows) == len(unlabeled) else _take(inputs, rows)
+            written = score_tasks(project_id, version, first, strategy, model, scored_inputs,
+                                  [unlabeled[i] for i in rows])
         if predict:
-            stored = store_predictions(project_id, f"v{version}", model, inputs, tasks)
+            predictions = store_predictions(project_id, f"v{version}", model, inputs, unlabeled)
+            stored = len(predictions)
+            pushed = labelstudio_push.push(project, job, first, predictions)
     if job:
-        jobs.record_leaf(project_id, job, first, done=last - first + 1, stored=stored)
-    log.info("project %s: v%s scored %s, predicted %s of %s tasks in [%s, %s] (%s random keys backfilled)",
-             project_id, version, written, stored, len(tasks), first, last, backfilled)
+        jobs.record_leaf(project_id, job, first, done=last - first + 1, stored=stored, pushed=pushed)
+    log.info("project %s: v%s scored %s of %s, predicted %s of %s tasks in [%s, %s] (%s random keys backfilled)",
+             project_id, version, written, len(tasks), stored, len(unlabeled), first, last, backfilled)
     return f"scored:{written}" + (f",predicted:{stored}" if predict else "")
+
+
+def _take(X, rows: list[int]):
+    """Rows of encoded inputs: a matrix (numpy, scipy sparse) or a list."""
+    return X[rows] if hasattr(X, "shape") else [X[i] for i in rows]
 
 
 def score_tasks(project_id: str, version: int, first: int, strategy: str, model, inputs, tasks: list) -> int:
@@ -178,10 +193,12 @@ def score_tasks(project_id: str, version: int, first: int, strategy: str, model,
                for t, s in zip(tasks, scores))
 
 
-def store_predictions(project_id: str, model_version: str, model, inputs, tasks: list) -> int:
-    """Store one Label Studio prediction per task (those still unlabeled); returns how many."""
-    return sum(
-        preannotations.store_prediction(project_id, int(task.task_id), {
-            "result": model.result_items(label, score), "score": round(float(score), 6),
-            "model_version": model_version})
-        for task, (label, score) in zip(tasks, model.scored(inputs)))
+def store_predictions(project_id: str, model_version: str, model, inputs, tasks: list) -> dict[int, dict]:
+    """Store one Label Studio prediction per task (those still unlabeled); returns them by task id."""
+    stored = {}
+    for task, (label, score) in zip(tasks, model.scored(inputs)):
+        prediction = {"result": model.result_items(label, score), "score": round(float(score), 6),
+                      "model_version": model_version}
+        if preannotations.store_prediction(project_id, int(task.task_id), prediction):
+            stored[int(task.task_id)] = prediction
+    return stored
