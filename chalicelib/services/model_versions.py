@@ -62,14 +62,19 @@ def activate(project_id: str, version_param, body: dict) -> dict:
     if ml.get("pinned_version") != pinned:
         repository.update_project(project, ml=ml)
     previous = project.model_version
+    make_active(project_id, item, previous, ml)
+    log.info("project %s: %s made active by hand (was %s; pinned %s)", project_id, item.model_version, previous,
+             ml.get("pinned_version"))
+    return {"model_version": item.model_version, "previous": previous, "pinned_version": ml.get("pinned_version")}
+
+
+def make_active(project_id: str, item, previous: str | None, ml: dict) -> None:
+    """Move the pointer; with `ml.preannotate`, pre-annotate the project with the version."""
     model_registry.activate(project_id, item)
     if ml.get("preannotate", True) and previous != item.model_version:
         from chalicelib.services import rescoring
 
         rescoring.start_preannotation(project_id)
-    log.info("project %s: %s made active by hand (was %s; pinned %s)", project_id, item.model_version, previous,
-             ml.get("pinned_version"))
-    return {"model_version": item.model_version, "previous": previous, "pinned_version": ml.get("pinned_version")}
 
 
 def pin_changed(project, ml: dict):

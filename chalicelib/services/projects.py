@@ -12,7 +12,7 @@ from chalicelib.labelstudio import client
 from chalicelib.labelstudio.auth import basic_header, project_credential
 from chalicelib.ml import registry
 from chalicelib.services import model_versions
-from chalicelib.store import model_registry, repository
+from chalicelib.store import repository
 
 MAX_TITLE = 500
 PATCHABLE = {"title", "label_config", "ml"}
@@ -119,10 +119,11 @@ def patch(project_id: str, body: dict):
         fields["ml"] = _prepare_custom_backend(project.ml, fields["ml"], client.project_key(project),
                                                fields.get("label_config", project.label_config))
     pinned = model_versions.pin_changed(project, fields["ml"]) if "ml" in fields else None
+    previous = project.model_version
     if fields:
         repository.update_project(project, **fields)
     if pinned is not None:
-        model_registry.activate(project_id, pinned)
+        model_versions.make_active(project_id, pinned, previous, fields["ml"])
     return project
 
 
@@ -140,9 +141,10 @@ def put_settings(project_id: str, body) -> dict:
     ml = _check_target(merge_settings(project.ml, body, available_models(config)), config)
     ml = _prepare_custom_backend(project.ml, ml, client.project_key(project), project.label_config)
     pinned = model_versions.pin_changed(project, ml)
+    previous = project.model_version
     repository.update_project(project, ml=ml)
     if pinned is not None:
-        model_registry.activate(project_id, pinned)
+        model_versions.make_active(project_id, pinned, previous, ml)
     return ml
 
 
