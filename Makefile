@@ -16,7 +16,7 @@ STACK ?= activelabel-$(STAGE)
 ARTIFACT_BUCKET ?=
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: venv browser test-browser console-screenshots test test-unit test-functional test-e2e test-infra serve run bench bench-cold-start package deploy python312 checkov-venv clean e2e-labelstudio bench-train bench-active-learning bench-active-learning-digits bench-next
+.PHONY: venv browser test-browser console-screenshots test test-unit test-functional test-e2e test-infra serve run bench bench-cold-start package deploy python312 checkov-venv clean e2e-labelstudio bench-train bench-active-learning bench-active-learning-digits bench-next bench-preannotate
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "need Python 3.11-3.13 (3.12 preferred)"; exit 1; }
@@ -150,6 +150,10 @@ bench/dynalite/node_modules/.installed: bench/dynalite/package-lock.json
 
 bench-next: venv bench/dynalite/node_modules/.installed
 	$(PY) bench/next_task.py
+
+# pre-annotating a whole project through the fan-out (N=100000 by default; N=10000 takes minutes)
+bench-preannotate: venv
+	$(PY) bench/preannotate.py --tasks $(or $(N),100000) --out preannotate_$(or $(N),100000).json
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache dist bench/out
