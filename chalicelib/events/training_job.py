@@ -65,7 +65,7 @@ def forward_training(project, seq: int) -> str:
 
 
 def train_version(project, version: int, seq: int) -> ModelVersionModel:
-    from chalicelib.ml import training
+    from chalicelib.ml import numpy_form, training
 
     config = parse_label_config(project.label_config)
     ml = project.ml or {}
@@ -80,11 +80,12 @@ def train_version(project, version: int, seq: int) -> ModelVersionModel:
     accepted = [(task.data, task.consensus) for task in repository.accepted_tasks(project.project_id)]
     outcome = training.train(kind, target, accepted, seed=version)
     body = training.serialize(outcome.model)
+    compact = numpy_form.export(outcome.model)  # None when the kind has no numpy form: joblib serves
     sklearn_version = training.sklearn_version()
-    stored = artifacts.put_artifact(
-        artifacts.artifact_key(project.project_id, version), body,
-        {"project-id": project.project_id, "model-version": f"v{version}", "sklearn-version": sklearn_version},
-    )
+    metadata = {"project-id": project.project_id, "model-version": f"v{version}", "sklearn-version": sklearn_version}
+    stored = artifacts.put_artifact(artifacts.artifact_key(project.project_id, version), body, metadata)
+    served = stored if compact is None else artifacts.put_artifact(
+        artifacts.artifact_key(project.project_id, version, "model.npz"), compact, metadata)
     item = ModelVersionModel(
         project_id=project.project_id,
         version=version,
@@ -93,13 +94,15 @@ def train_version(project, version: int, seq: int) -> ModelVersionModel:
         created_at=repository.now(),
         n_train=outcome.n_train,
         metrics=outcome.metrics,
-        s3_bucket=stored.bucket,
-        s3_key=stored.key,
-        s3_version_id=stored.version_id,
-        sha256=stored.sha256,
+        s3_bucket=served.bucket,
+        s3_key=served.key,
+        s3_version_id=served.version_id,
+        sha256=served.sha256,
         sklearn_version=sklearn_version,
         label_changes=label_changes,
         train_seq=seq,
+        **({} if served is stored else
+           {"joblib_key": stored.key, "joblib_version_id": stored.version_id, "joblib_sha256": stored.sha256}),
     )
     repository.record_model_version(item)
     log.info("project %s: model v%s trained on %s tasks: %s", project.project_id, version, outcome.n_train,

@@ -1,4 +1,10 @@
-"""Load promoted models and score samples. Models are cached per warm container by S3 VersionId."""
+"""Load promoted models and score samples. Models are cached per warm container by S3 VersionId.
+
+The artifact a pointer names is either the numpy form (chalicelib/ml/numpy_form.py: an .npz, loaded
+with numpy alone, whatever scikit-learn is installed) or, for kinds without one and for versions
+trained before it existed, the joblib pickle (loaded with scikit-learn, which must be the version
+that trained it). The two are told apart by their first bytes.
+"""
 from collections import OrderedDict
 from dataclasses import dataclass
 from threading import Lock
@@ -30,6 +36,20 @@ def load(pointer: ModelPointer, fetch: Callable[[ModelPointer], bytes]):
         if cache_key in _cache:
             _cache.move_to_end(cache_key)
             return _cache[cache_key]
+    model = from_bytes(pointer, fetch(pointer))
+    with _lock:
+        _cache[cache_key] = model
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return model
+
+
+def from_bytes(pointer: ModelPointer, body: bytes):
+    """The model in a fetched (digest-checked) artifact body."""
+    from chalicelib.ml import numpy_form
+
+    if numpy_form.is_numpy_form(body):
+        return numpy_form.load(body)
     from chalicelib.ml.training import deserialize, sklearn_version
 
     installed = sklearn_version()
@@ -38,12 +58,7 @@ def load(pointer: ModelPointer, fetch: Callable[[ModelPointer], bytes]):
             f"model {pointer.model_version} was trained with scikit-learn {pointer.sklearn_version}; "
             f"this function has {installed}: retrain the project to serve it"
         )
-    model = deserialize(fetch(pointer))
-    with _lock:
-        _cache[cache_key] = model
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
-    return model
+    return deserialize(body)
 
 
 def predict(pointer: ModelPointer, samples: list[dict], fetch: Callable[[ModelPointer], bytes]) -> list[dict]:

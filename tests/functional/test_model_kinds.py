@@ -114,6 +114,25 @@ def test_tabular(api, pump, control):
     label_and_train(api, pump, project_id, [{"x": x} for x, _ in rows[:30]], results)
     assert ("mae" if control == "Number" else "accuracy") in metrics(api, project_id)
     predict_and_validate(api, project_id, config, [{"x": x} for x, _ in rows[30:]])
+    assert_both_artifacts_stored(project_id)
+
+
+def assert_both_artifacts_stored(project_id):
+    """The version serves its numpy form (model.npz) and keeps the joblib pickle beside it, each
+    stored with the sha256 its record holds."""
+    import hashlib
+
+    from chalicelib.store import repository
+    from chalicelib.store.aws import client
+
+    (item,) = repository.list_model_versions(project_id)
+    project = repository.get_project(project_id)
+    assert item.s3_key.endswith("/model.npz") and item.joblib_key.endswith("/model.joblib")
+    assert (project.model_key, project.model_sha256) == (item.s3_key, item.sha256)
+    for key, version_id, sha256 in ((item.s3_key, item.s3_version_id, item.sha256),
+                                    (item.joblib_key, item.joblib_version_id, item.joblib_sha256)):
+        body = client("s3").get_object(Bucket=item.s3_bucket, Key=key, VersionId=version_id)["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == sha256
 
 
 def test_rating_on_text_is_clipped_to_the_stars(api, pump, wnut_rows):
