@@ -77,9 +77,12 @@ def check_url(url: str, field: str = "url") -> Target:
     """Parse and resolve `url`; raise ValidationError naming `field` when it may not be called."""
     if not isinstance(url, str) or len(url) > 2000:
         raise ValidationError(field, "must be an http(s) URL of at most 2000 characters")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError(field, f"must be an http(s) URL with a host, got {url!r}")
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ValidationError(field, f"is not a valid URL ({exc})")
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(parts.hostname) > 253:
+        raise ValidationError(field, f"must be an http(s) URL with a host of at most 253 characters, got {url[:100]!r}")
     if parts.username or parts.password:
         raise ValidationError(field, "must not carry credentials; use basic_auth_user/basic_auth_pass")
     try:

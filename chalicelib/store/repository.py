@@ -280,16 +280,38 @@ def completion_prefix(task_id: int) -> str:
     return f"{task_id}."
 
 
-def add_completion(project_id: str, task_id: int, completion: dict, max_per_task: int) -> CompletionModel:
-    """Allocate the task's next completion id and store the completion.
+def add_completion(project_id: str, task_id: int, completion: dict, max_per_task: int,
+                   completion_id: str | None = None) -> CompletionModel:
+    """Store a completion: a new one takes one of the task's `max_per_task` completion slots.
 
-    The allocation is one conditional update (the task exists and has allocated fewer than
-    `max_per_task` ids), so concurrent requests can neither share an id nor exceed the limit.
-    The same write records the annotator (never served this task again) and takes the task out of
-    the unlabeled pool indexes at once; the stream handler then decides whether it wants another
+    The slot is taken by one conditional update (the task exists and has allocated fewer than
+    `max_per_task`), so concurrent requests can neither share an id nor exceed the limit. The same
+    write records the annotator (never served this task again) and takes the task out of the
+    unlabeled pool indexes at once; the stream handler then decides whether it wants another
     annotator (the `rework` index). The annotator's own lock on the task is released.
+
+    `completion_id` names a completion made elsewhere (a Label Studio annotation): if it is stored
+    already, it is rewritten in place (an edit or a redelivery takes no new slot).
     """
+    if completion_id is not None and _completion_exists(project_id, completion_id):
+        item = new_completion_item(project_id, task_id, completion_id, completion)
+        item.save()
+        return item
     annotator = completion.get("completed_by") or "unknown"
+    task = _take_completion_slot(project_id, task_id, annotator, max_per_task)
+    if completion_id is None:
+        item = new_completion_item(project_id, task_id, f"{completion_prefix(task_id)}{int(task.completion_seq)}",
+                                   completion)
+        item.save(condition=CompletionModel.completion_id.does_not_exist())
+    else:  # a concurrent redelivery of the same annotation writes the same item
+        item = new_completion_item(project_id, task_id, completion_id, completion)
+        item.save()
+    if task.lock_owner == annotator:
+        release_lock(project_id, task_id, annotator)
+    return item
+
+
+def _take_completion_slot(project_id: str, task_id: int, annotator: str, max_per_task: int) -> TaskModel:
     task = TaskModel(project_id=project_id, task_id=task_id)
     try:
         task.update(actions=[
@@ -304,18 +326,22 @@ def add_completion(project_id: str, task_id: int, completion: dict, max_per_task
         if find_task(project_id, task_id) is None:
             raise NotFoundError(f"task {task_id} not found in project {project_id}", "task_id")
         raise ValidationError("task_id", f"task {task_id} already has {max_per_task} completions (the limit)")
-    item = new_completion_item(project_id, task_id, int(task.completion_seq), completion)
-    item.save(condition=CompletionModel.completion_id.does_not_exist())
-    if task.lock_owner == annotator:
-        release_lock(project_id, task_id, annotator)
-    return item
+    return task
 
 
-def new_completion_item(project_id: str, task_id: int, n: int, completion: dict) -> CompletionModel:
+def _completion_exists(project_id: str, completion_id: str) -> bool:
+    try:
+        CompletionModel.get(project_id, completion_id, consistent_read=True, attributes_to_get=["completion_id"])
+    except DoesNotExist:
+        return False
+    return True
+
+
+def new_completion_item(project_id: str, task_id: int, completion_id: str, completion: dict) -> CompletionModel:
     ts = now()
     return CompletionModel(
         project_id=project_id,
-        completion_id=f"{completion_prefix(task_id)}{n}",
+        completion_id=completion_id,
         task_id=task_id,
         result=completion["result"],
         completed_by=completion.get("completed_by") or "unknown",
@@ -337,6 +363,10 @@ def completions_of_task(project_id: str, task_id: int) -> list[CompletionModel]:
 
 def iter_completions(project_id: str):
     return CompletionModel.query(project_id)
+
+
+def delete_completion(project_id: str, completion_id: str) -> None:
+    CompletionModel(project_id=project_id, completion_id=completion_id).delete()
 
 
 def get_completion(project_id: str, completion_id: str) -> CompletionModel:

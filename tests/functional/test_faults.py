@@ -9,6 +9,7 @@ import copy
 import pytest
 
 from chalicelib.events import completion_stream, schedule
+from chalicelib.services import task_state
 from tests.faults import FaultInjector, batch_writes, transact_touches, update_sets
 from tests.functional.helpers import balanced_rows, complete, import_texts, make_project, snapshot, training
 from tests.functional.test_training_faults import predict_one, trained_project
@@ -75,7 +76,7 @@ def test_a_racing_writer_on_the_same_task_loses_the_condition_and_counts_once(ap
 
     def concurrent_rejudge(params):
         update = next(i["Update"] for i in params["TransactItems"] if "-tasks" in i["Update"]["TableName"])
-        completion_stream.refresh_task(project_id, int(update["Key"]["task_id"]["N"]), settings)
+        task_state.refresh_task(project_id, int(update["Key"]["task_id"]["N"]), settings)
 
     race = faults.inject("dynamodb", "TransactWriteItems", code=None, times=3,
                          when=transact_touches("-tasks"), action=concurrent_rejudge)

@@ -8,7 +8,8 @@ import pytest
 
 from activelabel_client.datasets import SMS_LABEL_CONFIG
 from chalicelib.api.http import MAX_BODY_BYTES, MAX_JSON_DEPTH
-from chalicelib.api.tasks import MAX_COMPLETIONS_PER_TASK, MAX_ITEM_JSON_BYTES, MAX_TASKS_PER_IMPORT
+from chalicelib.services.completions import MAX_COMPLETIONS_PER_TASK, MAX_ITEM_JSON_BYTES
+from chalicelib.services.tasks import MAX_TASKS_PER_IMPORT
 from chalicelib.errors import LabelConfigError, ValidationError
 from chalicelib.labeling.config import MAX_CONFIG_CHARS, MAX_DEPTH, parse_label_config
 from chalicelib.labeling.validation import MAX_TEXT_CHARS

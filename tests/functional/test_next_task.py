@@ -130,7 +130,7 @@ CONCURRENT_CALLS = int(os.environ.get("ACTIVELABEL_CONCURRENT_NEXT_CALLS", "50")
 
 def test_two_annotators_never_receive_the_same_task(api, pump):
     """Two annotators call next at once, each completing every task they get: never the same task."""
-    from chalicelib.api.next_task import assign
+    from chalicelib.services.next_task import assign
     from chalicelib.domain.settings import DEFAULTS
     from chalicelib.store import repository
 
@@ -165,7 +165,7 @@ def test_two_annotators_calling_next_1000_times_never_hold_the_same_task(api, pu
     it. While one holds a task the other is never served it: on each task, the spans between
     "served" (taken after the answer) and "given back" (taken before the release is sent) of
     different annotators never overlap; no task is served to someone who completed it."""
-    from chalicelib.api.next_task import assign
+    from chalicelib.services.next_task import assign
     from chalicelib.domain.settings import DEFAULTS
     from chalicelib.store import repository
 
