@@ -20,5 +20,9 @@ def client(service: str):
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests that start a new moto mock call this)."""
+    """Forget cached clients and the items read through them (tests that start a new moto mock,
+    and the local stack when it rebinds the store, call this)."""
+    from chalicelib.store import warm
+
     _clients.clear()
+    warm.clear()

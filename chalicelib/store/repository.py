@@ -15,6 +15,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib import config
 from chalicelib.domain.training_state import TrainingCounters
 from chalicelib.errors import NotFoundError, ValidationError
+from chalicelib.store import warm
 from chalicelib.store.models import (
     CompletionModel,
     LedgerModel,
@@ -109,6 +110,12 @@ def get_project(project_id: str, consistent: bool = False) -> ProjectModel:
         raise NotFoundError(f"project {project_id!r} not found", "project_id")
 
 
+def get_project_warm(project_id: str) -> ProjectModel:
+    """`get_project`, read at most every warm.ttl_seconds() per container (store/warm.py): for the
+    read-only request paths (predict). Writes through this module drop the entry."""
+    return warm.projects.get(project_id, lambda: get_project(project_id))
+
+
 def find_project(project_id: str, consistent: bool = True) -> ProjectModel | None:
     try:
         return ProjectModel.get(project_id, consistent_read=consistent)
@@ -133,6 +140,7 @@ def all_projects():
 def update_project(project: ProjectModel, **fields) -> ProjectModel:
     actions = [getattr(ProjectModel, key).set(value) for key, value in fields.items()]
     actions.append(ProjectModel.updated_at.set(now()))
+    warm.projects.discard(project.project_id)
     try:
         project.update(actions=actions, condition=ProjectModel.project_id.exists())
     except UpdateError as exc:
@@ -144,6 +152,7 @@ def update_project(project: ProjectModel, **fields) -> ProjectModel:
 
 def delete_project(project_id: str) -> None:
     """Delete the project, then its tasks, completions and model-version records."""
+    warm.projects.discard(project_id)
     get_project(project_id).delete()
     for model in (TaskModel, CompletionModel, ModelVersionModel):
         with model.batch_write() as batch:
@@ -672,6 +681,7 @@ def record_model_version(item: ModelVersionModel) -> None:
 
 def promote(project_id: str, item: ModelVersionModel) -> bool:
     """Point the project at `item` unless a newer version is already active."""
+    warm.projects.discard(project_id)
     try:
         ProjectModel(project_id=project_id).update(
             actions=[
@@ -725,5 +735,12 @@ def all_tokens() -> list[TokenModel]:
     return sorted(TokenModel.scan(), key=lambda t: (t.created_at, t.token_id))
 
 
+def find_token_warm(token_id: str) -> TokenModel | None:
+    """`find_token`, read at most every warm.ttl_seconds() per container (store/warm.py): a token
+    revoked elsewhere stops working here within that bound, one revoked here at once."""
+    return warm.tokens.get(token_id, lambda: find_token(token_id), keep=lambda item: item is not None)
+
+
 def delete_token(token_id: str) -> None:
+    warm.tokens.discard(token_id)
     TokenModel(token_id=token_id).delete()

@@ -48,6 +48,37 @@ def test_threshold_triggers_one_training_and_predict_serves_it(api, pump):
     assert [r["result"][0]["value"] for r in samples["results"]] == [r["result"][0]["value"] for r in results]
 
 
+def test_predict_sees_a_project_written_elsewhere_within_the_warm_cache_bound(api, pump, monkeypatch):
+    """Predict reads the project at most every ACTIVELABEL_WARM_CACHE_SECONDS per container
+    (store/warm.py); writes through the repository drop the entry at once (the 409 -> v1 above),
+    a write from another container (here: the item updated behind the repository's back) shows
+    once the bound has passed. The clock is the cache's own."""
+    from chalicelib.store import warm
+    from chalicelib.store.models import ProjectModel
+
+    clock = [1000.0]
+    monkeypatch.setattr(warm.time, "monotonic", lambda: clock[0])
+    monkeypatch.setenv("ACTIVELABEL_WARM_CACHE_SECONDS", "5")
+    pool, _ = sms_split(24, 0, seed=2)
+    project_id = make_project(api, min_completions=20)
+    for task_id, row in zip(import_texts(api, project_id, pool), pool):
+        complete(api, project_id, task_id, row["label"])
+    pump.drain()
+    assert training(api, project_id)["model_version"] == "v1"
+
+    def served_version():
+        answer = api.post(f"/api/projects/{project_id}/predict", {"samples": [{"text": "call now"}]})
+        assert answer.status_code == 200, answer.json
+        return answer.json["model_version"]
+
+    assert served_version() == "v1"
+    ProjectModel(project_id=project_id).update(actions=[ProjectModel.model_version.set("v1-elsewhere")])
+    clock[0] += 4.9
+    assert served_version() == "v1"
+    clock[0] += 0.2
+    assert served_version() == "v1-elsewhere"
+
+
 def test_disagreeing_completions_are_not_accepted(api, pump):
     project_id = make_project(api, min_completions=5, agreement_threshold=0.6)
     task_ids = import_texts(api, project_id, [{"text": "free prize now"}, {"text": "see you at lunch"}])
