@@ -27,6 +27,7 @@ FORMAT = "activelabel-numpy"
 FORMAT_VERSION = 1
 _ZIP_MAGIC = b"PK\x03\x04"  # an .npz is a zip archive; a joblib artifact starts with a pickle opcode
 _WHITE_SPACES = re.compile(r"\s\s+")
+WORD_CACHE_SIZE = 100_000  # distinct words whose character n-gram columns a text model keeps
 
 
 class CannotExport(Exception):
@@ -100,6 +101,7 @@ class Tfidf:
         self.vocabulary = dict(zip(vocabulary, range(len(vocabulary))))
         self.idf = idf
         self.n_features = len(vocabulary)
+        self._word_columns: dict[str, list[int]] = {}
 
     def _word_ngrams(self, doc: str) -> list[str]:
         tokens = self.token_pattern.findall(doc.lower())
@@ -118,37 +120,45 @@ class Tfidf:
                 tokens.append(" ".join(original[i:i + n]))
         return tokens
 
-    def _char_wb_ngrams(self, doc: str) -> list[str]:
-        ngrams = []
-        append = ngrams.append
-        for w in _WHITE_SPACES.sub(" ", doc.lower()).split():
-            w = " " + w + " "
-            w_len = len(w)
-            for n in range(self.min_n, self.max_n + 1):
-                offset = 0
-                append(w[offset:offset + n])
-                while offset + n < w_len:
-                    offset += 1
-                    append(w[offset:offset + n])
-                if offset == 0:  # a word shorter than n counts once
-                    break
-        return ngrams
+    def _word_grams(self, word: str) -> list[str]:
+        """A word's character n-grams, space-padded; a word no longer than n counts once, whole."""
+        w = " " + word + " "
+        w_len = len(w)
+        grams = []
+        for n in range(self.min_n, self.max_n + 1):
+            if w_len <= n:
+                grams.append(w)
+                break
+            grams.extend([w[i:i + n] for i in range(w_len - n + 1)])
+        return grams
+
+    def _char_wb_columns(self, doc: str) -> list[int]:
+        """Vocabulary columns of the doc's char_wb n-grams (with repeats). n-grams never cross a
+        word, so each distinct word's columns are computed once and kept (bounded)."""
+        get, cache, columns = self.vocabulary.get, self._word_columns, []
+        for word in _WHITE_SPACES.sub(" ", doc.lower()).split():
+            found = cache.get(word)
+            if found is None:
+                found = [j for j in map(get, self._word_grams(word)) if j is not None]
+                if len(cache) < WORD_CACHE_SIZE:
+                    cache[word] = found
+            columns.extend(found)
+        return columns
 
     def transform(self, texts) -> Rows:
         import numpy as np
+        from collections import Counter
 
-        analyze = self._word_ngrams if self.analyzer == "word" else self._char_wb_ngrams
         get = self.vocabulary.get
         indptr, indices, counts = [0], [], []
         for doc in texts:
-            found: dict[int, int] = {}
-            for gram in analyze(doc):
-                j = get(gram)
-                if j is not None:
-                    found[j] = found.get(j, 0) + 1
+            if self.analyzer == "word":
+                found = Counter([j for j in map(get, self._word_ngrams(doc)) if j is not None])
+            else:
+                found = Counter(self._char_wb_columns(doc))
             columns = sorted(found)
             indices.extend(columns)
-            counts.extend(found[j] for j in columns)
+            counts.extend([found[j] for j in columns])
             indptr.append(len(indices))
         rows = _rows_from_lists(indptr, indices, counts, self.n_features)
         data = rows.data
