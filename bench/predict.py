@@ -18,7 +18,9 @@ tasks per request, measures after a warm-up, the sides interleaved round by roun
   With `--url` the server's S3 is out of reach, so the same model kind is refit here on the
   exported accepted tasks with the server's seed (same data, same estimator).
 
-Then where our request's time goes: each in-process step of the predict path timed alone (body
+With the in-process stack, the event pump is stopped once the model is trained (`--keep-pump` keeps
+it): on AWS the event sources are polled outside the API function, while here its polls would share
+the API's process and GIL. Then where our request's time goes: each in-process step of the predict path timed alone (body
 parse and checks, project lookup uncached and from the warm cache, label config parse uncached and
 cached, data validation, the model cache hit, prediction, response encoding); what is left of the
 HTTP median is the transport, the local gateway and the client.
@@ -109,15 +111,8 @@ def served_model(project_id: str):
     from chalicelib.store import repository
 
     pointer = prediction.project_pointer(repository.get_project(project_id, consistent=True))
-    return serving.load(pointer, prediction.fetch), "the API's model object (chalicelib.ml.serving.load)"
-
-
-def served_artifact(project_id: str) -> bytes:
-    """The bytes of the artifact the API serves (the numpy form for this kind)."""
-    from chalicelib.services import prediction
-    from chalicelib.store import repository
-
-    return prediction.fetch(prediction.project_pointer(repository.get_project(project_id, consistent=True)))
+    return (serving.load(pointer, prediction.fetch), "the API's model object (chalicelib.ml.serving.load)",
+            prediction.fetch(pointer))
 
 
 def refit_model(api: ActivelabelClient, project_id: str, model_version: str):
@@ -134,7 +129,12 @@ def refit_model(api: ActivelabelClient, project_id: str, model_version: str):
             choices = task["annotations"][0]["result"][0]["value"]["choices"]
             accepted.append((task["data"], {target.control.name: choices}))
     outcome = training.train(kind, target, accepted, seed=version_number(model_version) or 0)
-    return outcome.model, f"refit in-process on the {len(accepted)} exported accepted tasks (same kind and seed)"
+    from chalicelib.ml import numpy_form
+
+    compact = numpy_form.export(outcome.model)  # what the server serves for a kind that has a numpy form
+    model = outcome.model if compact is None else numpy_form.load(compact)
+    return model, (f"refit in-process on the {len(accepted)} exported accepted tasks (same kind and seed), "
+                   f"{'numpy form' if compact else 'joblib model'}"), compact
 
 
 # ---------------------------------------------------------------- the SDK peer
@@ -310,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-train", type=int, default=300, help="SMS completions to train on (default 300)")
     parser.add_argument("--train-timeout", type=float, default=600.0, help="seconds to wait for the model")
     parser.add_argument("--no-peer", action="store_true", help="skip the label-studio-ml SDK peer")
+    parser.add_argument("--keep-pump", action="store_true",
+                        help="keep the local stack's event pump polling while measuring (default: stopped once trained)")
     parser.add_argument("--out", default=str(OUT_FILE), help=f"JSON output (default {OUT_FILE.relative_to(ROOT)})")
     args = parser.parse_args(argv)
 
@@ -331,17 +333,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import tempfile
 
-        from chalicelib.ml import numpy_form
-
         with ActivelabelClient(url, token, timeout=120) as api, tempfile.TemporaryDirectory() as tmp:
             drain = (lambda: stack.pump.drain(timeout=args.train_timeout)) if stack else None
             project_id, state = train_project(api, args.n_train, drain, args.train_timeout)
             model_version = state["model_version"]
-            model, baseline = served_model(project_id) if stack else refit_model(api, project_id, model_version)
+            model, baseline, artifact = served_model(project_id) if stack else refit_model(api, project_id, model_version)
+            if stack and not args.keep_pump:
+                # On AWS the event sources are polled outside the API function; here the pump's 0.2 s
+                # polls would share the API's process (and GIL) with every request measured.
+                stack._pump_stop.set()
+                stack._pump_thread.join(timeout=10)
             peer_url = None
             if not args.no_peer:
-                peer_url, peer = start_peer(numpy_form.export(model) if not stack else served_artifact(project_id),
-                                            model_version, Path(tmp))
+                peer_url, peer = start_peer(artifact, model_version, Path(tmp))
                 print(f"SDK peer: {peer_url or 'skipped (no .venv-lsml: make .venv-lsml/.installed)'}", flush=True)
             rows = measure(url, token, peer_url, project_id, model, model_version)
             if stack:
@@ -358,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "benchmark": "POST /predict over HTTP (ours, and the label-studio-ml SDK serving the same model) vs "
                      "in-process model.predictions (predict_proba + Label Studio format), one run",
-        "mode": mode,
+        "mode": mode + ("" if args.url or args.keep_pump else ", event pump stopped after training"),
         "model_version": model_version,
         "n_train": state["accepted_tasks"],
         "baseline": baseline,
