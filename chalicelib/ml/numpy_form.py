@@ -27,7 +27,7 @@ FORMAT = "activelabel-numpy"
 FORMAT_VERSION = 1
 _ZIP_MAGIC = b"PK\x03\x04"  # an .npz is a zip archive; a joblib artifact starts with a pickle opcode
 _WHITE_SPACES = re.compile(r"\s\s+")
-WORD_CACHE_SIZE = 100_000  # distinct words whose character n-gram columns a text model keeps
+WORD_CACHE_SIZE = 50_000  # distinct words whose character n-gram columns a text model keeps (~16 MB at most: 23,500 words took 7.6 MB)
 
 
 class CannotExport(Exception):
