@@ -5,6 +5,7 @@ import math
 
 from chalice import Response
 
+from chalicelib import hops
 from chalicelib.errors import ActivelabelError, ForbiddenError, PayloadTooLargeError, ValidationError
 
 log = logging.getLogger("activelabel.api")
@@ -149,6 +150,7 @@ def route_factory(app, authenticate, ls_authenticate=None):
             def wrapped(*args, **kwargs):
                 try:
                     request = app.current_request
+                    hops.receive(request.headers)
                     rule = rules[request.method.upper()]
                     if path == "/ls" or path.startswith("/ls/"):
                         if ls_authenticate is None:

@@ -72,6 +72,9 @@ class CustomBackend:
         A 404 on /setup passes only when /health answered `{"status": "UP"}` as every ML SDK does
         (an untrained Heartex backend); from any other web server it is not an ML backend."""
         health = self.health()
+        if health.get("model_class") == protocol.MODEL_CLASS:
+            raise ValidationError(URL_FIELD, f"{self.url} is activelabel itself: a project's custom model must be "
+                                             "another ML backend (choose a built-in model instead)")
         try:
             version, status = self._setup()
         except net.UpstreamError as exc:

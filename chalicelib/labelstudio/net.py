@@ -16,6 +16,7 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from chalicelib import hops
 from chalicelib.errors import ActivelabelError, ValidationError
 
 ALLOW_ENV = "ACTIVELABEL_OUTBOUND_ALLOW"
@@ -125,9 +126,10 @@ def request(method: str, url: str, *, body=None, headers: dict | None = None, ti
     timeouts; HTTP errors are returned (the caller decides), never retried."""
     import urllib3
 
+    hop_count = hops.outgoing(url)
     target = check_url(url, field)
     all_headers = {"Host": target.host if target.port in (80, 443) else f"{target.host}:{target.port}",
-                   "Accept": "application/json", "User-Agent": "activelabel"}
+                   "Accept": "application/json", "User-Agent": "activelabel", hops.HEADER: hop_count}
     payload = None
     if body is not None:
         payload = json.dumps(body).encode()

@@ -20,7 +20,7 @@ from chalicelib.domain.training_state import (
     training_state,
 )
 from chalicelib.errors import ConflictError
-from chalicelib.store import queue, repository
+from chalicelib.store import queue, repository, stream_errors
 
 log = logging.getLogger("activelabel.services.training_requests")
 REASONS = ("stream", "manual", "labelstudio", "schedule")
@@ -57,6 +57,7 @@ def status(project_id: str) -> dict:
         "accepted_tasks": counters.accepted_tasks,
         "completions": int(project.completions_count or 0),
         "last_error": project.last_error,
+        "errors": stream_errors.as_list(project.stream_errors),
         "model_version": project.model_version,
         "min_completions": _settings(project)["min_completions"],
         "request_seq": counters.train_request_seq,

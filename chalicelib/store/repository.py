@@ -14,7 +14,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import config
 from chalicelib.domain.training_state import TrainingCounters
-from chalicelib.errors import NotFoundError, ValidationError
+from chalicelib.errors import ConflictError, NotFoundError, ValidationError
 from chalicelib.store import warm
 from chalicelib.store.models import (
     CompletionModel,
@@ -307,7 +307,10 @@ def add_completion(project_id: str, task_id: int, completion: dict, max_per_task
         item.save()
         return item
     annotator = completion.get("completed_by") or "unknown"
-    task = _take_completion_slot(project_id, task_id, annotator, max_per_task)
+    # one completion per annotator and task through our API (a Label Studio annotation, which has
+    # its own id, follows Label Studio's rules): one person cannot meet `overlap` alone
+    task = _take_completion_slot(project_id, task_id, annotator, max_per_task,
+                                 once_per_annotator=completion_id is None and annotator != "unknown")
     if completion_id is None:
         item = new_completion_item(project_id, task_id, f"{completion_prefix(task_id)}{int(task.completion_seq)}",
                                    completion)
@@ -320,22 +323,40 @@ def add_completion(project_id: str, task_id: int, completion: dict, max_per_task
     return item
 
 
-def _take_completion_slot(project_id: str, task_id: int, annotator: str, max_per_task: int) -> TaskModel:
+def _take_completion_slot(project_id: str, task_id: int, annotator: str, max_per_task: int,
+                          once_per_annotator: bool = False) -> TaskModel:
     task = TaskModel(project_id=project_id, task_id=task_id)
+    condition = TaskModel.task_id.exists() & (TaskModel.completion_seq < max_per_task)
+    if once_per_annotator:
+        condition &= TaskModel.annotators.does_not_exist() | ~TaskModel.annotators.contains(annotator)
     try:
         task.update(actions=[
             TaskModel.completion_seq.add(1),
             TaskModel.annotators.add({annotator}),
             TaskModel.pool_project.remove(),
             TaskModel.scored_project.remove(),
-        ], condition=TaskModel.task_id.exists() & (TaskModel.completion_seq < max_per_task))
+        ], condition=condition)
     except UpdateError as exc:
         if not _is_conditional_failure(exc):
             raise
-        if find_task(project_id, task_id) is None:
+        current = find_task(project_id, task_id)
+        if current is None:
             raise NotFoundError(f"task {task_id} not found in project {project_id}", "task_id")
+        if once_per_annotator and annotator in (current.annotators or set()):
+            raise ConflictError(f"{annotator!r} has already completed task {task_id}; delete that completion "
+                                "to label it again", "completed_by")
         raise ValidationError("task_id", f"task {task_id} already has {max_per_task} completions (the limit)")
     return task
+
+
+def forget_annotator(project_id: str, task_id: int, annotator: str) -> None:
+    """After their completion is deleted, `annotator` may complete (and be served) the task again."""
+    try:
+        TaskModel(project_id=project_id, task_id=task_id).update(
+            actions=[TaskModel.annotators.delete({annotator})], condition=TaskModel.task_id.exists())
+    except UpdateError as exc:
+        if not _is_conditional_failure(exc):
+            raise
 
 
 def _completion_exists(project_id: str, completion_id: str) -> bool:
@@ -354,6 +375,7 @@ def new_completion_item(project_id: str, task_id: int, completion_id: str, compl
         task_id=task_id,
         result=completion["result"],
         completed_by=completion.get("completed_by") or "unknown",
+        recorded_by=completion.get("recorded_by"),
         was_cancelled=bool(completion.get("was_cancelled")),
         ground_truth=bool(completion.get("ground_truth")),
         lead_time=completion.get("lead_time"),

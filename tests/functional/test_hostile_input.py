@@ -82,3 +82,39 @@ def test_a_stored_backend_password_is_not_sent_to_a_new_url_or_user(api):
         assert api.get(f"/api/projects/{project_id}/ml").json["custom_backend"] == shown
         # the same url and user keep the stored password
         assert api.put(f"/api/projects/{project_id}/ml", {"custom_backend": shown}).status_code == 200
+
+
+class _ActivelabelLookalike(FakeMLBackend):
+    """Answers /health as activelabel does (what a project's own /ls/ URL answers)."""
+
+    def answer(self, method, path, headers, body):
+        if path == "/health":
+            return 200, {"status": "UP", "model_class": "activelabel"}
+        return super().answer(method, path, headers, body)
+
+
+def test_a_custom_backend_that_is_activelabel_is_refused(api):
+    project_id = make_project(api)
+    with serving(_ActivelabelLookalike()) as backend:
+        answer = api.put(f"/api/projects/{project_id}/ml", _custom(backend.url))
+        assert answer.status_code == 400 and answer.json["Field"] == "ml.custom_backend.url", answer.json
+        assert "activelabel itself" in answer.json["Message"]
+        assert backend.paths() == ["/health"]  # refused before /setup
+
+
+def test_forwarding_depth_is_bounded_by_the_hop_header(api):
+    project_id = make_project(api)
+    with serving(FakeMLBackend()) as backend:
+        assert api.put(f"/api/projects/{project_id}/ml", _custom(backend.url)).status_code == 200
+        headers = {"Authorization": "Token test-admin-token", "Content-Type": "application/json"}
+        body = {"samples": [{"text": "win a free prize"}]}
+        first = api.post(f"/api/projects/{project_id}/predict", body, headers=headers)
+        assert first.status_code == 200, first.json
+        assert {h.get("X-Activelabel-Hops") for m, p, h, _ in backend.calls if p == "/predict"} == {"1"}
+        relayed = api.post(f"/api/projects/{project_id}/predict", body, headers={**headers, "X-Activelabel-Hops": "1"})
+        assert relayed.status_code == 200 and backend.calls[-1][2].get("X-Activelabel-Hops") == "2"
+        before = len(backend.calls)
+        for hops in ("2", "7", "junk"):
+            looped = api.post(f"/api/projects/{project_id}/predict", body, headers={**headers, "X-Activelabel-Hops": hops})
+            assert looped.status_code == 508 and looped.json["Code"] == "LoopDetectedError", looped.json
+        assert len(backend.calls) == before  # the refused ones never left
