@@ -12,7 +12,7 @@ The first batch (`first_batch_size`, default `min_completions`) is always unifor
 model-free strategy (`random`, `sequential`) never reads `scored`; otherwise `scored` comes first and
 `pool` catches tasks no model has scored yet (a rescoring in progress, tasks imported since).
 """
-from chalicelib.ml.sampling import needs_model
+from chalicelib.domain.settings import MODEL_FREE_STRATEGIES
 
 MAX_EXTRA_ANNOTATORS = 2
 LOCK_TTL_SECONDS = 600
@@ -21,12 +21,29 @@ MAX_PAGES_PER_QUEUE = 3  # so a call reads at most 3 x 3 pages however large the
 MAX_LOCK_ATTEMPTS = 6  # conditional writes tried per call when other annotators hold the best tasks
 
 
-def in_pool(n_completions: int) -> bool:
-    return n_completions == 0
+QUEUES = ("rework", "scored", "pool")  # the order `next` reads them in (after the random phase)
+# A completion being started takes its task out of these at once (the stream then re-judges it).
+LEFT_ON_COMPLETION = frozenset({"pool", "scored"})
 
 
-def wants_annotator(n_completions: int, accepted: bool, overlap: int) -> bool:
-    return not accepted and 0 < n_completions < overlap + MAX_EXTRA_ANNOTATORS
+def queues_of(n_completions: int, accepted: bool, agreement: float | None, overlap: int,
+              has_random_key: bool, has_score: bool) -> frozenset[str]:
+    """The queues a task is in, from its judged label state. The one rule: the store only turns the
+    answer into the sparse index attributes (`<queue>_project`).
+
+    - `pool`: nobody completed it (and it has its random key, the index's sort key);
+    - `scored`: in the pool and ranked by a model;
+    - `rework`: started, not accepted, fewer than `overlap + MAX_EXTRA_ANNOTATORS` completions, and
+      an agreement (the index's sort key) to rank it by.
+    """
+    queues = set()
+    if n_completions == 0 and has_random_key:
+        queues.add("pool")
+        if has_score:
+            queues.add("scored")
+    if not accepted and 0 < n_completions < overlap + MAX_EXTRA_ANNOTATORS and agreement is not None:
+        queues.add("rework")
+    return frozenset(queues)
 
 
 def first_batch_size(settings: dict) -> int:
@@ -36,6 +53,6 @@ def first_batch_size(settings: dict) -> int:
 def queue_order(settings: dict, completions_count: int) -> list[str]:
     """The indexes to read, in order, for the next task."""
     random_phase = completions_count < first_batch_size(settings) * int(settings.get("overlap") or 1)
-    if random_phase or not needs_model(settings.get("sampling")):
+    if random_phase or settings.get("sampling") in MODEL_FREE_STRATEGIES:
         return ["rework", "pool"]
     return ["rework", "scored", "pool"]

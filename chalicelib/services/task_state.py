@@ -43,12 +43,10 @@ def refresh_task(project_id: str, task_id: int, settings: dict, config=None) -> 
             for c in repository.completions_of_task(project_id, task_id)
         ]
         state = evaluate_task(completions, settings["agreement_threshold"], settings["overlap"], config)
-        pool = assignment.in_pool(state.n_completions) and task.random_key is not None
-        rework = (assignment.wants_annotator(state.n_completions, state.accepted, settings["overlap"])
-                  and state.agreement is not None)
+        queues = assignment.queues_of(state.n_completions, state.accepted, state.agreement, settings["overlap"],
+                                      task.random_key is not None, task.score_version is not None)
         unchanged = (
-            pool == (task.pool_project is not None)
-            and rework == (task.rework_project is not None)
+            queues == repository.queues_of_task(task)
             and state.accepted == bool(task.accepted)
             and state.consensus == task.consensus
             and state.n_completions == int(task.n_completions or 0)
@@ -59,6 +57,6 @@ def refresh_task(project_id: str, task_id: int, settings: dict, config=None) -> 
         label_changed = state.accepted != bool(task.accepted) or (
             state.accepted and state.consensus != task.consensus
         )
-        if repository.apply_task_label_state(task, state, label_changed, pool, rework):
+        if repository.apply_task_label_state(task, state, label_changed, queues):
             return
     raise RuntimeError(f"task {project_id}/{task_id} kept changing under {MAX_RACE_RETRIES} attempts")

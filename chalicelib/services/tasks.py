@@ -1,12 +1,12 @@
 """Tasks: import (all or nothing), list, get, and the export of every task with its completions."""
 import random
 
+from chalicelib.domain import assignment
 from chalicelib.errors import ValidationError
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.labeling.validation import normalize_import_task, validate_result, validate_task_data
 from chalicelib.services.completions import MAX_COMPLETIONS_PER_TASK, check_size
 from chalicelib.store import repository
-from chalicelib.store.models import TaskModel
 
 _random = random.SystemRandom()
 MAX_TASKS_PER_IMPORT = 5000
@@ -31,6 +31,11 @@ def _normalized(config, raw_tasks: list) -> list[dict]:
     return normalized
 
 
+def _queues_at_import(task: dict) -> frozenset:
+    """An imported task has a random key, no score and no judged state yet."""
+    return assignment.queues_of(len(task["completions"]), False, None, 1, has_random_key=True, has_score=False)
+
+
 def import_tasks(project_id: str, raw_tasks: list) -> list[str]:
     """Store Label Studio tasks (with their annotations) all or nothing; returns the new task ids."""
     if len(raw_tasks) > MAX_TASKS_PER_IMPORT:
@@ -38,25 +43,15 @@ def import_tasks(project_id: str, raw_tasks: list) -> list[str]:
     project = repository.get_project(project_id)
     normalized = _normalized(parse_label_config(project.label_config), raw_tasks)
     first = repository.reserve_task_ids(project_id, len(normalized))
-    ts = repository.now()
     sequential = (project.ml or {}).get("sampling") == "sequential"
-    tasks, completions = [], []
     for offset, task in enumerate(normalized):
-        task_id = first + offset
-        tasks.append(TaskModel(
-            project_id=project_id, task_id=task_id, data=task["data"], meta=task["meta"],
-            predictions=task["predictions"], created_at=ts, completion_seq=len(task["completions"]),
-            # the unlabeled pool in random order (see domain/assignment.py); imported completions
-            # are judged by the stream, which moves the task to the right queue
-            random_key=float(task_id) if sequential else _random.random(),
-            pool_project=None if task["completions"] else project_id,
-        ))
-        completions += [
-            repository.new_completion_item(project_id, task_id, f"{task_id}.{n}", completion)
-            for n, completion in enumerate(task["completions"], start=1)
-        ]
-    repository.put_tasks(tasks, completions)
-    return [str(t.task_id) for t in tasks]
+        task["task_id"] = first + offset
+        # the unlabeled pool in random order (see domain/assignment.py); imported completions
+        # are judged by the stream, which moves the task to the right queue
+        task["random_key"] = float(task["task_id"]) if sequential else _random.random()
+        task["queues"] = _queues_at_import(task)
+    repository.put_imported_tasks(project_id, normalized)
+    return [str(task["task_id"]) for task in normalized]
 
 
 def list_page(project_id: str, limit: int, cursor: str | None):

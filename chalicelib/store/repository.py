@@ -13,6 +13,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import config
+from chalicelib.domain import assignment
 from chalicelib.domain.training_state import TrainingCounters
 from chalicelib.errors import NotFoundError, ValidationError
 from chalicelib.store.models import (
@@ -235,6 +236,25 @@ def put_tasks(tasks: list[TaskModel], completions: list[CompletionModel]) -> Non
         ) from exc
 
 
+def put_imported_tasks(project_id: str, tasks: list[dict]) -> None:
+    """Store normalized imported tasks (with `task_id`, `random_key`, `queues` and their
+    `completions`, numbered 1..n), all or nothing (`put_tasks`)."""
+    ts = now()
+    items, completions = [], []
+    for task in tasks:
+        task_id = task["task_id"]
+        item = TaskModel(project_id=project_id, task_id=task_id, data=task["data"], meta=task["meta"],
+                         predictions=task["predictions"], created_at=ts, completion_seq=len(task["completions"]),
+                         random_key=task["random_key"])
+        for queue, attribute in QUEUE_ATTRIBUTES.items():
+            if queue in task["queues"]:
+                setattr(item, attribute.attr_name, project_id)
+        items.append(item)
+        completions += [new_completion_item(project_id, task_id, f"{completion_prefix(task_id)}{n}", completion)
+                        for n, completion in enumerate(task["completions"], start=1)]
+    put_tasks(items, completions)
+
+
 def _stored_task_ids(tasks: list[TaskModel]) -> list[str]:
     """Which of `tasks` exist (strongly consistent); on a read failure, all of them (may exist)."""
     if not tasks:
@@ -317,8 +337,7 @@ def _take_completion_slot(project_id: str, task_id: int, annotator: str, max_per
         task.update(actions=[
             TaskModel.completion_seq.add(1),
             TaskModel.annotators.add({annotator}),
-            TaskModel.pool_project.remove(),
-            TaskModel.scored_project.remove(),
+            *queue_actions(project_id, frozenset(), only=assignment.LEFT_ON_COMPLETION),
         ], condition=TaskModel.task_id.exists() & (TaskModel.completion_seq < max_per_task))
     except UpdateError as exc:
         if not _is_conditional_failure(exc):
@@ -413,11 +432,10 @@ def put_marker(project_id: str, marker: str) -> None:
     LedgerModel(pk=f"p#{project_id}", sk=marker, expires_at=int(time.time()) + MARKER_TTL_SECONDS).save()
 
 
-def apply_task_label_state(task: TaskModel, state, label_changed: bool, in_pool: bool, wants_annotator: bool) -> bool:
-    """Store the task's new agreement/acceptance and move the project's counters with it.
+def apply_task_label_state(task: TaskModel, state, label_changed: bool, queues: frozenset) -> bool:
+    """Store the task's new agreement/acceptance and its queues (domain.assignment.queues_of), and
+    move the project's counters with it.
 
-    Also sets the task's membership of the active-learning indexes: `in_pool` (nobody completed it:
-    `pool`, and `scored` if a model scored it) and `wants_annotator` (`rework`).
     Optimistic: succeeds only if the task's `label_rev` is still the one read. Returns False on
     a lost race (the caller re-reads and recomputes).
     """
@@ -434,12 +452,7 @@ def apply_task_label_state(task: TaskModel, state, label_changed: bool, in_pool:
         task_actions += [TaskModel.consensus.set(state.consensus), TaskModel.accepted_project.set(task.project_id)]
     else:
         task_actions += [TaskModel.consensus.remove(), TaskModel.accepted_project.remove()]
-    in_pool = in_pool and task.random_key is not None
-    task_actions.append(TaskModel.pool_project.set(task.project_id) if in_pool else TaskModel.pool_project.remove())
-    task_actions.append(TaskModel.scored_project.set(task.project_id)
-                        if in_pool and task.score_version is not None else TaskModel.scored_project.remove())
-    task_actions.append(TaskModel.rework_project.set(task.project_id)
-                        if wants_annotator and state.agreement is not None else TaskModel.rework_project.remove())
+    task_actions += queue_actions(task.project_id, queues)
     condition = TaskModel.label_rev == int(task.label_rev or 0)
     project_actions = []
     if accepted_delta:
@@ -460,7 +473,22 @@ def apply_task_label_state(task: TaskModel, state, label_changed: bool, in_pool:
     return True
 
 
-# ---------------------------------------------------------------- active learning: serving and locks
+# ---------------------------------------------------------------- active learning: queues, serving and locks
+
+QUEUE_ATTRIBUTES = {"rework": TaskModel.rework_project, "scored": TaskModel.scored_project,
+                    "pool": TaskModel.pool_project}
+
+
+def queue_actions(project_id: str, queues: frozenset, only=assignment.QUEUES) -> list:
+    """The index attributes of `queues` (domain.assignment.queues_of): set for the task's queues,
+    removed for the others among `only`."""
+    return [QUEUE_ATTRIBUTES[q].set(project_id) if q in queues else QUEUE_ATTRIBUTES[q].remove() for q in only]
+
+
+def queues_of_task(task: TaskModel) -> frozenset:
+    """The queues a stored task is in (the index attributes it holds)."""
+    return frozenset(q for q, attribute in QUEUE_ATTRIBUTES.items() if getattr(task, attribute.attr_name) is not None)
+
 
 def _open_for(annotator: str, now_s: float):
     """Tasks `annotator` may be served: unlocked (or lock expired, or their own) and not done by them."""
