@@ -95,9 +95,9 @@ def served_model(project_id: str):
     """The model object the in-process API serves for the project (same cache, same loader)."""
     from chalicelib.ml import serving
     from chalicelib.services import prediction
-    from chalicelib.store import repository
+    from chalicelib.store import projects as project_db
 
-    pointer = prediction.project_pointer(repository.get_project(project_id, consistent=True))
+    pointer = prediction.project_pointer(project_db.get_project(project_id, consistent=True))
     return serving.load(pointer, prediction.fetch), "the API's model object (chalicelib.ml.serving.load)"
 
 

@@ -1,22 +1,13 @@
 """Load promoted models and score samples. Models are cached per warm container by S3 VersionId."""
 from collections import OrderedDict
-from dataclasses import dataclass
 from threading import Lock
 from typing import Callable
 
+from chalicelib.domain.records import ModelPointer
 from chalicelib.errors import ArtifactIntegrityError
+from chalicelib.ml.training import deserialize, sklearn_version
 
 CACHE_SIZE = 4
-
-
-@dataclass(frozen=True)
-class ModelPointer:
-    bucket: str
-    key: str
-    version_id: str
-    sha256: str
-    sklearn_version: str
-    model_version: str
 
 
 _cache: "OrderedDict[tuple, object]" = OrderedDict()
@@ -30,8 +21,6 @@ def load(pointer: ModelPointer, fetch: Callable[[ModelPointer], bytes]):
         if cache_key in _cache:
             _cache.move_to_end(cache_key)
             return _cache[cache_key]
-    from chalicelib.ml.training import deserialize, sklearn_version
-
     installed = sklearn_version()
     if pointer.sklearn_version != installed:
         raise ArtifactIntegrityError(

@@ -8,25 +8,24 @@ DynamoDB requests per call is bounded by constants, whatever the pool size.
 import time
 
 from chalicelib.domain import assignment
-from chalicelib.domain.settings import DEFAULTS
 from chalicelib.errors import ConflictError, NotFoundError
-from chalicelib.store import repository
+from chalicelib.store import projects as project_db
+from chalicelib.store import tasks as task_db
 
 
 def next_for(project_id: str, annotator: str):
     """The locked task, or None when every queue is empty for this annotator."""
-    project = repository.get_project(project_id)
-    settings = {**DEFAULTS, **(project.ml or {})}
-    return assign(project_id, annotator, settings, int(project.completions_count or 0))
+    project = project_db.get_project(project_id)
+    return assign(project_id, annotator, project.settings, project.completions_count)
 
 
 def release(project_id: str, task_id: int, annotator: str) -> bool:
     """Give a served task back before its lock expires. Idempotent: False (not an error) when nobody
     holds it; 409 when another annotator does (the task stays locked)."""
-    repository.get_project(project_id)
-    if repository.release_lock(project_id, task_id, annotator):
+    project_db.get_project(project_id)
+    if task_db.release_lock(project_id, task_id, annotator):
         return True
-    task = repository.find_task(project_id, task_id)
+    task = task_db.find_task(project_id, task_id)
     if task is None:
         raise NotFoundError(f"task {task_id} not found in project {project_id}", "task_id")
     if task.lock_owner and task.lock_owner != annotator and float(task.lock_until or 0) >= time.time():
@@ -43,13 +42,13 @@ def assign(project_id: str, annotator: str, settings: dict, completions_count: i
     for queue in assignment.queue_order(settings, completions_count):
         start_key = None
         for _ in range(assignment.MAX_PAGES_PER_QUEUE):
-            candidates, start_key = repository.queue_candidates(
+            candidates, start_key = task_db.queue_candidates(
                 queue, project_id, annotator, now_s, assignment.PAGE_SIZE, start_key)
             for task in candidates:
                 if attempts >= assignment.MAX_LOCK_ATTEMPTS:
                     return None
                 attempts += 1
-                if repository.lock_task(task, annotator, now_s, assignment.LOCK_TTL_SECONDS):
+                if task_db.lock_task(task, annotator, now_s, assignment.LOCK_TTL_SECONDS):
                     return task
             if start_key is None:
                 break

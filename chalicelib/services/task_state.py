@@ -9,10 +9,12 @@ Every step is safe to repeat, so replayed stream records change nothing.
 """
 from chalicelib.domain import assignment
 from chalicelib.domain.agreement import evaluate_task
-from chalicelib.domain.settings import DEFAULTS
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.services import training_requests
-from chalicelib.store import repository
+from chalicelib.store import completions as completion_db
+from chalicelib.store import ledger
+from chalicelib.store import projects as project_db
+from chalicelib.store import tasks as task_db
 
 MAX_RACE_RETRIES = 8
 COUNTED_EVENTS = {"INSERT": +1, "REMOVE": -1}
@@ -21,32 +23,31 @@ COUNTED_EVENTS = {"INSERT": +1, "REMOVE": -1}
 def completion_changed(event_name: str, project_id: str, completion_id: str) -> None:
     """One stream record of the completions table (INSERT, MODIFY or REMOVE)."""
     task_id = int(completion_id.split(".", 1)[0])
-    project = repository.find_project(project_id)
+    project = project_db.find_project(project_id)
     if project is None:
         return  # the project was deleted; its completions go with it
     if event_name in COUNTED_EVENTS:
-        repository.count_completion_once(project_id, f"c#{completion_id}#{event_name.lower()}",
+        ledger.count_completion_once(project_id, f"c#{completion_id}#{event_name.lower()}",
                                          COUNTED_EVENTS[event_name])
-    settings = {**DEFAULTS, **(project.ml or {})}
-    refresh_task(project_id, task_id, settings, parse_label_config(project.label_config))
+    refresh_task(project_id, task_id, project.settings, parse_label_config(project.label_config))
     training_requests.request_if_due(project_id)
 
 
 def refresh_task(project_id: str, task_id: int, settings: dict, config=None) -> None:
     """Recompute one task's label state and store it if it changed (retrying lost races)."""
     for _ in range(MAX_RACE_RETRIES):
-        task = repository.find_task(project_id, task_id)  # read the task before its completions
+        task = task_db.find_task(project_id, task_id)  # read the task before its completions
         if task is None:
             return
         completions = [
             {"result": c.result, "was_cancelled": c.was_cancelled}
-            for c in repository.completions_of_task(project_id, task_id)
+            for c in completion_db.completions_of_task(project_id, task_id)
         ]
         state = evaluate_task(completions, settings["agreement_threshold"], settings["overlap"], config)
         queues = assignment.queues_of(state.n_completions, state.accepted, state.agreement, settings["overlap"],
                                       task.random_key is not None, task.score_version is not None)
         unchanged = (
-            queues == repository.queues_of_task(task)
+            queues == task_db.queues_of_task(task)
             and state.accepted == bool(task.accepted)
             and state.consensus == task.consensus
             and state.n_completions == int(task.n_completions or 0)
@@ -57,6 +58,6 @@ def refresh_task(project_id: str, task_id: int, settings: dict, config=None) -> 
         label_changed = state.accepted != bool(task.accepted) or (
             state.accepted and state.consensus != task.consensus
         )
-        if repository.apply_task_label_state(task, state, label_changed, queues):
+        if task_db.apply_task_label_state(task, state, label_changed, queues):
             return
     raise RuntimeError(f"task {project_id}/{task_id} kept changing under {MAX_RACE_RETRIES} attempts")
