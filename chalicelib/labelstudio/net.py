@@ -16,6 +16,8 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import urllib3
+
 from chalicelib.errors import ActivelabelError, ValidationError
 
 ALLOW_ENV = "ACTIVELABEL_OUTBOUND_ALLOW"
@@ -120,8 +122,6 @@ def request(method: str, url: str, *, body=None, headers: dict | None = None, ti
             field: str = "url") -> Reply:
     """One JSON request through the SSRF guard. Raises UpstreamError on connection errors and
     timeouts; HTTP errors are returned (the caller decides), never retried."""
-    import urllib3
-
     target = check_url(url, field)
     all_headers = {"Host": target.host if target.port in (80, 443) else f"{target.host}:{target.port}",
                    "Accept": "application/json", "User-Agent": "activelabel"}
