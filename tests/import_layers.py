@@ -21,6 +21,7 @@ PACKAGE = "chalicelib"
 LAYERS = [
     ("local", "local"),  # the embedded local stack: a harness that may import anything, imported by nothing
     ("api", "api"),
+    ("console", "api"),  # the web console's static files, served by routes of app.py
     ("events", "events"),
     ("labelstudio.server", "ls_edge"),
     ("services", "services"),
@@ -35,6 +36,7 @@ LAYERS = [
     ("ml", "ml"),
     ("errors", "errors"),
     ("config", "base"),
+    ("hops", "base"),
     ("", "base"),  # the package itself
 ]
 CORE = {"domain", "labeling", "ml", "errors", "base"}

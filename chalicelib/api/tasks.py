@@ -1,12 +1,5 @@
 """Tasks (import, list, get), completions (create, list, delete) and export, in Label Studio JSON."""
-from chalicelib.api.http import (
-    created,
-    json_body,
-    json_object,
-    page_params,
-    parse_task_id,
-    query_param,
-)
+from chalicelib.api.http import created, json_body, json_object, page_params, parse_task_id, principal, query_param
 from chalicelib.api.serializers import completion_json, iso, task_json
 from chalicelib.errors import ValidationError
 from chalicelib.labeling.normalize import normalize_completion
@@ -38,7 +31,13 @@ def get_task(project_id: str, task_id: str):
 
 def create_completion(request, project_id: str, task_id: str):
     tid = parse_task_id(task_id)
-    completion = normalize_completion(json_object(request), "")
+    body = json_object(request)
+    completion = normalize_completion(body, "")
+    caller = principal(request)
+    named = None if body.get("completed_by") is None else completion["completed_by"]
+    completion["completed_by"] = caller.acts_for(named, "completed_by")
+    if completion["completed_by"] != caller.name:
+        completion["recorded_by"] = caller.name
     return created(completion_json(completions.add(project_id, tid, completion)))
 
 
@@ -46,8 +45,10 @@ def list_completions(project_id: str, task_id: str):
     return {"completions": [completion_json(c) for c in completions.of_task(project_id, parse_task_id(task_id))]}
 
 
-def delete_completion(project_id: str, completion_id: str):
-    completions.delete(project_id, completion_id)
+def delete_completion(request, project_id: str, completion_id: str):
+    caller = principal(request)
+    completions.delete(project_id, completion_id,
+                       lambda completed_by: caller.acts_for(completed_by, "completion_id"))
     return {"deleted": completion_id}
 
 

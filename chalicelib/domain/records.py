@@ -38,6 +38,7 @@ class Project:
     model_version: str | None
     model: ModelPointer | None  # the promoted model, None before the first promotion
     ls_link: dict | None  # the Label Studio connection (store/labelstudio.py)
+    stream_errors: dict | None  # failed completion-stream records (store/stream_errors.py)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from chalicelib.errors import ValidationError
 from chalicelib.labeling.config import LabelConfig
 from chalicelib.labeling.validation import (
+    MAX_NAME_CHARS,
     _is_int,
     _is_number,
     _json_type,
@@ -20,6 +21,13 @@ from chalicelib.labeling.validation import (
 
 
 def _completed_by(value, path: str) -> str:
+    name = _annotator_name(value, path)
+    if len(name) > MAX_NAME_CHARS:
+        raise ValidationError(path, f"completed_by is {len(name)} characters long; the limit is {MAX_NAME_CHARS}")
+    return name
+
+
+def _annotator_name(value, path: str) -> str:
     if value is None:
         return "unknown"
     if isinstance(value, bool):
@@ -94,6 +102,9 @@ def _normalize_prediction(obj, path: str) -> dict:
         if isinstance(version, bool) or not isinstance(version, (str, int, float)):
             raise ValidationError(f"{path}.model_version", f"model_version must be a string, got {_json_type(version)}")
         version = str(version)
+        if len(version) > MAX_NAME_CHARS:
+            raise ValidationError(f"{path}.model_version",
+                                  f"model_version is {len(version)} characters long; the limit is {MAX_NAME_CHARS}")
     return {"result": result, "score": score, "model_version": version}
 
 

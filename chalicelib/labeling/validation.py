@@ -14,6 +14,7 @@ from chalicelib.errors import ValidationError
 from chalicelib.labeling.config import Control, LabelConfig, ObjectTag
 
 MAX_TEXT_CHARS = 100_000
+MAX_NAME_CHARS = 256  # completed_by (a Label Studio e-mail is at most 254), a prediction's model_version
 
 _URL_RE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.\-]*://\S+|/\S*)$")
 _SPAN_OBJECTS = frozenset({"Text"})  # character offsets into a string in task data
@@ -296,6 +297,3 @@ def _check_taxonomy(control: Control, paths, path: str) -> None:
             raise ValidationError(
                 f"{path}[{i}]", f"unknown taxonomy path {' / '.join(p)!r} in control {control.name!r}"
             )
-
-
-# --------------------------------------------------------------------------- normalisation

@@ -73,6 +73,9 @@ class CustomBackend:
         A 404 on /setup passes only when /health answered `{"status": "UP"}` as every ML SDK does
         (an untrained Heartex backend); from any other web server it is not an ML backend."""
         health = self.health()
+        if health.get("model_class") == protocol.MODEL_CLASS:
+            raise ValidationError(URL_FIELD, f"{self.url} is activelabel itself: a project's custom model must be "
+                                             "another ML backend (choose a built-in model instead)")
         try:
             version, status = self._setup()
         except net.UpstreamError as exc:
@@ -194,9 +197,16 @@ def seal_settings(ml: dict, old_ml: dict | None) -> dict:
         return ml
     password = custom["basic_auth_pass"]
     if password == SECRET_MASK:
-        password = ((old_ml or {}).get("custom_backend") or {}).get("basic_auth_pass")
+        stored = (old_ml or {}).get("custom_backend") or {}
+        password = stored.get("basic_auth_pass")
         if not password:
             raise ValidationError("ml.custom_backend.basic_auth_pass", "no stored password to keep; send the password")
+        for key in ("url", "basic_auth_user"):
+            if str(custom.get(key) or "").rstrip("/") != str(stored.get(key) or "").rstrip("/"):
+                # the stored password is only ever sent where it was first given
+                raise ValidationError("ml.custom_backend.basic_auth_pass",
+                                      f"{key} changed: send the password again (the stored one is kept only "
+                                      "for the same url and user)")
     elif not password.startswith(_SEALED):
         password = _SEALED + crypto.encrypt(password, _SEAL_CONTEXT)
     return {**ml, "custom_backend": {**custom, "basic_auth_pass": password}}

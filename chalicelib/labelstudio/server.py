@@ -18,7 +18,7 @@ from chalicelib.labelstudio import protocol
 from chalicelib.labelstudio.auth import Connection
 from chalicelib.services import labelstudio_link, labelstudio_sync, prediction
 
-MODEL_CLASS = "activelabel"
+MODEL_CLASS = protocol.MODEL_CLASS
 MAX_PREDICT_TASKS = 1000
 
 

@@ -64,9 +64,17 @@ def of_task(project_id: str, task_id: int) -> list:
     return completion_db.completions_of_task(project_id, task_id)
 
 
-def delete(project_id: str, completion_id: str) -> None:
-    completion_db.get_completion(project_id, completion_id)  # 404 when missing
+def delete(project_id: str, completion_id: str, may_act_for=None) -> None:
+    """Delete a completion; `may_act_for(completed_by)` raises when the caller may not act for its
+    annotator (an annotator token deletes only its own completions)."""
+    item = completion_db.get_completion(project_id, completion_id)
+    if may_act_for is not None:
+        may_act_for(item.completed_by)
     completion_db.delete_completion(project_id, completion_id)
+    task_id = int(item.task_id)
+    if item.completed_by != "unknown" and not any(
+            c.completed_by == item.completed_by for c in completion_db.completions_of_task(project_id, task_id)):
+        completion_db.forget_annotator(project_id, task_id, item.completed_by)
 
 
 def delete_ls_annotations(project, ls_annotation_ids: list[int]) -> list[str]:

@@ -84,6 +84,12 @@ def _store_credentials(project, key: str, body: dict) -> None:
     digest = crypto.fingerprint(key, hostname, token, repr(extra))
     if (project.ls_link or {}).get("fingerprint") == digest:
         return  # /setup runs before every prediction batch: write only on change
+    try:
+        net.check_url(hostname, "hostname")  # the outbound guard every later pull goes through
+    except ValidationError as exc:
+        # predictions still work; pulls never go there (not linked), and /training says why
+        training_db.record_training_error(project.project_id, f"Label Studio hostname refused: {exc.message}")
+        hostname = None
     project_db.save_connection(project.project_id, {
         "ls_project": key,
         "hostname": hostname,

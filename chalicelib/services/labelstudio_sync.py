@@ -52,6 +52,9 @@ def record_annotation(project, body: dict) -> dict:
     """ANNOTATION_CREATED / ANNOTATION_UPDATED -> one completion."""
     ann_id, ls_task_id, data, completion = protocol.annotation_event(body)
     config = parse_label_config(project.label_config)
+    if data is not None:  # refuse a bad event before its task is created
+        validate_task_data(config, data, "task.data")
+        completions.check(config, data, completion, "annotation.result")
     task_id = ensure_task(project, config, ls_task_id, data)
     if task_id is None:
         return {"status": "ignored", "reason": f"task {ls_task_id} unknown and the event carries no task data"}
@@ -145,6 +148,10 @@ def pull_and_train(project_id: str, request_id: str) -> str:
         training_db.record_training_error(project_id, f"Label Studio export: {exc.message}")
         if exc.kind in ("connect", "timeout"):
             raise
+        ledger.put_marker(project_id, marker)
+        return f"failed:{exc.message}"
+    except ValidationError as exc:  # the outbound guard refused the address: retrying cannot help
+        training_db.record_training_error(project_id, f"Label Studio export refused: {exc.message}")
         ledger.put_marker(project_id, marker)
         return f"failed:{exc.message}"
     pulled = sync_tasks(project, protocol.exported_tasks(exported, "export"))

@@ -7,25 +7,52 @@ task's agreement, acceptance, consensus and queue membership, then ask for a tra
 3. if the thresholds now hold, request a training (reason `stream`).
 Every step is safe to repeat, so replayed stream records change nothing.
 """
+import logging
+
 from chalicelib.domain import assignment
 from chalicelib.domain.agreement import evaluate_task
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.services import training_requests
 from chalicelib.store import completions as completion_db
-from chalicelib.store import ledger
+from chalicelib.store import ledger, stream_errors
 from chalicelib.store import projects as project_db
 from chalicelib.store import tasks as task_db
+
+log = logging.getLogger("activelabel.services.task_state")
 
 MAX_RACE_RETRIES = 8
 COUNTED_EVENTS = {"INSERT": +1, "REMOVE": -1}
 
 
 def completion_changed(event_name: str, project_id: str, completion_id: str) -> None:
-    """One stream record of the completions table (INSERT, MODIFY or REMOVE)."""
-    task_id = int(completion_id.split(".", 1)[0])
+    """One stream record of the completions table (INSERT, MODIFY or REMOVE). A failure is kept on
+    the project (shown in /training as `errors`) until the record succeeds, then re-raised so the
+    stream retries it."""
     project = project_db.find_project(project_id)
     if project is None:
         return  # the project was deleted; its completions go with it
+    try:
+        _rejudge(event_name, project, completion_id)
+    except Exception as exc:
+        try:
+            stream_errors.record(project_id, completion_id, _describe(exc))
+        except Exception:  # noqa: BLE001 - the record's own failure is what the stream must see
+            log.exception("could not record the stream error of %s/%s", project_id, completion_id)
+        raise
+    if completion_id in (project.stream_errors or {}):
+        stream_errors.clear(project_id, completion_id)
+
+
+def _describe(exc: Exception) -> str:
+    """The error as a person can act on it (PynamoDB keeps DynamoDB's own reason in `cause_*`)."""
+    text = f"{type(exc).__name__}: {exc}"
+    code, message = getattr(exc, "cause_response_code", None), getattr(exc, "cause_response_message", None)
+    return f"{text} ({code}: {message})" if code or message else text
+
+
+def _rejudge(event_name: str, project, completion_id: str) -> None:
+    project_id = project.project_id
+    task_id = int(completion_id.split(".", 1)[0])
     if event_name in COUNTED_EVENTS:
         ledger.count_completion_once(project_id, f"c#{completion_id}#{event_name.lower()}",
                                          COUNTED_EVENTS[event_name])

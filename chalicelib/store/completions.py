@@ -3,7 +3,7 @@ for a Label Studio annotation), and the task's completion slots (the per-task li
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.domain import assignment
-from chalicelib.errors import NotFoundError, ValidationError
+from chalicelib.errors import ConflictError, NotFoundError, ValidationError
 from chalicelib.store.dynamo import conditional, now
 from chalicelib.store.models import CompletionModel, TaskModel
 from chalicelib.store.tasks import find_task, queue_actions, release_lock
@@ -31,7 +31,10 @@ def add_completion(project_id: str, task_id: int, completion: dict, max_per_task
         item.save()
         return item
     annotator = completion.get("completed_by") or "unknown"
-    task = _take_completion_slot(project_id, task_id, annotator, max_per_task)
+    # one completion per annotator and task through our API (a Label Studio annotation, which has
+    # its own id, follows Label Studio's rules): one person cannot meet `overlap` alone
+    task = _take_completion_slot(project_id, task_id, annotator, max_per_task,
+                                 once_per_annotator=completion_id is None and annotator != "unknown")
     if completion_id is None:
         item = new_completion_item(project_id, task_id, f"{completion_prefix(task_id)}{int(task.completion_seq)}",
                                    completion)
@@ -44,19 +47,32 @@ def add_completion(project_id: str, task_id: int, completion: dict, max_per_task
     return item
 
 
-def _take_completion_slot(project_id: str, task_id: int, annotator: str, max_per_task: int) -> TaskModel:
+def _take_completion_slot(project_id: str, task_id: int, annotator: str, max_per_task: int,
+                          once_per_annotator: bool = False) -> TaskModel:
     task = TaskModel(project_id=project_id, task_id=task_id)
+    condition = TaskModel.task_id.exists() & (TaskModel.completion_seq < max_per_task)
+    if once_per_annotator:
+        condition &= TaskModel.annotators.does_not_exist() | ~TaskModel.annotators.contains(annotator)
     actions = [
         TaskModel.completion_seq.add(1),
         TaskModel.annotators.add({annotator}),
         *queue_actions(project_id, frozenset(), only=assignment.LEFT_ON_COMPLETION),
     ]
-    if conditional(lambda: task.update(actions=actions, condition=TaskModel.task_id.exists() & (
-            TaskModel.completion_seq < max_per_task))):
+    if conditional(lambda: task.update(actions=actions, condition=condition)):
         return task
-    if find_task(project_id, task_id) is None:
+    current = find_task(project_id, task_id)
+    if current is None:
         raise NotFoundError(f"task {task_id} not found in project {project_id}", "task_id")
+    if once_per_annotator and annotator in (current.annotators or set()):
+        raise ConflictError(f"{annotator!r} has already completed task {task_id}; delete that completion "
+                            "to label it again", "completed_by")
     raise ValidationError("task_id", f"task {task_id} already has {max_per_task} completions (the limit)")
+
+
+def forget_annotator(project_id: str, task_id: int, annotator: str) -> None:
+    """After their completion is deleted, `annotator` may complete (and be served) the task again."""
+    conditional(lambda: TaskModel(project_id=project_id, task_id=task_id).update(
+        actions=[TaskModel.annotators.delete({annotator})], condition=TaskModel.task_id.exists()))
 
 
 def _completion_exists(project_id: str, completion_id: str) -> bool:
@@ -75,6 +91,7 @@ def new_completion_item(project_id: str, task_id: int, completion_id: str, compl
         task_id=task_id,
         result=completion["result"],
         completed_by=completion.get("completed_by") or "unknown",
+        recorded_by=completion.get("recorded_by"),
         was_cancelled=bool(completion.get("was_cancelled")),
         ground_truth=bool(completion.get("ground_truth")),
         lead_time=completion.get("lead_time"),

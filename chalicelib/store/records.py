@@ -43,7 +43,7 @@ def project(item: ProjectModel) -> Project:
         completions_count=_int(item.completions_count), train_sent_seq=_int(item.train_sent_seq),
         queued_at=item.queued_at, last_error=item.last_error, counters=counters(item),
         active_version=_int(item.active_version, None), model_version=item.model_version, model=pointer,
-        ls_link=item.ls_link,
+        ls_link=item.ls_link, stream_errors=item.stream_errors,
     )
 
 

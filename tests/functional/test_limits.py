@@ -118,9 +118,8 @@ def test_the_completions_per_task_limit_holds_under_concurrency(api, atomic_requ
     """108 writers race for the last ids of a task: exactly 100 get one (one conditional update each)."""
     project_id = make_project(api, min_completions=1000)
     [task_id] = import_texts(api, project_id, [{"text": "x"}])
-    completion = {"result": [], "completed_by": "racer"}
-
-    def add(_):
+    def add(i):
+        completion = {"result": [], "completed_by": f"racer-{i}"}  # one completion per annotator and task
         try:
             return completion_db.add_completion(project_id, int(task_id), completion, MAX_COMPLETIONS_PER_TASK)
         except ValidationError as exc:
