@@ -61,3 +61,16 @@ class ModelVersion:
     @property
     def sklearn_version(self) -> str:
         return self.pointer.sklearn_version
+
+
+@dataclass(frozen=True)
+class Token:
+    """An API token's record; the secret itself is never stored, only its SHA-256."""
+
+    token_id: str
+    secret_sha256: str
+    name: str
+    role: str
+    projects: object  # "*" or a list of project ids
+    created_at: datetime
+    created_by: str

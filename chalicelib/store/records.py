@@ -2,10 +2,10 @@
 attributes to its counters, merged settings and model pointer, and of a model-version item to its
 pointer."""
 from chalicelib import config
-from chalicelib.domain.records import ModelPointer, ModelVersion, Project
+from chalicelib.domain.records import ModelPointer, ModelVersion, Project, Token
 from chalicelib.domain.settings import DEFAULTS
 from chalicelib.domain.training_state import TrainingCounters
-from chalicelib.store.models import ModelVersionModel, ProjectModel
+from chalicelib.store.models import ModelVersionModel, ProjectModel, TokenModel
 
 
 def _int(value, default=0) -> int | None:
@@ -56,3 +56,8 @@ def model_version(item: ModelVersionModel) -> ModelVersion:
                              model_version=item.model_version),
         label_changes=_int(item.label_changes), train_seq=_int(item.train_seq),
     )
+
+
+def token(item: TokenModel) -> Token:
+    return Token(token_id=item.token_id, secret_sha256=item.secret_sha256, name=item.name, role=item.role,
+                 projects=item.projects, created_at=item.created_at, created_by=item.created_by)
