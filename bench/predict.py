@@ -108,9 +108,9 @@ def served_model(project_id: str):
     """The model object the in-process API serves for the project (same cache, same loader)."""
     from chalicelib.ml import serving
     from chalicelib.services import prediction
-    from chalicelib.store import repository
+    from chalicelib.store import projects as project_db
 
-    pointer = prediction.project_pointer(repository.get_project(project_id, consistent=True))
+    pointer = prediction.project_pointer(project_db.get_project(project_id, consistent=True))
     return (serving.load(pointer, prediction.fetch), "the API's model object (chalicelib.ml.serving.load)",
             prediction.fetch(pointer))
 
@@ -249,7 +249,7 @@ def breakdown(project_id: str, model, model_version: str, rows: list[dict]) -> l
     from chalicelib.labeling.validation import validate_task_data
     from chalicelib.ml import serving
     from chalicelib.services import prediction
-    from chalicelib.store import repository
+    from chalicelib.store import projects as repository
 
     _, test = sms_split(0, 200, seed=11)
     project = repository.get_project(project_id)

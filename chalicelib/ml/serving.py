@@ -6,23 +6,15 @@ trained before it existed, the joblib pickle (loaded with scikit-learn, which mu
 that trained it). The two are told apart by their first bytes.
 """
 from collections import OrderedDict
-from dataclasses import dataclass
 from threading import Lock
 from typing import Callable
 
+from chalicelib.domain.records import ModelPointer
 from chalicelib.errors import ArtifactIntegrityError
+from chalicelib.ml import numpy_form
+from chalicelib.ml.training import deserialize, sklearn_version
 
 CACHE_SIZE = 4
-
-
-@dataclass(frozen=True)
-class ModelPointer:
-    bucket: str
-    key: str
-    version_id: str
-    sha256: str
-    sklearn_version: str
-    model_version: str
 
 
 _cache: "OrderedDict[tuple, object]" = OrderedDict()
@@ -46,12 +38,8 @@ def load(pointer: ModelPointer, fetch: Callable[[ModelPointer], bytes]):
 
 def from_bytes(pointer: ModelPointer, body: bytes):
     """The model in a fetched (digest-checked) artifact body."""
-    from chalicelib.ml import numpy_form
-
     if numpy_form.is_numpy_form(body):
         return numpy_form.load(body)
-    from chalicelib.ml.training import deserialize, sklearn_version
-
     installed = sklearn_version()
     if pointer.sklearn_version != installed:
         raise ArtifactIntegrityError(

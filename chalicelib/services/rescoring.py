@@ -18,17 +18,18 @@ Random-key backfill: tasks imported before the `random_key` attribute existed ha
 are missing from the sparse `pool` index and `next` never serves them. Every leaf (of a rescoring
 or of a backfill-only run, `start_backfill`) also reads its range's keyless tasks and gives each a
 key (its task id in a `sequential` project, uniform random otherwise) with one conditional write,
-putting it in the pool if no completion of it was ever started (`repository.backfill_random_key`).
+putting it in the pool if no completion of it was ever started (`task_db.backfill_random_key`).
 A task that already has a key is never rewritten, so both are idempotent and can be re-run.
 """
 import logging
 import os
 import random
 
-from chalicelib.domain.settings import DEFAULTS
 from chalicelib.ml import sampling
 from chalicelib.services import prediction
-from chalicelib.store import queue, repository
+from chalicelib.store import projects as project_db
+from chalicelib.store import queue
+from chalicelib.store import tasks as task_db
 
 log = logging.getLogger("activelabel.services.rescoring")
 
@@ -57,9 +58,8 @@ def split(first: int, last: int, chunk: int, fanout: int = FANOUT) -> list[tuple
 
 def start(project_id: str, version: int, last_task_id: int) -> bool:
     """Queue the rescoring of the whole pool by `version`; False when there is nothing to do."""
-    project = repository.find_project(project_id)
-    settings = {**DEFAULTS, **((project.ml if project else None) or {})}
-    if last_task_id < 1 or not sampling.needs_model(settings.get("sampling")):
+    project = project_db.find_project(project_id)
+    if last_task_id < 1 or project is None or not sampling.needs_model(project.settings.get("sampling")):
         return False
     queue.send_rescore_ranges(project_id, version, [(1, last_task_id)], chunk_size())
     return True
@@ -67,8 +67,8 @@ def start(project_id: str, version: int, last_task_id: int) -> bool:
 
 def start_backfill(project_id: str) -> bool:
     """Queue the random-key backfill of every task of the project; False when it has no tasks."""
-    project = repository.find_project(project_id)
-    last_task_id = int(project.task_seq or 0) if project else 0
+    project = project_db.find_project(project_id)
+    last_task_id = project.task_seq if project else 0
     if last_task_id < 1:
         return False
     queue.send_rescore_ranges(project_id, 0, [(1, last_task_id)], chunk_size(), mode="backfill")
@@ -76,7 +76,7 @@ def start_backfill(project_id: str) -> bool:
 
 
 def backfill_random_keys(project_id: str, tasks: list, sequential: bool) -> tuple[list, int]:
-    """Give the keyless ones of `tasks` (read by `repository.rescoring_tasks_in_range`) a random key.
+    """Give the keyless ones of `tasks` (read by `task_db.rescoring_tasks_in_range`) a random key.
 
     Returns the tasks that are in the unlabeled pool (as read, or put there now) and the number of
     keys written.
@@ -85,7 +85,7 @@ def backfill_random_keys(project_id: str, tasks: list, sequential: bool) -> tupl
     for task in tasks:
         if task.random_key is None:
             key = float(task.task_id) if sequential else _random.random()
-            outcome = repository.backfill_random_key(project_id, int(task.task_id), key)
+            outcome = task_db.backfill_random_key(project_id, int(task.task_id), key)
             written += outcome is not None
             # None: another delivery wrote the key first; scoring such a task is conditional on the pool
             if outcome == "pool" or (outcome is None and not int(task.completion_seq or 0)):
@@ -97,19 +97,19 @@ def backfill_random_keys(project_id: str, tasks: list, sequential: bool) -> tupl
 
 def handle_request(project_id: str, version: int, first: int, last: int, chunk: int, mode: str = "rescore") -> str:
     """One message: "split", "scored:<n>", "backfilled:<n>" or "skipped:<why>"."""
-    project = repository.find_project(project_id, consistent=False)
+    project = project_db.find_project(project_id, consistent=False)
     if project is None:
         return "skipped:project deleted"
-    settings = {**DEFAULTS, **(project.ml or {})}
+    settings = project.settings
     rescore = mode == "rescore"
-    if rescore and (project.active_version is None or int(project.active_version) != version):
+    if rescore and project.active_version != version:
         return "skipped:superseded"
     if rescore and not sampling.needs_model(settings.get("sampling")):
         return "skipped:model-free strategy"
     if last - first + 1 > chunk:
         queue.send_rescore_ranges(project_id, version, split(first, last, chunk), chunk, mode)
         return "split"
-    read = repository.rescoring_tasks_in_range(project_id, first, last)
+    read = task_db.rescoring_tasks_in_range(project_id, first, last)
     strategy = sampling.resolve(settings.get("sampling"))
     tasks, backfilled = backfill_random_keys(project_id, read, sequential=strategy == "sequential")
     if not rescore:
@@ -125,7 +125,7 @@ def handle_request(project_id: str, version: int, first: int, last: int, chunk: 
     embedding = sampling.feature_embedding(model, inputs) if strategy in sampling.EMBEDDING_STRATEGIES else None
     scores = sampling.priorities(strategy, probabilities, task_ids=[int(t.task_id) for t in tasks],
                                  embedding=embedding, seed=version * 1_000_003 + first)
-    written = sum(repository.store_score(project_id, int(t.task_id), float(s), version)
+    written = sum(task_db.store_score(project_id, int(t.task_id), float(s), version)
                   for t, s in zip(tasks, scores))
     log.info("project %s: v%s scored %s of %s tasks in [%s, %s] (%s random keys backfilled)", project_id, version,
              written, len(tasks), first, last, backfilled)

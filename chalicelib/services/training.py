@@ -14,8 +14,12 @@ from chalicelib.labeling.config import parse_label_config
 from chalicelib.labelstudio import client, net
 from chalicelib.ml import numpy_form, registry, training
 from chalicelib.services import rescoring
-from chalicelib.store import artifacts, repository
-from chalicelib.store.models import ModelVersionModel
+from chalicelib.store import artifacts, dynamo
+from chalicelib.store import completions as completion_db
+from chalicelib.store import projects as project_db
+from chalicelib.store import tasks as task_db
+from chalicelib.store import training as training_db
+from chalicelib.domain.records import ModelPointer, ModelVersion
 
 log = logging.getLogger("activelabel.services.training")
 
@@ -23,24 +27,24 @@ log = logging.getLogger("activelabel.services.training")
 def run(project_id: str, seq: int) -> str:
     """Returns what happened: "skipped", "promoted", "kept" (a newer model was active), "forwarded"
     (a custom backend trains) or "failed"."""
-    project = repository.claim_training(project_id, seq)
+    project = training_db.claim_training(project_id, seq)
     if project is None:
         log.info("project %s: training request %s is stale or done; skipping", project_id, seq)
         return "skipped"
-    if (project.ml or {}).get("model") == "custom":
+    if project.settings.get("model") == "custom":
         return forward(project, seq)
-    version = int(project.version_seq)
+    version = project.version_seq
     try:
         item = train_version(project, version, seq)
-        promoted = repository.promote(project_id, item)
+        promoted = training_db.promote(project_id, item)
         if promoted:  # before finishing: if queuing fails, the redelivered request trains and queues again
-            rescoring.start(project_id, version, int(project.task_seq or 0))
-        repository.finish_training(project_id, seq, None)
+            rescoring.start(project_id, version, project.task_seq)
+        training_db.finish_training(project_id, seq, None)
     except TrainingDataError as exc:
-        repository.finish_training(project_id, seq, str(exc))
+        training_db.finish_training(project_id, seq, str(exc))
         return "failed"
     except Exception as exc:
-        repository.record_training_error(project_id, f"{type(exc).__name__}: {exc}")
+        training_db.record_training_error(project_id, f"{type(exc).__name__}: {exc}")
         raise
     return "promoted" if promoted else "kept"
 
@@ -49,25 +53,25 @@ def forward(project, seq: int) -> str:
     """Send a custom backend the accepted tasks (labelstudio/client.py). A backend that is down is
     retried through SQS; one that refuses finishes the request as failed."""
     project_id = project.project_id
-    accepted = [(task, repository.completions_of_task(project_id, int(task.task_id)))
-                for task in repository.accepted_tasks(project_id)]
+    accepted = [(task, completion_db.completions_of_task(project_id, int(task.task_id)))
+                for task in task_db.accepted_tasks(project_id)]
     try:
         answer = client.backend_for(project).train(client.labelstudio_tasks(project, accepted))
     except net.UpstreamError as exc:
         if exc.kind in ("connect", "timeout"):
-            repository.record_training_error(project_id, f"custom backend: {exc.message}")
+            training_db.record_training_error(project_id, f"custom backend: {exc.message}")
             raise
-        repository.finish_training(project_id, seq, f"custom backend: {exc.message}")
+        training_db.finish_training(project_id, seq, f"custom backend: {exc.message}")
         return "failed"
     log.info("project %s: training %s forwarded to the custom backend via %s", project_id, seq, answer["via"])
-    repository.finish_training(project_id, seq, None)
+    training_db.finish_training(project_id, seq, None)
     return "forwarded"
 
 
-def train_version(project, version: int, seq: int) -> ModelVersionModel:
+def train_version(project, version: int, seq: int) -> ModelVersion:
     """Fit model `version` on the accepted tasks, store its artifact and its model-version record."""
     config = parse_label_config(project.label_config)
-    ml = project.ml or {}
+    ml = project.settings
     kind = registry.get_kind(ml.get("model") or "")
     if kind is None:
         raise TrainingDataError(f"model {ml.get('model')!r} is not a built-in model")
@@ -75,8 +79,8 @@ def train_version(project, version: int, seq: int) -> ModelVersionModel:
         target = kind.target(config, ml.get("target"))
     except ValidationError as exc:
         raise TrainingDataError(f"model {kind.name!r} cannot learn this label config: {exc.message}") from None
-    label_changes = int(project.label_changes or 0)  # read before the data: the model covers at least this
-    accepted = [(task.data, task.consensus) for task in repository.accepted_tasks(project.project_id)]
+    label_changes = project.counters.label_changes  # read before the data: the model covers at least this
+    accepted = [(task.data, task.consensus) for task in task_db.accepted_tasks(project.project_id)]
     outcome = training.train(kind, target, accepted, seed=version)
     body = training.serialize(outcome.model)
     compact = numpy_form.export(outcome.model)  # None when the kind has no numpy form: joblib serves
@@ -85,15 +89,16 @@ def train_version(project, version: int, seq: int) -> ModelVersionModel:
     stored = artifacts.put_artifact(artifacts.artifact_key(project.project_id, version), body, metadata)
     served = stored if compact is None else artifacts.put_artifact(
         artifacts.artifact_key(project.project_id, version, "model.npz"), compact, metadata)
-    item = ModelVersionModel(
-        project_id=project.project_id, version=version, model_version=f"v{version}", model=kind.name,
-        created_at=repository.now(), n_train=outcome.n_train, metrics=outcome.metrics,
-        s3_bucket=served.bucket, s3_key=served.key, s3_version_id=served.version_id, sha256=served.sha256,
-        sklearn_version=sklearn_version, label_changes=label_changes, train_seq=seq,
-        **({} if served is stored else
-           {"joblib_key": stored.key, "joblib_version_id": stored.version_id, "joblib_sha256": stored.sha256}),
-    )
-    repository.record_model_version(item)
+
+    def pointer_to(artifact) -> ModelPointer:
+        return ModelPointer(bucket=artifact.bucket, key=artifact.key, version_id=artifact.version_id,
+                            sha256=artifact.sha256, sklearn_version=sklearn_version, model_version=f"v{version}")
+
+    item = ModelVersion(project_id=project.project_id, version=version, model_version=f"v{version}",
+                        model=kind.name, created_at=dynamo.now(), n_train=outcome.n_train, metrics=outcome.metrics,
+                        pointer=pointer_to(served), label_changes=label_changes, train_seq=seq,
+                        joblib=None if served is stored else pointer_to(stored))
+    training_db.record_model_version(item)
     log.info("project %s: model v%s trained on %s tasks: %s", project.project_id, version, outcome.n_train,
              outcome.metrics)
     return item
@@ -101,5 +106,5 @@ def train_version(project, version: int, seq: int) -> ModelVersionModel:
 
 def model_versions(project_id: str) -> tuple[object, list]:
     """(the project, its model-version records newest first)."""
-    project = repository.get_project(project_id)
-    return project, repository.list_model_versions(project_id)
+    project = project_db.get_project(project_id)
+    return project, training_db.list_model_versions(project_id)

@@ -230,7 +230,7 @@ class LedgerModel(Model):
 
 
 class TokenModel(Model):
-    """One item per API token. Only the SHA-256 of its secret is stored (see chalicelib/api/auth.py)."""
+    """One item per API token. Only the SHA-256 of its secret is stored (see chalicelib/services/tokens.py)."""
 
     class Meta:
         table_name = "unbound"

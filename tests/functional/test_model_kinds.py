@@ -138,17 +138,16 @@ def assert_both_artifacts_stored(project_id):
     stored with the sha256 its record holds."""
     import hashlib
 
-    from chalicelib.store import repository
+    from chalicelib.store import projects, training
     from chalicelib.store.aws import client
 
-    (item,) = repository.list_model_versions(project_id)
-    project = repository.get_project(project_id)
-    assert item.s3_key.endswith("/model.npz") and item.joblib_key.endswith("/model.joblib")
-    assert (project.model_key, project.model_sha256) == (item.s3_key, item.sha256)
-    for key, version_id, sha256 in ((item.s3_key, item.s3_version_id, item.sha256),
-                                    (item.joblib_key, item.joblib_version_id, item.joblib_sha256)):
-        body = client("s3").get_object(Bucket=item.s3_bucket, Key=key, VersionId=version_id)["Body"].read()
-        assert hashlib.sha256(body).hexdigest() == sha256
+    (item,) = training.list_model_versions(project_id)
+    project = projects.get_project(project_id)
+    assert item.pointer.key.endswith("/model.npz") and item.joblib.key.endswith("/model.joblib")
+    assert (project.model.key, project.model.sha256) == (item.pointer.key, item.pointer.sha256)
+    for pointer in (item.pointer, item.joblib):
+        body = client("s3").get_object(Bucket=pointer.bucket, Key=pointer.key, VersionId=pointer.version_id)["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == pointer.sha256
 
 
 def test_rating_on_text_is_clipped_to_the_stars(api, pump, wnut_rows):
