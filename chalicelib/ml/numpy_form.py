@@ -22,6 +22,14 @@ import importlib
 import io
 import json
 import re
+from collections import Counter
+from dataclasses import asdict
+from numbers import Number
+
+from chalicelib.labeling.config import Control, ObjectTag
+from chalicelib.ml.base import ModelBase
+from chalicelib.ml.registry import KINDS, Target
+from chalicelib.ml.span_tagger import int32_indices
 
 FORMAT = "activelabel-numpy"
 FORMAT_VERSION = 1
@@ -147,7 +155,6 @@ class Tfidf:
 
     def transform(self, texts) -> Rows:
         import numpy as np
-        from collections import Counter
 
         get = self.vocabulary.get
         indptr, indices, counts = [0], [], []
@@ -208,7 +215,6 @@ class DictColumns:
         self.n_features = len(feature_names)
 
     def transform(self, X):
-        from numbers import Number
 
         get, separator = self.vocabulary.get, self.separator
         indptr, indices, values = [0], [], []
@@ -373,7 +379,6 @@ def _export_transform(step, writer: _Writer, prefix: str) -> dict:
     from sklearn.pipeline import FeatureUnion, Pipeline
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-    from chalicelib.ml.span_tagger import int32_indices
 
     if step is None or step == "passthrough":
         return {"type": "identity"}
@@ -456,7 +461,6 @@ def _export_final(step, writer: _Writer) -> dict:
 
 
 def _model_state(model) -> dict:
-    from dataclasses import asdict
 
     state = {k: v for k, v in vars(model).items() if k not in ("estimator", "target")}
     return {"module": type(model).__module__, "class": type(model).__name__,
@@ -490,8 +494,6 @@ def export(model) -> bytes | None:
 
 
 def _allowed_class(module: str, name: str):
-    from chalicelib.ml.base import ModelBase
-    from chalicelib.ml.registry import KINDS
 
     if module not in {kind.module for kind in KINDS}:
         raise ValueError(f"numpy model form names module {module!r}, not a model kind's")
@@ -505,8 +507,6 @@ def load(body: bytes):
     """The model an `export` body holds, scoring with numpy alone."""
     import numpy as np
 
-    from chalicelib.labeling.config import Control, ObjectTag
-    from chalicelib.ml.registry import Target
 
     with np.load(io.BytesIO(body), allow_pickle=False) as archive:
         arrays = {name: archive[name] for name in archive.files}

@@ -12,6 +12,8 @@ from collections import OrderedDict
 from threading import Lock
 from typing import Callable
 
+from chalicelib.store import aws
+
 DEFAULT_TTL_SECONDS = 5.0
 MAX_ENTRIES = 512
 
@@ -67,3 +69,6 @@ tokens = WarmCache()
 def clear() -> None:
     projects.clear()
     tokens.clear()
+
+
+aws.on_reset(clear)
