@@ -436,16 +436,22 @@ class EventPump:
         try:
             from moto.dynamodbstreams.models import dynamodbstreams_backends
 
-            backend = dynamodbstreams_backends[self.account_id][self.region]
-            used = backend.shard_iterators.pop(iterator, None)
-            tracked = getattr(type(used), "instances_tracked", None)  # moto's model registry
-            if used is not None and tracked is not None:
-                try:
-                    tracked.remove(used)
-                except ValueError:
-                    pass
+            from chalicelib.local.motoserver import MOTO_LOCK
+
+            with MOTO_LOCK:
+                self._forget_iterator_locked(dynamodbstreams_backends, iterator)
         except Exception:  # pragma: no cover - best effort only
             self.prune_moto_iterators = False
+
+    def _forget_iterator_locked(self, dynamodbstreams_backends: Any, iterator: str) -> None:
+        backend = dynamodbstreams_backends[self.account_id][self.region]
+        used = backend.shard_iterators.pop(iterator, None)
+        tracked = getattr(type(used), "instances_tracked", None)  # moto's model registry
+        if used is not None and tracked is not None:
+            try:
+                tracked.remove(used)
+            except ValueError:
+                pass
 
     def _lambda_record(self, src: _StreamSource, raw: dict) -> dict:
         ddb = dict(raw["dynamodb"])

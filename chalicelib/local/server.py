@@ -204,8 +204,9 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
     `port=0` picks a free port. The process env is changed (endpoint, fake credentials,
     resource names, `ACTIVELABEL_STAGE=local`, the admin token) and restored by `stop()`.
     """
-    from moto.server import ThreadedMotoServer
     import boto3
+
+    from chalicelib.local.motoserver import AtomicMotoServer
 
     from chalicelib.labelstudio import crypto as ls_crypto
     from chalicelib.labelstudio import net as ls_net
@@ -216,7 +217,7 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
     stack = None
     try:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
-        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        moto = AtomicMotoServer("127.0.0.1", 0)
         moto.start()
         moto_host, moto_port = moto.get_host_and_port()
         endpoint = f"http://{moto_host}:{moto_port}"

@@ -1,0 +1,210 @@
+"""Two patches to moto 5.2.5 that the local stack applies (never deployed).
+
+1. Transactions copy their items, not their tables.
+
+`DynamoDBBackend.transact_write_items` in moto 5.2.5 deep-copies every table a transaction names
+before running it, and puts the copies back when it fails. Each transaction then costs the size of
+its tables in time and memory, and a failed one replaces the table objects, so a stream shard
+iterator taken before it reads a stale shard. The patched version keeps the same checks, order and
+errors, but backs up only the items the transaction touches (and the length of each stream shard)
+and restores those on failure: the tables stay the same objects and a transaction costs its items.
+
+2. No registry of every model object. moto's `BaseModel.__new__` appends every instance it makes
+(each DynamoDB item, stream record, shard iterator, S3 key, SQS message, and each *copy* of
+them, since `copy.deepcopy` goes through `__new__`) to a class-level list that only moto's
+debugging dashboard and its test-reset read: in a long-running server that list keeps every object
+ever made alive. The patched `__new__` makes the object without listing it.
+
+The patches are pinned: `apply()` refuses any moto other than `PINNED_MOTO_VERSION`, so an upgrade
+fails loudly instead of patching code it was not written for. docs/local-stack.md says how to drop
+them (when moto no longer copies whole tables or tracks every instance).
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+PINNED_MOTO_VERSION = "5.2.5"
+
+_applied = False
+
+
+class UnsupportedMotoVersion(RuntimeError):
+    pass
+
+
+def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+    """moto 5.2.5's `DynamoDBBackend.transact_write_items` with an item-level rollback."""
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MockValidationException,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+    from moto.dynamodb.models import get_filter_expression
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+
+    # (table name, hash, range) -> the item before the transaction (a copy) or None
+    backups: dict[tuple[str, Any, Any], Any] = {}
+    stream_lengths: dict[str, int] = {}  # table name -> its stream shard's length before
+
+    def back_up(table_name: str, key: dict[str, Any]) -> None:
+        table = self.tables.get(table_name)
+        if table is None or table.hash_key_attr not in key:
+            return  # the operation fails before writing anything
+        if table_name not in stream_lengths and table.stream_shard is not None:
+            stream_lengths[table_name] = len(table.stream_shard.items)
+        hash_value = DynamoType(key[table.hash_key_attr])
+        range_value = (DynamoType(key[table.range_key_attr])
+                       if table.range_key_attr is not None and table.range_key_attr in key
+                       else None)
+        if table.range_key_attr is not None and range_value is None:
+            return
+        ident = (table_name, hash_value, range_value)
+        if ident not in backups:
+            current = table.get_item(hash_value, range_value)
+            backups[ident] = copy.deepcopy(current) if current is not None else None
+
+    def roll_back() -> None:
+        for (table_name, hash_value, range_value), item in backups.items():
+            table = self.tables.get(table_name)
+            if table is None:
+                continue
+            if range_value is None:
+                if item is None:
+                    table.items.pop(hash_value, None)
+                else:
+                    table.items[hash_value] = item
+            else:
+                if item is None:
+                    bucket = table.items.get(hash_value)
+                    if bucket is not None:
+                        bucket.pop(range_value, None)
+                        if not bucket:
+                            table.items.pop(hash_value, None)
+                else:
+                    table.items[hash_value][range_value] = item
+        for table_name, length in stream_lengths.items():
+            table = self.tables.get(table_name)
+            if table is not None and table.stream_shard is not None:
+                del table.stream_shard.items[length:]
+
+    target_items: set[tuple[str, str]] = set()
+
+    def check_unicity(table_name: str, key: dict[str, Any]) -> None:
+        item = (str(table_name), str(dict(sorted(key.items()))))
+        if item in target_items:
+            raise MultipleTransactionsException()
+        target_items.add(item)
+
+    errors: list[tuple[str, str, dict[str, Any]] | tuple[None, None, None]] = []
+    for item in transact_items:
+        original_item: dict[str, Any] | None = None
+        if len(list(item.keys())) > 1:
+            raise TransactWriteSingleOpException
+
+        try:
+            op_type, op = next(iter(item.items()))
+            if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                raise ValueError("Unsupported transaction operation")
+
+            table_name = op["TableName"]
+            condition_expression = op.get("ConditionExpression")
+            expression_attribute_names = op.get("ExpressionAttributeNames")
+            expression_attribute_values = op.get("ExpressionAttributeValues")
+            return_values_on_condition_check_failure = op.get(
+                "ReturnValuesOnConditionCheckFailure")
+
+            if op_type == "Put":
+                attrs = op["Item"]
+                table = self.get_table(table_name)
+                key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = attrs[table.range_key_attr]
+            else:
+                key = op["Key"]
+
+            check_unicity(table_name, key)
+            if op_type != "ConditionCheck":
+                back_up(table_name, key)
+
+            current = self.get_item(table_name, key)
+            if condition_expression is not None:
+                condition_op = get_filter_expression(
+                    condition_expression, expression_attribute_names,
+                    expression_attribute_values)
+                if not condition_op.expr(current):
+                    if return_values_on_condition_check_failure == "ALL_OLD" and current:
+                        original_item = current.to_json()["Attributes"]
+                    raise ConditionalCheckFailed(item=original_item)
+
+            if op_type == "Put":
+                self.put_item(table_name, op["Item"],
+                              condition_expression=condition_expression,
+                              expression_attribute_names=expression_attribute_names,
+                              expression_attribute_values=expression_attribute_values)
+            elif op_type == "Delete":
+                self.delete_item(table_name, key,
+                                 condition_expression=condition_expression,
+                                 expression_attribute_names=expression_attribute_names,
+                                 expression_attribute_values=expression_attribute_values)
+            elif op_type == "Update":
+                self.update_item(table_name, key,
+                                 update_expression=op["UpdateExpression"],
+                                 condition_expression=condition_expression,
+                                 expression_attribute_names=expression_attribute_names,
+                                 expression_attribute_values=expression_attribute_values)
+            errors.append((None, None, None))
+        except (MultipleTransactionsException, MockValidationException):
+            roll_back()
+            raise
+        except ConditionalCheckFailed as e:
+            errors.append(("ConditionalCheckFailed", str(e.message), original_item))  # type: ignore[arg-type]
+        except Exception as e:  # noqa: BLE001 - moto reports any failure per operation
+            errors.append((type(e).__name__, str(e), original_item))  # type: ignore[arg-type]
+
+    if any(code is not None for code, _, _ in errors):
+        roll_back()
+        raise TransactionCanceledException(errors)
+
+
+def check_version() -> None:
+    import moto
+
+    if moto.__version__ != PINNED_MOTO_VERSION:
+        raise UnsupportedMotoVersion(
+            f"chalicelib/local/moto_patches.py was written for moto {PINNED_MOTO_VERSION}, "
+            f"not {moto.__version__}: check whether moto's DynamoDB transact_write_items still "
+            "deep-copies whole tables (docs/local-stack.md), then update or drop the patch")
+
+
+def _untracked_new(cls: type, *args: Any, **kwargs: Any) -> Any:
+    """`BaseModel.__new__` without appending the instance to `cls.instances_tracked`."""
+    return object.__new__(cls)
+
+
+def apply() -> None:
+    """Apply both patches (idempotent; refuses a moto other than the pinned version)."""
+    global _applied
+    if _applied:
+        return
+    check_version()
+    from moto.core.common_models import BaseModel
+    from moto.dynamodb.models import DynamoDBBackend
+
+    DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    BaseModel.__new__ = _untracked_new  # type: ignore[method-assign,assignment]
+    _applied = True
+
+
+def is_applied() -> bool:
+    from moto.core.common_models import BaseModel
+    from moto.dynamodb.models import DynamoDBBackend
+
+    return (DynamoDBBackend.transact_write_items is _transact_write_items
+            and BaseModel.__dict__["__new__"] is _untracked_new)
