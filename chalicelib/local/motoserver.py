@@ -107,6 +107,12 @@ class AtomicMotoServer:
                                         name="activelabel-moto", daemon=True)
         self._thread.start()
 
+    def set_journal(self, journal: Journal | None) -> None:
+        with MOTO_LOCK:
+            self.journal = journal
+            if self._server is not None:
+                self._server.app.journal = journal
+
     def get_host_and_port(self) -> tuple[str, int]:
         host, port = self._server.server_address[:2]
         return str(host), int(port)

@@ -80,6 +80,7 @@ class _Shard:
     iterator: str | None = None
     closed: bool = False  # no more records will be fetched
     last_fetched_seq: str | None = None
+    handled_seq: str | None = None  # the last record handled (or given up on), in order
     buffer: list[dict] = field(default_factory=list)  # fetched, not yet done
     attempts: dict[str, int] = field(default_factory=dict)
 
@@ -127,7 +128,8 @@ class EventPump:
                  session: Any = None, region: str | None = None,
                  max_attempts: int = 3, record_deliveries: bool = False,
                  shard_refresh_s: float = 1.0, timeout_s: float = 900.0,
-                 prune_moto_iterators: bool = True):
+                 prune_moto_iterators: bool = True, state: Any = None,
+                 stream_keep: int = 1000):
         self.app = app
         self.env = dict(env or {})
         self.clock = clock
@@ -138,6 +140,10 @@ class EventPump:
         self.shard_refresh_s = shard_refresh_s
         self.timeout_s = timeout_s
         self.prune_moto_iterators = prune_moto_iterators
+        # chalicelib.local.state.StateStore: where the pump keeps its stream positions and its
+        # schedule, so a restarted stack resumes after the last handled record.
+        self.state = state
+        self.stream_keep = stream_keep  # handled stream records kept in an in-process moto
         self.account_id = DEFAULT_ACCOUNT
         self._session = session
         self._clients: dict[str, Any] = {}
@@ -345,6 +351,11 @@ class EventPump:
         logged and never end the loop.
         """
         next_schedule = self.clock() + schedule_every if schedule_every else None
+        if next_schedule is not None and self.state is not None:
+            stored = self.state.get("schedule-next")  # when the previous process would fire
+            if stored is not None:
+                next_schedule = min(float(stored), next_schedule)
+            self.state.put("schedule-next", repr(next_schedule))
         while not stop.is_set():
             n = 0
             try:
@@ -353,6 +364,8 @@ class EventPump:
                 log.exception("event pump: poll failed")
             if next_schedule is not None and self.clock() >= next_schedule:
                 next_schedule = self.clock() + schedule_every  # type: ignore[operator]
+                if self.state is not None:
+                    self.state.put("schedule-next", repr(next_schedule))
                 try:
                     self.fire_schedules()
                 except Exception:
@@ -382,8 +395,11 @@ class EventPump:
             desc = streams.describe_stream(**kwargs)["StreamDescription"]
             for shard in desc.get("Shards", []):
                 if shard["ShardId"] not in src.shards:
-                    src.shards[shard["ShardId"]] = _Shard(shard["ShardId"],
-                                                          shard.get("ParentShardId"))
+                    new = _Shard(shard["ShardId"], shard.get("ParentShardId"))
+                    if self.state is not None:
+                        new.handled_seq = new.last_fetched_seq = self.state.get(
+                            self._checkpoint_name(src, new))
+                    src.shards[shard["ShardId"]] = new
             last = desc.get("LastEvaluatedShardId")
             if not last:
                 break
@@ -453,6 +469,24 @@ class EventPump:
             except ValueError:
                 pass
 
+    def _cap_moto_deleted_handles(self, src: _QueueSource, limit: int = 10000) -> None:
+        """An in-process moto queue remembers the receipt handle of every message ever deleted
+        (so deleting one twice is quiet); past `limit` handles the pump forgets them."""
+        if not self.prune_moto_iterators:
+            return
+        try:
+            from moto.sqs.models import sqs_backends
+
+            from chalicelib.local.motoserver import MOTO_LOCK
+
+            with MOTO_LOCK:
+                queue = sqs_backends[self.account_id][self.region].queues.get(
+                    src.queue_url.rsplit("/", 1)[-1])
+                if queue is not None and len(queue.deleted_messages) > limit:
+                    queue.deleted_messages.clear()
+        except Exception:  # pragma: no cover - best effort only
+            pass
+
     def _lambda_record(self, src: _StreamSource, raw: dict) -> dict:
         ddb = dict(raw["dynamodb"])
         ddb["ApproximateCreationDateTime"] = _epoch(
@@ -487,12 +521,15 @@ class EventPump:
             del shard.buffer[:len(batch)]
             for s in seqs:
                 shard.attempts.pop(s, None)
+            self._handled(src, shard, seqs[-1])
             return len(batch)
         # Redeliver from the first failed record (the lowest sequence number), as Lambda does.
         first = 0 if failed is None else min(seqs.index(s) for s in failed)
         for s in seqs[:first]:
             shard.attempts.pop(s, None)
         del shard.buffer[:first]
+        if first:
+            self._handled(src, shard, seqs[first - 1])
         head = seqs[first]
         shard.attempts[head] = attempts = shard.attempts.get(head, 0) + 1
         if attempts >= self.max_attempts:
@@ -511,7 +548,36 @@ class EventPump:
                                           "attempts": attempts, "error": reason})
                 shard.attempts.pop(raw["dynamodb"]["SequenceNumber"], None)
             del shard.buffer[:give_up - first]
+            self._handled(src, shard, seqs[give_up - 1])
         return len(batch)
+
+    @staticmethod
+    def _checkpoint_name(src: _StreamSource, shard: _Shard) -> str:
+        table = src.stream_arn.split(":", 5)[5].split("/")[1]
+        return f"stream-handled:{src.function_name}:{table}:{shard.shard_id}"
+
+    def _handled(self, src: _StreamSource, shard: _Shard, seq: str) -> None:
+        """Records up to `seq` are done: store the position, drop what no consumer needs."""
+        shard.handled_seq = seq
+        if self.state is not None:
+            self.state.put(self._checkpoint_name(src, shard), seq)
+        if not self.prune_moto_iterators:  # no in-process moto to trim
+            return
+        table = src.stream_arn.split(":", 5)[5].split("/")[1]
+        handled = [int(sh.handled_seq) for other in self._streams or []
+                   if other.stream_arn == src.stream_arn
+                   for sh in other.shards.values()
+                   if sh.shard_id == shard.shard_id and sh.handled_seq is not None]
+        if len(handled) < sum(1 for other in self._streams or []
+                              if other.stream_arn == src.stream_arn):
+            return  # another function on this stream has handled nothing yet
+        try:
+            from chalicelib.local.state import trim_stream
+
+            trim_stream(table, min(handled), keep=self.stream_keep, account_id=self.account_id,
+                        region=self.region, store=self.state)
+        except Exception:  # pragma: no cover - best effort only
+            log.exception("event pump: trimming the stream of %s failed", table)
 
     # ------------------------------------------------------------------ queues
 
@@ -568,6 +634,8 @@ class EventPump:
             for failure in resp.get("Failed", []):
                 log.warning("event pump: could not delete a message of %s: %s",
                             src.function_name, failure)
+        if done:
+            self._cap_moto_deleted_handles(src)
         for m in messages:
             if m["MessageId"] not in failed_set:
                 continue

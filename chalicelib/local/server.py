@@ -49,6 +49,7 @@ class LocalStack:
     _pump_thread: threading.Thread | None = field(repr=False, default=None)
     _pump_stop: threading.Event | None = field(repr=False, default=None)
     _saved_env: dict[str, str | None] | None = field(repr=False, default=None)
+    state: Any = None  # chalicelib.local.state.StateStore when the stack keeps its state
     _stopped: bool = field(repr=False, default=False)
 
     def stop(self) -> None:
@@ -66,6 +67,8 @@ class LocalStack:
             self._pump_thread.join(timeout=10)
         if self._moto is not None:
             self._moto.stop()
+        if self.state is not None:
+            self.state.close()
         if self._saved_env is not None:
             _restore_env(self._saved_env)
             rebind_store()
@@ -196,13 +199,17 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
                 admin_token: str | None = None, stack_name: str = DEFAULT_STACK_NAME,
                 schedule_every: float | None = 300.0, poll_interval: float = 0.2,
                 project_dir: str | Path | None = None, access_log: bool = False,
-                record_deliveries: bool = False) -> LocalStack:
+                record_deliveries: bool = False, state_dir: str | Path | None = None,
+                fresh: bool = False) -> LocalStack:
     """Start moto, create the resources, import the app, start the pump and the HTTP server.
 
     `app`: None imports `app.py` from `project_dir` (default: the repository root); a Chalice
     app is used as is; any other callable is called (after the env is set) to build one.
     `port=0` picks a free port. The process env is changed (endpoint, fake credentials,
     resource names, `ACTIVELABEL_STAGE=local`, the admin token) and restored by `stop()`.
+
+    `state_dir`: keep moto's contents and the pump's progress there (chalicelib.local.state) and
+    start from what it holds (`fresh=True` empties it first); None keeps everything in memory.
     """
     import boto3
 
@@ -215,7 +222,12 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
     saved: dict[str, str | None] = {}
     moto = None
     stack = None
+    state = None
     try:
+        if state_dir is not None:
+            from chalicelib.local.state import StateStore
+
+            state = StateStore(state_dir, region=LOCAL_REGION, fresh=fresh)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
         moto = AtomicMotoServer("127.0.0.1", 0)
         moto.start()
@@ -234,17 +246,29 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
         }, saved)
         session = boto3.session.Session(region_name=LOCAL_REGION)
         env = create_resources(stack_name, session=session, region=LOCAL_REGION)
-        token = admin_token or os.environ.get(config.ADMIN_TOKEN_ENV) or secrets.token_urlsafe(24)
+        if state is not None:
+            counts = state.restore()
+            if state.restored:
+                log.info("restored from %s: %s", state.directory, counts)
+            moto.set_journal(state)  # from here on, every write is stored before it is answered
+        kept = state.get if state is not None else (lambda name: None)
+        token = (admin_token or os.environ.get(config.ADMIN_TOKEN_ENV) or kept("admin-token")
+                 or secrets.token_urlsafe(24))
         env[config.ADMIN_TOKEN_ENV] = token
-        # Label Studio connections: a per-run secret unless one is set; loopback backends allowed
-        env[ls_crypto.SECRET_ENV] = os.environ.get(ls_crypto.SECRET_ENV) or ls_crypto.new_master_key()
+        # Label Studio connections: a per-run secret unless one is set (kept with the state, which
+        # holds what it encrypted); loopback backends allowed
+        env[ls_crypto.SECRET_ENV] = (os.environ.get(ls_crypto.SECRET_ENV) or kept("ls-master-key")
+                                     or ls_crypto.new_master_key())
+        if state is not None:
+            state.put("admin-token", token)
+            state.put("ls-master-key", env[ls_crypto.SECRET_ENV])
         env[ls_net.ALLOW_ENV] = os.environ.get(ls_net.ALLOW_ENV, "loopback")
         _set_env(dict(env), saved)
         rebind_store()
 
         chalice_app = _load_app(app, project)
         pump = EventPump(chalice_app, env, session=session, region=LOCAL_REGION,
-                         record_deliveries=record_deliveries)
+                         record_deliveries=record_deliveries, state=state)
         pump.poll_once()  # surfaces wiring errors (unknown stream or queue) before serving
 
         http = _make_http_server(chalice_app, _chalice_config(chalice_app, project),
@@ -252,7 +276,8 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
         real_port = http.server.server_address[1]
         stack = LocalStack(url=f"http://{host}:{real_port}", host=host, port=real_port,
                            admin_token=token, aws_endpoint=endpoint, env=env, pump=pump,
-                           app=chalice_app, _moto=moto, _http=http, _saved_env=saved)
+                           app=chalice_app, _moto=moto, _http=http, _saved_env=saved,
+                           state=state)
         stack._pump_thread, stack._pump_stop = pump.start(poll_interval, schedule_every)
         stack._http_thread = threading.Thread(target=http.server.serve_forever,
                                               name="activelabel-http", daemon=True)
@@ -264,14 +289,20 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
         else:
             if moto is not None:
                 moto.stop()
+            if state is not None:
+                state.close()
             _restore_env(saved)
         raise
 
 
 def serve(port: int = 8000, host: str = "127.0.0.1", schedule_every: float | None = 300.0,
-          stop: threading.Event | None = None, print_fn: Callable[[str], None] | None = None
-          ) -> int:
-    """Run the local stack in the foreground until SIGINT/SIGTERM (or `stop` is set)."""
+          stop: threading.Event | None = None, print_fn: Callable[[str], None] | None = None,
+          state_dir: str | Path | None = None, fresh: bool = False) -> int:
+    """Run the local stack in the foreground until SIGINT/SIGTERM (or `stop` is set).
+
+    Its state lives in `state_dir` (chalicelib.local.state.default_state_dir() when None).
+    """
+    from chalicelib.local.state import default_state_dir
     import signal
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -286,9 +317,12 @@ def serve(port: int = 8000, host: str = "127.0.0.1", schedule_every: float | Non
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
-    stack = start_stack(port=port, host=host, schedule_every=schedule_every, access_log=True)
+    state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
+    stack = start_stack(port=port, host=host, schedule_every=schedule_every, access_log=True,
+                        state_dir=state_dir, fresh=fresh)
     try:
-        line = f"activelabel local stack ready on {stack.url} (admin token: {stack.admin_token})"
+        line = (f"activelabel local stack ready on {stack.url} (admin token: "
+                f"{stack.admin_token}; state in {state_dir})")
         (print_fn or print)(line)
         sys.stdout.flush()
         while not stop.wait(0.5):
