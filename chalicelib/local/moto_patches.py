@@ -1,4 +1,4 @@
-"""Two patches to moto 5.2.5 that the local stack applies (never deployed).
+"""Three patches to moto 5.2.5 that the local stack applies (never deployed).
 
 1. Transactions copy their items, not their tables.
 
@@ -15,13 +15,22 @@ them, since `copy.deepcopy` goes through `__new__`) to a class-level list that o
 debugging dashboard and its test-reset read: in a long-running server that list keeps every object
 ever made alive. The patched `__new__` makes the object without listing it.
 
+3. A query reads its partition, not the table. moto's `Table.query` on a table's own key walks
+every item of the table, keeps those of the partition, sorts them and then applies the sort-key
+condition: each query costs the table. The patch keeps, per partition, its sort keys in order
+(updated by `put_item` and `delete_item`) and hands `query` only the items the key condition can
+match (found by bisection), so a query costs its partition's matching items. moto's own code
+still applies every condition, limit and page to them; index (GSI) queries are unchanged.
+
 The patches are pinned: `apply()` refuses any moto other than `PINNED_MOTO_VERSION`, so an upgrade
 fails loudly instead of patching code it was not written for. docs/local-stack.md says how to drop
 them (when moto no longer copies whole tables or tracks every instance).
 """
 from __future__ import annotations
 
+import bisect
 import copy
+import threading
 from typing import Any
 
 PINNED_MOTO_VERSION = "5.2.5"
@@ -75,6 +84,7 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
             table = self.tables.get(table_name)
             if table is None:
                 continue
+            _forget_partition(table, hash_value)
             if range_value is None:
                 if item is None:
                     table.items.pop(hash_value, None)
@@ -183,6 +193,119 @@ def check_version() -> None:
             "deep-copies whole tables (docs/local-stack.md), then update or drop the patch")
 
 
+# --------------------------------------------------------------------------- partition queries
+
+_query_scope = threading.local()  # .table, .items: what all_items() returns inside a query
+
+
+def _sorted_keys(table: Any, hash_value: Any) -> list:
+    """The sort keys of one partition, in order (built on first use, then kept up to date)."""
+    index = table.__dict__.setdefault("_activelabel_sorted", {})
+    partition = table.items.get(hash_value) or {}
+    keys = index.get(hash_value)
+    if keys is None or len(keys) != len(partition):
+        keys = index[hash_value] = sorted(partition)
+    return keys
+
+
+def _forget_partition(table: Any, hash_value: Any) -> None:
+    table.__dict__.get("_activelabel_sorted", {}).pop(hash_value, None)
+
+
+def _key_range(keys: list, comparison: str | None, objs: list) -> tuple[int, int]:
+    """Positions [lo, hi) of the sort keys that can satisfy the key condition."""
+    n = len(keys)
+    try:
+        if comparison is None:
+            return 0, n
+        if any(o.type != keys[0].type for o in objs) if keys else False:
+            return 0, n
+        if comparison == "EQ":
+            return bisect.bisect_left(keys, objs[0]), bisect.bisect_right(keys, objs[0])
+        if comparison == "LT":
+            return 0, bisect.bisect_left(keys, objs[0])
+        if comparison == "LE":
+            return 0, bisect.bisect_right(keys, objs[0])
+        if comparison == "GT":
+            return bisect.bisect_right(keys, objs[0]), n
+        if comparison == "GE":
+            return bisect.bisect_left(keys, objs[0]), n
+        if comparison == "BETWEEN":
+            return bisect.bisect_left(keys, objs[0]), bisect.bisect_right(keys, objs[1])
+        if comparison == "BEGINS_WITH" and objs[0].type == "S":
+            prefix = objs[0].value
+            lo = hi = bisect.bisect_left(keys, objs[0])
+            while hi < n and keys[hi].value.startswith(prefix):
+                hi += 1
+            return lo, hi
+    except (IndexError, TypeError, AttributeError):
+        pass
+    return 0, n
+
+
+def _make_query(original: Any) -> Any:
+    def query(self: Any, hash_key: Any, range_comparison: Any, range_objs: Any, *args: Any,
+              **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name") if len(args) < 5 else args[4]
+        if (index_name or hash_key is None or self.range_key_attr is None
+                or any(name != self.range_key_attr
+                       for name, _, _ in kwargs.get("range_key_conditions") or [])):
+            return original(self, hash_key, range_comparison, range_objs, *args, **kwargs)
+        partition = self.items.get(hash_key) or {}
+        keys = _sorted_keys(self, hash_key)
+        lo, hi = _key_range(keys, range_comparison, list(range_objs or []))
+        # One non-matching neighbour on each side: moto answers a page that fills its Limit with
+        # a LastEvaluatedKey only when another candidate follows, and so must this.
+        lo, hi = max(lo - 1, 0), min(hi + 1, len(keys))
+        _query_scope.table = self
+        _query_scope.items = [partition[k] for k in keys[lo:hi]]
+        try:
+            return original(self, hash_key, range_comparison, range_objs, *args, **kwargs)
+        finally:
+            _query_scope.table = _query_scope.items = None
+
+    query._activelabel_patch = True  # type: ignore[attr-defined]
+    return query
+
+
+def _make_all_items(original: Any) -> Any:
+    def all_items(self: Any) -> Any:
+        if getattr(_query_scope, "table", None) is self:
+            return _query_scope.items
+        return original(self)
+
+    all_items._activelabel_patch = True  # type: ignore[attr-defined]
+    return all_items
+
+
+def _make_put_item(original: Any) -> Any:
+    def put_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        item = original(self, *args, **kwargs)
+        keys = self.__dict__.get("_activelabel_sorted", {}).get(item.hash_key)
+        if keys is not None and item.range_key is not None:
+            i = bisect.bisect_left(keys, item.range_key)
+            if i == len(keys) or keys[i] != item.range_key:
+                keys.insert(i, item.range_key)
+        return item
+
+    put_item._activelabel_patch = True  # type: ignore[attr-defined]
+    return put_item
+
+
+def _make_delete_item(original: Any) -> Any:
+    def delete_item(self: Any, hash_key: Any, range_key: Any) -> Any:
+        item = original(self, hash_key, range_key)
+        keys = self.__dict__.get("_activelabel_sorted", {}).get(hash_key)
+        if item is not None and keys is not None and range_key is not None:
+            i = bisect.bisect_left(keys, range_key)
+            if i < len(keys) and keys[i] == range_key:
+                del keys[i]
+        return item
+
+    delete_item._activelabel_patch = True  # type: ignore[attr-defined]
+    return delete_item
+
+
 def _untracked_new(cls: type, *args: Any, **kwargs: Any) -> Any:
     """`BaseModel.__new__` without appending the instance to `cls.instances_tracked`."""
     return object.__new__(cls)
@@ -196,15 +319,23 @@ def apply() -> None:
     check_version()
     from moto.core.common_models import BaseModel
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
 
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
     BaseModel.__new__ = _untracked_new  # type: ignore[method-assign,assignment]
+    Table.query = _make_query(Table.query)  # type: ignore[method-assign]
+    Table.all_items = _make_all_items(Table.all_items)  # type: ignore[method-assign]
+    Table.put_item = _make_put_item(Table.put_item)  # type: ignore[method-assign]
+    Table.delete_item = _make_delete_item(Table.delete_item)  # type: ignore[method-assign]
     _applied = True
 
 
 def is_applied() -> bool:
     from moto.core.common_models import BaseModel
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
 
     return (DynamoDBBackend.transact_write_items is _transact_write_items
-            and BaseModel.__dict__["__new__"] is _untracked_new)
+            and BaseModel.__dict__["__new__"] is _untracked_new
+            and all(getattr(getattr(Table, name), "_activelabel_patch", False)
+                    for name in ("query", "all_items", "put_item", "delete_item")))

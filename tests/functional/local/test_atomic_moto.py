@@ -170,3 +170,83 @@ def test_the_patch_refuses_another_moto_version(monkeypatch):
     monkeypatch.setattr(moto, "__version__", "5.2.6")
     with pytest.raises(moto_patches.UnsupportedMotoVersion, match="5.2.5"):
         moto_patches.check_version()
+
+
+def test_patched_queries_answer_as_moto_does(aws):
+    """Key conditions of every kind, pages, reverse order and filters: the same answers with and
+    without the partition-query patch (moto's own query is the reference)."""
+    from moto.dynamodb.models.table import Table
+
+    from chalicelib.local import moto_patches
+
+    moto_patches.apply()
+    ddb = boto3.client("dynamodb")
+    _table_with_stream(ddb, "q")
+    ids = [f"{t}#{c}" for t in (1, 2, 10, 11, 100) for c in ("a", "b", "c")]
+    with ddb_batch(ddb, "q") as put:
+        for p in ("p1", "p2"):
+            for i, sk in enumerate(ids):
+                put({"pk": {"S": p}, "sk": {"S": sk}, "n": {"N": str(i)}})
+    ddb.delete_item(TableName="q", Key={"pk": {"S": "p1"}, "sk": {"S": "2#b"}})
+    ddb.put_item(TableName="q", Item={"pk": {"S": "p1"}, "sk": {"S": "10#0"}, "n": {"N": "99"}})
+    cases = [
+        ("pk = :p", {}),
+        ("pk = :p AND begins_with(sk, :x)", {":x": {"S": "1"}}),
+        ("pk = :p AND begins_with(sk, :x)", {":x": {"S": "10#"}}),
+        ("pk = :p AND begins_with(sk, :x)", {":x": {"S": "zz"}}),
+        ("pk = :p AND sk = :x", {":x": {"S": "11#b"}}),
+        ("pk = :p AND sk < :x", {":x": {"S": "10#b"}}),
+        ("pk = :p AND sk <= :x", {":x": {"S": "10#b"}}),
+        ("pk = :p AND sk > :x", {":x": {"S": "10#b"}}),
+        ("pk = :p AND sk >= :x", {":x": {"S": "10#b"}}),
+        ("pk = :p AND sk BETWEEN :x AND :y", {":x": {"S": "10#"}, ":y": {"S": "11#b"}}),
+    ]
+
+    def answers() -> list:
+        out = []
+        for expression, values in cases:
+            for forward in (True, False):
+                for limit in (None, 2):
+                    kwargs = {"TableName": "q", "KeyConditionExpression": expression,
+                              "ExpressionAttributeValues": {":p": {"S": "p1"}, **values},
+                              "ScanIndexForward": forward}
+                    if limit:
+                        kwargs["Limit"] = limit
+                    pages = []
+                    while True:
+                        page = ddb.query(**kwargs)
+                        pages.append([i["sk"]["S"] for i in page["Items"]])
+                        if "LastEvaluatedKey" not in page:
+                            break
+                        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+                    out.append(pages)
+            filtered = ddb.query(TableName="q", KeyConditionExpression=expression,
+                                 FilterExpression="n > :five",
+                                 ExpressionAttributeValues={":p": {"S": "p1"}, ":five": {"N": "5"},
+                                                            **values})
+            out.append([i["sk"]["S"] for i in filtered["Items"]])
+        return out
+
+    patched = answers()
+    assert patched[5][0] == ["1#a", "1#b", "1#c", "10#0", "10#a", "10#b", "10#c", "100#a",
+                             "100#b", "100#c", "11#a", "11#b", "11#c"]
+    query, all_items = Table.query, Table.all_items
+    try:
+        Table.query = query.__closure__[0].cell_contents  # moto's own
+        Table.all_items = all_items.__closure__[0].cell_contents
+        assert answers() == patched
+    finally:
+        Table.query, Table.all_items = query, all_items
+
+
+class ddb_batch:
+    def __init__(self, ddb, table):
+        self.ddb, self.table, self.items = ddb, table, []
+
+    def __enter__(self):
+        return self.items.append
+
+    def __exit__(self, *exc):
+        for start in range(0, len(self.items), 25):
+            self.ddb.batch_write_item(RequestItems={self.table: [
+                {"PutRequest": {"Item": i}} for i in self.items[start:start + 25]]})
