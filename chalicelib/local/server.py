@@ -146,8 +146,11 @@ def _chalice_config(app: Any, project_dir: Path) -> Any:
 
 
 def _make_http_server(app: Any, cfg: Any, host: str, port: int, access_log: bool) -> Any:
-    from chalice.local import (ChaliceRequestHandler, CustomLocalChalice, LocalChalice,
-                               LocalDevServer, ThreadedHTTPServer)
+    from chalice.local import (ChaliceRequestHandler, CustomLocalChalice, ForbiddenError,
+                               LocalChalice, LocalDevServer, ThreadedHTTPServer)
+
+    def error_body(code: str, message: str, field: str) -> bytes:
+        return json.dumps({"Code": code, "Message": message, "Field": field}).encode()
 
     class NoDelayHandler(ChaliceRequestHandler):
         """Chalice's handler with TCP_NODELAY: no ~40 ms Nagle/delayed-ACK stall per request."""
@@ -185,8 +188,38 @@ def _make_http_server(app: Any, cfg: Any, host: str, port: int, access_log: bool
 
         do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
+        def _send_error_response(self, error: Any) -> None:
+            """Chalice answers a path no route matches as API Gateway does (403 "Missing
+            Authentication Token"); the API answers 404 with its usual error body."""
+            body = error.body or b""
+            if isinstance(error, ForbiddenError) and body.startswith(
+                    (b'{"message": "Missing Authentication Token"}',
+                     b'{"message": "Authorization header requires')):
+                path = self.path.split("?", 1)[0]
+                self._send_http_response(404, {"Content-Type": "application/json"},
+                                         error_body("NotFoundError", f"no route for {path}",
+                                                    "path"))
+                return
+            super()._send_error_response(error)
+
+        def _method_not_allowed(self) -> None:
+            body = error_body("MethodNotAllowedError",
+                              f"method {self.command} is not supported", "method")
+            self.close_connection = True
+            self._send_http_response(405, {"Content-Type": "application/json",
+                                           "Allow": "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT",
+                                           "Connection": "close"}, body)
+
+        def __getattr__(self, name: str) -> Any:
+            # http.server looks up do_<METHOD>; a method no route serves (TRACE, CONNECT, ...)
+            # gets 405 with the API's error body instead of 501 HTML.
+            if name.startswith("do_"):
+                return self._method_not_allowed
+            raise AttributeError(name)
+
     class Server(ThreadedHTTPServer):
         allow_reuse_address = True
+        request_queue_size = 128  # listen backlog (socketserver's 5 resets bursts)
 
     # What chalice.local.create_local_server does: a per-thread current_request.
     if not isinstance(app, LocalChalice):
