@@ -19,6 +19,9 @@ Semantics follow Lambda's where it matters for correctness:
   a message into `dead_letters` after `max_attempts` receives.
 - Schedules: `fire_schedules()` sends a CloudWatch "Scheduled Event" to every `@app.schedule`
   function; `run_forever(schedule_every=...)` does it periodically.
+- Time to live: moto never expires items, so `sweep_ttl()` deletes the items of TTL-enabled
+  tables whose TTL attribute is past (conditionally, as DynamoDB's TTL does, within minutes rather
+  than DynamoDB's 48 hours); `run_forever` runs it every `ttl_every` seconds.
 """
 from __future__ import annotations
 
@@ -158,6 +161,7 @@ class EventPump:
         self.delivered: collections.Counter[str] = collections.Counter()  # function -> records
         self.total_delivered = 0
         self.held: set[str] = set()  # functions whose queues are not polled for now (`holding`)
+        self._ttl_tables: list[tuple[str, str, list[str]]] | None = None  # name, attr, key names
 
     # ------------------------------------------------------------------ plumbing
 
@@ -343,8 +347,43 @@ class EventPump:
             if n == 0:
                 time.sleep(0.01)
 
+    def sweep_ttl(self, now: float | None = None) -> int:
+        """Delete the expired items of every TTL-enabled table; returns how many went."""
+        ddb = self._client("dynamodb")
+        if self._ttl_tables is None:
+            tables = []
+            for page in ddb.get_paginator("list_tables").paginate():
+                for name in page["TableNames"]:
+                    ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+                    if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+                        keys = [k["AttributeName"] for k in
+                                ddb.describe_table(TableName=name)["Table"]["KeySchema"]]
+                        tables.append((name, ttl["AttributeName"], keys))
+            self._ttl_tables = tables
+        now_s = {"N": str(int(self.clock() if now is None else now))}
+        deleted = 0
+        for name, attr, keys in self._ttl_tables:
+            names = {"#ttl": attr, **{f"#k{i}": k for i, k in enumerate(keys)}}
+            scan = {"TableName": name, "FilterExpression": "#ttl < :now",
+                    "ProjectionExpression": ", ".join(f"#k{i}" for i in range(len(keys))),
+                    "ExpressionAttributeNames": names, "ExpressionAttributeValues": {":now": now_s}}
+            for page in ddb.get_paginator("scan").paginate(**scan):
+                for key in page.get("Items", []):
+                    try:
+                        ddb.delete_item(TableName=name, Key=key,
+                                        ConditionExpression="#ttl < :now",
+                                        ExpressionAttributeNames={"#ttl": attr},
+                                        ExpressionAttributeValues={":now": now_s})
+                        deleted += 1
+                    except ddb.exceptions.ConditionalCheckFailedException:
+                        pass  # refreshed meanwhile
+        if deleted:
+            log.info("event pump: %d expired items deleted (time to live)", deleted)
+        return deleted
+
     def run_forever(self, stop: threading.Event, interval: float = 0.2,
-                    schedule_every: float | None = None) -> None:
+                    schedule_every: float | None = None, ttl_every: float | None = 600.0
+                    ) -> None:
         """Poll until `stop` is set; fire schedules every `schedule_every` seconds.
 
         Polls again at once while events keep coming, else waits `interval`. Exceptions are
@@ -356,6 +395,7 @@ class EventPump:
             if stored is not None:
                 next_schedule = min(float(stored), next_schedule)
             self.state.put("schedule-next", repr(next_schedule))
+        next_ttl = self.clock() + ttl_every if ttl_every else None
         while not stop.is_set():
             n = 0
             try:
@@ -370,6 +410,12 @@ class EventPump:
                     self.fire_schedules()
                 except Exception:
                     log.exception("event pump: firing schedules failed")
+            if next_ttl is not None and self.clock() >= next_ttl:
+                next_ttl = self.clock() + ttl_every  # type: ignore[operator]
+                try:
+                    self.sweep_ttl()
+                except Exception:
+                    log.exception("event pump: the time-to-live sweep failed")
             if n == 0:
                 stop.wait(interval)
 
