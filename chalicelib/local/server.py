@@ -278,6 +278,16 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
             **{k: None for k in _BASE_ENV_REMOVED},
         }, saved)
         session = boto3.session.Session(region_name=LOCAL_REGION)
+        if state is not None:
+            # moto's backends belong to the process: start from empty, so that what the stack
+            # holds is exactly what the state dir holds (in one process, a stack started
+            # earlier may have left data).
+            from moto.moto_api._internal.models import moto_api_backend
+
+            from chalicelib.local.motoserver import MOTO_LOCK
+
+            with MOTO_LOCK:
+                moto_api_backend.reset()
         env = create_resources(stack_name, session=session, region=LOCAL_REGION)
         if state is not None:
             counts = state.restore()
