@@ -263,6 +263,12 @@ class EventPump:
         with self._lock:
             return handler(event, self._context(function_name))
 
+    def prepare(self) -> None:
+        """Find the app's streams and queues (raises on a wiring error: unknown stream or queue)
+        without delivering anything."""
+        with self._lock:
+            self._setup()
+
     def poll_once(self) -> int:
         """One pass over every stream shard and queue; returns records/messages delivered."""
         with self._lock:

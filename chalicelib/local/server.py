@@ -312,7 +312,9 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
         chalice_app = _load_app(app, project)
         pump = EventPump(chalice_app, env, session=session, region=LOCAL_REGION,
                          record_deliveries=record_deliveries, state=state)
-        pump.poll_once()  # surfaces wiring errors (unknown stream or queue) before serving
+        # Wiring errors (unknown stream or queue) surface before serving; deliveries (maybe a
+        # training left over from a previous run) start with the pump's thread, after.
+        pump.prepare()
 
         http = _make_http_server(chalice_app, _chalice_config(chalice_app, project),
                                  host, port, access_log)
