@@ -34,9 +34,11 @@ def _service(environ: dict) -> tuple[str, str]:
         return "dynamodb", target.split(".", 1)[-1]
     if target.startswith("AmazonSQS."):
         return "sqs", target.split(".", 1)[-1]
-    auth = environ.get("HTTP_AUTHORIZATION", "")
+    # SigV4: the credential scope names the service, in the header or (presigned) the query
+    scope = environ.get("HTTP_AUTHORIZATION", "") + " " + environ.get("QUERY_STRING", "").replace(
+        "%2F", "/").replace("%2f", "/")
     for name in ("/sqs/", "/sts/", "/dynamodb/", "/s3/"):
-        if name in auth:
+        if name in scope:
             return name.strip("/"), ""
     return "", ""
 

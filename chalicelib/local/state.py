@@ -96,6 +96,7 @@ class StateStore:
         self.db.executescript(_SCHEMA)
         self._stream_upto: dict[str, int] = {}  # table -> last stream seq stored
         self._s3_seen: dict[tuple[str, str], tuple] = {}  # (bucket, key) -> versions fingerprint
+        self._sqs_seen: dict[str, tuple] = {}  # queue name -> messages fingerprint
         self.restored = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -247,12 +248,27 @@ class StateStore:
                 for i, r in enumerate(new)])
             self._stream_upto[name] = start + len(shard.items) - 1
 
+    @staticmethod
+    def _queue_fingerprint(queue: Any) -> tuple:
+        return tuple((m.id, m.approximate_receive_count, m.visible_at, m.receipt_handle)
+                     for m in queue._messages)
+
     def _store_queues(self) -> None:
-        backend = self._sqs()
+        """Store the queues whose messages changed (an empty receive, the pump's idle poll,
+        changes nothing and writes nothing)."""
+        changed = []
+        for name, queue in self._sqs().queues.items():
+            fp = self._queue_fingerprint(queue)
+            if self._sqs_seen.get(name) != fp:
+                changed.append((name, list(queue._messages), fp))
+        if not changed:
+            return
         with self._transaction() as db:
-            for name, queue in backend.queues.items():
+            for name, messages, _ in changed:
                 db.execute("INSERT OR REPLACE INTO sqs_queues VALUES (?, ?)",
-                           (name, pickle.dumps(list(queue._messages), protocol=5)))
+                           (name, pickle.dumps(messages, protocol=5)))
+        for name, _, fp in changed:
+            self._sqs_seen[name] = fp
 
     @staticmethod
     def _fingerprint(versions: list) -> tuple:
@@ -369,6 +385,7 @@ class StateStore:
                     m.visible_at = 0.0  # its consumer died with the previous process
                 queue._messages = messages
                 queue._pending_messages = set()
+                self._sqs_seen[name] = self._queue_fingerprint(queue)
                 counts["messages"] += len(messages)
         self.restored = any(counts.values())
         return counts

@@ -95,6 +95,12 @@ def test_acknowledged_writes_come_back_with_their_ids(start, tmp_path):
     oldest = [v for v in before[1] if v[0] == "m/v1" and not v[2]][0][1]
     assert s3.get_object(Bucket=bucket, Key="m/v1", VersionId=oldest)["Body"].read() == b"one"
     assert second.admin_token == first.admin_token
+    # the pump's idle polls (empty receives, empty stream reads) write nothing
+    second.pump.drain()
+    writes = second.state.db.total_changes
+    for _ in range(5):
+        second.pump.poll_once()
+    assert second.state.db.total_changes == writes
     second.stop()
 
     third = start(tmp_path, fresh=True)
