@@ -106,6 +106,7 @@ class AtomicMotoServer:
         self._server = make_server(self.host, self.port, app, threaded=True,
                                    request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05},  # a prompt stop()
                                         name="activelabel-moto", daemon=True)
         self._thread.start()
 

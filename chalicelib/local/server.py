@@ -324,7 +324,9 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
                            app=chalice_app, _moto=moto, _http=http, _saved_env=saved,
                            state=state)
         stack._pump_thread, stack._pump_stop = pump.start(poll_interval, schedule_every)
+        # a short poll interval: stop() waits for the loop to notice (0.5 s by default)
         stack._http_thread = threading.Thread(target=http.server.serve_forever,
+                                              kwargs={"poll_interval": 0.05},
                                               name="activelabel-http", daemon=True)
         stack._http_thread.start()
         return stack
