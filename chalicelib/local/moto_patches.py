@@ -212,6 +212,9 @@ def _forget_partition(table: Any, hash_value: Any) -> None:
     table.__dict__.get("_activelabel_sorted", {}).pop(hash_value, None)
 
 
+_OPERATORS = {"=": "EQ", "<": "LT", "<=": "LE", ">": "GT", ">=": "GE"}  # as moto passes them
+
+
 def _key_range(keys: list, comparison: str | None, objs: list) -> tuple[int, int]:
     """Positions [lo, hi) of the sort keys that can satisfy the key condition."""
     n = len(keys)
@@ -220,6 +223,7 @@ def _key_range(keys: list, comparison: str | None, objs: list) -> tuple[int, int
             return 0, n
         if any(o.type != keys[0].type for o in objs) if keys else False:
             return 0, n
+        comparison = _OPERATORS.get(comparison, comparison)
         if comparison == "EQ":
             return bisect.bisect_left(keys, objs[0]), bisect.bisect_right(keys, objs[0])
         if comparison == "LT":

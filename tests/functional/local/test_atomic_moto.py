@@ -227,7 +227,21 @@ def test_patched_queries_answer_as_moto_does(aws):
             out.append([i["sk"]["S"] for i in filtered["Items"]])
         return out
 
-    patched = answers()
+    narrowed = []
+    real_range = moto_patches._key_range
+
+    def spy(keys, comparison, objs):
+        lo, hi = real_range(keys, comparison, objs)
+        narrowed.append((comparison, hi - lo < len(keys)))
+        return lo, hi
+
+    moto_patches._key_range = spy
+    try:
+        patched = answers()
+    finally:
+        moto_patches._key_range = real_range
+    # every key condition on the sort key reads less than the partition
+    assert {c for c, fewer in narrowed if c is not None and not fewer} == set(), narrowed
     assert patched[5][0] == ["1#a", "1#b", "1#c", "10#0", "10#a", "10#b", "10#c", "100#a",
                              "100#b", "100#c", "11#a", "11#b", "11#c"]
     query, all_items = Table.query, Table.all_items
