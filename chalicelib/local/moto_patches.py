@@ -19,8 +19,12 @@ ever made alive. The patched `__new__` makes the object without listing it.
 every item of the table, keeps those of the partition, sorts them and then applies the sort-key
 condition: each query costs the table. The patch keeps, per partition, its sort keys in order
 (updated by `put_item` and `delete_item`) and hands `query` only the items the key condition can
-match (found by bisection), so a query costs its partition's matching items. moto's own code
-still applies every condition, limit and page to them; index (GSI) queries are unchanged.
+match (found by bisection), so a query costs its partition's matching items. Index queries
+(GSI/LSI with one hash and at most one range attribute) likewise get the items of the index
+partition whose index sort key can match, from a per-index map kept up to date by every write
+(put, delete, update, a transaction's rollback; PartiQL statements drop the maps, which are
+rebuilt on the next query). moto's own code still applies every condition, limit, page and
+projection to the items it is given.
 
 The patches are pinned: `apply()` refuses any moto other than `PINNED_MOTO_VERSION`, so an upgrade
 fails loudly instead of patching code it was not written for. docs/local-stack.md says how to drop
@@ -99,6 +103,7 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
                             table.items.pop(hash_value, None)
                 else:
                     table.items[hash_value][range_value] = item
+            _reindex(table, hash_value, range_value)
         for table_name, length in stream_lengths.items():
             table = self.tables.get(table_name)
             if table is not None and table.stream_shard is not None:
@@ -247,22 +252,137 @@ def _key_range(keys: list, comparison: str | None, objs: list) -> tuple[int, int
     return 0, n
 
 
+class _IndexMap:
+    """One index's partitions: index hash value -> entries (index range value, table hash,
+    table range) in order, with their range values alongside for bisection."""
+
+    def __init__(self, hash_attr: str, range_attr: str | None):
+        self.hash_attr = hash_attr
+        self.range_attr = range_attr
+        self.parts: dict[Any, tuple[list, list]] = {}
+        self.where: dict[tuple, tuple] = {}  # (table hash, table range) -> (index hash, entry)
+
+    def remove(self, key: tuple) -> None:
+        old = self.where.pop(key, None)
+        if old is None:
+            return
+        hash_value, entry = old
+        ranges, entries = self.parts[hash_value]
+        i = bisect.bisect_left(entries, entry)
+        if i < len(entries) and entries[i] == entry:
+            del entries[i]
+            del ranges[i]
+        if not entries:
+            del self.parts[hash_value]
+
+    def add(self, item: Any) -> None:
+        key = (item.hash_key, item.range_key)
+        self.remove(key)
+        hash_value = item.attrs.get(self.hash_attr)
+        if hash_value is None:
+            return
+        range_value = None
+        if self.range_attr is not None:
+            range_value = item.attrs.get(self.range_attr)
+            if range_value is None:
+                return  # not in the index (moto's query skips it too)
+        entry = (range_value, item.hash_key, item.range_key)
+        ranges, entries = self.parts.setdefault(hash_value, ([], []))
+        i = bisect.bisect_left(entries, entry)
+        entries.insert(i, entry)
+        ranges.insert(i, range_value)
+        self.where[key] = (hash_value, entry)
+
+
+def _index_map(table: Any, index_name: str) -> _IndexMap | None:
+    maps = table.__dict__.setdefault("_activelabel_indexes", {})
+    if index_name in maps:
+        return maps[index_name]
+    index = next((i for i in table.all_indexes() if i.name == index_name), None)
+    if index is None:
+        return None
+    hashes = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]
+    ranges = [k["AttributeName"] for k in index.schema if k["KeyType"] == "RANGE"]
+    if len(hashes) != 1 or len(ranges) > 1:
+        return None
+    built = _IndexMap(hashes[0], ranges[0] if ranges else None)
+    try:
+        for item in _ORIGINAL["all_items"](table):
+            built.add(item)
+    except TypeError:  # key values of mixed types: not ordered, moto's own query reads all
+        return None
+    maps[index_name] = built
+    return built
+
+
+def _reindex(table: Any, hash_value: Any, range_value: Any) -> None:
+    """An item changed (or went): bring every built index map up to date."""
+    maps = table.__dict__.get("_activelabel_indexes")
+    if not maps:
+        return
+    try:
+        item = table.get_item(hash_value, range_value)
+    except Exception:  # noqa: BLE001 - a malformed key: nothing was written
+        return
+    for name, index_map in list(maps.items()):
+        try:
+            if item is None:
+                index_map.remove((hash_value, range_value))
+            else:
+                index_map.add(item)
+        except TypeError:  # a key value of another type: drop the map (rebuilt, or moto's own)
+            maps.pop(name, None)
+
+
+def _forget_indexes(table: Any) -> None:
+    table.__dict__.pop("_activelabel_indexes", None)
+
+
+_ORIGINAL: dict[str, Any] = {}
+
+
+def _index_candidates(table: Any, index_name: str, hash_key: Any, range_comparison: Any,
+                      range_objs: Any, kwargs: dict) -> list | None:
+    """The items an index query can match plus one neighbour each side, or None (moto's own)."""
+    hash_conditions = kwargs.get("hash_key_conditions") or []
+    range_conditions = kwargs.get("range_key_conditions") or []
+    index_map = _index_map(table, index_name)
+    if (index_map is None or hash_key is None or len(hash_conditions) > 1
+            or any(name != index_map.hash_attr for name, _ in hash_conditions)
+            or len(range_conditions) > 1
+            or any(name != index_map.range_attr for name, _, _ in range_conditions)):
+        return None
+    ranges, entries = index_map.parts.get(hash_key, ([], []))
+    lo, hi = (_key_range(ranges, range_comparison, list(range_objs or []))
+              if index_map.range_attr is not None else (0, len(entries)))
+    lo, hi = max(lo - 1, 0), min(hi + 1, len(entries))
+    items = [table.get_item(h, r) for _, h, r in entries[lo:hi]]
+    return [i for i in items if i is not None]
+
+
 def _make_query(original: Any) -> Any:
     def query(self: Any, hash_key: Any, range_comparison: Any, range_objs: Any, *args: Any,
               **kwargs: Any) -> Any:
         index_name = kwargs.get("index_name") if len(args) < 5 else args[4]
-        if (index_name or hash_key is None or self.range_key_attr is None
+        if index_name:
+            candidates = _index_candidates(self, index_name, hash_key, range_comparison,
+                                           range_objs, kwargs)
+            if candidates is None:
+                return original(self, hash_key, range_comparison, range_objs, *args, **kwargs)
+        elif (hash_key is None or self.range_key_attr is None
                 or any(name != self.range_key_attr
                        for name, _, _ in kwargs.get("range_key_conditions") or [])):
             return original(self, hash_key, range_comparison, range_objs, *args, **kwargs)
-        partition = self.items.get(hash_key) or {}
-        keys = _sorted_keys(self, hash_key)
-        lo, hi = _key_range(keys, range_comparison, list(range_objs or []))
-        # One non-matching neighbour on each side: moto answers a page that fills its Limit with
-        # a LastEvaluatedKey only when another candidate follows, and so must this.
-        lo, hi = max(lo - 1, 0), min(hi + 1, len(keys))
+        else:
+            partition = self.items.get(hash_key) or {}
+            keys = _sorted_keys(self, hash_key)
+            lo, hi = _key_range(keys, range_comparison, list(range_objs or []))
+            # One non-matching neighbour on each side: moto answers a page that fills its Limit
+            # with a LastEvaluatedKey only when another candidate follows, and so must this.
+            lo, hi = max(lo - 1, 0), min(hi + 1, len(keys))
+            candidates = [partition[k] for k in keys[lo:hi]]
         _query_scope.table = self
-        _query_scope.items = [partition[k] for k in keys[lo:hi]]
+        _query_scope.items = candidates
         try:
             return original(self, hash_key, range_comparison, range_objs, *args, **kwargs)
         finally:
@@ -290,6 +410,7 @@ def _make_put_item(original: Any) -> Any:
             i = bisect.bisect_left(keys, item.range_key)
             if i == len(keys) or keys[i] != item.range_key:
                 keys.insert(i, item.range_key)
+        _reindex(self, item.hash_key, item.range_key)
         return item
 
     put_item._activelabel_patch = True  # type: ignore[attr-defined]
@@ -304,10 +425,48 @@ def _make_delete_item(original: Any) -> Any:
             i = bisect.bisect_left(keys, range_key)
             if i < len(keys) and keys[i] == range_key:
                 del keys[i]
+        if item is not None:
+            _reindex(self, hash_key, range_key)
         return item
 
     delete_item._activelabel_patch = True  # type: ignore[attr-defined]
     return delete_item
+
+
+def _make_update_item(original: Any) -> Any:
+    """The backend's update_item changes the item in place: re-index it afterwards."""
+    def update_item(self: Any, table_name: str, key: dict, *args: Any, **kwargs: Any) -> Any:
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
+        try:
+            return original(self, table_name, key, *args, **kwargs)
+        finally:
+            table = self.tables.get(table_name)
+            if table is not None and table.__dict__.get("_activelabel_indexes"):
+                try:
+                    hash_value = DynamoType(key[table.hash_key_attr])
+                    range_value = (DynamoType(key[table.range_key_attr])
+                                   if table.range_key_attr else None)
+                except (KeyError, TypeError):
+                    pass
+                else:
+                    _reindex(table, hash_value, range_value)
+
+    update_item._activelabel_patch = True  # type: ignore[attr-defined]
+    return update_item
+
+
+def _make_statement(original: Any) -> Any:
+    """PartiQL changes items without naming them here: forget every index map."""
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            for table in self.tables.values():
+                _forget_indexes(table)
+
+    run._activelabel_patch = True  # type: ignore[attr-defined]
+    return run
 
 
 def _untracked_new(cls: type, *args: Any, **kwargs: Any) -> Any:
@@ -327,8 +486,13 @@ def apply() -> None:
 
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
     BaseModel.__new__ = _untracked_new  # type: ignore[method-assign,assignment]
+    _ORIGINAL["all_items"] = Table.all_items
     Table.query = _make_query(Table.query)  # type: ignore[method-assign]
     Table.all_items = _make_all_items(Table.all_items)  # type: ignore[method-assign]
+    DynamoDBBackend.update_item = _make_update_item(  # type: ignore[method-assign]
+        DynamoDBBackend.update_item)
+    for name in ("execute_statement", "execute_transaction", "batch_execute_statement"):
+        setattr(DynamoDBBackend, name, _make_statement(getattr(DynamoDBBackend, name)))
     Table.put_item = _make_put_item(Table.put_item)  # type: ignore[method-assign]
     Table.delete_item = _make_delete_item(Table.delete_item)  # type: ignore[method-assign]
     _applied = True
@@ -342,4 +506,5 @@ def is_applied() -> bool:
     return (DynamoDBBackend.transact_write_items is _transact_write_items
             and BaseModel.__dict__["__new__"] is _untracked_new
             and all(getattr(getattr(Table, name), "_activelabel_patch", False)
-                    for name in ("query", "all_items", "put_item", "delete_item")))
+                    for name in ("query", "all_items", "put_item", "delete_item"))
+            and getattr(DynamoDBBackend.update_item, "_activelabel_patch", False))

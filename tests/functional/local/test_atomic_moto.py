@@ -264,3 +264,117 @@ class ddb_batch:
         for start in range(0, len(self.items), 25):
             self.ddb.batch_write_item(RequestItems={self.table: [
                 {"PutRequest": {"Item": i}} for i in self.items[start:start + 25]]})
+
+
+def test_patched_index_queries_answer_as_moto_does(aws):
+    """GSI queries after puts, in-place updates of index attributes, removals, deletes and a
+    rolled-back transaction: the same pages as moto's own query, and fewer items read."""
+    from moto.dynamodb.models.table import Table
+
+    from chalicelib.local import moto_patches
+
+    moto_patches.apply()
+    ddb = boto3.client("dynamodb")
+    ddb.create_table(
+        TableName="g", BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": t} for a, t in
+                              (("pk", "S"), ("id", "N"), ("pl", "S"), ("rk", "N"),
+                               ("tg", "S"))],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                   {"AttributeName": "id", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[
+            {"IndexName": "pool", "Projection": {"ProjectionType": "KEYS_ONLY"},
+             "KeySchema": [{"AttributeName": "pl", "KeyType": "HASH"},
+                           {"AttributeName": "rk", "KeyType": "RANGE"}]},
+            {"IndexName": "tag", "Projection": {"ProjectionType": "ALL"},
+             "KeySchema": [{"AttributeName": "tg", "KeyType": "HASH"}]}])
+
+    def put(i, **attrs):
+        item = {"pk": {"S": "p"}, "id": {"N": str(i)}}
+        item.update({k: ({"N": str(v)} if isinstance(v, int) else {"S": v})
+                     for k, v in attrs.items()})
+        ddb.put_item(TableName="g", Item=item)
+
+    def query(**kwargs):
+        pages, kwargs = [], {"TableName": "g", **kwargs}
+        while True:
+            page = ddb.query(**kwargs)
+            pages.append([(i["id"]["N"], i.get("rk", {}).get("N")) for i in page["Items"]])
+            if "LastEvaluatedKey" not in page:
+                return pages
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    cases = [
+        ("pl = :h", {}),
+        ("pl = :h AND #r = :a", {":a": {"N": "3"}}),
+        ("pl = :h AND #r < :a", {":a": {"N": "3"}}),
+        ("pl = :h AND #r >= :a", {":a": {"N": "3"}}),
+        ("pl = :h AND #r BETWEEN :a AND :b", {":a": {"N": "2"}, ":b": {"N": "5"}}),
+    ]
+
+    def answers():
+        out = []
+        for expression, values in cases:
+            names = {"#r": "rk"} if "#r" in expression else {}
+            for forward in (True, False):
+                for limit in ({}, {"Limit": 2}):
+                    out.append(query(IndexName="pool", KeyConditionExpression=expression,
+                                     ExpressionAttributeValues={":h": {"S": "a"}, **values},
+                                     ScanIndexForward=forward, **limit,
+                                     **({"ExpressionAttributeNames": names} if names else {})))
+        out.append(query(IndexName="tag", KeyConditionExpression="tg = :t",
+                         ExpressionAttributeValues={":t": {"S": "x"}}))
+        out.append(query(IndexName="tag", KeyConditionExpression="tg = :t", Limit=1,
+                         FilterExpression="attribute_exists(pl)",
+                         ExpressionAttributeValues={":t": {"S": "x"}}))
+        return out
+
+    for i in range(12):
+        put(i, pl="a" if i % 3 else "b", rk=i % 7, tg="x" if i % 2 else "y")
+    put(20, tg="x")  # in one index only
+    answers()  # builds the index maps; from here on every write keeps them up to date
+    ddb.update_item(TableName="g", Key={"pk": {"S": "p"}, "id": {"N": "4"}},
+                    UpdateExpression="SET #r = :r", ExpressionAttributeNames={"#r": "rk"},
+                    ExpressionAttributeValues={":r": {"N": "6"}})
+    ddb.update_item(TableName="g", Key={"pk": {"S": "p"}, "id": {"N": "5"}},
+                    UpdateExpression="REMOVE pl")
+    ddb.update_item(TableName="g", Key={"pk": {"S": "p"}, "id": {"N": "6"}},
+                    UpdateExpression="SET pl = :a", ExpressionAttributeValues={":a": {"S": "a"}})
+    ddb.update_item(TableName="g", Key={"pk": {"S": "p"}, "id": {"N": "30"}},  # a new item
+                    UpdateExpression="SET pl = :a, #r = :r, tg = :t",
+                    ExpressionAttributeNames={"#r": "rk"},
+                    ExpressionAttributeValues={":a": {"S": "a"}, ":r": {"N": "3"},
+                                               ":t": {"S": "x"}})
+    ddb.delete_item(TableName="g", Key={"pk": {"S": "p"}, "id": {"N": "7"}})
+    put(8, pl="a", rk=0)  # replaced: no tag any more
+    with pytest.raises(ClientError):
+        ddb.transact_write_items(TransactItems=[
+            {"Update": {"TableName": "g", "Key": {"pk": {"S": "p"}, "id": {"N": "1"}},
+                        "UpdateExpression": "SET #r = :r", "ExpressionAttributeNames": {"#r": "rk"},
+                        "ExpressionAttributeValues": {":r": {"N": "5"}}}},
+            {"ConditionCheck": {"TableName": "g", "Key": {"pk": {"S": "p"}, "id": {"N": "99"}},
+                                "ConditionExpression": "attribute_exists(pk)"}}])
+
+    read = []
+    real = moto_patches._index_candidates
+
+    def spy(*args):
+        found = real(*args)
+        read.append(len(found) if found is not None else None)
+        return found
+
+    moto_patches._index_candidates = spy
+    try:
+        patched = answers()
+    finally:
+        moto_patches._index_candidates = real
+    assert None not in read and max(read) < 14, read  # never the whole table
+    assert patched[0] == [[("8", "0"), ("1", "1"), ("2", "2"), ("10", "3"), ("30", "3"),
+                           ("11", "4"), ("4", "6"), ("6", "6")]]
+    query_, all_items = Table.query, Table.all_items
+    try:
+        Table.query = query_.__closure__[0].cell_contents  # moto's own
+        Table.all_items = all_items.__closure__[0].cell_contents
+        assert answers() == patched
+    finally:
+        Table.query, Table.all_items = query_, all_items
