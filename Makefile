@@ -16,7 +16,7 @@ STACK ?= activelabel-$(STAGE)
 ARTIFACT_BUCKET ?=
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: venv test test-unit test-functional test-e2e test-infra serve run bench bench-cold-start package deploy python312 checkov-venv clean e2e-labelstudio bench-train bench-active-learning bench-active-learning-digits bench-next
+.PHONY: venv browser test-browser console-screenshots test test-unit test-functional test-e2e test-infra serve run bench bench-cold-start package deploy python312 checkov-venv clean e2e-labelstudio bench-train bench-active-learning bench-active-learning-digits bench-next
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "need Python 3.11-3.13 (3.12 preferred)"; exit 1; }
@@ -55,9 +55,25 @@ deploy: package
 	  --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND
 	aws cloudformation describe-stacks --stack-name $(STACK) --query "Stacks[0].Outputs" --output table
 
-test: venv package checkov-venv
+# Headless Chromium for the console's browser test: Debian's packages (apt-get, as root; a browser
+# downloaded from elsewhere does not install here).
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; else \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver; fi
+	@chromium --version 2>/dev/null
+
+test: venv package checkov-venv browser
 	$(PY) -m ruff check --select F,E9 app.py chalicelib activelabel_client bench tests infra e2e_labelstudio
-	$(PY) -m pytest tests -q
+	ACTIVELABEL_REQUIRE_BROWSER=1 $(PY) -m pytest tests -q
+
+# The console (/ui/) in headless Chromium against the local stack (tests/browser)
+test-browser: venv browser
+	ACTIVELABEL_REQUIRE_BROWSER=1 $(PY) -m pytest tests/browser -q -s
+
+# Re-take the console's screenshots (docs/console/*.png) with the browser test
+console-screenshots: venv browser
+	ACTIVELABEL_REQUIRE_BROWSER=1 ACTIVELABEL_CONSOLE_SCREENSHOTS=docs/console $(PY) -m pytest tests/browser -q -s
 
 test-unit: venv
 	$(PY) -m pytest tests/unit -q

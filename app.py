@@ -3,6 +3,7 @@ from chalice import Chalice, Rate
 
 from chalicelib import config
 from chalicelib.api import auth, http, next_task, openapi, predict, projects, report, tasks, tokens, training
+from chalicelib.console import static as console
 from chalicelib.events import completion_stream, rescoring, schedule, training_job
 from chalicelib.labelstudio import auth as ls_auth
 from chalicelib.labelstudio import server as ls
@@ -15,6 +16,17 @@ route = http.route_factory(app, auth.authenticate, ls_auth.authenticate)
 @route("/health")
 def health():
     return {"status": "UP", "service": "activelabel"}
+
+
+# ---- the web console (static files; the page calls the API below with the user's token)
+@route("/ui", methods=["GET"])
+def console_index():
+    return console.index(app.current_request)
+
+
+@route("/ui/{asset}", methods=["GET"])
+def console_asset(asset):
+    return console.asset(asset, app.current_request)
 
 
 @route("/api/openapi.json")
@@ -107,7 +119,7 @@ def list_completions(project_id, task_id):
 
 @route("/api/projects/{project_id}/completions/{completion_id}", methods=["DELETE"])
 def delete_completion(project_id, completion_id):
-    return tasks.delete_completion(project_id, completion_id)
+    return tasks.delete_completion(app.current_request, project_id, completion_id)
 
 
 @route("/api/projects/{project_id}/next", methods=["GET"])

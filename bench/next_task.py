@@ -179,7 +179,7 @@ def train_and_promote(project_id: str) -> int:
 
 def fanout_messages(tasks: int, chunk: int) -> tuple[int, int]:
     """(splitting messages, chunks) of the fan-out tree for ids [1, tasks] (rescoring.split)."""
-    from chalicelib.events import rescoring
+    from chalicelib.services import rescoring
 
     splits, chunks, ranges = 0, 0, [(1, tasks)]
     while ranges:
@@ -201,7 +201,7 @@ def measure_rescore(app, env: dict, tasks: int, chunk: int, texts: list[str]) ->
     it; DynamoDB reads only the range) and one conditional UpdateItem as rescoring writes it.
     """
     from activelabel_client.datasets import SMS_LABEL_CONFIG
-    from chalicelib.events import rescoring
+    from chalicelib.services import rescoring
     from chalicelib.local.pump import EventPump
     from chalicelib.store import repository
     from chalicelib.store.models import TaskModel

@@ -11,7 +11,7 @@ tasks per request, measures after a warm-up:
   (JSON, auth, project lookup in DynamoDB/moto, model cache, Label Studio formatting);
 - in-process: `model.predictions(samples, model_version)` on the same inputs, i.e.
   `predict_proba` + Label Studio formatting, on the very model object the API serves
-  (`chalicelib.ml.serving.load(model_pointer(project), _fetch)`). With `--url` the server's S3
+  (`chalicelib.ml.serving.load(prediction.project_pointer(project), prediction.fetch)`). With `--url` the server's S3
   is out of reach, so the same model kind is refit here on the exported accepted tasks with
   the server's seed (same data, same estimator).
 
@@ -93,12 +93,12 @@ def train_project(api: ActivelabelClient, n_train: int, drain: Callable[[], obje
 
 def served_model(project_id: str):
     """The model object the in-process API serves for the project (same cache, same loader)."""
-    from chalicelib.api.predict import _fetch, model_pointer
     from chalicelib.ml import serving
+    from chalicelib.services import prediction
     from chalicelib.store import repository
 
-    pointer = model_pointer(repository.get_project(project_id, consistent=True))
-    return serving.load(pointer, _fetch), "the API's model object (chalicelib.ml.serving.load)"
+    pointer = prediction.project_pointer(repository.get_project(project_id, consistent=True))
+    return serving.load(pointer, prediction.fetch), "the API's model object (chalicelib.ml.serving.load)"
 
 
 def refit_model(api: ActivelabelClient, project_id: str, model_version: str):

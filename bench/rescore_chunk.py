@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     with mock_aws():
         import chalicelib
         from activelabel_client.datasets import SMS_LABEL_CONFIG, sms_spam
-        from chalicelib.events import rescoring
+        from chalicelib.services import rescoring
         from chalicelib.local.resources import create_resources
         from chalicelib.store import repository
         from chalicelib.store.models import bind_tables

@@ -90,3 +90,10 @@ class ArtifactIntegrityError(ActivelabelError):
 
     status = 500
     code = "ArtifactIntegrityError"
+
+
+class BusyError(ActivelabelError):
+    """Too much concurrent demand to answer within the request's bounded budget; retry."""
+
+    status = 503
+    code = "BusyError"

@@ -41,6 +41,9 @@ GLOBAL_ADMIN = Rule("admin", all_projects=True)
 P = "/api/projects/{project_id}"
 ROUTE_ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/health"): PUBLIC,
+    # the web console's static files (chalicelib/console): the page itself authenticates its API calls
+    ("GET", "/ui"): PUBLIC,
+    ("GET", "/ui/{asset}"): PUBLIC,
     ("GET", "/api/openapi.json"): READER,  # any valid token
     # tokens: a project-scoped admin manages the tokens of its own projects only
     ("POST", "/api/tokens"): ADMIN,
@@ -118,6 +121,16 @@ class Principal:
 
     def has_role(self, role: str) -> bool:
         return RANK[self.role] >= RANK[role]
+
+    def acts_for(self, name: str | None, field: str) -> str:
+        """Whom the caller labels as. A token labels as its own name (None means that); only an admin
+        may name someone else (the completion records who did: `recorded_by`). 403 naming `field`."""
+        if name is None or name == self.name:
+            return self.name
+        if self.role == "admin":
+            return name
+        raise ForbiddenError(f"this token labels as {self.name!r}; only an admin token may act for {name!r}",
+                             field)
 
     def covers(self, projects) -> bool:
         """True when every project of `projects` (a scope) is within this principal's scope."""

@@ -1,9 +1,11 @@
 """Request parsing, pagination, error mapping: shared by every route module."""
 import json
 import logging
+import math
 
 from chalice import Response
 
+from chalicelib import hops
 from chalicelib.errors import ActivelabelError, ForbiddenError, PayloadTooLargeError, ValidationError
 
 log = logging.getLogger("activelabel.api")
@@ -23,14 +25,46 @@ def json_body(request, required: bool = True):
             raise ValidationError("body", "a JSON body is required")
         return None
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, parse_constant=_NonFinite, parse_float=_finite_float)
     except RecursionError:
         raise ValidationError("body", f"nests arrays/objects deeper than {MAX_JSON_DEPTH} levels")
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError("body", f"is not valid JSON ({exc})")
     if json_depth(value) > MAX_JSON_DEPTH:
         raise ValidationError("body", f"nests arrays/objects deeper than {MAX_JSON_DEPTH} levels")
+    path = non_finite_path(value)
+    if path is not None:
+        raise ValidationError(path, "must be a finite number: NaN and Infinity are not JSON "
+                                    "(strict parsers, JavaScript's among them, reject them)")
     return value
+
+
+class _NonFinite(str):
+    """Stands in for NaN, Infinity, -Infinity or an overflowing number (1e999) while parsing, so the
+    refusal can name where it was."""
+
+
+def _finite_float(text: str):
+    number = float(text)
+    return number if math.isfinite(number) else _NonFinite(text)
+
+
+def non_finite_path(value) -> str | None:
+    """Where the first non-finite number of a parsed body is, as the API names fields
+    (`ml.agreement_threshold`, `tasks[0].data.x`; `body[2].x` in a list body), or None."""
+    if isinstance(value, dict):
+        stack = [(child, str(key)) for key, child in reversed(list(value.items()))]
+    else:
+        stack = [(value, "body")]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, _NonFinite):
+            return where
+        if isinstance(node, dict):
+            stack.extend((child, f"{where}.{key}") for key, child in reversed(list(node.items())))
+        elif isinstance(node, list):
+            stack.extend((child, f"{where}[{i}]") for i, child in reversed(list(enumerate(node))))
+    return None
 
 
 def json_depth(value) -> int:
@@ -116,6 +150,7 @@ def route_factory(app, authenticate, ls_authenticate=None):
             def wrapped(*args, **kwargs):
                 try:
                     request = app.current_request
+                    hops.receive(request.headers)
                     rule = rules[request.method.upper()]
                     if path == "/ls" or path.startswith("/ls/"):
                         if ls_authenticate is None:

@@ -70,7 +70,9 @@ _PAGE = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
     {"name": "cursor", "in": "query", "schema": _STR},
 ]
-_ANNOTATOR = [{"name": "annotator", "in": "query", "required": True,
+_ANNOTATOR = [{"name": "annotator", "in": "query", "required": False,
+               "description": "who the task is for: defaults to the token's name; only an admin token may "
+                              "name someone else (and must name someone)",
                "schema": {"type": "string", "minLength": 1, "maxLength": 256}}]
 QUERIES = {
     ("GET", "/api/projects"): _PAGE,
@@ -81,8 +83,18 @@ QUERIES = {
                               "schema": {"type": "string", "enum": ["annotations", "completions"]}}],
 }
 SUCCESS = {"POST": "201", "DELETE": "200"}
-SUCCESS_CONTENT = {("GET", f"{P}/report.png"): {"image/png": {"schema": {"type": "string", "format": "binary"}}}}
+_TEXT = {"schema": {"type": "string"}}
+SUCCESS_CONTENT = {("GET", f"{P}/report.png"): {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+                   # the web console's files (chalicelib/console)
+                   ("GET", "/ui"): {"text/html": _TEXT},
+                   ("GET", "/ui/{asset}"): {t: _TEXT for t in ("text/html", "text/javascript", "text/css", "image/svg+xml")}}
 ACCEPTED = {("POST", f"{P}/train")}
+# answers besides the success status and 4XX
+MORE_RESPONSES = {("GET", f"{P}/next"): {
+    "204": {"description": "no task is left for this annotator"},
+    "503": {"description": "a burst of callers exceeded this call's bounded budget: retry (BusyError)",
+            "content": {"application/json": {"schema": ERROR}}},
+}}
 
 
 def _success_status(method: str, path: str) -> str:
@@ -107,6 +119,7 @@ def _operation(method: str, path: str, entry) -> dict:
                 (method, path), {"application/json": {"schema": _OBJ}})},
             "4XX": {"description": "refused; the body names the field",
                     "content": {"application/json": {"schema": ERROR}}},
+            **MORE_RESPONSES.get((method, path), {}),
         },
     }
     if rule.public:

@@ -1,182 +1,47 @@
-"""Projects, their ML settings and the models that fit their label config."""
+"""Projects, their ML settings and the models that fit their label config (services/projects.py)."""
 from chalicelib.api.http import created, json_object, page_params, principal
 from chalicelib.api.serializers import project_json
-from chalicelib.domain.settings import merge_settings
-from chalicelib.errors import ValidationError
-from chalicelib.labeling.config import parse_label_config
-from chalicelib.ml import registry
-from chalicelib.store import repository
-
-MAX_TITLE = 500
-PATCHABLE = {"title", "label_config", "ml"}
-
-
-def _title(value) -> str:
-    if not isinstance(value, str) or len(value) > MAX_TITLE:
-        raise ValidationError("title", f"must be a string of at most {MAX_TITLE} characters")
-    return value
-
-
-def _label_config(body: dict):
-    xml = body.get("label_config")
-    if not isinstance(xml, str) or not xml.strip():
-        raise ValidationError("label_config", "is required: the Label Studio labeling config, '<View>...</View>'")
-    return xml, parse_label_config(xml)
-
-
-def prepare_custom_backend(old_ml: dict | None, ml: dict, project_key: str, label_config: str) -> dict:
-    """The settings to store: the custom backend's password encrypted (a masked one sent back keeps
-    the stored one) and, when the backend changed, validated as Label Studio does (/health then
-    /setup; 400 naming ml.custom_backend.url if not)."""
-    from chalicelib.labelstudio import client
-
-    ml = client.seal_settings(ml, old_ml)
-    if ml.get("model") != "custom":
-        return ml
-    old = old_ml or {}
-    if old.get("model") == "custom" and old.get("custom_backend") == ml.get("custom_backend"):
-        return ml
-    client.backend_from_settings(ml["custom_backend"], project_key, label_config).check()
-    return ml
-
-
-def shown_settings(ml: dict) -> dict:
-    from chalicelib.labelstudio.client import masked_settings
-
-    return masked_settings(ml)
-
-
-def _key(project) -> str:
-    from chalicelib.labelstudio.client import project_key
-
-    return project_key(project)
-
-
-def available_models(config) -> list[str]:
-    return [kind.name for kind in registry.fitting_kinds(config)]
-
-
-def check_target(ml: dict, config) -> dict:
-    """Raise ValidationError (400, field ml.target) when the chosen model cannot learn the chosen control."""
-    kind = registry.get_kind(ml.get("model") or "")
-    if kind is not None:
-        kind.target(config, ml.get("target"))
-    return ml
+from chalicelib.domain.settings import masked
+from chalicelib.services import projects
 
 
 def create_project(request):
-    body = json_object(request)
-    unknown = set(body) - PATCHABLE
-    if unknown:
-        raise ValidationError(sorted(unknown)[0], f"unknown field; known: {sorted(PATCHABLE)}")
-    title = _title(body.get("title", ""))
-    xml, config = _label_config(body)
-    ml = check_target(merge_settings(None, body.get("ml"), available_models(config)), config)
-    ml = prepare_custom_backend(None, ml, "0.0", xml)
-    return created(project_json(repository.create_project(title, xml, ml)))
+    return created(project_json(projects.create(json_object(request))))
 
 
 def list_projects(request):
-    """All projects for a token scoped to all; otherwise only the token's (at most 100), paged the
-    same way: `limit` per page and a `next` cursor (after the last project id of the page)."""
+    """All projects for a token scoped to all; otherwise only the token's, paged the same way."""
     limit, cursor = page_params(request)
     caller = principal(request)
-    if not caller.all_projects:
-        return _scoped_page(caller.projects, limit, cursor)
-    projects, next_cursor = repository.list_projects(limit, cursor)
-    return {"projects": [project_json(p) for p in projects], "next": next_cursor}
-
-
-def _numeric_order(project_id: str) -> tuple[int, str]:
-    return len(project_id), project_id
-
-
-def _scoped_page(project_ids, limit: int, cursor: str | None) -> dict:
-    after = (repository.decode_cursor(cursor) or {}).get("after_project")
-    if cursor and not isinstance(after, str):
-        raise ValidationError("cursor", "is not a cursor returned by this API")
-    ids = sorted(set(project_ids), key=_numeric_order)
-    if after is not None:
-        ids = [i for i in ids if _numeric_order(i) > _numeric_order(after)]
-    page = ids[:limit]
-    projects = repository.get_projects(page) if page else []
-    more = len(ids) > limit
-    return {"projects": [project_json(p) for p in projects],
-            "next": repository.encode_cursor({"after_project": page[-1]}) if more else None}
+    page, next_cursor = projects.list_page(None if caller.all_projects else caller.projects, limit, cursor)
+    return {"projects": [project_json(p) for p in page], "next": next_cursor}
 
 
 def get_project(project_id: str):
-    return project_json(repository.get_project(project_id))
+    return project_json(projects.get(project_id))
 
 
 def patch_project(request, project_id: str):
-    body = json_object(request)
-    unknown = set(body) - PATCHABLE
-    if unknown:
-        raise ValidationError(sorted(unknown)[0], f"unknown field; known: {sorted(PATCHABLE)}")
-    project = repository.get_project(project_id, consistent=True)
-    fields = {}
-    if "title" in body:
-        fields["title"] = _title(body["title"])
-    ml = project.ml
-    if "label_config" in body:
-        xml, config = _label_config(body)
-        fields["label_config"] = xml
-        models = available_models(config)
-        ml = {**ml, "model": ml.get("model") if ml.get("model") in models + ["custom"] else None}
-        if ml.get("target") is not None and config.control(ml["target"]) is None:
-            ml = {**ml, "target": None}
-        fields["ml"] = check_target(merge_settings(ml, body.get("ml"), models), config)
-    elif "ml" in body:
-        config = parse_label_config(project.label_config)
-        fields["ml"] = check_target(merge_settings(ml, body["ml"], available_models(config)), config)
-    if "ml" in fields:
-        fields["ml"] = prepare_custom_backend(project.ml, fields["ml"], _key(project),
-                                              fields.get("label_config", project.label_config))
-    if fields:
-        repository.update_project(project, **fields)
-    return project_json(project)
+    return project_json(projects.patch(project_id, json_object(request)))
 
 
 def delete_project(project_id: str):
-    repository.delete_project(project_id)
+    projects.delete(project_id)
     return {"deleted": project_id}
 
 
 def get_ml(project_id: str):
-    return shown_settings(repository.get_project(project_id).ml)
+    return masked(projects.settings(project_id))
 
 
 def put_ml(request, project_id: str):
-    body = json_object(request)
-    project = repository.get_project(project_id, consistent=True)
-    config = parse_label_config(project.label_config)
-    ml = check_target(merge_settings(project.ml, body, available_models(config)), config)
-    ml = prepare_custom_backend(project.ml, ml, _key(project), project.label_config)
-    repository.update_project(project, ml=ml)
-    return shown_settings(ml)
+    return masked(projects.put_settings(project_id, json_object(request)))
 
 
 def list_models(project_id: str):
-    config = parse_label_config(repository.get_project(project_id).label_config)
-    return {
-        "models": [kind.describe(config) for kind in registry.fitting_kinds(config)],
-        "unsupported_controls": registry.unsupported_controls(config),
-    }
+    return projects.models(project_id)
 
 
 def labelstudio_connection(request, project_id: str):
     """What to paste into Label Studio's "Connect model" for this project (admin only)."""
-    from chalicelib.labelstudio.auth import basic_header, project_credential
-
-    project = repository.get_project(project_id)
-    user, password = project_credential(project_id)
-    link = project.ls_link or {}
-    return {
-        "url_path": "/ls/",
-        "auth_method": "BASIC_AUTH",
-        "basic_auth_user": user,
-        "basic_auth_pass": password,
-        "webhook_headers": {"Authorization": basic_header(user, password)},
-        "linked": {k: link.get(k) for k in ("ls_project", "hostname", "linked_at")} if link else None,
-    }
+    return projects.labelstudio_connection(project_id)

@@ -1,59 +1,16 @@
-"""`GET /api/projects/{id}/report`: the label-savings report of a project.
+"""`GET /api/projects/{id}/report` and `report.png`: the label-savings report (services/reports.py)."""
+from chalice import Response
 
-Every model version's evaluation (accuracy, macro-F1, how it was measured) against the number of
-labelled tasks it was trained on, and an *estimate* of the labels random sampling would have
-needed for the latest model: the labels used divided by the ratio bench/active_learning.py
-measured for the project's strategy (labels to reach 95% of the full-pool accuracy, strategy /
-random, through the product loop). The basis is returned with the figure: it is a benchmark's
-ratio, not a measurement on this project, whose labels were not drawn at random.
-"""
-from chalicelib.api.serializers import iso
-from chalicelib.domain.settings import DEFAULTS
-from chalicelib.ml import sampling
-from chalicelib.store import repository
-
-# strategy -> (labels needed / random's labels, to 95% of full-pool accuracy; source)
-MEASURED_LABEL_RATIO = {
-    "margin": (0.55, "bench/results/README.md: digits (tabular kind, pool 1,297), product loop, 9 seeds "
-                     "(0.32 on SMS spam)"),
-    "diverse_margin": (0.43, "bench/results/README.md: digits (tabular kind, pool 1,297), product loop, 9 seeds "
-                             "(0.29 on SMS spam, 0.55 on a 500-image digits pool)"),
-    "least_confidence": (0.44, "bench/results/active_learning-memory-pool1000.md: SMS spam, in-memory loop, 3 seeds"),
-    "entropy": (0.44, "bench/results/active_learning-memory-pool1000.md: SMS spam, in-memory loop, 3 seeds"),
-}
+from chalicelib.api import report_chart
+from chalicelib.services import reports
 
 
 def report(project_id: str) -> dict:
-    project = repository.get_project(project_id)
-    settings = {**DEFAULTS, **(project.ml or {})}
-    strategy = sampling.resolve(settings.get("sampling"))
-    versions = sorted(repository.list_model_versions(project_id), key=lambda v: int(v.version))
-    curve = [{
-        "model_version": v.model_version,
-        "created_at": iso(v.created_at),
-        "labels": int(v.n_train),
-        "accuracy": (v.metrics or {}).get("accuracy"),
-        "macro_f1": (v.metrics or {}).get("macro_f1"),
-        "evaluation": (v.metrics or {}).get("method"),
-        "active": project.active_version is not None and int(project.active_version) == int(v.version),
-    } for v in versions]
-    estimate = None
-    if curve and strategy in MEASURED_LABEL_RATIO:
-        ratio, basis = MEASURED_LABEL_RATIO[strategy]
-        labels = curve[-1]["labels"]
-        random_labels = round(labels / ratio)
-        estimate = {"labels_used": labels, "random_would_need": random_labels,
-                    "labels_saved": random_labels - labels, "ratio": ratio, "basis": basis}
-    return {"project": project_id, "sampling": strategy, "completions": int(project.completions_count or 0),
-            "curve": curve, "estimated_savings": estimate}
+    return reports.report(project_id)
 
 
 def report_png(project_id: str):
     """The report as a PNG (chalicelib/api/report_chart.py). API Gateway returns binary bodies only
     to requests that accept them: send `Accept: image/png`."""
-    from chalice import Response
-
-    from chalicelib.api import report_chart
-
     return Response(body=report_chart.render_png(report(project_id)), status_code=200,
                     headers={"Content-Type": "image/png", "Cache-Control": "no-store"})

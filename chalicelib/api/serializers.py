@@ -1,21 +1,20 @@
-"""Items -> JSON bodies of the API contract (../shared/API.md)."""
+"""Records -> JSON bodies of the API contract (docs/api.md)."""
+from chalicelib.domain.settings import masked
 from chalicelib.domain.training_state import training_state
-from chalicelib.labeling.results import task_to_labelstudio
-from chalicelib.labelstudio.client import masked_settings
-from chalicelib.store import repository
+from chalicelib.labeling.results import completion_record, iso, task_to_labelstudio
+from chalicelib.services.training_requests import counters_of
 
-
-def iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+completion_json = completion_record
+__all__ = ["completion_json", "iso", "model_version_json", "project_json", "task_json", "token_json"]
 
 
 def project_json(project) -> dict:
-    counters = repository.training_counters(project)
+    counters = counters_of(project)
     return {
         "id": project.project_id,
         "title": project.title,
         "label_config": project.label_config,
-        "ml": masked_settings(project.ml),
+        "ml": masked(project.ml),
         "created_at": iso(project.created_at),
         "updated_at": iso(project.updated_at),
         "task_count": int(project.task_seq or 0),
@@ -26,24 +25,10 @@ def project_json(project) -> dict:
     }
 
 
-def completion_json(completion) -> dict:
-    return {
-        "id": completion.completion_id,
-        "task_id": int(completion.task_id),
-        "result": completion.result,
-        "completed_by": completion.completed_by,
-        "was_cancelled": bool(completion.was_cancelled),
-        "ground_truth": bool(completion.ground_truth),
-        "lead_time": completion.lead_time,
-        "created_at": iso(completion.created_at),
-        "updated_at": iso(completion.updated_at),
-    }
-
-
 def task_json(task, completions=(), naming: str = "annotations") -> dict:
     body = task_to_labelstudio(
         {"id": int(task.task_id), "data": task.data, "meta": task.meta or {}, "created_at": iso(task.created_at)},
-        [completion_json(c) for c in completions],
+        [completion_record(c) for c in completions],
         list(task.predictions or []),
         naming=naming,
     )

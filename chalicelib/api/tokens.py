@@ -4,12 +4,11 @@ A caller manages only tokens within its own scope: an admin token scoped to proj
 create tokens for 1 and/or 2 (never "*"), sees only tokens scoped to a subset of {1, 2}, and gets
 404 for any other token id (whether or not it exists).
 """
-from chalicelib.api import auth
 from chalicelib.api.access import ALL_PROJECTS, ROLES
 from chalicelib.api.http import created, json_object, principal
 from chalicelib.api.serializers import token_json
 from chalicelib.errors import ForbiddenError, NotFoundError, ValidationError
-from chalicelib.store import repository
+from chalicelib.services import tokens
 
 FIELDS = {"name", "role", "projects"}
 MAX_NAME = 200
@@ -34,12 +33,7 @@ def _projects(value, caller) -> object:
             raise ForbiddenError(f"this token has no access to project {project_id!r}", f"projects[{i}]")
         ids.append(project_id)
     ids = list(dict.fromkeys(ids))
-    # Ids are allocated from a counter: a token for a project that does not exist yet would grant
-    # access to whoever's project gets that id later.
-    existing = {p.project_id for p in repository.get_projects(ids)}
-    missing = [i for i, project_id in enumerate(ids) if project_id not in existing]
-    if missing:
-        raise ValidationError(f"projects[{missing[0]}]", f"project {ids[missing[0]]!r} does not exist")
+    tokens.require_existing_projects(ids)
     return ids
 
 
@@ -58,8 +52,7 @@ def create_token(request):
     if "projects" not in body:
         raise ValidationError("projects", 'is required: "*" or a list of project ids')
     projects = _projects(body["projects"], caller)
-    token_id, token, digest = auth.new_token()
-    item = repository.create_token(token_id, digest, name.strip(), role, projects, caller.name)
+    item, token = tokens.issue(name.strip(), role, projects, caller.name)
     return created({**token_json(item), "token": token})
 
 
@@ -69,13 +62,13 @@ def _visible(caller, item) -> bool:
 
 def list_tokens(request):
     caller = principal(request)
-    return {"tokens": [token_json(t) for t in repository.all_tokens() if _visible(caller, t)], "next": None}
+    return {"tokens": [token_json(t) for t in tokens.all_tokens() if _visible(caller, t)], "next": None}
 
 
 def revoke_token(request, token_id: str):
     caller = principal(request)
-    item = repository.find_token(token_id) if auth.TOKEN_ID_PATTERN.match(token_id) else None
+    item = tokens.find(token_id)
     if item is None or not _visible(caller, item):
         raise NotFoundError(f"token {token_id!r} not found", "token_id")
-    repository.delete_token(token_id)
+    tokens.revoke(token_id)
     return {"deleted": token_id}

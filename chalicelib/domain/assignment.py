@@ -12,13 +12,23 @@ The first batch (`first_batch_size`, default `min_completions`) is always unifor
 model-free strategy (`random`, `sequential`) never reads `scored`; otherwise `scored` comes first and
 `pool` catches tasks no model has scored yet (a rescoring in progress, tasks imported since).
 """
+import random
+
 from chalicelib.ml.sampling import needs_model
 
 MAX_EXTRA_ANNOTATORS = 2
 LOCK_TTL_SECONDS = 600
 PAGE_SIZE = 20  # index items read per Query
-MAX_PAGES_PER_QUEUE = 3  # so a call reads at most 3 x 3 pages however large the pool
-MAX_LOCK_ATTEMPTS = 6  # conditional writes tried per call when other annotators hold the best tasks
+# A call reads at most 3 queues x 5 pages however large the pool: enough to pass 99 tasks other
+# annotators hold at the head of a queue, so N <= 100 concurrent callers on M >= N open tasks each
+# get one (a lost race means another caller won that task, so a caller loses at most N - 1).
+MAX_PAGES_PER_QUEUE = 5
+MAX_LOCK_ATTEMPTS = 100  # conditional writes per call; past it (or past the pages) 503, never 204
+
+
+def pick_after_lost_race(n_candidates: int) -> int:
+    """Which of the page's remaining candidates to try after losing a race: a uniform one."""
+    return random.randrange(n_candidates)
 
 
 def in_pool(n_completions: int) -> bool:

@@ -11,6 +11,7 @@ Defaults (documented in README.md):
 - sampling "auto"; first_batch_size null (= min_completions); custom_backend null.
 """
 from numbers import Real
+from urllib.parse import urlsplit
 
 from chalicelib.errors import ValidationError
 
@@ -18,6 +19,8 @@ SAMPLING_STRATEGIES = (
     "auto", "sequential", "random", "least_confidence", "margin", "entropy",
     "diverse_margin", "badge", "uncertainty",
 )
+
+SECRET_MASK = "********"  # what is shown instead of a custom backend's password
 
 DEFAULTS = {
     "min_completions": 10,
@@ -76,14 +79,37 @@ def _validate_field(key, value, available_models, field):
             return None
         if not isinstance(value, dict):
             raise ValidationError(field, "must be an object {\"url\", \"basic_auth_user\"?, \"basic_auth_pass\"?} or null")
-        url = value.get("url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise ValidationError(f"{field}.url", f"must be an http(s) URL, got {url!r}")
         unknown = set(value) - {"url", "basic_auth_user", "basic_auth_pass"}
         if unknown:
             raise ValidationError(f"{field}.{sorted(unknown)[0]}", "unknown field")
+        _check_backend_url(value.get("url"), f"{field}.url")
+        for key in ("basic_auth_user", "basic_auth_pass"):
+            credential = value.get(key)
+            if credential is not None and (not isinstance(credential, str) or len(credential) > MAX_CREDENTIAL_CHARS):
+                raise ValidationError(f"{field}.{key}",
+                                      f"must be a string of at most {MAX_CREDENTIAL_CHARS} characters or null, "
+                                      f"got {type(credential).__name__}")
         return dict(value)
     raise ValidationError(field, f"unknown ML setting {key!r}; known: {sorted(DEFAULTS)}")
+
+
+MAX_URL_CHARS = 2000
+MAX_HOST_CHARS = 253  # the longest DNS name
+MAX_CREDENTIAL_CHARS = 1000
+
+
+def _check_backend_url(url, field: str) -> None:
+    """The shape of a custom backend's URL (where it resolves to is checked when it is called)."""
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")) or len(url) > MAX_URL_CHARS:
+        shown = url[:80] if isinstance(url, str) else url
+        raise ValidationError(field, f"must be an http(s) URL of at most {MAX_URL_CHARS} characters, got {shown!r}")
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port
+    except ValueError as exc:
+        raise ValidationError(field, f"is not a valid URL ({exc})")
+    if not host or len(host) > MAX_HOST_CHARS:
+        raise ValidationError(field, f"must name a host of 1 to {MAX_HOST_CHARS} characters")
 
 
 def merge_settings(current: dict | None, update, available_models: list[str], field: str = "ml") -> dict:
@@ -104,3 +130,11 @@ def merge_settings(current: dict | None, update, available_models: list[str], fi
     if merged["model"] == "custom" and not merged["custom_backend"]:
         raise ValidationError(f"{field}.custom_backend", "required when model is 'custom'")
     return merged
+
+
+def masked(ml: dict | None) -> dict | None:
+    """The settings as shown: a custom backend's password replaced by SECRET_MASK."""
+    custom = (ml or {}).get("custom_backend")
+    if not custom or not custom.get("basic_auth_pass"):
+        return ml
+    return {**ml, "custom_backend": {**custom, "basic_auth_pass": SECRET_MASK}}

@@ -70,6 +70,26 @@ def extract_choices(result: list, control_name: str) -> list[str] | None:
     return region_level
 
 
+def iso(value) -> str | None:
+    """A datetime as ISO 8601 with a `Z` (what our JSON and Label Studio's show)."""
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def completion_record(completion) -> dict:
+    """A stored completion (attributes as in store/models.py) -> its JSON record."""
+    return {
+        "id": completion.completion_id,
+        "task_id": int(completion.task_id),
+        "result": completion.result,
+        "completed_by": completion.completed_by,
+        "was_cancelled": bool(completion.was_cancelled),
+        "ground_truth": bool(completion.ground_truth),
+        "lead_time": completion.lead_time,
+        "created_at": iso(completion.created_at),
+        "updated_at": iso(completion.updated_at),
+    }
+
+
 def completion_to_labelstudio(completion: dict, naming: str = "annotations") -> dict:
     """Our completion record -> a Label Studio annotation (with `skipped` too in the old naming)."""
     out = {

@@ -14,6 +14,7 @@ from chalicelib.errors import ValidationError
 from chalicelib.labeling.config import Control, LabelConfig, ObjectTag
 
 MAX_TEXT_CHARS = 100_000
+MAX_NAME_CHARS = 256  # completed_by (a Label Studio e-mail is at most 254), a prediction's model_version
 
 _URL_RE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.\-]*://\S+|/\S*)$")
 _SPAN_OBJECTS = frozenset({"Text"})  # character offsets into a string in task data
@@ -302,6 +303,13 @@ def _check_taxonomy(control: Control, paths, path: str) -> None:
 
 
 def _completed_by(value, path: str) -> str:
+    name = _annotator_name(value, path)
+    if len(name) > MAX_NAME_CHARS:
+        raise ValidationError(path, f"completed_by is {len(name)} characters long; the limit is {MAX_NAME_CHARS}")
+    return name
+
+
+def _annotator_name(value, path: str) -> str:
     if value is None:
         return "unknown"
     if isinstance(value, bool):
@@ -376,6 +384,9 @@ def _normalize_prediction(obj, path: str) -> dict:
         if isinstance(version, bool) or not isinstance(version, (str, int, float)):
             raise ValidationError(f"{path}.model_version", f"model_version must be a string, got {_json_type(version)}")
         version = str(version)
+        if len(version) > MAX_NAME_CHARS:
+            raise ValidationError(f"{path}.model_version",
+                                  f"model_version is {len(version)} characters long; the limit is {MAX_NAME_CHARS}")
     return {"result": result, "score": score, "model_version": version}
 
 

@@ -9,8 +9,9 @@ as a `START_TRAINING` webhook (`PROJECT_UPDATED` for label-studio-ml 1.x in webh
 old servers (a 404 there, or label-studio-ml 1.x reporting `"v2": false` in /health) as legacy
 `/train` carrying the accepted tasks under both `annotations` and `completions`. URLs go through the SSRF guard.
 """
+from chalicelib.domain.settings import SECRET_MASK
 from chalicelib.errors import ValidationError
-from chalicelib.labeling.results import task_to_labelstudio
+from chalicelib.labeling.results import completion_record, task_to_labelstudio
 from chalicelib.labelstudio import crypto, net, protocol
 from chalicelib.labelstudio.auth import basic_header
 
@@ -71,6 +72,9 @@ class CustomBackend:
         A 404 on /setup passes only when /health answered `{"status": "UP"}` as every ML SDK does
         (an untrained Heartex backend); from any other web server it is not an ML backend."""
         health = self.health()
+        if health.get("model_class") == protocol.MODEL_CLASS:
+            raise ValidationError(URL_FIELD, f"{self.url} is activelabel itself: a project's custom model must be "
+                                             "another ML backend (choose a built-in model instead)")
         try:
             version, status = self._setup()
         except net.UpstreamError as exc:
@@ -180,7 +184,6 @@ def normalize_prediction(item, version: str) -> dict:
     }
 
 
-SECRET_MASK = "********"
 _SEALED = "sealed:"
 _SEAL_CONTEXT = "custom_backend.basic_auth_pass"
 
@@ -193,19 +196,19 @@ def seal_settings(ml: dict, old_ml: dict | None) -> dict:
         return ml
     password = custom["basic_auth_pass"]
     if password == SECRET_MASK:
-        password = ((old_ml or {}).get("custom_backend") or {}).get("basic_auth_pass")
+        stored = (old_ml or {}).get("custom_backend") or {}
+        password = stored.get("basic_auth_pass")
         if not password:
             raise ValidationError("ml.custom_backend.basic_auth_pass", "no stored password to keep; send the password")
+        for key in ("url", "basic_auth_user"):
+            if str(custom.get(key) or "").rstrip("/") != str(stored.get(key) or "").rstrip("/"):
+                # the stored password is only ever sent where it was first given
+                raise ValidationError("ml.custom_backend.basic_auth_pass",
+                                      f"{key} changed: send the password again (the stored one is kept only "
+                                      "for the same url and user)")
     elif not password.startswith(_SEALED):
         password = _SEALED + crypto.encrypt(password, _SEAL_CONTEXT)
     return {**ml, "custom_backend": {**custom, "basic_auth_pass": password}}
-
-
-def masked_settings(ml: dict | None) -> dict | None:
-    custom = (ml or {}).get("custom_backend")
-    if not custom or not custom.get("basic_auth_pass"):
-        return ml
-    return {**ml, "custom_backend": {**custom, "basic_auth_pass": SECRET_MASK}}
 
 
 def _password(custom: dict) -> str | None:
@@ -235,11 +238,9 @@ def backend_for(project) -> CustomBackend:
 
 def labelstudio_tasks(project, tasks_with_completions) -> list[dict]:
     """[(task item, completions)] -> Label Studio tasks with `annotations` (what /train wants)."""
-    from chalicelib.api.serializers import completion_json
-
     out = []
     for task, completions in tasks_with_completions:
         body = task_to_labelstudio({"id": int(task.task_id), "data": task.data, "meta": task.meta or {}},
-                                   [completion_json(c) for c in completions], [], naming="annotations")
+                                   [completion_record(c) for c in completions], [], naming="annotations")
         out.append(body)
     return out

@@ -16,6 +16,7 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from chalicelib import hops
 from chalicelib.errors import ActivelabelError, ValidationError
 
 ALLOW_ENV = "ACTIVELABEL_OUTBOUND_ALLOW"
@@ -77,9 +78,12 @@ def check_url(url: str, field: str = "url") -> Target:
     """Parse and resolve `url`; raise ValidationError naming `field` when it may not be called."""
     if not isinstance(url, str) or len(url) > 2000:
         raise ValidationError(field, "must be an http(s) URL of at most 2000 characters")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError(field, f"must be an http(s) URL with a host, got {url!r}")
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ValidationError(field, f"is not a valid URL ({exc})")
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(parts.hostname) > 253:
+        raise ValidationError(field, f"must be an http(s) URL with a host of at most 253 characters, got {url[:100]!r}")
     if parts.username or parts.password:
         raise ValidationError(field, "must not carry credentials; use basic_auth_user/basic_auth_pass")
     try:
@@ -122,9 +126,10 @@ def request(method: str, url: str, *, body=None, headers: dict | None = None, ti
     timeouts; HTTP errors are returned (the caller decides), never retried."""
     import urllib3
 
+    hop_count = hops.outgoing(url)
     target = check_url(url, field)
     all_headers = {"Host": target.host if target.port in (80, 443) else f"{target.host}:{target.port}",
-                   "Accept": "application/json", "User-Agent": "activelabel"}
+                   "Accept": "application/json", "User-Agent": "activelabel", hops.HEADER: hop_count}
     payload = None
     if body is not None:
         payload = json.dumps(body).encode()

@@ -9,6 +9,7 @@ from chalicelib.errors import ValidationError
 from chalicelib.labeling.validation import normalize_completion
 
 UNTRAINED_VERSION = "untrained"  # /setup and predictions while a project has no model yet
+MODEL_CLASS = "activelabel"  # what /health answers: a custom backend that says so is refused
 ANNOTATION_EVENTS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
 DELETE_EVENTS = ("ANNOTATION_DELETED", "ANNOTATIONS_DELETED")
 TRAIN_EVENTS = ("START_TRAINING",)

@@ -18,11 +18,16 @@ import socket
 import ssl
 from urllib.parse import urlsplit
 
+from botocore.exceptions import ClientError
+
+from chalicelib import config
 from chalicelib.errors import ValidationError
 from chalicelib.store.aws import client
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 TIMEOUT_SECONDS = 5.0
+MAX_HOST_CHARS = 253  # the longest DNS name
+UNREADABLE = "no such object, or not readable by this deployment"  # one answer: missing, forbidden, refused
 
 
 class MediaError(ValidationError):
@@ -40,7 +45,12 @@ def fetch(url: str) -> bytes:
     """The bytes at `url` (s3:// or http(s)://), within the limits above."""
     if not isinstance(url, str):
         raise MediaError(repr(url), "expected a URL string")
-    scheme = urlsplit(url).scheme.lower()
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port or IPv6 literal
+    except ValueError as exc:
+        raise MediaError(url, f"not a valid URL ({exc})") from None
+    scheme = parts.scheme.lower()
     if scheme == "s3":
         return _fetch_s3(url)
     if scheme in ("http", "https"):
@@ -56,11 +66,17 @@ def _fetch_s3(url: str) -> bytes:
         raise MediaError(url, "expected s3://bucket/key")
     if allowed and bucket not in allowed:
         raise MediaError(url, f"bucket {bucket!r} is not one of the media buckets {allowed}")
+    if bucket == config.model_bucket():
+        # model artifacts are never media; refused before any read, with the answer a missing
+        # object gets, so the refusal tells nothing about which model objects exist
+        raise MediaError(url, UNREADABLE)
     limit = max_bytes()
     try:
         answer = client("s3").get_object(Bucket=bucket, Key=key)
-    except client("s3").exceptions.NoSuchKey:
-        raise MediaError(url, "no such object") from None
+    except ClientError as exc:
+        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500) >= 500:
+            raise  # S3 itself failed: a retry may succeed, so not the client's error
+        raise MediaError(url, UNREADABLE) from None
     if answer["ContentLength"] > limit:
         answer["Body"].close()
         raise MediaError(url, f"object is {answer['ContentLength']} bytes; the limit is {limit}")
@@ -78,8 +94,8 @@ def resolve_public(url: str, host: str, port: int) -> str:
     """An address `host` resolves to, refusing hosts with any non-public address (unless allowed)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise MediaError(url, f"cannot resolve host {host!r}: {exc}") from None
+    except (socket.gaierror, UnicodeError) as exc:
+        raise MediaError(url, f"cannot resolve host {host[:100]!r}: {exc}") from None
     addresses = [info[4][0] for info in infos]
     if os.environ.get("ACTIVELABEL_MEDIA_ALLOW_PRIVATE") != "1":
         refused = [a for a in addresses if not _allowed_address(a)]
@@ -110,8 +126,8 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
 def _fetch_http(url: str) -> bytes:
     parts = urlsplit(url)
     host = parts.hostname
-    if not host:
-        raise MediaError(url, "URL has no host")
+    if not host or len(host) > MAX_HOST_CHARS:
+        raise MediaError(url, f"URL must name a host of 1 to {MAX_HOST_CHARS} characters")
     if parts.username or parts.password:
         raise MediaError(url, "credentials in URLs are refused")
     https = parts.scheme.lower() == "https"

@@ -54,6 +54,9 @@ class ProjectModel(Model):
     trained_seq = NumberAttribute(default=0)
     last_error = UnicodeAttribute(null=True)
     last_error_at = UTCDateTimeAttribute(null=True)
+    # completion stream records that failed and have not succeeded since: {completion_id: {"error",
+    # "attempts", "at"}}, at most store/stream_errors.MAX_ENTRIES (shown in /training as `errors`)
+    stream_errors = JSONAttribute(null=True)
 
     # the promoted model (pointer); the artifact's facts are copied here so that predict
     # needs a single GetItem
@@ -181,6 +184,7 @@ class CompletionModel(Model):
     task_id = NumberAttribute()
     result = JSONAttribute(default=list)
     completed_by = UnicodeAttribute(default="unknown")
+    recorded_by = UnicodeAttribute(null=True)  # the admin token that posted it for `completed_by`
     was_cancelled = BooleanAttribute(default=False)
     ground_truth = BooleanAttribute(default=False)
     lead_time = NumberAttribute(null=True)

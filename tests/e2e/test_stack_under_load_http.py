@@ -180,7 +180,16 @@ def test_no_generated_request_causes_a_server_error(stack, seeded):
     document = requests.get(f"{stack.url}/api/openapi.json", headers=headers, timeout=30).json()
     pin_ids(document, seeded)
     schema = schemathesis.openapi.from_dict(document)
-    server_errors, cases, statuses = [], {"n": 0}, Counter()
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.core.failures import FailureGroup
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+    server_errors, nonconforming, cases, statuses = [], [], {"n": 0}, Counter()
     session = requests.Session()
 
     operations = [result.ok() for result in schema.get_all_operations()]
@@ -199,10 +208,17 @@ def test_no_generated_request_causes_a_server_error(stack, seeded):
                 server_errors.append((operation.method.upper(), operation.path, response.status_code,
                                       case.as_curl_command(headers=headers, base_url=stack.url),
                                       response.text[:300]))
+            try:
+                case.validate_response(response, checks=checks, headers=headers)
+            except (FailureGroup, AssertionError) as failure:
+                nonconforming.append((operation.method.upper(), operation.path, response.status_code,
+                                      str(failure)[:300]))
 
         run()
-    print(f"\nschemathesis: {cases['n']} cases over {len(operations)} operations, "
-          f"{len(server_errors)} server errors; statuses {dict(sorted(statuses.items()))}")
+    print(f"\nschemathesis: {cases['n']} cases over {len(operations)} operations, checks "
+          f"{[check.__name__ for check in checks]}: {len(server_errors)} server errors, {len(nonconforming)} "
+          f"responses not conforming to the schema; statuses {dict(sorted(statuses.items()))}")
     assert server_errors == []
+    assert nonconforming == [], nonconforming[:5]
     assert cases["n"] >= 5 * len(operations)
     assert sum(n for status, n in statuses.items() if status < 300) >= len(operations)  # not all refused

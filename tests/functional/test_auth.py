@@ -149,7 +149,10 @@ def test_each_role_is_let_through_exactly_where_the_table_says(api, chalice_app,
         headers = token_headers(world["tokens"][rule.role]["token"])
         body = {"name": "n", "role": "reader", "projects": [world["a"]]} if path == "/api/tokens" else {}
         answer = api.call(method, concrete(path, world), body=body, headers=headers)
-        assert answer.status_code not in (401, 403), (method, path, rule.role, answer.json)
+        # past auth; a 403 may still come from what the request asks (an annotator deleting a
+        # completion of someone else's: test_annotator_identity.py), never from the token's rule
+        refused_by_rule = answer.status_code == 403 and answer.json.get("Field") in ("Authorization", "project_id")
+        assert answer.status_code != 401 and not refused_by_rule, (method, path, rule.role, answer.json)
 
 
 def test_a_scoped_token_lists_only_its_projects_and_cannot_create_one(api, world):
@@ -226,7 +229,8 @@ def test_roles_do_what_the_issue_says(api, world, pump):
     a, task = world["a"], world["task_a"]
     annotator = token_headers(world["tokens"]["annotator"]["token"])
     reader = token_headers(world["tokens"]["reader"]["token"])
-    answer = api.post(f"/api/projects/{a}/tasks/{task}/completions", choice_completion("ham", "ann"), headers=annotator)
+    own = {"result": choice_completion("ham", "ann")["result"]}  # completed_by: the token's own name
+    answer = api.post(f"/api/projects/{a}/tasks/{task}/completions", own, headers=annotator)
     assert answer.status_code == 201
     answer = api.post(f"/api/projects/{a}/tasks/{task}/completions", choice_completion("ham", "r"), headers=reader)
     assert answer.status_code == 403

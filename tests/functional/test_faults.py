@@ -9,6 +9,7 @@ import copy
 import pytest
 
 from chalicelib.events import completion_stream, schedule
+from chalicelib.services import task_state
 from tests.faults import FaultInjector, batch_writes, transact_touches, update_sets
 from tests.functional.helpers import balanced_rows, complete, import_texts, make_project, snapshot, training
 from tests.functional.test_training_faults import predict_one, trained_project
@@ -75,7 +76,7 @@ def test_a_racing_writer_on_the_same_task_loses_the_condition_and_counts_once(ap
 
     def concurrent_rejudge(params):
         update = next(i["Update"] for i in params["TransactItems"] if "-tasks" in i["Update"]["TableName"])
-        completion_stream.refresh_task(project_id, int(update["Key"]["task_id"]["N"]), settings)
+        task_state.refresh_task(project_id, int(update["Key"]["task_id"]["N"]), settings)
 
     race = faults.inject("dynamodb", "TransactWriteItems", code=None, times=3,
                          when=transact_touches("-tasks"), action=concurrent_rejudge)
@@ -225,3 +226,23 @@ def test_a_poison_record_is_set_aside_after_bounded_retries_and_replayed_later(a
     pump.invoke("on_completion", {"Records": [copy.deepcopy(dead["record"])]})  # redrive from the DLQ
     state = training(api, project_id)
     assert (state["completions"], state["accepted_tasks"]) == (4, 4)
+
+
+def test_a_stream_record_given_up_on_shows_in_training_until_it_succeeds(api, pump, faults):
+    """A poison record (here: every transaction of it refused as too large) is visible in
+    /training's `errors` with its completion id, error and attempts, not only in a log; when it
+    succeeds (replayed from the on-failure destination), the entry goes."""
+    project_id = make_project(api, min_completions=100)
+    [task_id] = import_texts(api, project_id, balanced_rows(1))
+    completion = complete(api, project_id, task_id, "ham")
+    poison = faults.inject("dynamodb", "TransactWriteItems", code="ValidationException", times=1000,
+                           message="Item size has exceeded the maximum allowed size")
+    pump.drain()
+    [given_up] = pump.dead_letters
+    [error] = training(api, project_id)["errors"]
+    assert error["completion_id"] == completion["id"] and "Item size" in error["error"]
+    assert error["attempts"] == poison.fired == pump.max_attempts
+    faults.clear()
+    pump.invoke("on_completion", {"Records": [given_up["record"]]})
+    state = training(api, project_id)
+    assert state["errors"] == [] and state["completions"] == 1

@@ -225,6 +225,43 @@ def test_start_training_with_a_refused_token_is_recorded_and_not_retried(api, pu
     assert "Label Studio export" in training(api, linked_project_id(api))["last_error"]
 
 
+def test_a_refused_label_studio_hostname_is_not_stored_and_is_shown_in_training(api, pump, monkeypatch):
+    """/setup checks the hostname with the outbound guard: a refused address is never pulled from,
+    /training says why, and START_TRAINING trains from what the webhooks brought instead."""
+    monkeypatch.setenv("ACTIVELABEL_OUTBOUND_ALLOW", "")  # loopback refused, as deployed
+    setup_sms(api, hostname="http://127.0.0.1:9/", token="ls-token")
+    project_id = linked_project_id(api)
+    assert "hostname refused" in training(api, project_id)["last_error"]
+    answer = api.post("/ls/webhook", {"action": "START_TRAINING", "project": {"id": 7}}, headers=BASIC)
+    assert answer.status_code == 201 and answer.json["pull"] is None, answer.json
+    pump.drain()
+    assert not pump.dead_letters
+
+
+def test_a_pull_the_outbound_guard_refuses_is_recorded_and_not_retried(api, pump, monkeypatch):
+    fake = FakeLabelStudio("ls-token-123", {"7": []})
+    with serving(fake):
+        setup_sms(api, hostname=fake.url, token="ls-token-123")
+        monkeypatch.setenv("ACTIVELABEL_OUTBOUND_ALLOW", "")  # the policy tightened after linking
+        api.post("/ls/webhook", {"action": "START_TRAINING", "project": {"id": 7}}, headers=BASIC)
+        pump.drain()
+    assert fake.paths("GET") == [] and not pump.dead_letters
+    assert "Label Studio export refused" in training(api, linked_project_id(api))["last_error"]
+
+
+def test_a_refused_webhook_annotation_leaves_no_task_behind(api, pump):
+    setup_sms(api)
+    project_id = linked_project_id(api)
+    unknown_choice = annotation_event(41, 81, "new task", "ham")
+    unknown_choice["annotation"]["result"][0]["value"]["choices"] = ["not-a-choice"]
+    huge_name = annotation_event(42, 82, "another new task", "ham", user="x" * 300_000)
+    for event, field in ((unknown_choice, "annotation.result"), (huge_name, "annotation.completed_by")):
+        answer = api.post("/ls/webhook", event, headers=BASIC)
+        assert answer.status_code == 400 and answer.json["Field"].startswith(field), answer.json
+    pump.drain()
+    assert api.get(f"/api/projects/{project_id}/tasks").json["tasks"] == []
+
+
 def test_start_training_while_label_studio_is_down_is_retried(api, pump):
     fake = FakeLabelStudio("ls-token-123", {"7": []})
     with serving(fake):

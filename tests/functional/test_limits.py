@@ -8,7 +8,8 @@ import pytest
 
 from activelabel_client.datasets import SMS_LABEL_CONFIG
 from chalicelib.api.http import MAX_BODY_BYTES, MAX_JSON_DEPTH
-from chalicelib.api.tasks import MAX_COMPLETIONS_PER_TASK, MAX_ITEM_JSON_BYTES, MAX_TASKS_PER_IMPORT
+from chalicelib.services.completions import MAX_COMPLETIONS_PER_TASK, MAX_ITEM_JSON_BYTES
+from chalicelib.services.tasks import MAX_TASKS_PER_IMPORT
 from chalicelib.errors import LabelConfigError, ValidationError
 from chalicelib.labeling.config import MAX_CONFIG_CHARS, MAX_DEPTH, parse_label_config
 from chalicelib.labeling.validation import MAX_TEXT_CHARS
@@ -117,9 +118,8 @@ def test_the_completions_per_task_limit_holds_under_concurrency(api, atomic_requ
     """108 writers race for the last ids of a task: exactly 100 get one (one conditional update each)."""
     project_id = make_project(api, min_completions=1000)
     [task_id] = import_texts(api, project_id, [{"text": "x"}])
-    completion = {"result": [], "completed_by": "racer"}
-
-    def add(_):
+    def add(i):
+        completion = {"result": [], "completed_by": f"racer-{i}"}  # one completion per annotator and task
         try:
             return repository.add_completion(project_id, int(task_id), completion, MAX_COMPLETIONS_PER_TASK)
         except ValidationError as exc:

@@ -102,6 +102,22 @@ def test_image_classification_from_s3(api, pump, aws):
     missing = api.post(f"/api/projects/{project_id}/predict", {"samples": [{"image": "s3://activelabel-media-kinds/nope.png"}]})
     assert missing.status_code == 400 and "no such object" in missing.json["Message"]
 
+    # hostile image URLs are a 400, and the model bucket is never read as media: a model object that
+    # exists and one that does not get the same answer (issue 13, items 7 and 10)
+    from chalicelib import config
+
+    s3.put_object(Bucket=config.model_bucket(), Key="models/x/v1.joblib", Body=b"not an image")
+    answers = {}
+    for name, url in (("existing model object", f"s3://{config.model_bucket()}/models/x/v1.joblib"),
+                      ("missing model object", f"s3://{config.model_bucket()}/models/x/v9.joblib"),
+                      ("missing bucket", "s3://no-such-bucket-activelabel/x.png"),
+                      ("70,000-character host", "http://" + "h" * 70_000 + "/x.png"),
+                      ("broken IPv6 literal", "http://[::1/x.png")):
+        answer = api.post(f"/api/projects/{project_id}/predict", {"samples": [{"image": url}]})
+        assert answer.status_code == 400, (name, answer.status_code, answer.body[:300])
+        answers[name] = answer.json["Message"].rsplit(": ", 1)[-1]
+    assert answers["existing model object"] == answers["missing model object"]
+
 
 @pytest.mark.parametrize("control", ["Choices", "Number"])
 def test_tabular(api, pump, control):

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from chalicelib.events import rescoring
+from chalicelib.events.rescoring import main as backfill_main
+from chalicelib.services import rescoring
 from chalicelib.store import queue, repository
 from chalicelib.store.models import TaskModel
 from tests.functional.helpers import (
@@ -48,7 +49,7 @@ def test_backfill_keys_keyless_tasks_and_pools_the_unstarted_ones(api, pump, mon
     before = keys(project_id)
 
     assert rescoring.handle_request(project_id, 0, 1, 8, 8, mode="backfill") == "backfilled:8"
-    assert rescoring.main(["backfill", project_id]) == 0
+    assert backfill_main(["backfill", project_id]) == 0
     assert capsys.readouterr().out.strip() == f"{project_id} queued"
     pump.drain()
 

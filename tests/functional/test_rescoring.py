@@ -1,5 +1,5 @@
 """Rescoring the pool after a promotion: SQS fan-out under moto, redelivery, and what /next serves."""
-from chalicelib.events import rescoring
+from chalicelib.services import rescoring
 from chalicelib.store.models import TaskModel
 from tests.conftest import ADMIN
 from tests.functional.helpers import (

@@ -50,11 +50,11 @@ def test_counters_equal_the_ground_truth_after_any_event_sequence(api, pump, ops
     task_ids = import_texts(api, project_id, [{"text": f"message {i}"} for i in range(N_TASKS)])
     live: dict[str, tuple[str, str]] = {}  # completion id -> (task id, label)
     first_batch = len(pump.delivered_stream_batches)
-    for op in ops:
+    for n, op in enumerate(ops):
         if op[0] == "add":
             task_id = task_ids[op[1]]
             answer = api.post(f"/api/projects/{project_id}/tasks/{task_id}/completions",
-                              choice_completion(op[2], "ann"))
+                              choice_completion(op[2], f"ann-{n}"))  # one completion per annotator and task
             assert answer.status_code == 201
             live[answer.json["id"]] = (task_id, op[2])
         elif op[0] == "delete" and live:

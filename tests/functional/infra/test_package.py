@@ -52,6 +52,10 @@ def test_layer_is_slimmed_and_app_package_holds_no_dependencies(packaged):
         app_names = z.namelist()
     assert "app.py" in app_names and "chalicelib/ml/serving.py" in app_names
     assert not [n for n in app_names if n.startswith(("chalicelib/local/", "numpy/", "sklearn/", "pynamodb/"))]
+    # the web console's static files ship with the app (served by GET /ui/{asset})
+    from chalicelib.console import static
+
+    assert {f"chalicelib/console/assets/{name}" for name in static.FILES} <= set(app_names)
 
 
 def test_bare_python312_sees_nothing_but_what_ships(python312, unpacked):

@@ -1,0 +1,95 @@
+"""Predict for a project: its promoted built-in model (S3 artifact by VersionId, digest-checked,
+cached per warm container) or its custom backend. Every caller (the predict route, Label Studio's
+/predict, the rescore worker) gets its model pointer and its artifact bytes from here.
+"""
+import logging
+
+from chalicelib import config as app_config
+from chalicelib.errors import ConflictError, ValidationError
+from chalicelib.labeling.config import parse_label_config
+from chalicelib.labeling.validation import validate_task_data
+from chalicelib.labelstudio import client, protocol
+from chalicelib.ml import serving
+from chalicelib.store import artifacts, repository
+
+log = logging.getLogger("activelabel.services.prediction")
+
+
+def fetch(pointer: serving.ModelPointer) -> bytes:
+    """The artifact's bytes, from our bucket by VersionId, after the sha256 check."""
+    return artifacts.get_artifact(pointer.bucket, pointer.key, pointer.version_id, pointer.sha256)
+
+
+def project_pointer(project) -> serving.ModelPointer:
+    """The project's promoted model (409 when none is promoted yet)."""
+    if project.active_version is None:
+        raise ConflictError(f"project {project.project_id} has no trained model yet; see /training", "model_version")
+    return serving.ModelPointer(
+        bucket=app_config.model_bucket(), key=project.model_key, version_id=project.model_s3_version,
+        sha256=project.model_sha256, sklearn_version=project.model_sklearn_version,
+        model_version=project.model_version,
+    )
+
+
+def version_pointer(item) -> serving.ModelPointer:
+    """The model of one model-version record (any version, promoted or not)."""
+    return serving.ModelPointer(
+        bucket=item.s3_bucket, key=item.s3_key, version_id=item.s3_version_id, sha256=item.sha256,
+        sklearn_version=item.sklearn_version, model_version=item.model_version)
+
+
+def load_version(project_id: str, version: int):
+    """Model `version` of the project (from the warm container's cache after the first load), or None
+    when its record is missing."""
+    item = repository.get_model_version(project_id, version)
+    return None if item is None else serving.load(version_pointer(item), fetch)
+
+
+def is_custom(project) -> bool:
+    return (project.ml or {}).get("model") == "custom"
+
+
+def model_version(project) -> str:
+    """The version string predictions carry: the promoted one, or "untrained"."""
+    return project.model_version if project is not None and project.model_version else protocol.UNTRAINED_VERSION
+
+
+def predict_samples(project_id: str, samples: list[dict], field: str) -> tuple[list[dict], str | None]:
+    """(one prediction per sample, the model version). Each sample is checked against the label
+    config first (400 naming `field[i]`); a project without a promoted built-in model is a 409."""
+    project = repository.get_project(project_id)
+    config = parse_label_config(project.label_config)
+    for i, data in enumerate(samples):
+        validate_task_data(config, data, f"{field}[{i}]" + (".data" if field == "tasks" else ""))
+    if is_custom(project):
+        tasks = [{"id": i + 1, "data": data} for i, data in enumerate(samples)]
+        return client.backend_for(project).predict(tasks) if tasks else ([], None)
+    pointer = project_pointer(project)
+    return (serving.predict(pointer, samples, fetch) if samples else []), pointer.model_version
+
+
+def predict_tasks(project, tasks: list[dict]) -> tuple[list[dict], str]:
+    """One prediction per Label Studio task, in order. Tasks whose data does not fit the config get
+    an empty result, so one odd task never costs Label Studio the whole batch."""
+    version = model_version(project)
+    results = [protocol.empty_prediction(version) for _ in tasks]
+    if project is None:
+        return results, version
+    if is_custom(project):
+        return client.backend_for(project).predict(tasks)
+    if project.active_version is None:
+        return results, version
+    config = parse_label_config(project.label_config)
+    valid = []
+    for i, task in enumerate(tasks):
+        try:
+            validate_task_data(config, task.get("data"), f"tasks[{i}].data")
+        except ValidationError as exc:
+            log.info("predict: task %s skipped (%s)", task.get("id"), exc.message)
+            continue
+        valid.append(i)
+    if valid:
+        scored = serving.predict(project_pointer(project), [tasks[i]["data"] for i in valid], fetch)
+        for i, prediction in zip(valid, scored):
+            results[i] = prediction
+    return results, version

@@ -1,0 +1,91 @@
+"""Re-judge a task after one of its completions changed: count the change once, recompute the
+task's agreement, acceptance, consensus and queue membership, then ask for a training if due.
+
+1. count it exactly once (a transaction puts an idempotency marker and moves the counter);
+2. recompute the task's label state from its own completions (one query of that task's
+   completions, never of the project's) and store it with an optimistic condition;
+3. if the thresholds now hold, request a training (reason `stream`).
+Every step is safe to repeat, so replayed stream records change nothing.
+"""
+import logging
+
+from chalicelib.domain import assignment
+from chalicelib.domain.agreement import evaluate_task
+from chalicelib.domain.settings import DEFAULTS
+from chalicelib.labeling.config import parse_label_config
+from chalicelib.services import training_requests
+from chalicelib.store import repository, stream_errors
+
+log = logging.getLogger("activelabel.services.task_state")
+
+MAX_RACE_RETRIES = 8
+COUNTED_EVENTS = {"INSERT": +1, "REMOVE": -1}
+
+
+def completion_changed(event_name: str, project_id: str, completion_id: str) -> None:
+    """One stream record of the completions table (INSERT, MODIFY or REMOVE). A failure is kept on
+    the project (shown in /training as `errors`) until the record succeeds, then re-raised so the
+    stream retries it."""
+    project = repository.find_project(project_id)
+    if project is None:
+        return  # the project was deleted; its completions go with it
+    try:
+        _rejudge(event_name, project, completion_id)
+    except Exception as exc:
+        try:
+            stream_errors.record(project_id, completion_id, _describe(exc))
+        except Exception:  # noqa: BLE001 - the record's own failure is what the stream must see
+            log.exception("could not record the stream error of %s/%s", project_id, completion_id)
+        raise
+    if completion_id in (project.stream_errors or {}):
+        stream_errors.clear(project_id, completion_id)
+
+
+def _describe(exc: Exception) -> str:
+    """The error as a person can act on it (PynamoDB keeps DynamoDB's own reason in `cause_*`)."""
+    text = f"{type(exc).__name__}: {exc}"
+    code, message = getattr(exc, "cause_response_code", None), getattr(exc, "cause_response_message", None)
+    return f"{text} ({code}: {message})" if code or message else text
+
+
+def _rejudge(event_name: str, project, completion_id: str) -> None:
+    project_id = project.project_id
+    task_id = int(completion_id.split(".", 1)[0])
+    if event_name in COUNTED_EVENTS:
+        repository.count_completion_once(project_id, f"c#{completion_id}#{event_name.lower()}",
+                                         COUNTED_EVENTS[event_name])
+    settings = {**DEFAULTS, **(project.ml or {})}
+    refresh_task(project_id, task_id, settings, parse_label_config(project.label_config))
+    training_requests.request_if_due(project_id)
+
+
+def refresh_task(project_id: str, task_id: int, settings: dict, config=None) -> None:
+    """Recompute one task's label state and store it if it changed (retrying lost races)."""
+    for _ in range(MAX_RACE_RETRIES):
+        task = repository.find_task(project_id, task_id)  # read the task before its completions
+        if task is None:
+            return
+        completions = [
+            {"result": c.result, "was_cancelled": c.was_cancelled}
+            for c in repository.completions_of_task(project_id, task_id)
+        ]
+        state = evaluate_task(completions, settings["agreement_threshold"], settings["overlap"], config)
+        pool = assignment.in_pool(state.n_completions) and task.random_key is not None
+        rework = (assignment.wants_annotator(state.n_completions, state.accepted, settings["overlap"])
+                  and state.agreement is not None)
+        unchanged = (
+            pool == (task.pool_project is not None)
+            and rework == (task.rework_project is not None)
+            and state.accepted == bool(task.accepted)
+            and state.consensus == task.consensus
+            and state.n_completions == int(task.n_completions or 0)
+            and state.agreement == (None if task.agreement is None else float(task.agreement))
+        )
+        if unchanged:
+            return
+        label_changed = state.accepted != bool(task.accepted) or (
+            state.accepted and state.consensus != task.consensus
+        )
+        if repository.apply_task_label_state(task, state, label_changed, pool, rework):
+            return
+    raise RuntimeError(f"task {project_id}/{task_id} kept changing under {MAX_RACE_RETRIES} attempts")

@@ -1,0 +1,55 @@
+"""Which task each annotator holds in a project: one ledger item per (project, annotator).
+
+`GET /next` serves an annotator the task they hold (if they still hold it) before locking another,
+and records a new lock here with a condition on what it read, so one identity holds at most one
+task lock per project even when it calls `next` concurrently. The item is a hint, checked against
+the task itself: a completion or release makes it stale, never wrong.
+"""
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from chalicelib.store.models import LedgerModel, TaskModel
+from chalicelib.store.repository import _is_conditional_failure
+
+
+def _key(project_id: str, annotator: str) -> tuple[str, str]:
+    return f"p#{project_id}", f"lock#{annotator}"
+
+
+def held(project_id: str, annotator: str) -> int | None:
+    """The task id the ledger says `annotator` holds, or None (strongly consistent)."""
+    try:
+        item = LedgerModel.get(*_key(project_id, annotator), consistent_read=True)
+    except DoesNotExist:
+        return None
+    return None if item.value is None else int(item.value)
+
+
+def record(project_id: str, annotator: str, task_id: int, until: float, expected: int | None) -> bool:
+    """Record that `annotator` holds `task_id` if the ledger still says `expected` (None: nothing);
+    False when a concurrent call of the same annotator recorded another task first."""
+    pk, sk = _key(project_id, annotator)
+    condition = LedgerModel.sk.does_not_exist() if expected is None else LedgerModel.value == expected
+    try:
+        LedgerModel(pk=pk, sk=sk, value=task_id, expires_at=int(until) + 1).save(condition=condition)
+    except PutError as exc:
+        if _is_conditional_failure(exc):
+            return False
+        raise
+    return True
+
+
+def renew(project_id: str, task_id: int, annotator: str, now_s: float, ttl_s: float) -> TaskModel | None:
+    """Extend `annotator`'s lock on a task they still hold (locked by them, unexpired, still open,
+    not completed by them); the whole task as written, or None. A released task is not renewed: a
+    skipped task is not served again to whoever skipped it."""
+    task = TaskModel(project_id=project_id, task_id=task_id)
+    still_held = (TaskModel.lock_owner == annotator) & (TaskModel.lock_until >= now_s)
+    still_open = TaskModel.pool_project.exists() | TaskModel.rework_project.exists()
+    not_done = TaskModel.annotators.does_not_exist() | ~TaskModel.annotators.contains(annotator)
+    try:
+        task.update(actions=[TaskModel.lock_until.set(now_s + ttl_s)], condition=still_held & still_open & not_done)
+    except UpdateError as exc:
+        if _is_conditional_failure(exc):
+            return None
+        raise
+    return task
