@@ -88,7 +88,7 @@ test-infra: venv package checkov-venv
 	$(PY) -m pytest tests/functional/infra -q -s
 
 serve: venv
-	$(PY) -m chalicelib.local serve --port $(PORT)
+	$(PY) -m chalicelib.local serve --port $(PORT) $(if $(FRESH),--fresh,)
 
 run: venv
 	$(PY) -m activelabel_client demo --port $(PORT) $(if $(DEMO_ONLY),--exit-after,)
