@@ -1,5 +1,6 @@
-"""Calls from activelabel to a Label Studio instance's REST API, with the hostname and access token
-its `/setup` sent (see server.py). Today: the export of labeled tasks that START_TRAINING pulls.
+"""Calls Label Studio's REST API (not an ML backend's): with the hostname and access token its
+`/setup` sent (services/labelstudio_link.py stores them). Today: the export of labeled tasks that
+START_TRAINING pulls (services/labelstudio_sync.py).
 
 A legacy token is sent as `Authorization: Token <t>`; a Personal Access Token (a JWT refresh token)
 is first exchanged at `/api/token/refresh/` for an access token sent as `Bearer` (Label Studio's

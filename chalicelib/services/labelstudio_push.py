@@ -13,7 +13,7 @@ import logging
 
 from chalicelib.errors import ValidationError
 from chalicelib.labelstudio import crypto, lsapi, net, protocol
-from chalicelib.store import jobs, preannotations, repository
+from chalicelib.store import jobs, ledger, preannotations
 
 log = logging.getLogger("activelabel.services.labelstudio_push")
 
@@ -31,7 +31,7 @@ def push(project, job_id: str | None, first: int, stored: dict[int, dict]) -> in
         return 0
     project_id = project.project_id
     marker = f"lspush#{job_id}#{first}"
-    if repository.marker_exists(project_id, marker):
+    if ledger.marker_exists(project_id, marker):
         return 0
     ls_ids = preannotations.ls_task_ids(project_id, sorted(stored))
     payload = [{"task": ls_ids[task_id], "result": prediction["result"], "score": prediction["score"],
@@ -54,7 +54,7 @@ def push(project, job_id: str | None, first: int, stored: dict[int, dict]) -> in
     except ValidationError as exc:
         _refused(project_id, job_id, marker, exc.message)
         return 0
-    repository.put_marker(project_id, marker)
+    ledger.put_marker(project_id, marker)
     log.info("project %s: pushed %s predictions to Label Studio (leaf %s of %s)", project_id, created, first, job_id)
     return created
 
@@ -63,4 +63,4 @@ def _refused(project_id: str, job_id: str | None, marker: str, message: str) -> 
     log.warning("project %s: Label Studio refused the predictions of %s: %s", project_id, job_id, message)
     if job_id:
         jobs.note_error(project_id, job_id, f"Label Studio predictions import: {message}")
-    repository.put_marker(project_id, marker)
+    ledger.put_marker(project_id, marker)

@@ -25,17 +25,19 @@ Random-key backfill: tasks imported before the `random_key` attribute existed ha
 are missing from the sparse `pool` index and `next` never serves them. Every leaf (of a rescoring
 or of a backfill-only run, `start_backfill`) also reads its range's keyless tasks and gives each a
 key (its task id in a `sequential` project, uniform random otherwise) with one conditional write,
-putting it in the pool if no completion of it was ever started (`repository.backfill_random_key`).
+putting it in the pool if no completion of it was ever started (`task_db.backfill_random_key`).
 A task that already has a key is never rewritten, so both are idempotent and can be re-run.
 """
 import logging
 import os
 import random
 
-from chalicelib.domain.settings import DEFAULTS
+from chalicelib.errors import ConflictError
 from chalicelib.ml import sampling
 from chalicelib.services import labelstudio_push, prediction
-from chalicelib.store import jobs, preannotations, queue, repository
+from chalicelib.store import dynamo, jobs, preannotations, queue
+from chalicelib.store import projects as project_db
+from chalicelib.store import tasks as task_db
 
 log = logging.getLogger("activelabel.services.rescoring")
 
@@ -65,9 +67,10 @@ def split(first: int, last: int, chunk: int, fanout: int = FANOUT) -> list[tuple
 def start(project_id: str, version: int, last_task_id: int, predict: bool = False) -> str | None:
     """Queue the rescoring of the whole pool by `version` (and its pre-annotation when `predict`);
     returns the job's id, or None when there is nothing to do."""
-    project = repository.find_project(project_id)
-    settings = {**DEFAULTS, **((project.ml if project else None) or {})}
-    score = sampling.needs_model(settings.get("sampling"))
+    project = project_db.find_project(project_id)
+    if project is None:
+        return None
+    score = sampling.needs_model(project.settings.get("sampling"))
     if last_task_id < 1 or not (score or predict):
         return None
     kind = "rescoring+preannotation" if score and predict else "rescoring" if score else "preannotation"
@@ -80,14 +83,12 @@ def start(project_id: str, version: int, last_task_id: int, predict: bool = Fals
 
 def start_preannotation(project_id: str) -> dict:
     """`POST /predictions`: a pre-annotation job of every unlabeled task by the active version."""
-    from chalicelib.errors import ConflictError
-
-    project = repository.get_project(project_id, consistent=True)
+    project = project_db.get_project(project_id, consistent=True)
     if project.active_version is None:
         raise ConflictError(f"project {project_id} has no active model version to predict with; see /training",
                             "model_version")
-    version, last_task_id = int(project.active_version), int(project.task_seq or 0)
-    job_id = f"preannotation-v{version}-{int(repository.now().timestamp() * 1000)}"
+    version, last_task_id = project.active_version, project.task_seq
+    job_id = f"preannotation-v{version}-{int(dynamo.now().timestamp() * 1000)}"
     job = jobs.start(project_id, job_id, "preannotation", last_task_id, f"v{version}")
     if last_task_id < 1:
         jobs.finish(project_id, job_id)
@@ -99,8 +100,8 @@ def start_preannotation(project_id: str) -> dict:
 
 def start_backfill(project_id: str) -> bool:
     """Queue the random-key backfill of every task of the project; False when it has no tasks."""
-    project = repository.find_project(project_id)
-    last_task_id = int(project.task_seq or 0) if project else 0
+    project = project_db.find_project(project_id)
+    last_task_id = project.task_seq if project else 0
     if last_task_id < 1:
         return False
     queue.send_rescore_ranges(project_id, 0, [(1, last_task_id)], chunk_size(), mode="backfill")
@@ -108,7 +109,7 @@ def start_backfill(project_id: str) -> bool:
 
 
 def backfill_random_keys(project_id: str, tasks: list, sequential: bool) -> tuple[list, int]:
-    """Give the keyless ones of `tasks` (read by `repository.rescoring_tasks_in_range`) a random key.
+    """Give the keyless ones of `tasks` (read by `task_db.rescoring_tasks_in_range`) a random key.
 
     Returns the tasks that are in the unlabeled pool (as read, or put there now) and the number of
     keys written.
@@ -117,7 +118,7 @@ def backfill_random_keys(project_id: str, tasks: list, sequential: bool) -> tupl
     for task in tasks:
         if task.random_key is None:
             key = float(task.task_id) if sequential else _random.random()
-            outcome = repository.backfill_random_key(project_id, int(task.task_id), key)
+            outcome = task_db.backfill_random_key(project_id, int(task.task_id), key)
             written += outcome is not None
             # None: another delivery wrote the key first; scoring such a task is conditional on the pool
             if outcome == "pool" or (outcome is None and not int(task.completion_seq or 0)):
@@ -131,13 +132,13 @@ def handle_request(project_id: str, version: int, first: int, last: int, chunk: 
                    job: str | None = None, predict: bool = False) -> str:
     """One message: "split", "scored:<n>" (",predicted:<n>" when predicting), "backfilled:<n>" or
     "skipped:<why>"."""
-    project = repository.find_project(project_id, consistent=False)
+    project = project_db.find_project(project_id, consistent=False)
     if project is None:
         return "skipped:project deleted"
-    settings = {**DEFAULTS, **(project.ml or {})}
+    settings = project.settings
     with_model = mode in ("rescore", "preannotate")
     predict = predict or mode == "preannotate"
-    if with_model and (project.active_version is None or int(project.active_version) != version):
+    if with_model and project.active_version != version:
         if job:
             jobs.finish(project_id, job, error=f"superseded: v{version} is no longer the active version")
         return "skipped:superseded"
@@ -147,7 +148,7 @@ def handle_request(project_id: str, version: int, first: int, last: int, chunk: 
     if last - first + 1 > chunk:
         queue.send_rescore_ranges(project_id, version, split(first, last, chunk), chunk, mode, job, predict)
         return "split"
-    read = (preannotations.tasks_in_range if predict and with_model else repository.rescoring_tasks_in_range)(
+    read = (preannotations.tasks_in_range if predict and with_model else task_db.rescoring_tasks_in_range)(
         project_id, first, last)
     strategy = sampling.resolve(settings.get("sampling"))
     tasks, backfilled = backfill_random_keys(project_id, read, sequential=strategy == "sequential")
@@ -189,7 +190,7 @@ def score_tasks(project_id: str, version: int, first: int, strategy: str, model,
     embedding = sampling.feature_embedding(model, inputs) if strategy in sampling.EMBEDDING_STRATEGIES else None
     scores = sampling.priorities(strategy, probabilities, task_ids=[int(t.task_id) for t in tasks],
                                  embedding=embedding, seed=version * 1_000_003 + first)
-    return sum(repository.store_score(project_id, int(t.task_id), float(s), version)
+    return sum(task_db.store_score(project_id, int(t.task_id), float(s), version)
                for t, s in zip(tasks, scores))
 
 

@@ -17,7 +17,10 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import config
 from chalicelib.store.models import LedgerModel
-from chalicelib.store.repository import MARKER_TTL_SECONDS, _connection, _is_conditional_failure, now
+from chalicelib.store.dynamo import connection as _connection
+from chalicelib.store.dynamo import is_conditional_failure as _is_conditional_failure
+from chalicelib.store.dynamo import now
+from chalicelib.store.ledger import MARKER_TTL_SECONDS
 
 JOB_TTL_SECONDS = 90 * 24 * 3600
 KINDS = ("training", "rescoring", "preannotation", "rescoring+preannotation", "labelstudio_pull")

@@ -2,7 +2,7 @@
 started to complete, kept in the task's `preannotation` attribute, apart from the predictions a
 user imported with the task (`predictions`). The export lists both."""
 from chalicelib.store.models import TaskModel
-from chalicelib.store.repository import RESCORING_ATTRIBUTES, _update_task
+from chalicelib.store.tasks import RESCORING_ATTRIBUTES, _update_task
 
 
 def _no_completion():
@@ -17,7 +17,7 @@ def store_prediction(project_id: str, task_id: int, prediction: dict) -> bool:
 
 
 def tasks_in_range(project_id: str, first: int, last: int) -> list[TaskModel]:
-    """What a leaf that predicts reads: the tasks rescoring reads (`repository.rescoring_tasks_in_range`:
+    """What a leaf that predicts reads: the tasks rescoring reads (`tasks.rescoring_tasks_in_range`:
     the unlabeled pool and keyless tasks) and every other task without a completion (e.g. one that came
     from Label Studio, whose pool membership the stream decides). One bounded range query."""
     return list(TaskModel.query(
