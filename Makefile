@@ -16,7 +16,7 @@ STACK ?= activelabel-$(STAGE)
 ARTIFACT_BUCKET ?=
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: venv browser test-browser console-screenshots test test-unit test-functional test-e2e test-infra serve run bench bench-cold-start package deploy python312 checkov-venv clean e2e-labelstudio bench-train bench-active-learning bench-active-learning-digits bench-next
+.PHONY: venv browser test-browser console-screenshots test test-unit test-functional test-e2e test-infra serve run bench bench-cold-start package deploy python312 checkov-venv clean e2e-labelstudio bench-train bench-active-learning bench-active-learning-digits bench-next bench-preannotate
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "need Python 3.11-3.13 (3.12 preferred)"; exit 1; }
@@ -88,12 +88,13 @@ test-infra: venv package checkov-venv
 	$(PY) -m pytest tests/functional/infra -q -s
 
 serve: venv
-	$(PY) -m chalicelib.local serve --port $(PORT)
+	$(PY) -m chalicelib.local serve --port $(PORT) $(if $(FRESH),--fresh,)
 
 run: venv
 	$(PY) -m activelabel_client demo --port $(PORT) $(if $(DEMO_ONLY),--exit-after,)
 
-bench: venv
+# the label-studio-ml SDK peer (bench/lsml_peer.py) serves our model's numpy form: numpy + defusedxml in its venv
+bench: venv .venv-lsml/.bench-peer
 	$(PY) bench/predict.py
 
 # A real Label Studio (about 1 GB, in its own venv; not part of `make test`) uses our /ls/ backend.
@@ -116,6 +117,10 @@ LSML_PYTHON ?= $(shell for p in python3.11 $$(ls -d $$HOME/.pyenv/versions/3.11*
 $(LSML_VENV)/.installed:
 	@test -x $(LSML_VENV)/bin/python || $(LSML_PYTHON) -m venv $(LSML_VENV)
 	$(LSML_VENV)/bin/python -m pip install --quiet label-studio-ml==1.0.9 rq==1.10.1
+	@touch $@
+
+$(LSML_VENV)/.bench-peer: $(LSML_VENV)/.installed
+	$(LSML_VENV)/bin/python -m pip install --quiet "numpy>=2,<3" defusedxml==$$(grep -i '^defusedxml==' requirements.txt | cut -d= -f3)
 	@touch $@
 
 e2e-labelstudio: venv $(LS_VENV)/.installed $(LSML_VENV)/.installed
@@ -150,6 +155,10 @@ bench/dynalite/node_modules/.installed: bench/dynalite/package-lock.json
 
 bench-next: venv bench/dynalite/node_modules/.installed
 	$(PY) bench/next_task.py
+
+# pre-annotating a whole project through the fan-out (N=100000 by default; N=10000 takes minutes)
+bench-preannotate: venv
+	$(PY) bench/preannotate.py --tasks $(or $(N),100000) --out preannotate_$(or $(N),100000).json
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache dist bench/out

@@ -59,11 +59,13 @@ def fill_pool(project_id: str, size: int, texts: list[str], seed: int) -> None:
     """`size` unlabeled tasks, ranked by a (fake-random) priority as a rescoring would leave them."""
     import random
 
-    from chalicelib.store import repository
+    from chalicelib.store import dynamo
+    from chalicelib.store import projects as project_db
+    from chalicelib.store import task_import
     from chalicelib.store.models import TaskModel
 
     rng = random.Random(seed)
-    now = repository.now()
+    now = dynamo.now()
     batch = []
     for task_id in range(1, size + 1):
         batch.append(TaskModel(
@@ -71,10 +73,10 @@ def fill_pool(project_id: str, size: int, texts: list[str], seed: int) -> None:
             random_key=rng.random(), pool_project=project_id,
             scored_project=project_id, priority=rng.random(), score_version=1))
         if len(batch) == 5000:
-            repository.put_tasks(batch, [])
+            task_import.put_tasks(batch, [])
             batch = []
-    repository.put_tasks(batch, [])
-    repository.reserve_task_ids(project_id, size)
+    task_import.put_tasks(batch, [])
+    project_db.reserve_task_ids(project_id, size)
 
 
 def measure_next(client_http, pools: dict[int, str], headers: dict, annotators: int, rounds: int) -> dict:
@@ -83,7 +85,7 @@ def measure_next(client_http, pools: dict[int, str], headers: dict, annotators: 
     the locks of a round are released before the next round. Baseline, interleaved the same way: one
     bare `Query(Limit=1)` on the `scored` index (the cheapest request `next` makes)."""
     from chalicelib.local.metering import count_dynamodb_requests
-    from chalicelib.store import repository
+    from chalicelib.store import tasks as task_db
     from chalicelib.store.models import TaskModel
 
     out = {size: {"latencies": [], "baseline": [], "requests": []} for size in pools}
@@ -103,7 +105,7 @@ def measure_next(client_http, pools: dict[int, str], headers: dict, annotators: 
                 next(TaskModel.scored_index.query(project_id, limit=1, page_size=1).page_iter)
                 out[size]["baseline"].append(time.perf_counter() - started)
         for project_id, task_id, annotator in held:
-            assert repository.release_lock(project_id, task_id, annotator)
+            assert task_db.release_lock(project_id, task_id, annotator)
     report = {}
     for size, r in out.items():
         next_ms = statistics.median(r["latencies"]) * 1000
@@ -128,13 +130,13 @@ def run_next_benchmark(app_module, sizes: list[int], texts: list[str], annotator
     from chalice.test import Client
 
     from activelabel_client.datasets import SMS_LABEL_CONFIG
-    from chalicelib.store import repository
+    from chalicelib.store import projects as project_db
 
     pools = {}
     for size in sizes:
-        project = repository.create_project(f"pool-{size}", SMS_LABEL_CONFIG, {
+        project = project_db.create_project(f"pool-{size}", SMS_LABEL_CONFIG, {
             "model": "text_classifier", "sampling": "margin", "min_completions": 10})
-        repository.update_project(project, completions_count=1000)  # past the random first batch
+        project_db.update_project(project.project_id, completions_count=1000)  # past the random first batch
         started = time.perf_counter()
         fill_pool(project.project_id, size, texts, seed=size)
         print(f"pool of {size} tasks written in {time.perf_counter() - started:.1f} s", flush=True)
@@ -159,21 +161,23 @@ def train_and_promote(project_id: str) -> int:
     from activelabel_client.datasets import SMS_LABEL_CONFIG, sms_split
     from chalicelib.labeling.config import parse_label_config
     from chalicelib.ml import registry, training
-    from chalicelib.store import artifacts, repository
-    from chalicelib.store.models import ModelVersionModel
+    from chalicelib.store import artifacts
+    from chalicelib.store import dynamo
+    from chalicelib.store import training as training_db
+    from chalicelib.domain.records import ModelPointer, ModelVersion
 
     pool, _ = sms_split(60, 0, seed=0)
     kind = registry.get_kind("text_classifier")
     target = kind.targets(parse_label_config(SMS_LABEL_CONFIG))[0]
     outcome = training.train(kind, target, [({"text": r["text"]}, {"label": [r["label"]]}) for r in pool], seed=1)
     stored = artifacts.put_artifact(artifacts.artifact_key(project_id, 2), training.serialize(outcome.model), {})
-    item = ModelVersionModel(
-        project_id=project_id, version=2, model_version="v2", model=kind.name, created_at=repository.now(),
-        n_train=outcome.n_train, metrics=outcome.metrics, s3_bucket=stored.bucket, s3_key=stored.key,
-        s3_version_id=stored.version_id, sha256=stored.sha256, sklearn_version=training.sklearn_version(),
-        label_changes=0, train_seq=1)
-    repository.record_model_version(item)
-    assert repository.promote(project_id, item)
+    pointer = ModelPointer(bucket=stored.bucket, key=stored.key, version_id=stored.version_id, sha256=stored.sha256,
+                           sklearn_version=training.sklearn_version(), model_version="v2")
+    item = ModelVersion(project_id=project_id, version=2, model_version="v2", model=kind.name,
+                        created_at=dynamo.now(), n_train=outcome.n_train, metrics=outcome.metrics, pointer=pointer,
+                        label_changes=0, train_seq=1)
+    training_db.record_model_version(item)
+    assert training_db.promote(project_id, item)
     return 2
 
 
@@ -203,10 +207,11 @@ def measure_rescore(app, env: dict, tasks: int, chunk: int, texts: list[str]) ->
     from activelabel_client.datasets import SMS_LABEL_CONFIG
     from chalicelib.services import rescoring
     from chalicelib.local.pump import EventPump
-    from chalicelib.store import repository
+    from chalicelib.store import projects as project_db
+    from chalicelib.store import tasks as task_db
     from chalicelib.store.models import TaskModel
 
-    project = repository.create_project("rescore", SMS_LABEL_CONFIG, {"model": "text_classifier", "sampling": "margin"})
+    project = project_db.create_project("rescore", SMS_LABEL_CONFIG, {"model": "text_classifier", "sampling": "margin"})
     project_id = project.project_id
     started = time.perf_counter()
     fill_pool(project_id, tasks, texts, seed=7)
@@ -216,10 +221,10 @@ def measure_rescore(app, env: dict, tasks: int, chunk: int, texts: list[str]) ->
     for i in range(3):
         first = 1 + i * (tasks // 3)
         t0 = time.perf_counter()
-        repository.rescoring_tasks_in_range(project_id, first, min(tasks, first + chunk - 1))
+        task_db.rescoring_tasks_in_range(project_id, first, min(tasks, first + chunk - 1))
         query_s.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        repository.store_score(project_id, first, 0.5, version - 1)  # as the pool's previous model (then rescored)
+        task_db.store_score(project_id, first, 0.5, version - 1)  # as the pool's previous model (then rescored)
         update_s.append(time.perf_counter() - t0)
     pump = EventPump(app, env)
     started, cpu_started = time.perf_counter(), time.process_time()

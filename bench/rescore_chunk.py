@@ -80,13 +80,13 @@ def main(argv=None) -> int:
         from activelabel_client.datasets import SMS_LABEL_CONFIG, sms_spam
         from chalicelib.services import rescoring
         from chalicelib.local.resources import create_resources
-        from chalicelib.store import repository
+        from chalicelib.store import projects as project_db
         from chalicelib.store.models import bind_tables
 
         assert chalicelib.__file__.startswith(str(Path(args.root).resolve())), chalicelib.__file__
         os.environ.update(create_resources("activelabel-bench"))
         bind_tables()
-        project = repository.create_project("rescore", SMS_LABEL_CONFIG, {"model": "text_classifier", "sampling": "margin"})
+        project = project_db.create_project("rescore", SMS_LABEL_CONFIG, {"model": "text_classifier", "sampling": "margin"})
         project_id = project.project_id
         bench.fill_pool(project_id, args.pool, [r["text"] for r in sms_spam()], seed=7)
         version = bench.train_and_promote(project_id)

@@ -79,11 +79,5 @@ def completions_stream_arn() -> str:
     )
 
 
-def admin_token() -> str:
-    from chalicelib.store.secrets import secret
-
-    return secret(ADMIN_TOKEN_ENV)
-
-
 def region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"

@@ -1,4 +1,4 @@
-"""HTTP edge: parse and validate requests, call the domain and store, shape responses.
+"""HTTP edge: parse requests, call one use case (chalicelib/services), shape responses.
 
 Route functions take the Chalice request and path parameters and return plain dicts or
 chalice.Response; errors are raised as chalicelib.errors exceptions and turned into

@@ -9,10 +9,10 @@ Tokens are never logged; error messages never echo them.
 """
 import hmac
 
-from chalicelib import config
 from chalicelib.api.access import ALL_PROJECTS, Principal
 from chalicelib.errors import UnauthorizedError
 from chalicelib.services import tokens
+from chalicelib.store.secrets import admin_token
 
 ENV_ADMIN = Principal(name="admin", role="admin", projects=ALL_PROJECTS)
 
@@ -28,7 +28,7 @@ def token_from_header(value: str | None) -> str:
 
 def authenticate(headers) -> Principal:
     token = token_from_header(headers.get("authorization"))
-    admin = config.admin_token()
+    admin = admin_token()
     if admin and hmac.compare_digest(token.encode(), admin.encode()):
         return ENV_ADMIN
     item = tokens.verify(token)

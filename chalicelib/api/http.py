@@ -1,4 +1,5 @@
 """Request parsing, pagination, error mapping: shared by every route module."""
+import functools
 import json
 import logging
 import math
@@ -6,6 +7,7 @@ import math
 from chalice import Response
 
 from chalicelib import hops
+from chalicelib.api import access
 from chalicelib.errors import ActivelabelError, ForbiddenError, PayloadTooLargeError, ValidationError
 
 log = logging.getLogger("activelabel.api")
@@ -138,10 +140,6 @@ def route_factory(app, authenticate, ls_authenticate=None):
     Errors: Chalice turns any exception of a view into a bare 500 before middleware sees it, so
     each view is wrapped here: domain errors become `{"Code", "Message", "Field"}` with their status.
     """
-    import functools
-
-    from chalicelib.api import access
-
     def route(path, **options):
         rules = {method: access.rule_for(method, path) for method in options.get("methods", ["GET"])}
 

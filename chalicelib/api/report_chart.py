@@ -7,6 +7,9 @@ Pillow's built-in font. Input is the JSON of `report.report`; output is PNG byte
 """
 from __future__ import annotations
 
+import io
+import math
+
 WIDTH, HEIGHT = 720, 420
 LEFT, RIGHT, TOP, BOTTOM = 64, 24, 48, 56
 INK, GRID, OURS, RANDOM = (33, 33, 33), (225, 225, 225), (31, 119, 180), (214, 39, 40)
@@ -14,8 +17,6 @@ INK, GRID, OURS, RANDOM = (33, 33, 33), (225, 225, 225), (31, 119, 180), (214, 3
 
 def _nice_step(span: float, ticks: int = 5) -> float:
     """A round tick step (1, 2 or 5 times a power of ten) giving about `ticks` ticks over `span`."""
-    import math
-
     raw = max(span, 1e-9) / ticks
     magnitude = 10 ** math.floor(math.log10(raw))
     return next(f * magnitude for f in (1, 2, 5, 10) if raw <= f * magnitude)
@@ -31,8 +32,6 @@ def series(report: dict) -> tuple[list[tuple[float, float]], list[tuple[float, f
 
 
 def render_png(report: dict) -> bytes:
-    import io
-
     from PIL import Image, ImageDraw, ImageFont
 
     ours, random = series(report)

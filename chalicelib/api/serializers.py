@@ -2,14 +2,13 @@
 from chalicelib.domain.settings import masked
 from chalicelib.domain.training_state import training_state
 from chalicelib.labeling.results import completion_record, iso, task_to_labelstudio
-from chalicelib.services.training_requests import counters_of
 
 completion_json = completion_record
 __all__ = ["completion_json", "iso", "model_version_json", "project_json", "task_json", "token_json"]
 
 
 def project_json(project) -> dict:
-    counters = counters_of(project)
+    counters = project.counters
     return {
         "id": project.project_id,
         "title": project.title,
@@ -17,8 +16,8 @@ def project_json(project) -> dict:
         "ml": masked(project.ml),
         "created_at": iso(project.created_at),
         "updated_at": iso(project.updated_at),
-        "task_count": int(project.task_seq or 0),
-        "completions": int(project.completions_count or 0),
+        "task_count": project.task_seq,
+        "completions": project.completions_count,
         "accepted_tasks": counters.accepted_tasks,
         "training_state": training_state(counters),
         "model_version": project.model_version,
@@ -79,6 +78,8 @@ def job_json(job) -> dict:
     }
     if job.kind in ("preannotation", "rescoring+preannotation"):
         body["predictions_stored"] = int(job.stored or 0)
+        if job.pushed is not None:
+            body["predictions_pushed_to_labelstudio"] = int(job.pushed)
     if job.detail:
         body["detail"] = job.detail
     return body

@@ -2,7 +2,7 @@
 from chalicelib.api.http import created, json_body, json_object, page_params, parse_task_id, principal, query_param
 from chalicelib.api.serializers import completion_json, iso, task_json
 from chalicelib.errors import ValidationError
-from chalicelib.labeling.validation import normalize_completion
+from chalicelib.labeling.normalize import normalize_completion
 from chalicelib.services import completions, tasks
 
 

@@ -14,7 +14,7 @@ model-free strategy (`random`, `sequential`) never reads `scored`; otherwise `sc
 """
 import random
 
-from chalicelib.ml.sampling import needs_model
+from chalicelib.domain.settings import MODEL_FREE_STRATEGIES
 
 MAX_EXTRA_ANNOTATORS = 2
 LOCK_TTL_SECONDS = 600
@@ -31,12 +31,29 @@ def pick_after_lost_race(n_candidates: int) -> int:
     return random.randrange(n_candidates)
 
 
-def in_pool(n_completions: int) -> bool:
-    return n_completions == 0
+QUEUES = ("rework", "scored", "pool")  # the order `next` reads them in (after the random phase)
+# A completion being started takes its task out of these at once (the stream then re-judges it).
+LEFT_ON_COMPLETION = frozenset({"pool", "scored"})
 
 
-def wants_annotator(n_completions: int, accepted: bool, overlap: int) -> bool:
-    return not accepted and 0 < n_completions < overlap + MAX_EXTRA_ANNOTATORS
+def queues_of(n_completions: int, accepted: bool, agreement: float | None, overlap: int,
+              has_random_key: bool, has_score: bool) -> frozenset[str]:
+    """The queues a task is in, from its judged label state. The one rule: the store only turns the
+    answer into the sparse index attributes (`<queue>_project`).
+
+    - `pool`: nobody completed it (and it has its random key, the index's sort key);
+    - `scored`: in the pool and ranked by a model;
+    - `rework`: started, not accepted, fewer than `overlap + MAX_EXTRA_ANNOTATORS` completions, and
+      an agreement (the index's sort key) to rank it by.
+    """
+    queues = set()
+    if n_completions == 0 and has_random_key:
+        queues.add("pool")
+        if has_score:
+            queues.add("scored")
+    if not accepted and 0 < n_completions < overlap + MAX_EXTRA_ANNOTATORS and agreement is not None:
+        queues.add("rework")
+    return frozenset(queues)
 
 
 def first_batch_size(settings: dict) -> int:
@@ -46,6 +63,6 @@ def first_batch_size(settings: dict) -> int:
 def queue_order(settings: dict, completions_count: int) -> list[str]:
     """The indexes to read, in order, for the next task."""
     random_phase = completions_count < first_batch_size(settings) * int(settings.get("overlap") or 1)
-    if random_phase or not needs_model(settings.get("sampling")):
+    if random_phase or settings.get("sampling") in MODEL_FREE_STRATEGIES:
         return ["rework", "pool"]
     return ["rework", "scored", "pool"]

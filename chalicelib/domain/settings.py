@@ -27,6 +27,7 @@ SAMPLING_STRATEGIES = (
     "diverse_margin", "badge", "uncertainty",
 )
 
+MODEL_FREE_STRATEGIES = ("sequential", "random")  # strategies that never read a model's scores
 SECRET_MASK = "********"  # what is shown instead of a custom backend's password
 
 DEFAULTS = {

@@ -1,5 +1,7 @@
 """The rescore queue's handler: each message is one range of task ids to rescore or backfill
-(services/rescoring.py)."""
+(services/rescoring.py), and the command that queues random-key backfills."""
+import argparse
+
 from chalicelib.events.batch import process_batch
 from chalicelib.services import rescoring
 from chalicelib.store import queue
@@ -17,8 +19,6 @@ def handle_rescore_batch(event) -> dict:
 
 def main(argv=None) -> int:
     """`python -m chalicelib.events.rescoring backfill PROJECT_ID...`: queue random-key backfills."""
-    import argparse
-
     parser = argparse.ArgumentParser(prog="python -m chalicelib.events.rescoring", description=main.__doc__)
     parser.add_argument("command", choices=["backfill"])
     parser.add_argument("project_ids", nargs="+", metavar="PROJECT_ID")

@@ -12,21 +12,14 @@ from chalicelib.labeling.config import (
     parse_label_config,
 )
 from chalicelib.labeling.results import (
-    choices_result,
     completion_to_labelstudio,
-    extract_choices,
     new_region_id,
     prediction_to_labelstudio,
     result_item,
     task_to_labelstudio,
 )
-from chalicelib.labeling.validation import (
-    MAX_TEXT_CHARS,
-    normalize_completion,
-    normalize_import_task,
-    validate_result,
-    validate_task_data,
-)
+from chalicelib.labeling.normalize import normalize_completion, normalize_import_task
+from chalicelib.labeling.validation import MAX_TEXT_CHARS, validate_result, validate_task_data
 
 __all__ = [
     "CONTROL_TAGS",
@@ -38,9 +31,7 @@ __all__ = [
     "Control",
     "LabelConfig",
     "ObjectTag",
-    "choices_result",
     "completion_to_labelstudio",
-    "extract_choices",
     "new_region_id",
     "normalize_completion",
     "normalize_import_task",

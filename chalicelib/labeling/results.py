@@ -11,24 +11,9 @@ _REGION_ALPHABET = string.ascii_letters + string.digits + "_-"
 
 
 def new_region_id() -> str:
-    """A region id like the Label Studio editor makes: 10 URL-safe random characters."""
-    return "".join(secrets.choice(_REGION_ALPHABET) for _ in range(10))
-
-
-def choices_result(control: Control, choices: list[str], score: float | None = None) -> dict:
-    """One `choices` result item for a Choices control (targets its first `toName`)."""
-    if control.type != "Choices":
-        raise ValueError(f"choices_result needs a Choices control, got {control.name!r} (<{control.type}>)")
-    item = {
-        "id": new_region_id(),
-        "from_name": control.name,
-        "to_name": control.to_name[0],
-        "type": "choices",
-        "value": {"choices": list(choices)},
-    }
-    if score is not None:
-        item["score"] = float(score)
-    return item
+    """A region id like the Label Studio editor makes: 10 URL-safe random characters (the first 10
+    of 8 random bytes in base64url: 60 random bits, each character uniform over _REGION_ALPHABET)."""
+    return secrets.token_urlsafe(8)[:10]
 
 
 def result_item(control: Control, to_name: str, value: dict, score: float | None = None) -> dict:
@@ -45,29 +30,6 @@ def result_item(control: Control, to_name: str, value: dict, score: float | None
     if score is not None:
         item["score"] = float(score)
     return item
-
-
-def extract_choices(result: list, control_name: str) -> list[str] | None:
-    """The choices a result gives for a control, or None when it has none.
-
-    Classification-level items (no region geometry) win over per-region ones; malformed items are
-    skipped (validate before trusting a result)."""
-    region_level = None
-    for item in result or ():
-        if not isinstance(item, dict) or item.get("from_name") != control_name or item.get("type") != "choices":
-            continue
-        value = item.get("value")
-        if not isinstance(value, dict):
-            continue
-        choices = value.get("choices")
-        if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
-            continue
-        if any(k in value for k in ("start", "end", "x", "y", "points")):
-            if region_level is None:
-                region_level = list(choices)
-            continue
-        return list(choices)
-    return region_level
 
 
 def iso(value) -> str | None:

@@ -1,5 +1,7 @@
-"""Label Studio both ways: activelabel as a Label Studio ML backend (`server.py`, routes under /ls/),
-and any Label Studio ML backend as a project's custom model (`client.py`).
+"""Label Studio both ways: activelabel as a Label Studio ML backend (`server.py`, the edge behind
+the /ls/ routes; `auth.py` its Basic auth), any Label Studio ML backend as a project's custom model
+(`client.py`), and Label Studio's own REST API (`lsapi.py`). `protocol.py` parses the payloads,
+`net.py` is the SSRF-guarded HTTP client, `crypto.py` seals stored tokens.
 
-See docs/labelstudio.md and ../shared/reference/labelstudio-protocol.md for the protocol.
+See docs/labelstudio.md for the protocol.
 """

@@ -1,4 +1,5 @@
-"""Any Label Studio ML backend as a project's custom model (ML settings `"model": "custom"`).
+"""The custom-backend client: any Label Studio ML backend as a project's custom model (ML settings
+`"model": "custom"`).
 
 We call the backend exactly as Label Studio does (protocol reference §1.2): JSON over HTTP, optional
 Basic auth, `/health` (1 s) and `/setup` (3 s) to validate, `/predict` (100 s) in batches, retries
@@ -230,7 +231,7 @@ def backend_from_settings(custom: dict, key: str, label_config: str, title: str 
 
 
 def backend_for(project) -> CustomBackend:
-    custom = (project.ml or {}).get("custom_backend")
+    custom = project.settings.get("custom_backend")
     if not custom:
         raise ValidationError("ml.custom_backend", "required when model is 'custom'")
     return backend_from_settings(custom, project_key(project), project.label_config, project.title or "")

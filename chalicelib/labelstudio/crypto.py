@@ -12,6 +12,9 @@ import hashlib
 import hmac
 import os
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from chalicelib.errors import ActivelabelError
 from chalicelib.store.secrets import secret
 
@@ -60,8 +63,6 @@ def fingerprint(*values: str) -> str:
 def encrypt(plaintext: str, context: str) -> str:
     """AES-256-GCM; `context` (e.g. the project id) is authenticated, so a ciphertext cannot be
     moved to another project."""
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
     nonce = os.urandom(12)
     sealed = AESGCM(derive("token-encryption")).encrypt(nonce, plaintext.encode(), context.encode())
     return _CIPHER_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
@@ -69,9 +70,6 @@ def encrypt(plaintext: str, context: str) -> str:
 
 def decrypt(ciphertext: str, context: str) -> str:
     """Raises ValueError when the ciphertext is not ours, was altered, or belongs to another context."""
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
     if not ciphertext.startswith(_CIPHER_PREFIX):
         raise ValueError("unknown ciphertext format")
     try:

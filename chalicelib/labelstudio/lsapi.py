@@ -1,9 +1,11 @@
-"""Calls from activelabel to a Label Studio instance's REST API, with the hostname and access token
-its `/setup` sent (see server.py). Today: the export of labeled tasks that START_TRAINING pulls.
+"""Calls Label Studio's REST API (not an ML backend's): with the hostname and access token its
+`/setup` sent (services/labelstudio_link.py stores them). Today: the export of labeled tasks that
+START_TRAINING pulls (services/labelstudio_sync.py).
 
 A legacy token is sent as `Authorization: Token <t>`; a Personal Access Token (a JWT refresh token)
 is first exchanged at `/api/token/refresh/` for an access token sent as `Bearer` (Label Studio's
-own SDK rule). Every call goes through the SSRF guard of net.py.
+own SDK rule). Every call goes through the SSRF guard of net.py. Also: pushing stored predictions
+(pre-annotation) through the predictions import API.
 """
 from chalicelib.labelstudio import net
 
@@ -36,3 +38,18 @@ def export_labeled_tasks(hostname: str, token: str, ls_project_number: str) -> l
         raise net.UpstreamError(f"Label Studio export of project {ls_project_number} answered {reply.status}",
                                 "status", reply.status, "hostname")
     return reply.body
+
+
+IMPORT_TIMEOUT = (5.0, 60.0)
+
+
+def import_predictions(hostname: str, token: str, ls_project_number: str, predictions: list[dict]) -> int:
+    """`POST /api/projects/<n>/import/predictions` with [{"task", "result", "score", "model_version"}];
+    returns how many Label Studio created."""
+    url = net.join(hostname, f"api/projects/{ls_project_number}/import/predictions")
+    reply = net.request("POST", url, headers={"Authorization": auth_header(hostname, token)}, body=predictions,
+                        timeout=IMPORT_TIMEOUT, field="hostname")
+    if reply.status not in (200, 201):
+        raise net.UpstreamError(f"Label Studio predictions import of project {ls_project_number} answered "
+                                f"{reply.status}", "status", reply.status, "hostname")
+    return int((reply.body or {}).get("created", len(predictions))) if isinstance(reply.body, dict) else len(predictions)

@@ -16,6 +16,8 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import urllib3
+
 from chalicelib import hops
 from chalicelib.errors import ActivelabelError, ValidationError
 
@@ -124,8 +126,6 @@ def request(method: str, url: str, *, body=None, headers: dict | None = None, ti
             field: str = "url") -> Reply:
     """One JSON request through the SSRF guard. Raises UpstreamError on connection errors and
     timeouts; HTTP errors are returned (the caller decides), never retried."""
-    import urllib3
-
     hop_count = hops.outgoing(url)
     target = check_url(url, field)
     all_headers = {"Host": target.host if target.port in (80, 443) else f"{target.host}:{target.port}",

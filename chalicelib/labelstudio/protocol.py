@@ -1,12 +1,12 @@
 """The Label Studio ML-backend protocol's payloads, parsed into plain values (no I/O).
 
-Label Studio has sent many shapes over the years (../shared/reference/labelstudio-protocol.md §1):
+Label Studio has sent many shapes over the years (docs/labelstudio.md):
 `schema` (setup) or `label_config` (predict/train), `annotations` or pre-1.0 `completions`,
 `tasks` as a list (or, in the SDK's own tests, a single object), webhook payloads with or without
 the nested task. Everything here accepts them all and names the field it rejects.
 """
 from chalicelib.errors import ValidationError
-from chalicelib.labeling.validation import normalize_completion
+from chalicelib.labeling.normalize import normalize_completion
 
 UNTRAINED_VERSION = "untrained"  # /setup and predictions while a project has no model yet
 MODEL_CLASS = "activelabel"  # what /health answers: a custom backend that says so is refused

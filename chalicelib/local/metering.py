@@ -7,11 +7,11 @@ import contextlib
 
 
 def _store_clients() -> list:
-    from chalicelib.store import models, repository
+    from chalicelib.store import dynamo, models
 
     clients = {id(m._get_connection().connection.client): m._get_connection().connection.client
                for m in models._LOGICAL_IDS}
-    transactions = repository._connection().client
+    transactions = dynamo.connection().client
     clients[id(transactions)] = transactions
     return list(clients.values())
 

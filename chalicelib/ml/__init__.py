@@ -1,5 +1,6 @@
 """Model kinds, training, evaluation and serving.
 
-Import rule: only `registry` may be imported at module level by the API; numpy, scipy,
-scikit-learn and joblib are imported inside functions on the train and predict paths.
+Import rule: numpy, scipy, scikit-learn, joblib and Pillow are imported lazily, inside the
+functions of the train and predict paths: every Lambda function imports app.py (and through it
+registry, serving and sampling), and importing scikit-learn costs seconds of cold start.
 """

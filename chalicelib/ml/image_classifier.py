@@ -9,7 +9,12 @@ work for photos and scans alike, about 900 numbers per image:
 - a joint RGB colour histogram, 4 levels per channel (colour).
 Standardised, then a logistic regression (one-vs-rest for `choice="multiple"`).
 """
+from concurrent.futures import ThreadPoolExecutor
+from io import BytesIO
+
 from chalicelib.ml.base import ChoicesModel
+from chalicelib.store import media
+from chalicelib.store.media import MediaError
 
 MAX_PIXELS = 40_000_000
 FETCH_THREADS = 8
@@ -24,11 +29,7 @@ def image_url(data: dict, obj) -> str:
 
 
 def decode(body: bytes, url: str = "image"):
-    from io import BytesIO
-
     from PIL import Image, ImageOps
-
-    from chalicelib.store.media import MediaError
 
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
@@ -70,8 +71,6 @@ def image_features(image):
 
 
 def features_of_url(url: str):
-    from chalicelib.store import media
-
     return image_features(decode(media.fetch(url), url))
 
 
@@ -84,7 +83,6 @@ class ImageClassifier(ChoicesModel):
     def encode(self, raws):
         """Fetch and featurise every image once (threads: the work is mostly waiting on I/O)."""
         import numpy as np
-        from concurrent.futures import ThreadPoolExecutor
 
         if not raws:
             return np.zeros((0, 1))

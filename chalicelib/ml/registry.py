@@ -9,14 +9,6 @@ from dataclasses import dataclass
 from chalicelib.errors import ValidationError
 from chalicelib.labeling.config import Control, LabelConfig, ObjectTag
 
-# Control tags no scikit-learn model here can learn: a custom backend is needed.
-NEEDS_CUSTOM_MODEL = (
-    "RectangleLabels", "Rectangle", "PolygonLabels", "Polygon", "EllipseLabels", "Ellipse",
-    "KeyPointLabels", "KeyPoint", "BrushLabels", "Brush", "TextArea", "VideoRectangle",
-    "TimeSeriesLabels", "HyperTextLabels", "ParagraphLabels", "Pairwise", "Ranker", "Relations", "DateTime",
-)
-
-
 @dataclass(frozen=True)
 class Target:
     """One control the model learns, and the object it reads its input from."""

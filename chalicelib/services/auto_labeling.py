@@ -22,8 +22,9 @@ import hashlib
 import logging
 
 from chalicelib.domain.calibration import Calibration, calibrate, clopper_pearson_lower
-from chalicelib.domain.settings import DEFAULTS, auto_label_settings
-from chalicelib.store import auto_labels, repository
+from chalicelib.domain.settings import auto_label_settings
+from chalicelib.store import auto_labels
+from chalicelib.store import training as training_db
 
 log = logging.getLogger("activelabel.services.auto_labeling")
 
@@ -39,7 +40,7 @@ def calibrate_version(project, model, validation: list, held_out: bool) -> dict 
     apply to its kind). Computed whether or not auto-labelling is on, so turning it on later uses it."""
     if not supports(model):
         return None
-    settings = auto_label_settings({**DEFAULTS, **(project.ml or {})})
+    settings = auto_label_settings(project.settings)
     scored: list[tuple[float, bool]] = []
     if held_out and validation:
         examples = [model.example(t.data, t.consensus) for t in validation]
@@ -61,7 +62,7 @@ def audited(task_id: int, rate: float) -> bool:
 
 
 def audit_status(project, settings: dict) -> dict:
-    n, correct = int(project.audit_n or 0), int(project.audit_correct or 0)
+    n, correct = int(project.audit_n or 0), int(project.audit_correct or 0)  # a Project record
     delta = 1.0 - settings["confidence"]
     lower = clopper_pearson_lower(n, correct, delta / 2) if n else None
     upper = 1.0 - clopper_pearson_lower(n, n - correct, delta / 2) if n else None
@@ -74,7 +75,7 @@ def audit_status(project, settings: dict) -> dict:
 
 def policy(project, calibration: dict | None) -> tuple[float | None, dict, str]:
     """(threshold or None, settings, why not) for the project's active version now."""
-    settings = auto_label_settings({**DEFAULTS, **(project.ml or {})})
+    settings = auto_label_settings(project.settings)
     if not settings["enabled"]:
         return None, settings, "auto-labelling is off (ml.auto_label.enabled)"
     if not calibration or calibration.get("threshold") is None:
@@ -90,7 +91,7 @@ def label_chunk(project, version: int, model, tasks: list) -> dict:
     Returns {"labelled", "withdrawn"}."""
     if not tasks or not supports(model):
         return {"labelled": 0, "withdrawn": 0}
-    record = repository.get_model_version(project.project_id, version)
+    record = training_db.get_model_version(project.project_id, version)
     threshold, settings, _ = policy(project, getattr(record, "calibration", None))
     labelled = withdrawn = 0
     if threshold is None:
@@ -125,7 +126,7 @@ def record_audit(project_id: str, task, consensus: dict | None) -> None:
 
 def status(project) -> dict:
     """What /training shows of auto-labelling."""
-    record = repository.get_model_version(project.project_id, int(project.active_version)) \
+    record = training_db.get_model_version(project.project_id, int(project.active_version)) \
         if project.active_version is not None else None
     calibration = getattr(record, "calibration", None)
     threshold, settings, why = policy(project, calibration)

@@ -2,7 +2,7 @@
 Label Studio's webhook (`/ls/webhook`) and its export (`/ls/train`, the START_TRAINING pull).
 
 Every completion is checked against the label config and its task's data, then stored by
-`repository.add_completion`, which takes one of the task's MAX_COMPLETIONS_PER_TASK slots, records
+`completion_db.add_completion`, which takes one of the task's MAX_COMPLETIONS_PER_TASK slots, records
 the annotator and takes the task out of the unlabeled pool in one conditional write. A Label Studio
 annotation keeps its own id (`"<task>.ls<annotation id>"`), so an edit or a redelivered event
 rewrites the same item without taking another slot.
@@ -12,8 +12,10 @@ import json
 from chalicelib.errors import ValidationError
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.labeling.validation import validate_result
+from chalicelib.store import completions as completion_db
 from chalicelib.store import labelstudio as links
-from chalicelib.store import repository
+from chalicelib.store import projects as project_db
+from chalicelib.store import tasks as task_db
 
 MAX_COMPLETIONS_PER_TASK = 100
 # A DynamoDB item holds at most 400 KB; keep a task's data/meta/predictions and a completion's
@@ -43,7 +45,7 @@ def record(project, task_id: int, data: dict, completion: dict, field: str = "re
     check(config if config is not None else parse_label_config(project.label_config), data, completion, field)
     pid = project.project_id
     cid = None if ls_annotation_id is None else ls_completion_id(task_id, ls_annotation_id)
-    item = repository.add_completion(pid, task_id, completion, MAX_COMPLETIONS_PER_TASK, completion_id=cid)
+    item = completion_db.add_completion(pid, task_id, completion, MAX_COMPLETIONS_PER_TASK, completion_id=cid)
     if ls_annotation_id is not None and ls_annotation_id > 0:
         links.remember_annotation(pid, ls_annotation_id, task_id)
     return item
@@ -52,26 +54,27 @@ def record(project, task_id: int, data: dict, completion: dict, field: str = "re
 def add(project_id: str, task_id: int, completion: dict):
     """A completion posted to our API."""
     check_size(completion["result"], "result")
-    project = repository.get_project(project_id)
-    task = repository.get_task(project_id, task_id)
+    project = project_db.get_project(project_id)
+    task = task_db.get_task(project_id, task_id)
     return record(project, task_id, task.data, completion)
 
 
 def of_task(project_id: str, task_id: int) -> list:
-    repository.get_task(project_id, task_id)
-    return repository.completions_of_task(project_id, task_id)
+    task_db.get_task(project_id, task_id)
+    return completion_db.completions_of_task(project_id, task_id)
 
 
 def delete(project_id: str, completion_id: str, may_act_for=None) -> None:
     """Delete a completion; `may_act_for(completed_by)` raises when the caller may not act for its
     annotator (an annotator token deletes only its own completions)."""
-    item = repository.get_completion(project_id, completion_id)
+    item = completion_db.get_completion(project_id, completion_id)
     if may_act_for is not None:
         may_act_for(item.completed_by)
-    item.delete()
+    completion_db.delete_completion(project_id, completion_id)
+    task_id = int(item.task_id)
     if item.completed_by != "unknown" and not any(
-            c.completed_by == item.completed_by for c in repository.completions_of_task(project_id, item.task_id)):
-        repository.forget_annotator(project_id, int(item.task_id), item.completed_by)
+            c.completed_by == item.completed_by for c in completion_db.completions_of_task(project_id, task_id)):
+        completion_db.forget_annotator(project_id, task_id, item.completed_by)
 
 
 def delete_ls_annotations(project, ls_annotation_ids: list[int]) -> list[str]:
@@ -81,6 +84,6 @@ def delete_ls_annotations(project, ls_annotation_ids: list[int]) -> list[str]:
         task_id = links.task_of_annotation(project.project_id, ann_id)
         if task_id is None:
             continue
-        repository.delete_completion(project.project_id, ls_completion_id(task_id, ann_id))
+        completion_db.delete_completion(project.project_id, ls_completion_id(task_id, ann_id))
         deleted.append(ls_completion_id(task_id, ann_id))
     return deleted

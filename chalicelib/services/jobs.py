@@ -1,16 +1,17 @@
 """What a project's background work is doing (store/jobs.py), and starting a pre-annotation."""
 from chalicelib.errors import NotFoundError
 from chalicelib.services import rescoring
-from chalicelib.store import jobs, repository
+from chalicelib.store import jobs
+from chalicelib.store import projects as project_db
 
 
 def list_jobs(project_id: str) -> list:
-    repository.get_project(project_id)
+    project_db.get_project(project_id)
     return jobs.list_jobs(project_id)
 
 
 def get_job(project_id: str, job_id: str):
-    repository.get_project(project_id)
+    project_db.get_project(project_id)
     job = jobs.find(project_id, job_id)
     if job is None:
         raise NotFoundError(f"project {project_id} has no job {job_id!r}", "job_id")

@@ -12,16 +12,14 @@ from chalicelib.domain.settings import merge_settings
 from chalicelib.errors import LabelConfigError, NotFoundError, ValidationError
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.labelstudio import client, crypto, net, protocol
-from chalicelib.ml import registry
 from chalicelib.services.prediction import is_custom, model_version
+from chalicelib.services.projects import available_models
+from chalicelib.store import dynamo, ledger
 from chalicelib.store import labelstudio as links
-from chalicelib.store import repository
+from chalicelib.store import projects as project_db
+from chalicelib.store import training as training_db
 
 log = logging.getLogger("activelabel.services.labelstudio_link")
-
-
-def _available_models(config) -> list[str]:
-    return [kind.name for kind in registry.fitting_kinds(config)]
 
 
 def _parse_schema(schema: str | None):
@@ -39,11 +37,11 @@ def link_new(conn, key: str, schema: str | None):
     config = _parse_schema(schema)
     if config is None:
         return None  # e.g. a new Label Studio project still on `<View></View>`: link it later
-    candidate = str(repository.next_counter("projects"))
+    candidate = str(ledger.next_counter("projects"))
     project_id = links.claim_link(conn.user, key, candidate)  # a concurrent /setup may have won
-    ml = merge_settings(None, None, _available_models(config))
+    ml = merge_settings(None, None, available_models(config))
     number = protocol.ls_project_number(key)
-    project = links.create_project_with_id(project_id, f"Label Studio project {number}", schema, ml)
+    project = project_db.create_project(f"Label Studio project {number}", schema, ml, project_id=project_id)
     links.set_link(conn.user, f"#{number}", project_id)
     log.info("setup: Label Studio project %s linked to new project %s", key, project_id)
     return project
@@ -52,11 +50,11 @@ def link_new(conn, key: str, schema: str | None):
 def resolve(conn, key: str | None):
     """The linked project, or None (no project named, or not linked yet)."""
     if conn.project_id is not None:
-        return repository.find_project(conn.project_id)
+        return project_db.find_project(conn.project_id)
     if key is None:
         return None
     project_id = links.find_link(conn.user, key)
-    return repository.find_project(project_id) if project_id else None
+    return project_db.find_project(project_id) if project_id else None
 
 
 def resolve_number(conn, number: str | None):
@@ -71,11 +69,11 @@ def _adopt_schema(project, schema: str | None) -> None:
     config = _parse_schema(schema)
     if config is None:
         return
-    models = _available_models(config)
-    ml = dict(project.ml or {})
+    models = available_models(config)
+    ml = dict(project.ml)
     if ml.get("model") not in models + ["custom"]:
         ml["model"] = None
-    repository.update_project(project, label_config=schema, ml=merge_settings(ml, None, models))
+    project_db.update_project(project.project_id, label_config=schema, ml=merge_settings(ml, None, models))
 
 
 def _store_credentials(project, key: str, body: dict) -> None:
@@ -90,15 +88,15 @@ def _store_credentials(project, key: str, body: dict) -> None:
         net.check_url(hostname, "hostname")  # the outbound guard every later pull goes through
     except ValidationError as exc:
         # predictions still work; pulls never go there (not linked), and /training says why
-        repository.record_training_error(project.project_id, f"Label Studio hostname refused: {exc.message}")
+        training_db.record_training_error(project.project_id, f"Label Studio hostname refused: {exc.message}")
         hostname = None
-    links.save_connection(project, {
+    project_db.save_connection(project.project_id, {
         "ls_project": key,
         "hostname": hostname,
         "access_token": crypto.encrypt(token, f"project:{project.project_id}"),
         "extra_params": extra if isinstance(extra, dict) else None,
         "fingerprint": digest,
-        "linked_at": repository.now().isoformat(),
+        "linked_at": dynamo.now().isoformat(),
     })
 
 
@@ -141,11 +139,11 @@ def versions(conn, project_param: str | None) -> dict:
         project = resolve(conn, protocol.ls_project_key(project_param)) \
             or resolve_number(conn, protocol.ls_project_number(project_param))
     elif conn.project_id is not None:
-        project = repository.find_project(conn.project_id)
+        project = project_db.find_project(conn.project_id)
     else:
         last = links.find_link(conn.user, "#last")
-        project = repository.find_project(last) if last else None
+        project = project_db.find_project(last) if last else None
     if project is None:
         return {"versions": [protocol.UNTRAINED_VERSION]}
-    found = [v.model_version for v in repository.list_model_versions(project.project_id)]
+    found = [v.model_version for v in training_db.list_model_versions(project.project_id)]
     return {"versions": found or [protocol.UNTRAINED_VERSION], "current_version": model_version(project)}

@@ -23,8 +23,12 @@ from chalicelib.labeling.config import parse_label_config
 from chalicelib.labeling.validation import validate_task_data
 from chalicelib.labelstudio import crypto, lsapi, net, protocol
 from chalicelib.services import completions, training_requests
+from chalicelib.store import completions as completion_db
 from chalicelib.store import labelstudio as links
-from chalicelib.store import jobs, queue, repository
+from chalicelib.store import jobs, ledger, queue
+from chalicelib.store import projects as project_db
+from chalicelib.store import tasks as task_db
+from chalicelib.store import training as training_db
 
 log = logging.getLogger("activelabel.services.labelstudio_sync")
 
@@ -37,9 +41,9 @@ def ensure_task(project, config, ls_task_id: int, data: dict | None) -> int | No
         if data is None:
             return None
         validate_task_data(config, data, "task.data")
-        task_id = links.claim_task_for(pid, ls_task_id, repository.reserve_task_ids(pid, 1))
+        task_id = links.claim_task_for(pid, ls_task_id, project_db.reserve_task_ids(pid, 1))
         links.put_task(pid, task_id, data, {"ls_task_id": ls_task_id})
-    elif repository.find_task(pid, task_id) is None and data is not None:
+    elif task_db.find_task(pid, task_id) is None and data is not None:
         links.put_task(pid, task_id, data, {"ls_task_id": ls_task_id})  # a crash between claim and put
     return task_id
 
@@ -55,7 +59,7 @@ def record_annotation(project, body: dict) -> dict:
     if task_id is None:
         return {"status": "ignored", "reason": f"task {ls_task_id} unknown and the event carries no task data"}
     if data is None:
-        data = repository.get_task(project.project_id, task_id).data
+        data = task_db.get_task(project.project_id, task_id).data
     item = completions.record(project, task_id, data, completion, "annotation.result", config, ann_id)
     return {"status": "ok", "completion": item.completion_id}
 
@@ -68,7 +72,7 @@ def sync_tasks(project, tasks: list[tuple[int, dict, list[tuple[int, dict]]]]) -
     """Bring Label Studio's labeled tasks into our tables. Invalid tasks or annotations (or ones over
     the per-task limit) are skipped and counted."""
     config = parse_label_config(project.label_config)
-    existing = {item.completion_id: item for item in repository.iter_completions(project.project_id)
+    existing = {item.completion_id: item for item in completion_db.iter_completions(project.project_id)
                 if ".ls" in item.completion_id}
     written = skipped = deleted = 0
     for ls_task_id, data, annotations in tasks:
@@ -96,7 +100,7 @@ def sync_tasks(project, tasks: list[tuple[int, dict, list[tuple[int, dict]]]]) -
             written += 1
         for cid, item in existing.items():
             if int(item.task_id) == task_id and cid not in seen:
-                item.delete()
+                completion_db.delete_completion(project.project_id, cid)
                 deleted += 1
     return {"tasks": len(tasks), "written": written, "deleted": deleted, "skipped": skipped}
 
@@ -128,10 +132,10 @@ def start_training(project) -> dict:
 def pull_and_train(project_id: str, request_id: str) -> str:
     """One pull message: "pulled:<written>" (+ the training outcome), "failed:<why>" or "skipped:<why>"."""
     marker = f"lspull#{request_id}"
-    project = repository.find_project(project_id)
+    project = project_db.find_project(project_id)
     if project is None:
         return "skipped:project deleted"
-    if repository.marker_exists(project_id, marker):
+    if ledger.marker_exists(project_id, marker):
         return "skipped:done"
     if not _linked(project):
         return f"skipped:not linked ({request_training(project)['training']})"
@@ -143,20 +147,21 @@ def pull_and_train(project_id: str, request_id: str) -> str:
     try:
         exported = lsapi.export_labeled_tasks(link["hostname"], token, number)
     except net.UpstreamError as exc:
-        repository.record_training_error(project_id, f"Label Studio export: {exc.message}")
+        training_db.record_training_error(project_id, f"Label Studio export: {exc.message}")
         if exc.kind in ("connect", "timeout"):
             raise
-        repository.put_marker(project_id, marker)
+        ledger.put_marker(project_id, marker)
         jobs.finish(project_id, job_id, error=f"Label Studio export: {exc.message}")
         return f"failed:{exc.message}"
     except ValidationError as exc:  # the outbound guard refused the address: retrying cannot help
-        repository.record_training_error(project_id, f"Label Studio export refused: {exc.message}")
-        repository.put_marker(project_id, marker)
+        training_db.record_training_error(project_id, f"Label Studio export refused: {exc.message}")
+        ledger.put_marker(project_id, marker)
         jobs.finish(project_id, job_id, error=f"Label Studio export refused: {exc.message}")
         return f"failed:{exc.message}"
     pulled = sync_tasks(project, protocol.exported_tasks(exported, "export"))
     training = request_training(project)
-    repository.put_marker(project_id, marker)
-    jobs.finish(project_id, job_id, done=pulled["tasks"], total=pulled["tasks"], detail={**pulled, "training": training["training"]})
+    ledger.put_marker(project_id, marker)
+    jobs.finish(project_id, job_id, done=pulled["tasks"], total=pulled["tasks"],
+                detail={**pulled, "training": training["training"]})
     log.info("project %s: pulled %s from Label Studio; training %s", project_id, pulled, training)
     return f"pulled:{pulled['written']}, training {training['training']}"

@@ -15,8 +15,10 @@ import logging
 
 from chalicelib.errors import ArtifactIntegrityError, ConflictError, NotFoundError, ValidationError
 from chalicelib.ml import serving
-from chalicelib.services import prediction
-from chalicelib.store import model_registry, repository
+from chalicelib.services import prediction, rescoring
+from chalicelib.store import model_registry
+from chalicelib.store import projects as project_db
+from chalicelib.store import training as training_db
 
 log = logging.getLogger("activelabel.services.model_versions")
 
@@ -32,11 +34,11 @@ def parse_version(value, field: str = "version") -> int:
 
 def checked_version(project_id: str, version: int, field: str = "version"):
     """The version's record, after its artifact passed the checks (404 / 409 naming `field`)."""
-    item = repository.get_model_version(project_id, version)
+    item = training_db.get_model_version(project_id, version)
     if item is None:
         raise NotFoundError(f"project {project_id} has no model version v{version}", field)
     try:
-        serving.load(prediction.version_pointer(item), prediction.fetch)
+        serving.load(item.pointer, prediction.fetch)
     except ArtifactIntegrityError as exc:
         raise ConflictError(f"model version v{version} cannot be activated: {exc.message}", field) from None
     return item
@@ -51,7 +53,7 @@ def activate(project_id: str, version_param, body: dict) -> dict:
     pin = body.get("pin")
     if pin is not None and not isinstance(pin, bool):
         raise ValidationError("pin", f"must be true or false, got {pin!r}")
-    project = repository.get_project(project_id, consistent=True)
+    project = project_db.get_project(project_id, consistent=True)
     item = checked_version(project_id, version)
     ml = dict(project.ml or {})
     pinned = ml.get("pinned_version")
@@ -60,16 +62,19 @@ def activate(project_id: str, version_param, body: dict) -> dict:
     elif pin is False:
         ml["pinned_version"] = None
     if ml.get("pinned_version") != pinned:
-        repository.update_project(project, ml=ml)
+        project_db.update_project(project_id, ml=ml)
     previous = project.model_version
-    model_registry.activate(project_id, item)
-    if ml.get("preannotate", True) and previous != item.model_version:
-        from chalicelib.services import rescoring
-
-        rescoring.start_preannotation(project_id)
+    make_active(project_id, item, previous, ml)
     log.info("project %s: %s made active by hand (was %s; pinned %s)", project_id, item.model_version, previous,
              ml.get("pinned_version"))
     return {"model_version": item.model_version, "previous": previous, "pinned_version": ml.get("pinned_version")}
+
+
+def make_active(project_id: str, item, previous: str | None, ml: dict) -> None:
+    """Move the pointer; with `ml.preannotate`, pre-annotate the project with the version."""
+    model_registry.activate(project_id, item)
+    if ml.get("preannotate", True) and previous != item.model_version:
+        rescoring.start_preannotation(project_id)
 
 
 def pin_changed(project, ml: dict):

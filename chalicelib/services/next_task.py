@@ -8,9 +8,10 @@ DynamoDB requests per call is bounded by constants, whatever the pool size.
 import time
 
 from chalicelib.domain import assignment
-from chalicelib.domain.settings import DEFAULTS
 from chalicelib.errors import BusyError, ConflictError, NotFoundError
-from chalicelib.store import held_locks, repository
+from chalicelib.store import held_locks
+from chalicelib.store import projects as project_db
+from chalicelib.store import tasks as task_db
 
 
 def next_for(project_id: str, annotator: str):
@@ -20,8 +21,7 @@ def next_for(project_id: str, annotator: str):
     again, its lock renewed, until it is completed or released; a new lock is recorded with a
     condition on what was read, so concurrent calls of one annotator end up holding one task.
     """
-    project = repository.get_project(project_id)
-    settings = {**DEFAULTS, **(project.ml or {})}
+    project = project_db.get_project(project_id)
     for _ in range(3):
         now_s = time.time()
         held = held_locks.held(project_id, annotator)
@@ -29,22 +29,22 @@ def next_for(project_id: str, annotator: str):
             task = held_locks.renew(project_id, held, annotator, now_s, assignment.LOCK_TTL_SECONDS)
             if task is not None:
                 return task
-        task = assign(project_id, annotator, settings, int(project.completions_count or 0), now_s)
+        task = assign(project_id, annotator, project.settings, project.completions_count, now_s)
         if task is None:
             return None
         if held_locks.record(project_id, annotator, int(task.task_id), float(task.lock_until), held):
             return task
-        repository.release_lock(project_id, int(task.task_id), annotator)  # a concurrent call won
+        task_db.release_lock(project_id, int(task.task_id), annotator)  # a concurrent call won
     raise ConflictError("concurrent next calls for this annotator; retry", "annotator")
 
 
 def release(project_id: str, task_id: int, annotator: str) -> bool:
     """Give a served task back before its lock expires. Idempotent: False (not an error) when nobody
     holds it; 409 when another annotator does (the task stays locked)."""
-    repository.get_project(project_id)
-    if repository.release_lock(project_id, task_id, annotator):
+    project_db.get_project(project_id)
+    if task_db.release_lock(project_id, task_id, annotator):
         return True
-    task = repository.find_task(project_id, task_id)
+    task = task_db.find_task(project_id, task_id)
     if task is None:
         raise NotFoundError(f"task {task_id} not found in project {project_id}", "task_id")
     if task.lock_owner and task.lock_owner != annotator and float(task.lock_until or 0) >= time.time():
@@ -61,7 +61,7 @@ def assign(project_id: str, annotator: str, settings: dict, completions_count: i
     for queue in assignment.queue_order(settings, completions_count):
         start_key = None
         for _ in range(assignment.MAX_PAGES_PER_QUEUE):
-            candidates, start_key = repository.queue_candidates(
+            candidates, start_key = task_db.queue_candidates(
                 queue, project_id, annotator, now_s, assignment.PAGE_SIZE, start_key)
             while candidates:
                 if attempts >= assignment.MAX_LOCK_ATTEMPTS:
@@ -70,7 +70,7 @@ def assign(project_id: str, annotator: str, settings: dict, completions_count: i
                 # the best candidate first; after a lost race, any of the page's others, so that a
                 # burst of callers spreads over the page instead of queueing on its head
                 task = candidates.pop(assignment.pick_after_lost_race(len(candidates)) if contended else 0)
-                if repository.lock_task(task, annotator, now_s, assignment.LOCK_TTL_SECONDS):
+                if task_db.lock_task(task, annotator, now_s, assignment.LOCK_TTL_SECONDS):
                     return task
                 contended = True  # someone else took it: that task is out of the race for good
             if start_key is None:

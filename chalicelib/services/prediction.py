@@ -2,15 +2,17 @@
 cached per warm container) or its custom backend. Every caller (the predict route, Label Studio's
 /predict, the rescore worker) gets its model pointer and its artifact bytes from here.
 """
+import functools
 import logging
 
-from chalicelib import config as app_config
 from chalicelib.errors import ConflictError, ValidationError
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.labeling.validation import validate_task_data
 from chalicelib.labelstudio import client, protocol
 from chalicelib.ml import serving
-from chalicelib.store import artifacts, repository
+from chalicelib.store import artifacts
+from chalicelib.store import projects as project_db
+from chalicelib.store import training as training_db
 
 log = logging.getLogger("activelabel.services.prediction")
 
@@ -22,31 +24,26 @@ def fetch(pointer: serving.ModelPointer) -> bytes:
 
 def project_pointer(project) -> serving.ModelPointer:
     """The project's promoted model (409 when none is promoted yet)."""
-    if project.active_version is None:
+    if project.model is None:
         raise ConflictError(f"project {project.project_id} has no trained model yet; see /training", "model_version")
-    return serving.ModelPointer(
-        bucket=app_config.model_bucket(), key=project.model_key, version_id=project.model_s3_version,
-        sha256=project.model_sha256, sklearn_version=project.model_sklearn_version,
-        model_version=project.model_version,
-    )
-
-
-def version_pointer(item) -> serving.ModelPointer:
-    """The model of one model-version record (any version, promoted or not)."""
-    return serving.ModelPointer(
-        bucket=item.s3_bucket, key=item.s3_key, version_id=item.s3_version_id, sha256=item.sha256,
-        sklearn_version=item.sklearn_version, model_version=item.model_version)
+    return project.model
 
 
 def load_version(project_id: str, version: int):
     """Model `version` of the project (from the warm container's cache after the first load), or None
     when its record is missing."""
-    item = repository.get_model_version(project_id, version)
-    return None if item is None else serving.load(version_pointer(item), fetch)
+    item = training_db.get_model_version(project_id, version)
+    return None if item is None else serving.load(item.pointer, fetch)
+
+
+@functools.lru_cache(maxsize=64)
+def parsed_config(label_config: str):
+    """The parsed label config, once per distinct XML per warm container (callers only read it)."""
+    return parse_label_config(label_config)
 
 
 def is_custom(project) -> bool:
-    return (project.ml or {}).get("model") == "custom"
+    return project.settings.get("model") == "custom"
 
 
 def model_version(project) -> str:
@@ -57,8 +54,8 @@ def model_version(project) -> str:
 def predict_samples(project_id: str, samples: list[dict], field: str) -> tuple[list[dict], str | None]:
     """(one prediction per sample, the model version). Each sample is checked against the label
     config first (400 naming `field[i]`); a project without a promoted built-in model is a 409."""
-    project = repository.get_project(project_id)
-    config = parse_label_config(project.label_config)
+    project = project_db.get_project_warm(project_id)
+    config = parsed_config(project.label_config)
     for i, data in enumerate(samples):
         validate_task_data(config, data, f"{field}[{i}]" + (".data" if field == "tasks" else ""))
     if is_custom(project):
@@ -77,7 +74,7 @@ def predict_tasks(project, tasks: list[dict]) -> tuple[list[dict], str]:
         return results, version
     if is_custom(project):
         return client.backend_for(project).predict(tasks)
-    if project.active_version is None:
+    if project.model is None:
         return results, version
     config = parse_label_config(project.label_config)
     valid = []

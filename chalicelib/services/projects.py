@@ -12,7 +12,8 @@ from chalicelib.labelstudio import client
 from chalicelib.labelstudio.auth import basic_header, project_credential
 from chalicelib.ml import registry
 from chalicelib.services import model_versions
-from chalicelib.store import model_registry, repository
+from chalicelib.store import dynamo
+from chalicelib.store import projects as project_db
 
 MAX_TITLE = 500
 PATCHABLE = {"title", "label_config", "ml"}
@@ -69,7 +70,7 @@ def create(body: dict):
     xml, config = _label_config(body)
     ml = _check_target(merge_settings(None, body.get("ml"), available_models(config)), config)
     ml = _prepare_custom_backend(None, ml, "0.0", xml)
-    return repository.create_project(title, xml, ml)
+    return project_db.create_project(title, xml, ml)
 
 
 def _numeric_order(project_id: str) -> tuple[int, str]:
@@ -80,26 +81,26 @@ def list_page(project_ids, limit: int, cursor: str | None) -> tuple[list, str | 
     """One page of all projects (`project_ids` None) or of those among `project_ids` (a token's
     scope, at most 100, paged the same way: `limit` per page, a cursor after the page's last id)."""
     if project_ids is None:
-        return repository.list_projects(limit, cursor)
-    after = (repository.decode_cursor(cursor) or {}).get("after_project")
+        return project_db.list_projects(limit, cursor)
+    after = (dynamo.decode_cursor(cursor) or {}).get("after_project")
     if cursor and not isinstance(after, str):
         raise ValidationError("cursor", "is not a cursor returned by this API")
     ids = sorted(set(project_ids), key=_numeric_order)
     if after is not None:
         ids = [i for i in ids if _numeric_order(i) > _numeric_order(after)]
     page = ids[:limit]
-    projects = repository.get_projects(page) if page else []
+    projects = project_db.get_projects(page) if page else []
     more = len(ids) > limit
-    return projects, repository.encode_cursor({"after_project": page[-1]}) if more else None
+    return projects, dynamo.encode_cursor({"after_project": page[-1]}) if more else None
 
 
 def get(project_id: str):
-    return repository.get_project(project_id)
+    return project_db.get_project(project_id)
 
 
 def patch(project_id: str, body: dict):
     _check_fields(body)
-    project = repository.get_project(project_id, consistent=True)
+    project = project_db.get_project(project_id, consistent=True)
     fields = {}
     if "title" in body:
         fields["title"] = _title(body["title"])
@@ -119,35 +120,34 @@ def patch(project_id: str, body: dict):
         fields["ml"] = _prepare_custom_backend(project.ml, fields["ml"], client.project_key(project),
                                                fields.get("label_config", project.label_config))
     pinned = model_versions.pin_changed(project, fields["ml"]) if "ml" in fields else None
-    if fields:
-        repository.update_project(project, **fields)
+    updated = project_db.update_project(project_id, **fields) if fields else project
     if pinned is not None:
-        model_registry.activate(project_id, pinned)
-    return project
+        model_versions.make_active(project_id, pinned, project.model_version, fields["ml"])
+    return updated
 
 
 def delete(project_id: str) -> None:
-    repository.delete_project(project_id)
+    project_db.delete_project(project_id)
 
 
 def settings(project_id: str) -> dict:
-    return repository.get_project(project_id).ml
+    return project_db.get_project(project_id).ml
 
 
 def put_settings(project_id: str, body) -> dict:
-    project = repository.get_project(project_id, consistent=True)
+    project = project_db.get_project(project_id, consistent=True)
     config = parse_label_config(project.label_config)
     ml = _check_target(merge_settings(project.ml, body, available_models(config)), config)
     ml = _prepare_custom_backend(project.ml, ml, client.project_key(project), project.label_config)
     pinned = model_versions.pin_changed(project, ml)
-    repository.update_project(project, ml=ml)
+    project_db.update_project(project_id, ml=ml)
     if pinned is not None:
-        model_registry.activate(project_id, pinned)
+        model_versions.make_active(project_id, pinned, project.model_version, ml)
     return ml
 
 
 def models(project_id: str) -> dict:
-    config = parse_label_config(repository.get_project(project_id).label_config)
+    config = parse_label_config(project_db.get_project(project_id).label_config)
     return {
         "models": [kind.describe(config) for kind in registry.fitting_kinds(config)],
         "unsupported_controls": registry.unsupported_controls(config),
@@ -156,7 +156,7 @@ def models(project_id: str) -> dict:
 
 def labelstudio_connection(project_id: str) -> dict:
     """What to paste into Label Studio's "Connect model" for this project."""
-    project = repository.get_project(project_id)
+    project = project_db.get_project(project_id)
     user, password = project_credential(project_id)
     link = project.ls_link or {}
     return {

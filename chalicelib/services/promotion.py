@@ -4,11 +4,10 @@ project's `ml.promotion` and `ml.pinned_version`."""
 import logging
 
 from chalicelib.domain import promotion
-from chalicelib.domain.settings import DEFAULTS
 from chalicelib.domain.validation_set import VALIDATION_FLOOR
 from chalicelib.errors import ArtifactIntegrityError, ValidationError
 from chalicelib.services import prediction
-from chalicelib.store import repository
+from chalicelib.store import training as training_db
 
 log = logging.getLogger("activelabel.services.promotion")
 
@@ -31,8 +30,8 @@ def _comparable(project, challenger, validation: list, held_out: bool):
     if not held_out:
         return None, (f"the validation set has fewer than {VALIDATION_FLOOR} accepted tasks; every label "
                       "trains until it has")
-    active = int(project.active_version)
-    record = repository.get_model_version(project.project_id, active)
+    active = project.active_version
+    record = training_db.get_model_version(project.project_id, active)
     if record is None or not (record.validation or {}).get("held_out"):
         return None, f"the active version v{active} trained on validation tasks (before any were held out)"
     try:
@@ -51,7 +50,7 @@ def _comparable(project, challenger, validation: list, held_out: bool):
 
 
 def judge(project, challenger, validation: list, held_out: bool) -> promotion.Decision:
-    settings = {**DEFAULTS, **(project.ml or {})}
+    settings = project.settings
     comparison, why_not = _comparable(project, challenger, validation, held_out)
     decision = promotion.decide(settings["promotion"], settings["pinned_version"], comparison, why_not)
     log.info("project %s: %s (%s)", project.project_id, decision.status, decision.reason)

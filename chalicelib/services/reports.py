@@ -8,9 +8,9 @@ random, through the product loop). The basis is returned with the figure: it is 
 ratio, not a measurement on this project, whose labels were not drawn at random.
 """
 from chalicelib.labeling.results import iso
-from chalicelib.domain.settings import DEFAULTS
 from chalicelib.ml import sampling
-from chalicelib.store import repository
+from chalicelib.store import projects as project_db
+from chalicelib.store import training as training_db
 
 # strategy -> (labels needed / random's labels, to 95% of full-pool accuracy; source)
 MEASURED_LABEL_RATIO = {
@@ -24,18 +24,17 @@ MEASURED_LABEL_RATIO = {
 
 
 def report(project_id: str) -> dict:
-    project = repository.get_project(project_id)
-    settings = {**DEFAULTS, **(project.ml or {})}
-    strategy = sampling.resolve(settings.get("sampling"))
-    versions = sorted(repository.list_model_versions(project_id), key=lambda v: int(v.version))
+    project = project_db.get_project(project_id)
+    strategy = sampling.resolve(project.settings.get("sampling"))
+    versions = sorted(training_db.list_model_versions(project_id), key=lambda v: v.version)
     curve = [{
         "model_version": v.model_version,
         "created_at": iso(v.created_at),
-        "labels": int(v.n_train),
-        "accuracy": (v.metrics or {}).get("accuracy"),
-        "macro_f1": (v.metrics or {}).get("macro_f1"),
-        "evaluation": (v.metrics or {}).get("method"),
-        "active": project.active_version is not None and int(project.active_version) == int(v.version),
+        "labels": v.n_train,
+        "accuracy": v.metrics.get("accuracy"),
+        "macro_f1": v.metrics.get("macro_f1"),
+        "evaluation": v.metrics.get("method"),
+        "active": project.active_version == v.version,
     } for v in versions]
     estimate = None
     if curve and strategy in MEASURED_LABEL_RATIO:
@@ -44,5 +43,5 @@ def report(project_id: str) -> dict:
         random_labels = round(labels / ratio)
         estimate = {"labels_used": labels, "random_would_need": random_labels,
                     "labels_saved": random_labels - labels, "ratio": ratio, "basis": basis}
-    return {"project": project_id, "sampling": strategy, "completions": int(project.completions_count or 0),
+    return {"project": project_id, "sampling": strategy, "completions": project.completions_count,
             "curve": curve, "estimated_savings": estimate}

@@ -16,7 +16,8 @@ Safe under redelivery and never in the way of `GET /next`:
 
 Pre-annotation rides on the same fan-out: a message with `predict` makes its leaf also store the
 version's prediction on every unlabeled task of the range (store/preannotations.py), from the same
-read and the same encoded inputs (one pass scores and predicts); mode "preannotate" predicts
+read and the same encoded inputs (one pass scores and predicts), and pushes them to a linked
+Label Studio project (services/labelstudio_push.py); mode "preannotate" predicts
 without rescoring (`POST /predictions`). A message naming a `job` counts its leaf's task ids and
 stored predictions in that job once (store/jobs.py), which `GET /jobs` shows.
 
@@ -24,17 +25,19 @@ Random-key backfill: tasks imported before the `random_key` attribute existed ha
 are missing from the sparse `pool` index and `next` never serves them. Every leaf (of a rescoring
 or of a backfill-only run, `start_backfill`) also reads its range's keyless tasks and gives each a
 key (its task id in a `sequential` project, uniform random otherwise) with one conditional write,
-putting it in the pool if no completion of it was ever started (`repository.backfill_random_key`).
+putting it in the pool if no completion of it was ever started (`task_db.backfill_random_key`).
 A task that already has a key is never rewritten, so both are idempotent and can be re-run.
 """
 import logging
 import os
 import random
 
-from chalicelib.domain.settings import DEFAULTS
+from chalicelib.errors import ConflictError
 from chalicelib.ml import sampling
-from chalicelib.services import auto_labeling, prediction
-from chalicelib.store import jobs, preannotations, queue, repository
+from chalicelib.services import auto_labeling, labelstudio_push, prediction
+from chalicelib.store import dynamo, jobs, preannotations, queue
+from chalicelib.store import projects as project_db
+from chalicelib.store import tasks as task_db
 
 log = logging.getLogger("activelabel.services.rescoring")
 
@@ -64,11 +67,12 @@ def split(first: int, last: int, chunk: int, fanout: int = FANOUT) -> list[tuple
 def start(project_id: str, version: int, last_task_id: int, predict: bool = False) -> str | None:
     """Queue the rescoring of the whole pool by `version` (and its pre-annotation when `predict`);
     returns the job's id, or None when there is nothing to do."""
-    project = repository.find_project(project_id)
-    settings = {**DEFAULTS, **((project.ml if project else None) or {})}
+    project = project_db.find_project(project_id)
+    if project is None:
+        return None
     # a project that ever set ml.auto_label is rescored after each promotion, so that the new version
     # re-judges (or, when turned off, withdraws) the auto labels standing
-    score = sampling.needs_model(settings.get("sampling")) or settings.get("auto_label") is not None
+    score = sampling.needs_model(project.settings.get("sampling")) or project.settings.get("auto_label") is not None
     if last_task_id < 1 or not (score or predict):
         return None
     kind = "rescoring+preannotation" if score and predict else "rescoring" if score else "preannotation"
@@ -81,14 +85,12 @@ def start(project_id: str, version: int, last_task_id: int, predict: bool = Fals
 
 def start_preannotation(project_id: str) -> dict:
     """`POST /predictions`: a pre-annotation job of every unlabeled task by the active version."""
-    from chalicelib.errors import ConflictError
-
-    project = repository.get_project(project_id, consistent=True)
+    project = project_db.get_project(project_id, consistent=True)
     if project.active_version is None:
         raise ConflictError(f"project {project_id} has no active model version to predict with; see /training",
                             "model_version")
-    version, last_task_id = int(project.active_version), int(project.task_seq or 0)
-    job_id = f"preannotation-v{version}-{int(repository.now().timestamp() * 1000)}"
+    version, last_task_id = project.active_version, project.task_seq
+    job_id = f"preannotation-v{version}-{int(dynamo.now().timestamp() * 1000)}"
     job = jobs.start(project_id, job_id, "preannotation", last_task_id, f"v{version}")
     if last_task_id < 1:
         jobs.finish(project_id, job_id)
@@ -100,8 +102,8 @@ def start_preannotation(project_id: str) -> dict:
 
 def start_backfill(project_id: str) -> bool:
     """Queue the random-key backfill of every task of the project; False when it has no tasks."""
-    project = repository.find_project(project_id)
-    last_task_id = int(project.task_seq or 0) if project else 0
+    project = project_db.find_project(project_id)
+    last_task_id = project.task_seq if project else 0
     if last_task_id < 1:
         return False
     queue.send_rescore_ranges(project_id, 0, [(1, last_task_id)], chunk_size(), mode="backfill")
@@ -109,7 +111,7 @@ def start_backfill(project_id: str) -> bool:
 
 
 def backfill_random_keys(project_id: str, tasks: list, sequential: bool) -> tuple[list, int]:
-    """Give the keyless ones of `tasks` (read by `repository.rescoring_tasks_in_range`) a random key.
+    """Give the keyless ones of `tasks` (read by `task_db.rescoring_tasks_in_range`) a random key.
 
     Returns the tasks that are in the unlabeled pool (as read, or put there now) and the number of
     keys written.
@@ -118,7 +120,7 @@ def backfill_random_keys(project_id: str, tasks: list, sequential: bool) -> tupl
     for task in tasks:
         if task.random_key is None:
             key = float(task.task_id) if sequential else _random.random()
-            outcome = repository.backfill_random_key(project_id, int(task.task_id), key)
+            outcome = task_db.backfill_random_key(project_id, int(task.task_id), key)
             written += outcome is not None
             # None: another delivery wrote the key first; scoring such a task is conditional on the pool
             if outcome == "pool" or (outcome is None and not int(task.completion_seq or 0)):
@@ -132,13 +134,13 @@ def handle_request(project_id: str, version: int, first: int, last: int, chunk: 
                    job: str | None = None, predict: bool = False) -> str:
     """One message: "split", "scored:<n>" (",predicted:<n>" when predicting), "backfilled:<n>" or
     "skipped:<why>"."""
-    project = repository.find_project(project_id, consistent=False)
+    project = project_db.find_project(project_id, consistent=False)
     if project is None:
         return "skipped:project deleted"
-    settings = {**DEFAULTS, **(project.ml or {})}
+    settings = project.settings
     with_model = mode in ("rescore", "preannotate")
     predict = predict or mode == "preannotate"
-    if with_model and (project.active_version is None or int(project.active_version) != version):
+    if with_model and project.active_version != version:
         if job:
             jobs.finish(project_id, job, error=f"superseded: v{version} is no longer the active version")
         return "skipped:superseded"
@@ -149,36 +151,50 @@ def handle_request(project_id: str, version: int, first: int, last: int, chunk: 
     if last - first + 1 > chunk:
         queue.send_rescore_ranges(project_id, version, split(first, last, chunk), chunk, mode, job, predict)
         return "split"
-    read = repository.rescoring_tasks_in_range(project_id, first, last)
+    read = (preannotations.tasks_in_range if predict and with_model else task_db.rescoring_tasks_in_range)(
+        project_id, first, last)
     strategy = sampling.resolve(settings.get("sampling"))
     tasks, backfilled = backfill_random_keys(project_id, read, sequential=strategy == "sequential")
     if not with_model:
         log.info("project %s: backfilled %s random keys in [%s, %s]", project_id, backfilled, first, last)
         return f"backfilled:{backfilled}"
-    written = stored = 0
+    # scored: the pool; predicted: every task without a completion (the pool and more)
+    in_pool = {int(t.task_id) for t in tasks}
+    unlabeled = [t for t in read if not int(t.completion_seq or 0) or int(t.task_id) in in_pool] if predict else tasks
+    written = stored = pushed = 0
     auto = {"labelled": 0, "withdrawn": 0}
     # tasks an earlier version auto-labelled (off the pool): this version re-judges them
     auto_held = [t for t in read if t.auto_project is not None and t.pool_project is None]
-    if tasks or auto_held:
+    if unlabeled or auto_held:
         model = prediction.load_version(project_id, version)
         if model is None:
             return "skipped:version record missing"
-    if tasks:
-        inputs = model.inputs([task.data for task in tasks])
-        if score:
-            written = score_tasks(project_id, version, first, strategy, model, inputs, tasks)
+    if unlabeled:
+        inputs = model.inputs([task.data for task in unlabeled])
+        if score and tasks:
+            rows = [i for i, t in enumerate(unlabeled) if int(t.task_id) in in_pool]
+            scored_inputs = inputs if len(rows) == len(unlabeled) else _take(inputs, rows)
+            written = score_tasks(project_id, version, first, strategy, model, scored_inputs,
+                                  [unlabeled[i] for i in rows])
         if predict:
-            stored = store_predictions(project_id, f"v{version}", model, inputs, tasks)
+            predictions = store_predictions(project_id, f"v{version}", model, inputs, unlabeled)
+            stored = len(predictions)
+            pushed = labelstudio_push.push(project, job, first, predictions)
     if mode == "rescore" and (tasks or auto_held) and (auto_on or auto_held):
         # earlier auto labels are re-judged even when auto-labelling was turned off (then withdrawn)
         auto = auto_labeling.label_chunk(project, version, model, tasks + auto_held)
     if job:
-        jobs.record_leaf(project_id, job, first, done=last - first + 1, stored=stored)
-    log.info("project %s: v%s scored %s, predicted %s of %s tasks in [%s, %s] (%s random keys backfilled; "
-             "auto-labelled %s, withdrawn %s)", project_id, version, written, stored, len(tasks), first, last,
-             backfilled, auto["labelled"], auto["withdrawn"])
+        jobs.record_leaf(project_id, job, first, done=last - first + 1, stored=stored, pushed=pushed)
+    log.info("project %s: v%s scored %s of %s, predicted %s of %s tasks in [%s, %s] (%s random keys backfilled; "
+             "auto-labelled %s, withdrawn %s)", project_id, version, written, len(tasks), stored, len(unlabeled),
+             first, last, backfilled, auto["labelled"], auto["withdrawn"])
     return f"scored:{written}" + (f",predicted:{stored}" if predict else "") + (
         f",auto:{auto['labelled']}" if auto["labelled"] or auto["withdrawn"] else "")
+
+
+def _take(X, rows: list[int]):
+    """Rows of encoded inputs: a matrix (numpy, scipy sparse) or a list."""
+    return X[rows] if hasattr(X, "shape") else [X[i] for i in rows]
 
 
 def score_tasks(project_id: str, version: int, first: int, strategy: str, model, inputs, tasks: list) -> int:
@@ -186,14 +202,16 @@ def score_tasks(project_id: str, version: int, first: int, strategy: str, model,
     embedding = sampling.feature_embedding(model, inputs) if strategy in sampling.EMBEDDING_STRATEGIES else None
     scores = sampling.priorities(strategy, probabilities, task_ids=[int(t.task_id) for t in tasks],
                                  embedding=embedding, seed=version * 1_000_003 + first)
-    return sum(repository.store_score(project_id, int(t.task_id), float(s), version)
+    return sum(task_db.store_score(project_id, int(t.task_id), float(s), version)
                for t, s in zip(tasks, scores))
 
 
-def store_predictions(project_id: str, model_version: str, model, inputs, tasks: list) -> int:
-    """Store one Label Studio prediction per task (those still unlabeled); returns how many."""
-    return sum(
-        preannotations.store_prediction(project_id, int(task.task_id), {
-            "result": model.result_items(label, score), "score": round(float(score), 6),
-            "model_version": model_version})
-        for task, (label, score) in zip(tasks, model.scored(inputs)))
+def store_predictions(project_id: str, model_version: str, model, inputs, tasks: list) -> dict[int, dict]:
+    """Store one Label Studio prediction per task (those still unlabeled); returns them by task id."""
+    stored = {}
+    for task, (label, score) in zip(tasks, model.scored(inputs)):
+        prediction = {"result": model.result_items(label, score), "score": round(float(score), 6),
+                      "model_version": model_version}
+        if preannotations.store_prediction(project_id, int(task.task_id), prediction):
+            stored[int(task.task_id)] = prediction
+    return stored

@@ -11,10 +11,12 @@ import logging
 
 from chalicelib.domain import assignment
 from chalicelib.domain.agreement import evaluate_task
-from chalicelib.domain.settings import DEFAULTS
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.services import auto_labeling, training_requests
-from chalicelib.store import repository, stream_errors
+from chalicelib.store import completions as completion_db
+from chalicelib.store import ledger, stream_errors
+from chalicelib.store import projects as project_db
+from chalicelib.store import tasks as task_db
 
 log = logging.getLogger("activelabel.services.task_state")
 
@@ -26,7 +28,7 @@ def completion_changed(event_name: str, project_id: str, completion_id: str) -> 
     """One stream record of the completions table (INSERT, MODIFY or REMOVE). A failure is kept on
     the project (shown in /training as `errors`) until the record succeeds, then re-raised so the
     stream retries it."""
-    project = repository.find_project(project_id)
+    project = project_db.find_project(project_id)
     if project is None:
         return  # the project was deleted; its completions go with it
     try:
@@ -52,30 +54,27 @@ def _rejudge(event_name: str, project, completion_id: str) -> None:
     project_id = project.project_id
     task_id = int(completion_id.split(".", 1)[0])
     if event_name in COUNTED_EVENTS:
-        repository.count_completion_once(project_id, f"c#{completion_id}#{event_name.lower()}",
+        ledger.count_completion_once(project_id, f"c#{completion_id}#{event_name.lower()}",
                                          COUNTED_EVENTS[event_name])
-    settings = {**DEFAULTS, **(project.ml or {})}
-    refresh_task(project_id, task_id, settings, parse_label_config(project.label_config))
+    refresh_task(project_id, task_id, project.settings, parse_label_config(project.label_config))
     training_requests.request_if_due(project_id)
 
 
 def refresh_task(project_id: str, task_id: int, settings: dict, config=None) -> None:
     """Recompute one task's label state and store it if it changed (retrying lost races)."""
     for _ in range(MAX_RACE_RETRIES):
-        task = repository.find_task(project_id, task_id)  # read the task before its completions
+        task = task_db.find_task(project_id, task_id)  # read the task before its completions
         if task is None:
             return
         completions = [
             {"result": c.result, "was_cancelled": c.was_cancelled}
-            for c in repository.completions_of_task(project_id, task_id)
+            for c in completion_db.completions_of_task(project_id, task_id)
         ]
         state = evaluate_task(completions, settings["agreement_threshold"], settings["overlap"], config)
-        pool = assignment.in_pool(state.n_completions) and task.random_key is not None
-        rework = (assignment.wants_annotator(state.n_completions, state.accepted, settings["overlap"])
-                  and state.agreement is not None)
+        queues = assignment.queues_of(state.n_completions, state.accepted, state.agreement, settings["overlap"],
+                                      task.random_key is not None, task.score_version is not None)
         unchanged = (
-            pool == (task.pool_project is not None)
-            and rework == (task.rework_project is not None)
+            queues == task_db.queues_of_task(task)
             and state.accepted == bool(task.accepted)
             and state.consensus == task.consensus
             and state.n_completions == int(task.n_completions or 0)
@@ -86,7 +85,7 @@ def refresh_task(project_id: str, task_id: int, settings: dict, config=None) -> 
         label_changed = state.accepted != bool(task.accepted) or (
             state.accepted and state.consensus != task.consensus
         )
-        if repository.apply_task_label_state(task, state, label_changed, pool, rework):
+        if task_db.apply_task_label_state(task, state, label_changed, queues):
             if state.accepted:
                 auto_labeling.record_audit(project_id, task, state.consensus)
             return

@@ -1,12 +1,16 @@
 """Tasks: import (all or nothing), list, get, and the export of every task with its completions."""
 import random
 
+from chalicelib.domain import assignment
 from chalicelib.errors import ValidationError
 from chalicelib.labeling.config import parse_label_config
-from chalicelib.labeling.validation import normalize_import_task, validate_result, validate_task_data
+from chalicelib.labeling.normalize import normalize_import_task
+from chalicelib.labeling.validation import validate_result, validate_task_data
 from chalicelib.services.completions import MAX_COMPLETIONS_PER_TASK, check_size
-from chalicelib.store import repository
-from chalicelib.store.models import TaskModel
+from chalicelib.store import completions as completion_db
+from chalicelib.store import dynamo, task_import
+from chalicelib.store import projects as project_db
+from chalicelib.store import tasks as task_db
 
 _random = random.SystemRandom()
 MAX_TASKS_PER_IMPORT = 5000
@@ -31,42 +35,37 @@ def _normalized(config, raw_tasks: list) -> list[dict]:
     return normalized
 
 
+def _queues_at_import(task: dict) -> frozenset:
+    """An imported task has a random key, no score and no judged state yet."""
+    return assignment.queues_of(len(task["completions"]), False, None, 1, has_random_key=True, has_score=False)
+
+
 def import_tasks(project_id: str, raw_tasks: list) -> list[str]:
     """Store Label Studio tasks (with their annotations) all or nothing; returns the new task ids."""
     if len(raw_tasks) > MAX_TASKS_PER_IMPORT:
         raise ValidationError("body", f"has {len(raw_tasks)} tasks; at most {MAX_TASKS_PER_IMPORT} per request")
-    project = repository.get_project(project_id)
+    project = project_db.get_project(project_id)
     normalized = _normalized(parse_label_config(project.label_config), raw_tasks)
-    first = repository.reserve_task_ids(project_id, len(normalized))
-    ts = repository.now()
-    sequential = (project.ml or {}).get("sampling") == "sequential"
-    tasks, completions = [], []
+    first = project_db.reserve_task_ids(project_id, len(normalized))
+    sequential = project.settings.get("sampling") == "sequential"
     for offset, task in enumerate(normalized):
-        task_id = first + offset
-        tasks.append(TaskModel(
-            project_id=project_id, task_id=task_id, data=task["data"], meta=task["meta"],
-            predictions=task["predictions"], created_at=ts, completion_seq=len(task["completions"]),
-            # the unlabeled pool in random order (see domain/assignment.py); imported completions
-            # are judged by the stream, which moves the task to the right queue
-            random_key=float(task_id) if sequential else _random.random(),
-            pool_project=None if task["completions"] else project_id,
-        ))
-        completions += [
-            repository.new_completion_item(project_id, task_id, f"{task_id}.{n}", completion)
-            for n, completion in enumerate(task["completions"], start=1)
-        ]
-    repository.put_tasks(tasks, completions)
-    return [str(t.task_id) for t in tasks]
+        task["task_id"] = first + offset
+        # the unlabeled pool in random order (see domain/assignment.py); imported completions
+        # are judged by the stream, which moves the task to the right queue
+        task["random_key"] = float(task["task_id"]) if sequential else _random.random()
+        task["queues"] = _queues_at_import(task)
+    task_import.put_imported_tasks(project_id, normalized)
+    return [str(task["task_id"]) for task in normalized]
 
 
 def list_page(project_id: str, limit: int, cursor: str | None):
-    repository.get_project(project_id)
-    return repository.list_tasks(project_id, limit, cursor)
+    project_db.get_project(project_id)
+    return task_db.list_tasks(project_id, limit, cursor)
 
 
 def get_with_completions(project_id: str, task_id: int):
-    task = repository.get_task(project_id, task_id)
-    return task, repository.completions_of_task(project_id, task_id)
+    task = task_db.get_task(project_id, task_id)
+    return task, completion_db.completions_of_task(project_id, task_id)
 
 
 def completion_order(completion_id: str) -> tuple:
@@ -80,11 +79,11 @@ def completion_order(completion_id: str) -> tuple:
 
 def export(project_id: str):
     """(the project, [(task, its completions in order)], when): two queries, merged in task order."""
-    project = repository.get_project(project_id)
+    project = project_db.get_project(project_id)
     by_task: dict[int, list] = {}
-    for completion in repository.iter_completions(project_id):
+    for completion in completion_db.iter_completions(project_id):
         by_task.setdefault(int(completion.task_id), []).append(completion)
     for completions in by_task.values():
         completions.sort(key=lambda c: completion_order(c.completion_id))
-    tasks = [(t, by_task.get(int(t.task_id), [])) for t in repository.iter_tasks(project_id)]
-    return project, tasks, repository.now()
+    tasks = [(t, by_task.get(int(t.task_id), [])) for t in task_db.iter_tasks(project_id)]
+    return project, tasks, dynamo.now()

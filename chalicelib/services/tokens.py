@@ -11,7 +11,8 @@ import re
 import secrets
 
 from chalicelib.errors import ValidationError
-from chalicelib.store import repository
+from chalicelib.store import projects as project_db
+from chalicelib.store import tokens as token_db
 
 TOKEN_PATTERN = re.compile(r"^al_([0-9a-f]{16})_([A-Za-z0-9_-]{20,100})$")
 TOKEN_ID_PATTERN = re.compile(r"^[0-9a-f]{16}$")
@@ -34,7 +35,7 @@ def verify(token: str):
     if not match:
         return None
     token_id, secret = match.groups()
-    item = repository.find_token(token_id)
+    item = token_db.find_token_warm(token_id)
     if item is not None and hmac.compare_digest(secret_digest(secret), item.secret_sha256):
         return item
     return None
@@ -43,7 +44,7 @@ def verify(token: str):
 def require_existing_projects(ids: list[str]) -> None:
     """400 naming `projects[i]` for the first id with no project: ids come from a counter, so a token
     for a future project would grant access to whoever's project gets that id later."""
-    existing = {p.project_id for p in repository.get_projects(ids)}
+    existing = {p.project_id for p in project_db.get_projects(ids)}
     missing = [i for i, project_id in enumerate(ids) if project_id not in existing]
     if missing:
         raise ValidationError(f"projects[{missing[0]}]", f"project {ids[missing[0]]!r} does not exist")
@@ -52,16 +53,16 @@ def require_existing_projects(ids: list[str]) -> None:
 def issue(name: str, role: str, projects, created_by: str) -> tuple[object, str]:
     """(the stored record, the token to hand out once)."""
     token_id, token, digest = new_token()
-    return repository.create_token(token_id, digest, name, role, projects, created_by), token
+    return token_db.create_token(token_id, digest, name, role, projects, created_by), token
 
 
 def all_tokens() -> list:
-    return repository.all_tokens()
+    return token_db.all_tokens()
 
 
 def find(token_id: str):
-    return repository.find_token(token_id) if TOKEN_ID_PATTERN.match(token_id) else None
+    return token_db.find_token(token_id) if TOKEN_ID_PATTERN.match(token_id) else None
 
 
 def revoke(token_id: str) -> None:
-    repository.delete_token(token_id)
+    token_db.delete_token(token_id)

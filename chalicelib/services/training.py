@@ -10,14 +10,18 @@ are forwarded to it.
 import logging
 
 from chalicelib.domain import validation_set
-from chalicelib.domain.settings import DEFAULTS, auto_label_settings
+from chalicelib.domain.settings import auto_label_settings
 from chalicelib.errors import TrainingDataError, ValidationError
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.labelstudio import client, net
-from chalicelib.ml import registry, training
+from chalicelib.ml import numpy_form, registry, training
 from chalicelib.services import auto_labeling, promotion, rescoring
-from chalicelib.store import artifacts, jobs, model_registry, repository
-from chalicelib.store.models import ModelVersionModel
+from chalicelib.store import artifacts, dynamo, jobs, model_registry
+from chalicelib.store import completions as completion_db
+from chalicelib.store import projects as project_db
+from chalicelib.store import tasks as task_db
+from chalicelib.store import training as training_db
+from chalicelib.domain.records import ModelPointer, ModelVersion
 
 log = logging.getLogger("activelabel.services.training")
 
@@ -26,30 +30,29 @@ def run(project_id: str, seq: int) -> str:
     """Returns what happened: "skipped", "promoted", "rejected" (worse than the active version),
     "held" (the project is pinned), "kept" (a newer model was active), "forwarded" (a custom backend
     trains) or "failed"."""
-    project = repository.claim_training(project_id, seq)
+    project = training_db.claim_training(project_id, seq)
     if project is None:
         log.info("project %s: training request %s is stale or done; skipping", project_id, seq)
         return "skipped"
-    if (project.ml or {}).get("model") == "custom":
+    if project.settings.get("model") == "custom":
         return forward(project, seq)
-    version = int(project.version_seq)
+    version = project.version_seq
     job_id = f"training-{seq}"
     jobs.start(project_id, job_id, "training", 1, f"v{version}")
     try:
         item = train_version(project, version, seq)
-        promoted = item.status == "promoted" and repository.promote(project_id, item)
+        promoted = item.status == "promoted" and training_db.promote(project_id, item)
         if item.status == "promoted" and not promoted:
             model_registry.set_status(project_id, version, "superseded")
         if promoted:  # before finishing: if queuing fails, the redelivered request trains and queues again
-            rescoring.start(project_id, version, int(project.task_seq or 0),
-                            predict=bool({**DEFAULTS, **(project.ml or {})}["preannotate"]))
-        repository.finish_training(project_id, seq, None)
+            rescoring.start(project_id, version, project.task_seq, predict=bool(project.settings["preannotate"]))
+        training_db.finish_training(project_id, seq, None)
     except TrainingDataError as exc:
-        repository.finish_training(project_id, seq, str(exc))
+        training_db.finish_training(project_id, seq, str(exc))
         jobs.finish(project_id, job_id, error=str(exc))
         return "failed"
     except Exception as exc:
-        repository.record_training_error(project_id, f"{type(exc).__name__}: {exc}")
+        training_db.record_training_error(project_id, f"{type(exc).__name__}: {exc}")
         raise
     outcome = item.status if item.status != "promoted" else "promoted" if promoted else "kept"
     jobs.finish(project_id, job_id, done=1, detail={"model_version": item.model_version, "outcome": outcome,
@@ -61,27 +64,27 @@ def forward(project, seq: int) -> str:
     """Send a custom backend the accepted tasks (labelstudio/client.py). A backend that is down is
     retried through SQS; one that refuses finishes the request as failed."""
     project_id = project.project_id
-    accepted = [(task, repository.completions_of_task(project_id, int(task.task_id)))
-                for task in repository.accepted_tasks(project_id)]
+    accepted = [(task, completion_db.completions_of_task(project_id, int(task.task_id)))
+                for task in task_db.accepted_tasks(project_id)]
     try:
         answer = client.backend_for(project).train(client.labelstudio_tasks(project, accepted))
     except net.UpstreamError as exc:
         if exc.kind in ("connect", "timeout"):
-            repository.record_training_error(project_id, f"custom backend: {exc.message}")
+            training_db.record_training_error(project_id, f"custom backend: {exc.message}")
             raise
-        repository.finish_training(project_id, seq, f"custom backend: {exc.message}")
+        training_db.finish_training(project_id, seq, f"custom backend: {exc.message}")
         return "failed"
     log.info("project %s: training %s forwarded to the custom backend via %s", project_id, seq, answer["via"])
-    repository.finish_training(project_id, seq, None)
+    training_db.finish_training(project_id, seq, None)
     return "forwarded"
 
 
-def train_version(project, version: int, seq: int) -> ModelVersionModel:
+def train_version(project, version: int, seq: int) -> ModelVersion:
     """Fit model `version` on the accepted tasks outside the validation set, judge it against the
     active version (services/promotion.py), store its artifact and its model-version record (with
     the decision: promote, reject or hold)."""
     config = parse_label_config(project.label_config)
-    ml = project.ml or {}
+    ml = project.settings
     kind = registry.get_kind(ml.get("model") or "")
     if kind is None:
         raise TrainingDataError(f"model {ml.get('model')!r} is not a built-in model")
@@ -89,12 +92,11 @@ def train_version(project, version: int, seq: int) -> ModelVersionModel:
         target = kind.target(config, ml.get("target"))
     except ValidationError as exc:
         raise TrainingDataError(f"model {kind.name!r} cannot learn this label config: {exc.message}") from None
-    label_changes = int(project.label_changes or 0)  # read before the data: the model covers at least this
-    accepted = list(repository.accepted_tasks(project.project_id))
+    label_changes = project.counters.label_changes  # read before the data: the model covers at least this
+    accepted = list(task_db.accepted_tasks(project.project_id))
     fit_on, validation, held_out = validation_set.split(project.project_id, accepted, lambda t: int(t.task_id))
     # auto labels train only when asked (ml.auto_label.train_on_auto): no self-reinforcement by default
-    extra = auto_labeling.training_examples(project.project_id) if auto_label_settings(
-        {**DEFAULTS, **ml})["train_on_auto"] else []
+    extra = auto_labeling.training_examples(project.project_id) if auto_label_settings(ml)["train_on_auto"] else []
     try:
         outcome = training.train(kind, target, [(t.data, t.consensus) for t in fit_on] + extra, seed=version)
     except TrainingDataError:
@@ -106,21 +108,26 @@ def train_version(project, version: int, seq: int) -> ModelVersionModel:
     decision = promotion.judge(project, outcome.model, validation, held_out)
     calibration = auto_labeling.calibrate_version(project, outcome.model, validation, held_out)
     body = training.serialize(outcome.model)
+    compact = numpy_form.export(outcome.model)  # None when the kind has no numpy form: joblib serves
     sklearn_version = training.sklearn_version()
-    stored = artifacts.put_artifact(
-        artifacts.artifact_key(project.project_id, version), body,
-        {"project-id": project.project_id, "model-version": f"v{version}", "sklearn-version": sklearn_version},
-    )
-    item = ModelVersionModel(
-        project_id=project.project_id, version=version, model_version=f"v{version}", model=kind.name,
-        created_at=repository.now(), n_train=outcome.n_train, metrics=outcome.metrics,
-        s3_bucket=stored.bucket, s3_key=stored.key, s3_version_id=stored.version_id, sha256=stored.sha256,
-        sklearn_version=sklearn_version, label_changes=label_changes, train_seq=seq,
-        status=decision.status, decision=decision.as_dict(),
-        validation={"held_out": held_out, "n": len(validation), "share": validation_set.VALIDATION_SHARE},
-        calibration=calibration,
-    )
-    repository.record_model_version(item)
+    metadata = {"project-id": project.project_id, "model-version": f"v{version}", "sklearn-version": sklearn_version}
+    stored = artifacts.put_artifact(artifacts.artifact_key(project.project_id, version), body, metadata)
+    served = stored if compact is None else artifacts.put_artifact(
+        artifacts.artifact_key(project.project_id, version, "model.npz"), compact, metadata)
+
+    def pointer_to(artifact) -> ModelPointer:
+        return ModelPointer(bucket=artifact.bucket, key=artifact.key, version_id=artifact.version_id,
+                            sha256=artifact.sha256, sklearn_version=sklearn_version, model_version=f"v{version}")
+
+    item = ModelVersion(project_id=project.project_id, version=version, model_version=f"v{version}",
+                        model=kind.name, created_at=dynamo.now(), n_train=outcome.n_train, metrics=outcome.metrics,
+                        pointer=pointer_to(served), label_changes=label_changes, train_seq=seq,
+                        joblib=None if served is stored else pointer_to(stored),
+                        status=decision.status, decision=decision.as_dict(),
+                        validation={"held_out": held_out, "n": len(validation),
+                                    "share": validation_set.VALIDATION_SHARE},
+                        calibration=calibration)
+    training_db.record_model_version(item)
     log.info("project %s: model v%s trained on %s tasks (%s held out): %s; %s", project.project_id, version,
              outcome.n_train, len(validation), outcome.metrics, decision.status)
     return item
@@ -128,5 +135,5 @@ def train_version(project, version: int, seq: int) -> ModelVersionModel:
 
 def model_versions(project_id: str) -> tuple[object, list]:
     """(the project, its model-version records newest first)."""
-    project = repository.get_project(project_id)
-    return project, repository.list_model_versions(project_id)
+    project = project_db.get_project(project_id)
+    return project, training_db.list_model_versions(project_id)

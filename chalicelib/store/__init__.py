@@ -1,5 +1,10 @@
-"""The only AWS-aware code besides chalicelib/events and chalicelib/local.
+"""The only AWS-aware code (besides chalicelib/local, the embedded stack). Reads return plain
+records (domain/records.py) for projects and model versions; PynamoDB stays in here.
 
-`models` holds the PynamoDB tables; `repository` the reads and writes the domain needs
-(conditional updates, transactions); `artifacts` the S3 model store; `queue` the SQS train queue.
+One module per aggregate: `projects`, `tasks` (queues, locks, scores), `completions`,
+`task_import` (all-or-nothing imports), `training` (requests, model versions), `tokens`, `ledger`
+(counters, idempotency markers), `labelstudio` (links to Label Studio ids); `dynamo` holds what
+they share (the one helper for conditional writes); `models` the PynamoDB tables; `records` the
+item -> record mapping; `artifacts` the S3 model store; `queue` the SQS queues; `media` image
+fetching; `secrets` and `aws` the SSM parameters and boto3 clients.
 """

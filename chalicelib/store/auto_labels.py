@@ -2,21 +2,17 @@
 
 Every write is one conditional UpdateItem, so rescoring chunks can be redelivered and versions can
 race: an auto label is written only on a task no human has started (`completion_seq` = 0) and only
-by a version at least as new as the one that wrote it; a human completion (repository.add_completion)
+by a version at least as new as the one that wrote it; a human completion (store/completions.add_completion)
 removes `auto_project`, after which no version touches the task's label again.
 """
 import time
 
-from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.store.dynamo import conditional, connection
+from chalicelib.store.ledger import MARKER_TTL_SECONDS
 from chalicelib.store.models import LedgerModel, ProjectModel, TaskModel
-from chalicelib.store.repository import (
-    MARKER_TTL_SECONDS,
-    _connection,
-    _is_conditional_failure,
-    _update_task,
-)
+from chalicelib.store.tasks import _update_task
 
 _untouched_by_people = TaskModel.completion_seq.does_not_exist() | (TaskModel.completion_seq == 0)
 
@@ -55,15 +51,12 @@ def count_audit_once(project_id: str, task_id: int, agreed: bool) -> bool:
     actions = [ProjectModel.audit_n.add(1)]
     if agreed:
         actions.append(ProjectModel.audit_correct.add(1))
-    try:
-        with TransactWrite(connection=_connection()) as tx:
+    def write():
+        with TransactWrite(connection=connection()) as tx:
             tx.save(marker, condition=LedgerModel.sk.does_not_exist())
             tx.update(ProjectModel(project_id=project_id), actions=actions, condition=ProjectModel.project_id.exists())
-    except TransactWriteError as exc:
-        if _is_conditional_failure(exc):
-            return False
-        raise
-    return True
+
+    return conditional(write)
 
 
 def auto_labelled_tasks(project_id: str) -> list[TaskModel]:

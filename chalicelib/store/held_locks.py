@@ -5,10 +5,10 @@ and records a new lock here with a condition on what it read, so one identity ho
 task lock per project even when it calls `next` concurrently. The item is a hint, checked against
 the task itself: a completion or release makes it stale, never wrong.
 """
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist
 
+from chalicelib.store.dynamo import conditional
 from chalicelib.store.models import LedgerModel, TaskModel
-from chalicelib.store.repository import _is_conditional_failure
 
 
 def _key(project_id: str, annotator: str) -> tuple[str, str]:
@@ -29,13 +29,8 @@ def record(project_id: str, annotator: str, task_id: int, until: float, expected
     False when a concurrent call of the same annotator recorded another task first."""
     pk, sk = _key(project_id, annotator)
     condition = LedgerModel.sk.does_not_exist() if expected is None else LedgerModel.value == expected
-    try:
-        LedgerModel(pk=pk, sk=sk, value=task_id, expires_at=int(until) + 1).save(condition=condition)
-    except PutError as exc:
-        if _is_conditional_failure(exc):
-            return False
-        raise
-    return True
+    return conditional(lambda: LedgerModel(pk=pk, sk=sk, value=task_id, expires_at=int(until) + 1).save(
+        condition=condition))
 
 
 def renew(project_id: str, task_id: int, annotator: str, now_s: float, ttl_s: float) -> TaskModel | None:
@@ -46,10 +41,7 @@ def renew(project_id: str, task_id: int, annotator: str, now_s: float, ttl_s: fl
     still_held = (TaskModel.lock_owner == annotator) & (TaskModel.lock_until >= now_s)
     still_open = TaskModel.pool_project.exists() | TaskModel.rework_project.exists()
     not_done = TaskModel.annotators.does_not_exist() | ~TaskModel.annotators.contains(annotator)
-    try:
-        task.update(actions=[TaskModel.lock_until.set(now_s + ttl_s)], condition=still_held & still_open & not_done)
-    except UpdateError as exc:
-        if _is_conditional_failure(exc):
-            return None
-        raise
-    return task
+    if conditional(lambda: task.update(actions=[TaskModel.lock_until.set(now_s + ttl_s)],
+                                       condition=still_held & still_open & not_done)):
+        return task
+    return None

@@ -17,7 +17,10 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import config
 from chalicelib.store.models import LedgerModel
-from chalicelib.store.repository import MARKER_TTL_SECONDS, _connection, _is_conditional_failure, now
+from chalicelib.store.dynamo import connection as _connection
+from chalicelib.store.dynamo import is_conditional_failure as _is_conditional_failure
+from chalicelib.store.dynamo import now
+from chalicelib.store.ledger import MARKER_TTL_SECONDS
 
 JOB_TTL_SECONDS = 90 * 24 * 3600
 KINDS = ("training", "rescoring", "preannotation", "rescoring+preannotation", "labelstudio_pull")
@@ -35,6 +38,7 @@ class JobModel(Model):
     done = NumberAttribute(default=0)
     failed = NumberAttribute(default=0)
     stored = NumberAttribute(default=0)  # predictions stored (pre-annotation)
+    pushed = NumberAttribute(null=True)  # predictions Label Studio created (a linked project)
     model_version = UnicodeAttribute(null=True)
     started = UTCDateTimeAttribute()
     finished = UTCDateTimeAttribute(null=True)
@@ -91,7 +95,19 @@ def finish(project_id: str, job_id: str, error: str | None = None, done: int | N
             raise
 
 
-def record_leaf(project_id: str, job_id: str, first: int, done: int, failed: int = 0, stored: int = 0) -> bool:
+def note_error(project_id: str, job_id: str, error: str) -> None:
+    """Record an error of a running job without ending it (e.g. Label Studio refused a push)."""
+    _bind()
+    try:
+        JobModel(pk=_pk(project_id), sk=job_id).update(actions=[JobModel.error.set(error[:2000])],
+                                                       condition=JobModel.sk.exists())
+    except UpdateError as exc:
+        if not _is_conditional_failure(exc):
+            raise
+
+
+def record_leaf(project_id: str, job_id: str, first: int, done: int, failed: int = 0, stored: int = 0,
+                pushed: int = 0) -> bool:
     """Count one fan-out leaf once (False: already counted); finishes the job when it is complete."""
     _bind()
     marker = LedgerModel(pk=f"p#{project_id}", sk=f"jobleaf#{job_id}#{first}",
@@ -100,7 +116,8 @@ def record_leaf(project_id: str, job_id: str, first: int, done: int, failed: int
         with TransactWrite(connection=_connection()) as tx:
             tx.save(marker, condition=LedgerModel.sk.does_not_exist())
             tx.update(JobModel(pk=_pk(project_id), sk=job_id),
-                      actions=[JobModel.done.add(done), JobModel.failed.add(failed), JobModel.stored.add(stored)],
+                      actions=[JobModel.done.add(done), JobModel.failed.add(failed), JobModel.stored.add(stored)]
+                      + ([JobModel.pushed.add(pushed)] if pushed else []),
                       condition=JobModel.sk.exists())
     except TransactWriteError as exc:
         if _is_conditional_failure(exc):

@@ -1,4 +1,4 @@
-"""DynamoDB records of the Label Studio connections (no new table: ledger items plus one project attribute).
+"""Links between Label Studio and our records (no new table: ledger items plus one project attribute).
 
 Ledger items (`LedgerModel`, never expiring), each written with a condition so that redelivered or
 concurrent requests agree on one answer:
@@ -7,15 +7,15 @@ concurrent requests agree on one answer:
   or `"#last"` (the last project linked with that credential, for `GET /versions`, which names none).
 - `pk="ls#task#<project>"`, `sk="<LS task id>"` -> our task id.
 - `pk="ls#ann#<project>"`, `sk="<LS annotation id>"` -> our task id (ANNOTATIONS_DELETED names only ids).
-The project item's `ls_link` holds the Label Studio hostname, the encrypted access token, the
+The project item's `ls_link` (store/projects.py `save_connection`) holds the Label Studio hostname, the encrypted access token, the
 extra params and a keyed fingerprint of them.
 """
 import random
 
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist
 
-from chalicelib.store.models import LedgerModel, ProjectModel, TaskModel
-from chalicelib.store.repository import _is_conditional_failure, now
+from chalicelib.store.dynamo import conditional, now
+from chalicelib.store.models import LedgerModel, TaskModel
 
 _random = random.SystemRandom()
 
@@ -31,13 +31,9 @@ def _get(pk: str, sk: str) -> int | None:
 
 def _put_if_absent(pk: str, sk: str, value: int) -> int:
     """Store `value` unless the key exists; returns the value that holds afterwards."""
-    try:
-        LedgerModel(pk=pk, sk=sk, value=value).save(condition=LedgerModel.sk.does_not_exist())
+    if conditional(lambda: LedgerModel(pk=pk, sk=sk, value=value).save(condition=LedgerModel.sk.does_not_exist())):
         return value
-    except PutError as exc:
-        if _is_conditional_failure(exc):
-            return _get(pk, sk)
-        raise
+    return _get(pk, sk)
 
 
 def find_link(user: str, ls_project: str) -> str | None:
@@ -51,25 +47,6 @@ def claim_link(user: str, ls_project: str, project_id: str) -> str:
 
 def set_link(user: str, ls_project: str, project_id: str) -> None:
     LedgerModel(pk=LINK_PK, sk=f"{user}|{ls_project}", value=int(project_id)).save()
-
-
-def create_project_with_id(project_id: str, title: str, label_config: str, ml: dict) -> ProjectModel:
-    """Create the project unless it exists (a retried first /setup); returns the stored item."""
-    ts = now()
-    project = ProjectModel(project_id=project_id, title=title, label_config=label_config, ml=ml,
-                           created_at=ts, updated_at=ts)
-    try:
-        project.save(condition=ProjectModel.project_id.does_not_exist())
-    except PutError as exc:
-        if not _is_conditional_failure(exc):
-            raise
-        project = ProjectModel.get(project_id, consistent_read=True)
-    return project
-
-
-def save_connection(project: ProjectModel, link: dict) -> None:
-    project.update(actions=[ProjectModel.ls_link.set(link), ProjectModel.updated_at.set(now())],
-                   condition=ProjectModel.project_id.exists())
 
 
 def find_task_for(project_id: str, ls_task_id: int) -> int | None:
@@ -86,11 +63,7 @@ def put_task(project_id: str, task_id: int, data: dict, meta: dict) -> None:
     # low agreement); pool membership is then decided by the stream handler
     task = TaskModel(project_id=project_id, task_id=task_id, data=data, meta=meta, created_at=now(),
                      random_key=_random.random())
-    try:
-        task.save(condition=TaskModel.task_id.does_not_exist())
-    except PutError as exc:
-        if not _is_conditional_failure(exc):
-            raise
+    conditional(lambda: task.save(condition=TaskModel.task_id.does_not_exist()))
 
 
 def remember_annotation(project_id: str, ls_annotation_id: int, task_id: int) -> None:

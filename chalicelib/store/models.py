@@ -226,6 +226,11 @@ class ModelVersionModel(Model):
     status = UnicodeAttribute(null=True)
     decision = JSONAttribute(null=True)
     validation = JSONAttribute(null=True)
+    # s3_* / sha256 name the artifact predictions load: the numpy form when the kind has one. The
+    # joblib pickle is then kept beside it, here (None when it is the s3_* artifact itself).
+    joblib_key = UnicodeAttribute(null=True)
+    joblib_version_id = UnicodeAttribute(null=True)
+    joblib_sha256 = UnicodeAttribute(null=True)
     calibration = JSONAttribute(null=True)  # domain/calibration.py: the auto-label threshold and its bound
 
 
@@ -242,7 +247,7 @@ class LedgerModel(Model):
 
 
 class TokenModel(Model):
-    """One item per API token. Only the SHA-256 of its secret is stored (see chalicelib/api/auth.py)."""
+    """One item per API token. Only the SHA-256 of its secret is stored (see chalicelib/services/tokens.py)."""
 
     class Meta:
         table_name = "unbound"

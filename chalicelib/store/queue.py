@@ -7,6 +7,7 @@ The train queue carries two kinds of message, in order per project: a training r
 import json
 
 from chalicelib import config
+from chalicelib.store import training as training_db
 from chalicelib.store.aws import client
 
 
@@ -25,15 +26,13 @@ def dispatch_train_request(project_id: str, seq: int, dedup_suffix: str = "") ->
     Re-sending is safe (same deduplication id within SQS's 5 minutes; after that the worker's
     claim skips a request that is done), so whoever finds a request unsent sends it again.
     """
-    from chalicelib.store import repository
-
     try:
         send_train_request(project_id, seq, dedup_suffix)
     except Exception as exc:
-        repository.record_training_error(
+        training_db.record_training_error(
             project_id, f"could not queue training request {seq}: {type(exc).__name__}: {exc}")
         raise
-    repository.mark_request_sent(project_id, seq)
+    training_db.mark_request_sent(project_id, seq)
 
 
 def send_labelstudio_pull(project_id: str, request_id: str) -> None:

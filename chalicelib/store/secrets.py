@@ -11,6 +11,9 @@ unset variable does.
 import os
 import time
 
+from chalicelib import config
+from chalicelib.store.aws import client
+
 CACHE_SECONDS = 300
 PARAMETER_SUFFIX = "_PARAMETER"
 _cache: dict[str, tuple[float, str]] = {}
@@ -32,13 +35,15 @@ def secret(env_name: str) -> str:
 
 
 def _read_parameter(name: str) -> str:
-    from chalicelib.store.aws import client
-
     ssm = client("ssm")
     try:
         return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
     except ssm.exceptions.ParameterNotFound:
         return ""
+
+
+def admin_token() -> str:
+    return secret(config.ADMIN_TOKEN_ENV)
 
 
 def clear_cache() -> None:

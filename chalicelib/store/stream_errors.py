@@ -6,10 +6,10 @@ Writes are optimistic (conditional on the value read), so concurrent shards neve
 """
 from datetime import datetime, timezone
 
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import DoesNotExist
 
+from chalicelib.store.dynamo import conditional
 from chalicelib.store.models import ProjectModel
-from chalicelib.store.repository import _is_conditional_failure, find_project
 
 MAX_ENTRIES = 20
 MAX_ERROR_CHARS = 500
@@ -18,21 +18,18 @@ RETRIES = 5
 
 def _write(project_id: str, mutate) -> None:
     for _ in range(RETRIES):
-        project = find_project(project_id)
-        if project is None:
+        try:
+            before = ProjectModel.get(project_id, consistent_read=True,
+                                      attributes_to_get=["project_id", "stream_errors"]).stream_errors
+        except DoesNotExist:
             return
-        before = project.stream_errors
         after = mutate(dict(before or {}))
         if after == (before or {}):
             return
         same = ProjectModel.stream_errors.does_not_exist() if before is None else ProjectModel.stream_errors == before
-        try:
-            project.update(actions=[ProjectModel.stream_errors.set(after) if after
-                                    else ProjectModel.stream_errors.remove()], condition=same)
+        action = ProjectModel.stream_errors.set(after) if after else ProjectModel.stream_errors.remove()
+        if conditional(lambda: ProjectModel(project_id=project_id).update(actions=[action], condition=same)):
             return
-        except UpdateError as exc:
-            if not _is_conditional_failure(exc):
-                raise
 
 
 def record(project_id: str, completion_id: str, error: str) -> None:

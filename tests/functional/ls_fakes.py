@@ -62,12 +62,14 @@ def serving(server: FakeServer):
 
 
 class FakeLabelStudio(FakeServer):
-    """Serves `GET /api/projects/<n>/export` with `Authorization: Token <token>` only."""
+    """Serves `GET /api/projects/<n>/export` and `POST /api/projects/<n>/import/predictions` (kept in
+    `predictions`) with `Authorization: Token <token>` only."""
 
     def __init__(self, token: str, exports: dict):
         super().__init__()
         self.token = token
         self.exports = exports
+        self.predictions = []
 
     def answer(self, method, path, headers, body):
         if headers.get("Authorization") != f"Token {self.token}":
@@ -75,6 +77,9 @@ class FakeLabelStudio(FakeServer):
         for number, tasks in self.exports.items():
             if method == "GET" and path.startswith(f"/api/projects/{number}/export"):
                 return 200, tasks
+            if method == "POST" and path == f"/api/projects/{number}/import/predictions":
+                self.predictions += body
+                return 201, {"created": len(body)}
         return 404, {"detail": "Not found."}
 
 

@@ -55,7 +55,7 @@ def test_an_admin_may_act_for_an_annotator_and_it_is_recorded(api, pump):
     answer = api.post(f"/api/projects/{project_id}/tasks/{task_id}/completions", choice_completion("ham", "carol"),
                       headers=admin)
     assert answer.status_code == 201 and answer.json["completed_by"] == "carol"
-    from chalicelib.store import repository
+    from chalicelib.store import completions as completion_db
 
-    [stored] = repository.completions_of_task(project_id, task_id)
+    [stored] = completion_db.completions_of_task(project_id, task_id)
     assert (stored.completed_by, stored.recorded_by) == ("carol", "lead")

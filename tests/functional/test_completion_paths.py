@@ -4,7 +4,7 @@ both record their annotator (never served the task again)."""
 from activelabel_client.datasets import choice_completion
 
 from chalicelib.services import completions
-from chalicelib.store import repository
+from chalicelib.store import tasks as task_db
 from tests.functional.test_labelstudio_backend import BASIC, annotation_event, linked_project_id, setup_sms
 
 
@@ -33,6 +33,6 @@ def test_api_and_webhook_completions_share_the_per_task_limit_and_the_annotators
     assert sorted(c["id"] for c in stored) == sorted([f"{task_id}.ls500", f"{task_id}.2", f"{task_id}.3"])  # slot 1: the webhook
     assert next(c for c in stored if c["id"] == f"{task_id}.ls500")["result"][0]["value"]["choices"] == ["ham"]
 
-    task = repository.find_task(project_id, task_id)
+    task = task_db.find_task(project_id, task_id)
     assert set(task.annotators) == {"41", "alice", "bob"}
     assert int(task.completion_seq) == 3 and task.pool_project is None

@@ -190,6 +190,8 @@ def test_start_training_pulls_annotations_from_the_label_studio_export(api, pump
                                   "result": choice_completion(r["label"], "x")["result"]}]}
                 for i, r in enumerate(rows)]
     exported.append({"id": 60, "data": {"wrong": "key"}, "annotations": []})  # skipped, counted
+    unlabeled = balanced_rows(15, seed=6)[10:]
+    exported += [{"id": 70 + i, "data": {"text": r["text"]}, "annotations": []} for i, r in enumerate(unlabeled)]
     fake = FakeLabelStudio("ls-token-123", {"7": exported})
     with serving(fake):
         setup_sms(api, hostname=fake.url, token="ls-token-123")
@@ -206,15 +208,25 @@ def test_start_training_pulls_annotations_from_the_label_studio_export(api, pump
         assert fake.paths("GET") == ["/api/projects/7/export?exportType=JSON"]
         state = training(api, project_id)
         assert state["completions"] == 10 and state["model_version"] == "v1", state
-        # a redelivered pull writes nothing and trains nothing new
+        # v1's pre-annotation reached Label Studio through its predictions import: the unlabeled tasks
+        assert sorted(p["task"] for p in fake.predictions) == [70, 71, 72, 73, 74]
+        assert {p["model_version"] for p in fake.predictions} == {"v1"} and all(p["result"] for p in fake.predictions)
+        # a redelivered pull writes nothing and trains nothing new; a redelivered leaf pushes nothing twice
         redelivered = [b for b in pump.delivered_sqs_batches if "pull_labelstudio" in b["Records"][0]["body"]]
         pump.invoke("train_worker", redelivered[0])
+        for batch in pump.delivered_sqs_batches:
+            if "rescore" in batch["Records"][0]["eventSourceARN"]:
+                pump.invoke("rescore_worker", batch)
         pump.drain()
+        assert len(fake.predictions) == 5
     state = training(api, project_id)
     assert state["completions"] == 10 and state["model_version"] == "v1", state
-    pulls = [j for j in api.get(f"/api/projects/{project_id}/jobs").json["jobs"] if j["kind"] == "labelstudio_pull"]
-    assert len(pulls) == 1 and (pulls[0]["state"], pulls[0]["done"], pulls[0]["total"]) == ("succeeded", 11, 11)
+    listed = api.get(f"/api/projects/{project_id}/jobs").json["jobs"]
+    pulls = [j for j in listed if j["kind"] == "labelstudio_pull"]
+    assert len(pulls) == 1 and (pulls[0]["state"], pulls[0]["done"], pulls[0]["total"]) == ("succeeded", 16, 16)
     assert pulls[0]["detail"]["skipped"] == 1
+    fanout = next(j for j in listed if j["kind"] == "rescoring+preannotation")
+    assert (fanout["predictions_stored"], fanout["predictions_pushed_to_labelstudio"]) == (5, 5), fanout
 
 
 def test_start_training_with_a_refused_token_is_recorded_and_not_retried(api, pump):

@@ -24,9 +24,9 @@ def test_saving_a_custom_model_checks_health_and_setup(api):
         shown = api.get(f"/api/projects/{project_id}/ml").json["custom_backend"]
         assert shown == {"url": backend.url, "basic_auth_user": "u", "basic_auth_pass": "********"}
         assert api.get(f"/api/projects/{project_id}").json["ml"]["custom_backend"]["basic_auth_pass"] == "********"
-        from chalicelib.store import repository
+        from chalicelib.store import projects as project_db
 
-        stored = repository.get_project(project_id).ml["custom_backend"]["basic_auth_pass"]
+        stored = project_db.get_project(project_id).ml["custom_backend"]["basic_auth_pass"]
         assert stored.startswith("sealed:") and "p" != stored
         moved = api.put(f"/api/projects/{project_id}/ml", {"custom_backend": {**shown, "url": backend.url + "/"}})
         assert moved.status_code == 200, moved.json  # re-checked with the stored password

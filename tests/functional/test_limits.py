@@ -13,7 +13,7 @@ from chalicelib.services.tasks import MAX_TASKS_PER_IMPORT
 from chalicelib.errors import LabelConfigError, ValidationError
 from chalicelib.labeling.config import MAX_CONFIG_CHARS, MAX_DEPTH, parse_label_config
 from chalicelib.labeling.validation import MAX_TEXT_CHARS
-from chalicelib.store import repository
+from chalicelib.store import completions as completion_db
 from tests.functional.helpers import import_texts, make_project, training
 
 ENTITIES = "".join(f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10))
@@ -121,7 +121,7 @@ def test_the_completions_per_task_limit_holds_under_concurrency(api, atomic_requ
     def add(i):
         completion = {"result": [], "completed_by": f"racer-{i}"}  # one completion per annotator and task
         try:
-            return repository.add_completion(project_id, int(task_id), completion, MAX_COMPLETIONS_PER_TASK)
+            return completion_db.add_completion(project_id, int(task_id), completion, MAX_COMPLETIONS_PER_TASK)
         except ValidationError as exc:
             return exc
 

@@ -124,13 +124,13 @@ def test_champion_challenger_rollback_and_pin(api, pump):
 
     # a tampered artifact cannot be rolled back to
     from chalicelib.ml import serving
-    from chalicelib.store import repository
     from chalicelib.store.aws import client
+    from chalicelib.store.models import ModelVersionModel
 
     serving.clear_cache()
-    record = repository.get_model_version(project_id, 2)
+    record = ModelVersionModel.get(project_id, 2)
     forged = client("s3").put_object(Bucket=record.s3_bucket, Key=record.s3_key, Body=b"not the model")
-    record.update(actions=[type(record).s3_version_id.set(forged["VersionId"])])
+    record.update(actions=[ModelVersionModel.s3_version_id.set(forged["VersionId"])])
     answer = api.put(f"/api/projects/{project_id}/model-versions/2/active", {"pin": True})
     assert answer.status_code == 409 and "sha256" in answer.json["Message"], answer.json
     assert api.get(f"/api/projects/{project_id}/ml").json["pinned_version"] is None

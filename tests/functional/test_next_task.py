@@ -132,7 +132,7 @@ def test_two_annotators_never_receive_the_same_task(api, pump):
     """Two annotators call next at once, each completing every task they get: never the same task."""
     from chalicelib.services.next_task import assign
     from chalicelib.domain.settings import DEFAULTS
-    from chalicelib.store import repository
+    from chalicelib.store import completions as completion_db
 
     project_id = make_project(api, min_completions=5)
     rows = balanced_rows(50)
@@ -145,7 +145,7 @@ def test_two_annotators_never_receive_the_same_task(api, pump):
         for _ in range(CONCURRENT_CALLS):
             task = assign(project_id, name, settings, 0)
             served[name].append(int(task.task_id))
-            repository.add_completion(project_id, int(task.task_id), choice_completion("ham", name), max_per_task=100)
+            completion_db.add_completion(project_id, int(task.task_id), choice_completion("ham", name), max_per_task=100)
 
     errors = run_concurrently(work, served)
     assert not errors, errors[:1]
@@ -167,7 +167,8 @@ def test_two_annotators_calling_next_1000_times_never_hold_the_same_task(api, pu
     different annotators never overlap; no task is served to someone who completed it."""
     from chalicelib.services.next_task import assign
     from chalicelib.domain.settings import DEFAULTS
-    from chalicelib.store import repository
+    from chalicelib.store import completions as completion_db
+    from chalicelib.store import tasks as task_db
 
     project_id = make_project(api, min_completions=5)
     import_texts(api, project_id, balanced_rows(SKIP_CALLS // 10 + 30))  # one call in twenty completes
@@ -185,9 +186,9 @@ def test_two_annotators_calling_next_1000_times_never_hold_the_same_task(api, pu
             released_at = time.monotonic()
             if call % 20 == 19:
                 completed[name].add(task_id)
-                repository.add_completion(project_id, task_id, choice_completion("ham", name), max_per_task=100)
+                completion_db.add_completion(project_id, task_id, choice_completion("ham", name), max_per_task=100)
             else:
-                assert repository.release_lock(project_id, task_id, name)
+                assert task_db.release_lock(project_id, task_id, name)
             held[name].append((task_id, served_at, released_at))
 
     errors = run_concurrently(work, held)
@@ -265,8 +266,8 @@ def test_one_annotator_calling_next_at_once_holds_one_task(api, pump):
         for thread in threads:
             thread.join(timeout=60)
     assert len(served) == 10 and len(set(served)) == 1, served
-    from chalicelib.store import repository
+    from chalicelib.store import tasks as task_db
 
-    held = [int(t.task_id) for t in repository.iter_tasks(project_id)
+    held = [int(t.task_id) for t in task_db.iter_tasks(project_id)
             if t.lock_owner == "alice" and float(t.lock_until) > time.time()]
     assert held == [served[0]]  # the nine losers gave their locks back

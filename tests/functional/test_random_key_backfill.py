@@ -9,7 +9,8 @@ import pytest
 
 from chalicelib.events.rescoring import main as backfill_main
 from chalicelib.services import rescoring
-from chalicelib.store import queue, repository
+from chalicelib.store import queue
+from chalicelib.store import tasks as task_db
 from chalicelib.store.models import TaskModel
 from tests.functional.helpers import (
     balanced_rows, complete, import_texts, label_both_classes, make_project, training)
@@ -62,8 +63,8 @@ def test_backfill_keys_keyless_tasks_and_pools_the_unstarted_ones(api, pump, mon
     assert pump.delivered["rescore_worker"] == 1 + 4
 
     # a task deleted after the chunk read it is not written back into existence
-    assert repository.backfill_random_key(project_id, 999, 0.5) is None
-    assert repository.find_task(project_id, 999) is None
+    assert task_db.backfill_random_key(project_id, 999, 0.5) is None
+    assert task_db.find_task(project_id, 999) is None
 
     # redelivering every backfill message changes nothing
     assert redeliver_rescore_messages(pump) == 5

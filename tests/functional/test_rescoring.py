@@ -81,7 +81,7 @@ def test_promotion_rescores_the_pool_through_the_fan_out(api, pump, monkeypatch)
 
 
 def test_random_strategy_does_not_rescore(api, pump):
-    project_id = make_project(api, min_completions=10, sampling="random")
+    project_id = make_project(api, min_completions=10, sampling="random", preannotate=False)
     rows = balanced_rows(40)
     ids = import_texts(api, project_id, rows)
     for task_id, row in zip(ids[:12], rows[:12]):
@@ -89,6 +89,14 @@ def test_random_strategy_does_not_rescore(api, pump):
     pump.drain()
     assert training(api, project_id)["model_version"] == "v1"
     assert pump.delivered["rescore_worker"] == 0
+    # pre-annotating (the default) goes through the fan-out but writes predictions, not scores
+    assert api.put(f"/api/projects/{project_id}/ml", {"preannotate": True}).status_code == 200
+    assert api.post(f"/api/projects/{project_id}/predictions").status_code == 202
+    pump.drain()
+    assert pump.delivered["rescore_worker"] == 1
+    assert all(version is None for _, version, _ in scores(project_id).values())
+    stored = [t.preannotation for t in TaskModel.query(project_id) if t.preannotation]
+    assert len(stored) == 28 and {p["model_version"] for p in stored} == {"v1"}
 
 
 

@@ -15,8 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from activelabel_client.datasets import choice_completion
-from chalicelib.store import repository
-from chalicelib.store.models import ModelVersionModel
+from chalicelib.store import dynamo
+from chalicelib.store import projects as project_db
+from chalicelib.store import training as training_db
+from chalicelib.domain.records import ModelPointer, ModelVersion
 from tests.functional.helpers import import_texts, make_project, training
 
 N_TASKS = 4
@@ -78,10 +80,11 @@ def test_counters_equal_the_ground_truth_after_any_event_sequence(api, pump, ops
 
 
 def version_item(project_id, version):
-    return ModelVersionModel(
-        project_id=project_id, version=version, model_version=f"v{version}", model="text_classifier",
-        created_at=repository.now(), n_train=1, metrics={}, s3_bucket="b", s3_key=f"k{version}",
-        s3_version_id=f"s{version}", sha256="0" * 64, sklearn_version="x", label_changes=version, train_seq=version)
+    pointer = ModelPointer(bucket="b", key=f"k{version}", version_id=f"s{version}", sha256="0" * 64,
+                           sklearn_version="x", model_version=f"v{version}")
+    return ModelVersion(project_id=project_id, version=version, model_version=f"v{version}", model="text_classifier",
+                        created_at=dynamo.now(), n_train=1, metrics={}, pointer=pointer, label_changes=version,
+                        train_seq=version)
 
 
 @settings(max_examples=25, deadline=None, derandomize=True,
@@ -92,13 +95,13 @@ def test_promotions_in_any_order_only_move_forward(api, atomic_requests, order, 
     project_id = make_project(api)
     if concurrent:
         with ThreadPoolExecutor(4) as pool:
-            won = dict(zip(order, pool.map(lambda v: repository.promote(project_id, version_item(project_id, v)),
+            won = dict(zip(order, pool.map(lambda v: training_db.promote(project_id, version_item(project_id, v)),
                                            order)))
         assert won[8] is True  # the newest always wins, whenever it arrives
     else:
         best = 0
         for version in order:
-            assert repository.promote(project_id, version_item(project_id, version)) is (version > best)
+            assert training_db.promote(project_id, version_item(project_id, version)) is (version > best)
             best = max(best, version)
-    project = repository.get_project(project_id, consistent=True)
-    assert (int(project.active_version), project.model_version, project.model_s3_version) == (8, "v8", "s8")
+    project = project_db.get_project(project_id, consistent=True)
+    assert (int(project.active_version), project.model_version, project.model.version_id) == (8, "v8", "s8")

@@ -1,10 +1,11 @@
 """Training failures stay visible, keep the previous model serving, and recover on retry."""
-import copy
+import dataclasses
 
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib.store import repository
+from chalicelib.store import projects as project_db
+from chalicelib.store import training as training_db
 from chalicelib.store.aws import client
 from tests.functional.helpers import balanced_rows, complete, import_texts, make_project, training
 
@@ -73,7 +74,7 @@ def test_s3_failure_mid_training_keeps_the_old_model_and_recovers(api, pump):
 def test_crash_between_artifact_and_promotion_recovers_on_redelivery(api, pump, monkeypatch):
     project_id, task_ids, rows = trained_project(api, pump)
     calls = {"n": 0}
-    real_promote = repository.promote
+    real_promote = training_db.promote
 
     def crash_once(*args, **kwargs):
         calls["n"] += 1
@@ -81,7 +82,7 @@ def test_crash_between_artifact_and_promotion_recovers_on_redelivery(api, pump, 
             raise RuntimeError("worker crashed after writing the artifact")
         return real_promote(*args, **kwargs)
 
-    monkeypatch.setattr(repository, "promote", crash_once)
+    monkeypatch.setattr(training_db, "promote", crash_once)
     for task_id, row in zip(task_ids[24:29], rows[24:29]):
         complete(api, project_id, task_id, row["label"])
     pump.drain()
@@ -95,13 +96,12 @@ def test_crash_between_artifact_and_promotion_recovers_on_redelivery(api, pump, 
 
 def test_a_stale_training_never_replaces_a_newer_model(api, pump):
     project_id, _, _ = trained_project(api, pump)
-    project = repository.get_project(project_id, consistent=True)
-    old = repository.get_model_version(project_id, 1)
-    newer = copy.copy(old)
-    newer.version, newer.model_version = 5, "v5"
-    assert repository.promote(project_id, newer) is True
-    assert repository.promote(project_id, old) is False
-    assert repository.get_project(project_id, consistent=True).model_version == "v5"
+    project = project_db.get_project(project_id, consistent=True)
+    old = training_db.get_model_version(project_id, 1)
+    newer = dataclasses.replace(old, version=5, model_version="v5")
+    assert training_db.promote(project_id, newer) is True
+    assert training_db.promote(project_id, old) is False
+    assert project_db.get_project(project_id, consistent=True).model_version == "v5"
     assert project.model_version == "v1"
 
 
@@ -110,11 +110,11 @@ def test_a_tampered_artifact_is_refused(api, pump):
     from chalicelib.ml import serving
 
     serving.clear_cache()
-    project = repository.get_project(project_id, consistent=True)
-    bucket = repository.config.model_bucket()
+    project = project_db.get_project(project_id, consistent=True)
+    bucket = project.model.bucket
     # an attacker with write access can only add a new version; point the record at it
-    forged = client("s3").put_object(Bucket=bucket, Key=project.model_key, Body=b"not the model")
-    repository.update_project(project, model_s3_version=forged["VersionId"])
+    forged = client("s3").put_object(Bucket=bucket, Key=project.model.key, Body=b"not the model")
+    project_db.update_project(project_id, model_s3_version=forged["VersionId"])
     answer = predict_one(api, project_id)
     assert answer.status_code == 500 and answer.json["Code"] == "ArtifactIntegrityError"
     assert "sha256" in answer.json["Message"]

@@ -37,7 +37,7 @@ def test_the_queue_indexes_project_what_next_filters_on():
     """GET /next filters the queue indexes on the lock and the annotators; a filter on an attribute
     the index does not project would silently match nothing."""
     from chalicelib.store.models import TaskModel
-    from chalicelib.store.repository import _open_for
+    from chalicelib.store.tasks import _open_for
 
     names: dict = {}
     _open_for("alice", 0.0).serialize(names, {})

@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 
 from chalicelib.labeling import (
-    choices_result,
-    extract_choices,
     new_region_id,
     normalize_import_task,
     parse_label_config,
+    result_item,
     task_to_labelstudio,
     validate_result,
 )
@@ -26,38 +25,17 @@ def test_region_ids_look_like_label_studio_ones():
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{10}", i) for i in ids)
 
 
-def test_choices_result_is_valid_for_its_config():
+def test_a_result_item_is_valid_for_its_config():
     control = SENTIMENT.control("sentiment")
-    item = choices_result(control, ["Negative"], score=0.25)
+    item = result_item(control, "my_text", {"choices": ["Negative"]}, score=0.25)
     assert {k: v for k, v in item.items() if k != "id"} == {
         "from_name": "sentiment", "to_name": "my_text", "type": "choices",
         "value": {"choices": ["Negative"]}, "score": 0.25,
     }
     validate_result(SENTIMENT, [item], {"reviewText": "meh"})
-    assert "score" not in choices_result(control, ["Positive"])
-    tax = parse_label_config((FIX / "frontend_examples/taxonomy/config.xml").read_text()).control("tax")
+    assert "score" not in result_item(control, "my_text", {"choices": ["Positive"]})
     with pytest.raises(ValueError):
-        choices_result(tax, ["One"])
-
-
-def test_extract_choices_from_real_annotation():
-    task = json.loads((FIX / "frontend_examples/taxonomy/annotations/0.json").read_text())
-    result = task["annotations"][0]["result"]
-    assert extract_choices(result, "sentiment") == ["Negative"]
-    assert extract_choices(result, "tax") is None  # a taxonomy item is not a choices item
-    assert extract_choices(result, "ch") is None
-    assert extract_choices([], "sentiment") is None
-
-
-def test_extract_choices_prefers_classification_level_and_skips_malformed():
-    result = [
-        {"from_name": "c", "type": "choices", "value": {"choices": "bad"}},
-        {"from_name": "c", "type": "choices", "value": {"start": 0, "end": 3, "choices": ["region"]}},
-        {"from_name": "c", "type": "choices", "value": {"choices": ["whole"]}},
-    ]
-    assert extract_choices(result, "c") == ["whole"]
-    assert extract_choices(result[:2], "c") == ["region"]
-    assert extract_choices(result[:1], "c") is None
+        result_item(control, "not_an_object", {"choices": ["Positive"]})
 
 
 TASK = {"id": "t1", "data": {"reviewText": "meh"}, "meta": {"source": "x"}, "created_at": "2026-01-01T00:00:00Z"}

@@ -1,0 +1,66 @@
+"""Push stored predictions to a linked Label Studio project through its predictions import API,
+so Label Studio shows pre-annotations without calling `/predict`.
+
+Called by a pre-annotation leaf (services/rescoring.py) with what it stored. Only tasks that came
+from the linked project (`meta.ls_task_id`) are pushed, in one request per leaf (a leaf is at most
+one chunk). Idempotent per (job, leaf): a marker is put after the push, and a leaf whose marker
+exists pushes nothing (a redelivery between the push and the marker pushes again: Label Studio then
+holds the same model version's prediction twice). Label Studio unreachable: raised, so SQS
+redelivers the leaf; refused (4xx, or the outbound guard): recorded in the job's error and not
+retried.
+"""
+import logging
+
+from chalicelib.errors import ValidationError
+from chalicelib.labelstudio import crypto, lsapi, net, protocol
+from chalicelib.store import jobs, ledger, preannotations
+
+log = logging.getLogger("activelabel.services.labelstudio_push")
+
+MAX_PER_REQUEST = 2000
+
+
+def linked(project) -> bool:
+    link = project.ls_link or {}
+    return bool(link.get("hostname") and link.get("access_token") and link.get("ls_project"))
+
+
+def push(project, job_id: str | None, first: int, stored: dict[int, dict]) -> int:
+    """Push `stored` ({task id: prediction}); returns how many Label Studio created."""
+    if not stored or not linked(project):
+        return 0
+    project_id = project.project_id
+    marker = f"lspush#{job_id}#{first}"
+    if ledger.marker_exists(project_id, marker):
+        return 0
+    ls_ids = preannotations.ls_task_ids(project_id, sorted(stored))
+    payload = [{"task": ls_ids[task_id], "result": prediction["result"], "score": prediction["score"],
+                "model_version": prediction["model_version"]}
+               for task_id, prediction in sorted(stored.items()) if task_id in ls_ids]
+    link = project.ls_link
+    created = 0
+    try:
+        if payload:
+            token = crypto.decrypt(link["access_token"], f"project:{project_id}")
+            number = protocol.ls_project_number(link["ls_project"])
+            for start in range(0, len(payload), MAX_PER_REQUEST):
+                created += lsapi.import_predictions(link["hostname"], token, number,
+                                                    payload[start:start + MAX_PER_REQUEST])
+    except net.UpstreamError as exc:
+        if exc.kind in ("connect", "timeout"):
+            raise
+        _refused(project_id, job_id, marker, exc.message)
+        return 0
+    except ValidationError as exc:
+        _refused(project_id, job_id, marker, exc.message)
+        return 0
+    ledger.put_marker(project_id, marker)
+    log.info("project %s: pushed %s predictions to Label Studio (leaf %s of %s)", project_id, created, first, job_id)
+    return created
+
+
+def _refused(project_id: str, job_id: str | None, marker: str, message: str) -> None:
+    log.warning("project %s: Label Studio refused the predictions of %s: %s", project_id, job_id, message)
+    if job_id:
+        jobs.note_error(project_id, job_id, f"Label Studio predictions import: {message}")
+    ledger.put_marker(project_id, marker)

@@ -1,0 +1,113 @@
+"""Training requests and model versions: the project's request counters (one conditional write per
+step, so a redelivered or stale message changes nothing) and the model_versions table."""
+from pynamodb.exceptions import DoesNotExist
+
+from chalicelib.domain.records import ModelVersion, Project
+from chalicelib.domain.training_state import TrainingCounters
+from chalicelib.store import records, warm
+from chalicelib.store.dynamo import conditional, now
+from chalicelib.store.models import ModelVersionModel, ProjectModel
+
+MAX_ERROR_CHARS = 2000
+
+
+def request_training(project_id: str, seen: TrainingCounters) -> int | None:
+    """Queue one training request if the project's counters are still those in `seen`.
+
+    Returns the new request sequence number, or None when another writer moved first.
+    """
+    item = ProjectModel(project_id=project_id)
+    condition = (ProjectModel.train_request_seq == seen.train_request_seq) & (
+        ProjectModel.label_changes == seen.label_changes)
+    actions = [ProjectModel.train_request_seq.add(1), ProjectModel.train_requested_changes.set(seen.label_changes),
+               ProjectModel.queued_at.set(now())]
+    if not conditional(lambda: item.update(actions=actions, condition=condition)):
+        return None
+    return int(item.train_request_seq)
+
+
+def mark_request_sent(project_id: str, seq: int) -> None:
+    """Record that request `seq`'s message is on the queue (only ever moves forward)."""
+    conditional(lambda: ProjectModel(project_id=project_id).update(
+        actions=[ProjectModel.train_sent_seq.set(seq)],
+        condition=ProjectModel.project_id.exists() & (
+            ProjectModel.train_sent_seq.does_not_exist() | (ProjectModel.train_sent_seq < seq)),
+    ))
+
+
+def claim_training(project_id: str, seq: int) -> Project | None:
+    """Mark request `seq` as being trained and allocate its model version number (the returned
+    project's `version_seq`).
+
+    Refused (None) when a newer request superseded it or it already finished: a redelivered or
+    stale message then does nothing.
+    """
+    item = ProjectModel(project_id=project_id)
+    actions = [ProjectModel.training_seq.set(seq), ProjectModel.training_started_at.set(now()),
+               ProjectModel.version_seq.add(1)]
+    condition = (ProjectModel.train_request_seq == seq) & (ProjectModel.trained_seq < seq)
+    if not conditional(lambda: item.update(actions=actions, condition=condition)):
+        return None
+    return records.project(item)
+
+
+def finish_training(project_id: str, seq: int, error: str | None) -> bool:
+    actions = [ProjectModel.trained_seq.set(seq)]
+    if error:
+        actions += [ProjectModel.last_error.set(error[:MAX_ERROR_CHARS]), ProjectModel.last_error_at.set(now())]
+    else:
+        actions += [ProjectModel.last_error.remove(), ProjectModel.last_error_at.remove()]
+    return conditional(lambda: ProjectModel(project_id=project_id).update(
+        actions=actions, condition=ProjectModel.trained_seq < seq))
+
+
+def record_training_error(project_id: str, error: str) -> None:
+    """Make a failure visible in /training while the request stays open for its retry."""
+    ProjectModel(project_id=project_id).update(actions=[
+        ProjectModel.last_error.set(error[:MAX_ERROR_CHARS]), ProjectModel.last_error_at.set(now()),
+    ])
+
+
+def record_model_version(version: ModelVersion) -> None:
+    """Idempotent: the same version number is only ever written with the same artifact."""
+    pointer = version.pointer
+    ModelVersionModel(
+        project_id=version.project_id, version=version.version, model_version=version.model_version,
+        model=version.model, created_at=version.created_at, n_train=version.n_train, metrics=version.metrics,
+        s3_bucket=pointer.bucket, s3_key=pointer.key, s3_version_id=pointer.version_id, sha256=pointer.sha256,
+        sklearn_version=pointer.sklearn_version, label_changes=version.label_changes, train_seq=version.train_seq,
+        **({} if version.joblib is None else {"joblib_key": version.joblib.key,
+                                              "joblib_version_id": version.joblib.version_id,
+                                              "joblib_sha256": version.joblib.sha256}),
+        status=version.status, decision=version.decision, validation=version.validation,
+        calibration=version.calibration,
+    ).save()
+
+
+def promote(project_id: str, version: ModelVersion) -> bool:
+    """Point the project at `version` unless a newer version is already active."""
+    pointer = version.pointer
+    actions = [
+        ProjectModel.active_version.set(version.version),
+        ProjectModel.model_version.set(version.model_version),
+        ProjectModel.model_name.set(version.model),
+        ProjectModel.model_key.set(pointer.key),
+        ProjectModel.model_s3_version.set(pointer.version_id),
+        ProjectModel.model_sha256.set(pointer.sha256),
+        ProjectModel.model_sklearn_version.set(pointer.sklearn_version),
+        ProjectModel.model_label_changes.set(version.label_changes),
+    ]
+    condition = ProjectModel.active_version.does_not_exist() | (ProjectModel.active_version < version.version)
+    warm.projects.discard(project_id)
+    return conditional(lambda: ProjectModel(project_id=project_id).update(actions=actions, condition=condition))
+
+
+def get_model_version(project_id: str, version: int) -> ModelVersion | None:
+    try:
+        return records.model_version(ModelVersionModel.get(project_id, version))
+    except DoesNotExist:
+        return None
+
+
+def list_model_versions(project_id: str) -> list[ModelVersion]:
+    return [records.model_version(item) for item in ModelVersionModel.query(project_id, scan_index_forward=False)]
