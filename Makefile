@@ -88,12 +88,13 @@ test-infra: venv package checkov-venv
 	$(PY) -m pytest tests/functional/infra -q -s
 
 serve: venv
-	$(PY) -m chalicelib.local serve --port $(PORT)
+	$(PY) -m chalicelib.local serve --port $(PORT) $(if $(FRESH),--fresh,)
 
 run: venv
 	$(PY) -m activelabel_client demo --port $(PORT) $(if $(DEMO_ONLY),--exit-after,)
 
-bench: venv
+# the label-studio-ml SDK peer (bench/lsml_peer.py) serves our model's numpy form: numpy + defusedxml in its venv
+bench: venv .venv-lsml/.bench-peer
 	$(PY) bench/predict.py
 
 # A real Label Studio (about 1 GB, in its own venv; not part of `make test`) uses our /ls/ backend.
@@ -116,6 +117,10 @@ LSML_PYTHON ?= $(shell for p in python3.11 $$(ls -d $$HOME/.pyenv/versions/3.11*
 $(LSML_VENV)/.installed:
 	@test -x $(LSML_VENV)/bin/python || $(LSML_PYTHON) -m venv $(LSML_VENV)
 	$(LSML_VENV)/bin/python -m pip install --quiet label-studio-ml==1.0.9 rq==1.10.1
+	@touch $@
+
+$(LSML_VENV)/.bench-peer: $(LSML_VENV)/.installed
+	$(LSML_VENV)/bin/python -m pip install --quiet "numpy>=2,<3" defusedxml==$$(grep -i '^defusedxml==' requirements.txt | cut -d= -f3)
 	@touch $@
 
 e2e-labelstudio: venv $(LS_VENV)/.installed $(LSML_VENV)/.installed

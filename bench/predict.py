@@ -1,22 +1,32 @@
-"""Benchmark: `POST /predict` over HTTP against the same model called in-process.
+"""Benchmark: `POST /predict` over HTTP against the same model called in-process, and against the
+label-studio-ml SDK serving that model, all measured in one run.
 
     .venv/bin/python bench/predict.py                      # starts the local stack in-process
     .venv/bin/python bench/predict.py --url http://127.0.0.1:8000 --token T   # a running `make serve`
 
 Trains a text classifier on ~300 SMS completions through the API (tasks imported with their
 annotations; the completions stream accepts them and queues one training), then, for 1 and 100
-tasks per request, measures after a warm-up:
+tasks per request, measures after a warm-up, the sides interleaved round by round:
 
-- HTTP: the latency of `POST /api/projects/{id}/predict` from a keep-alive `requests` session
-  (JSON, auth, project lookup in DynamoDB/moto, model cache, Label Studio formatting);
-- in-process: `model.predictions(samples, model_version)` on the same inputs, i.e.
-  `predict_proba` + Label Studio formatting, on the very model object the API serves
-  (`chalicelib.ml.serving.load(prediction.project_pointer(project), prediction.fetch)`). With `--url` the server's S3
-  is out of reach, so the same model kind is refit here on the exported accepted tasks with
-  the server's seed (same data, same estimator).
+- ours over HTTP: `POST /api/projects/{id}/predict` on a keep-alive `http.client` connection, the
+  body encoded once, the answer decoded (JSON, auth, project lookup, model cache, Label Studio format);
+- the SDK peer over HTTP: the same body to `POST /predict` of a label-studio-ml 1.0.9 backend
+  (bench/lsml_peer.py, in .venv-lsml/: `make .venv-lsml/.installed`, plus numpy and defusedxml) that
+  serves the same model from the same artifact with the same prediction code; skipped without that venv;
+- in-process (the limit): `model.predictions(samples, model_version)` on the very model object the
+  API serves (`chalicelib.ml.serving.load(prediction.project_pointer(project), prediction.fetch)`).
+  With `--url` the server's S3 is out of reach, so the same model kind is refit here on the
+  exported accepted tasks with the server's seed (same data, same estimator).
 
-Prints a table (median and p90 per side, ratio of medians) and writes it to bench/out/predict.json.
-Loopback only; every loop is bounded.
+With the in-process stack, the event pump is stopped once the model is trained (`--keep-pump` keeps
+it): on AWS the event sources are polled outside the API function, while here its polls would share
+the API's process and GIL. Then where our request's time goes: each in-process step of the predict path timed alone (body
+parse and checks, project lookup uncached and from the warm cache, label config parse uncached and
+cached, data validation, the model cache hit, prediction, response encoding); what is left of the
+HTTP median is the transport, the local gateway and the client.
+
+Prints the tables with every ratio and writes them to bench/out/predict.json. Loopback only; every
+loop is bounded; the peer is stopped by its PID.
 """
 from __future__ import annotations
 
@@ -35,6 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import requests
+
 from activelabel_client.client import ActivelabelClient, version_number
 from activelabel_client.datasets import SMS_LABEL_CONFIG, choice_completion, sms_split
 
@@ -42,7 +54,8 @@ OUT_FILE = ROOT / "bench" / "out" / "predict.json"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 WARMUP = 5
 # batch size -> repetitions
-REPETITIONS = {1: 50, 100: 20}
+REPETITIONS = {1: 300, 100: 40}
+LSML_PYTHON = ROOT / ".venv-lsml" / "bin" / "python"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -98,7 +111,8 @@ def served_model(project_id: str):
     from chalicelib.store import projects as project_db
 
     pointer = prediction.project_pointer(project_db.get_project(project_id, consistent=True))
-    return serving.load(pointer, prediction.fetch), "the API's model object (chalicelib.ml.serving.load)"
+    return (serving.load(pointer, prediction.fetch), "the API's model object (chalicelib.ml.serving.load)",
+            prediction.fetch(pointer))
 
 
 def refit_model(api: ActivelabelClient, project_id: str, model_version: str):
@@ -115,41 +129,177 @@ def refit_model(api: ActivelabelClient, project_id: str, model_version: str):
             choices = task["annotations"][0]["result"][0]["value"]["choices"]
             accepted.append((task["data"], {target.control.name: choices}))
     outcome = training.train(kind, target, accepted, seed=version_number(model_version) or 0)
-    return outcome.model, f"refit in-process on the {len(accepted)} exported accepted tasks (same kind and seed)"
+    from chalicelib.ml import numpy_form
+
+    compact = numpy_form.export(outcome.model)  # what the server serves for a kind that has a numpy form
+    model = outcome.model if compact is None else numpy_form.load(compact)
+    return model, (f"refit in-process on the {len(accepted)} exported accepted tasks (same kind and seed), "
+                   f"{'numpy form' if compact else 'joblib model'}"), compact
+
+
+# ---------------------------------------------------------------- the SDK peer
+
+def start_peer(artifact: bytes, model_version: str, workdir: Path):
+    """(url, process) of the SDK backend serving `artifact`, or (None, None) without .venv-lsml."""
+    import socket
+    import subprocess
+
+    if not LSML_PYTHON.exists():
+        return None, None
+    (workdir / "model.npz").write_bytes(artifact)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(workdir / "peer.log", "w")
+    proc = subprocess.Popen([str(LSML_PYTHON), str(ROOT / "bench" / "lsml_peer.py"), str(port),
+                             str(workdir / "model.npz"), model_version, str(workdir / "models")],
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            if requests.get(url + "/health", timeout=1).status_code == 200:
+                # as Label Studio does on connecting (the SDK's V2 mode serves nothing before /setup)
+                requests.post(url + "/setup", json={"project": "1.1", "schema": SMS_LABEL_CONFIG},
+                              timeout=30).raise_for_status()
+                return url, proc
+        except requests.RequestException:
+            time.sleep(0.2)
+    proc.terminate()
+    proc.wait(timeout=10)
+    raise RuntimeError(f"the SDK peer did not start:\n{(workdir / 'peer.log').read_text()[-2000:]}")
 
 
 # ---------------------------------------------------------------- the measurement
 
-def measure(api: ActivelabelClient, project_id: str, model, model_version: str) -> list[dict]:
+def labels(results: list[dict]) -> list:
+    return [r["result"][0]["value"]["choices"] for r in results]
+
+
+def poster(url: str, path: str, body: bytes, headers: dict) -> Callable[[], list]:
+    """A keep-alive http.client connection POSTing `body` (the standard library's client: requests
+    adds about 0.7 ms of its own per call here, the same for every side, which would only blur the
+    servers' difference); reconnects when the server closes the connection."""
+    import http.client
+
+    address = urlparse(url)
+    conn = http.client.HTTPConnection(address.hostname, address.port, timeout=120)
+
+    def call():
+        conn.request("POST", path, body=body, headers=headers)
+        answer = conn.getresponse()
+        data = answer.read()
+        if answer.will_close:
+            conn.close()
+        if answer.status != 200:
+            raise RuntimeError(f"POST {url}{path}: {answer.status} {data[:500]!r}")
+        return json.loads(data)["results"]
+    return call
+
+
+def interleaved(calls: dict[str, Callable[[], object]], repetitions: int) -> dict[str, list[float]]:
+    """Milliseconds per call of each side, round-robin (so load on the shared machine hits all sides)."""
+    for call in calls.values():
+        for _ in range(WARMUP):
+            call()
+    timings: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repetitions):
+        for name, call in calls.items():
+            started = time.perf_counter()
+            call()
+            timings[name].append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def measure(url: str, token: str, peer_url: str | None, project_id: str, model, model_version: str) -> list[dict]:
     _, test = sms_split(0, 200, seed=11)  # never imported: the seeded split's test side
     rows = []
     for batch, repetitions in REPETITIONS.items():
         samples = [{"text": row["text"]} for row in test[:batch]]
-        tasks = [{"data": sample} for sample in samples]
-
-        over_http = api.predict(project_id, tasks=tasks)
-        in_process = model.predictions(samples, model_version)
-        same = [r["result"][0]["value"]["choices"] for r in over_http] == \
-               [r["result"][0]["value"]["choices"] for r in in_process]
-
-        http_ms = time_calls(lambda tasks=tasks: api.predict(project_id, tasks=tasks), repetitions)
-        local_ms = time_calls(lambda samples=samples: model.predictions(samples, model_version), repetitions)
-        http, local = summary(http_ms), summary(local_ms)
-        rows.append({"batch": batch, "repetitions": repetitions, "warmup": WARMUP,
-                     "http_ms": http, "in_process_ms": local,
-                     "ratio_median": round(http["median"] / local["median"], 2),
-                     "same_labels": same})
+        body = json.dumps({"tasks": [{"data": sample} for sample in samples]}).encode()
+        calls = {
+            "in_process": lambda samples=samples: model.predictions(samples, model_version),
+            "ours_http": poster(url, f"/api/projects/{project_id}/predict", body,
+                                {"Authorization": f"Token {token}", "Content-Type": "application/json"}),
+        }
+        if peer_url:
+            peer_body = json.dumps({"tasks": [{"id": i + 1, "data": s} for i, s in enumerate(samples)],
+                                    "project": "1.1", "label_config": SMS_LABEL_CONFIG}).encode()
+            calls["sdk_http"] = poster(peer_url, "/predict", peer_body, {"Content-Type": "application/json"})
+        expected = labels(calls["in_process"]())
+        same = {name: labels(call()) == expected for name, call in calls.items() if name != "in_process"}
+        timings = interleaved(calls, repetitions)
+        row = {"batch": batch, "repetitions": repetitions, "warmup": WARMUP, "same_labels": same,
+               **{f"{name}_ms": summary(values) for name, values in timings.items()}}
+        limit = row["in_process_ms"]["median"]
+        row["ours_ratio"] = round(row["ours_http_ms"]["median"] / limit, 2)
+        if peer_url:
+            row["sdk_ratio"] = round(row["sdk_http_ms"]["median"] / limit, 2)
+            row["ours_over_sdk"] = round(row["ours_http_ms"]["median"] / row["sdk_http_ms"]["median"], 2)
+        rows.append(row)
     return rows
 
 
-def print_table(rows: list[dict]) -> None:
-    print()
-    print(f"{'batch':>5}  {'HTTP median ms':>14}  {'HTTP p90':>8}  {'in-process median ms':>20}  "
-          f"{'in-proc p90':>11}  {'ratio':>6}")
+def breakdown(project_id: str, model, model_version: str, rows: list[dict]) -> list[dict]:
+    """Each in-process step of our predict path, median ms, per batch size; the rest of the HTTP median."""
+    from types import SimpleNamespace
+
+    from chalicelib.api.http import json_object
+    from chalicelib.api.predict import samples_from_body
+    from chalicelib.labeling.config import parse_label_config
+    from chalicelib.labeling.validation import validate_task_data
+    from chalicelib.ml import serving
+    from chalicelib.services import prediction
+    from chalicelib.store import projects as repository
+
+    _, test = sms_split(0, 200, seed=11)
+    project = repository.get_project(project_id)
+    config = parse_label_config(project.label_config)
+    pointer = prediction.project_pointer(project)
+    out = []
     for row in rows:
-        print(f"{row['batch']:>5}  {row['http_ms']['median']:>14.2f}  {row['http_ms']['p90']:>8.2f}  "
-              f"{row['in_process_ms']['median']:>20.2f}  {row['in_process_ms']['p90']:>11.2f}  "
-              f"{row['ratio_median']:>5.1f}x")
+        batch = row["batch"]
+        samples = [{"text": r["text"]} for r in test[:batch]]
+        raw = json.dumps({"tasks": [{"data": s} for s in samples]}).encode()
+        results = model.predictions(samples, model_version)
+        steps = {
+            "body: parse + checks": lambda: samples_from_body(json_object(SimpleNamespace(raw_body=raw))),
+            "project lookup (GetItem, uncached)": lambda: repository.get_project(project_id),
+            "project lookup (warm cache)": lambda: repository.get_project_warm(project_id),
+            "label config parse (uncached)": lambda: parse_label_config(project.label_config),
+            "label config parse (cached)": lambda: prediction.parsed_config(project.label_config),
+            "task data validation": lambda: [validate_task_data(config, s, "tasks[0].data") for s in samples],
+            "model cache hit": lambda: serving.load(pointer, prediction.fetch),
+            "predictions (model)": lambda: model.predictions(samples, model_version),
+            "response JSON encoding": lambda: json.dumps({"results": results, "model_version": model_version},
+                                                          separators=(",", ":")),
+        }
+        medians = {name: statistics.median(time_calls(step, 30)) for name, step in steps.items()}
+        on_path = sum(v for k, v in medians.items() if "uncached" not in k)
+        medians["rest: transport, local gateway, client"] = row["ours_http_ms"]["median"] - on_path
+        out.append({"batch": batch, "steps_ms": {k: round(v, 3) for k, v in medians.items()},
+                    "http_median_ms": row["ours_http_ms"]["median"]})
+    return out
+
+
+def print_tables(rows: list[dict], steps: list[dict]) -> None:
+    print()
+    peer = "sdk_http_ms" in rows[0]
+    print(f"{'batch':>5}  {'in-process ms':>13}  {'ours HTTP ms':>12}  {'ours/in-proc':>12}"
+          + (f"  {'SDK HTTP ms':>11}  {'SDK/in-proc':>11}  {'ours/SDK':>8}" if peer else ""))
+    for row in rows:
+        line = (f"{row['batch']:>5}  {row['in_process_ms']['median']:>13.2f}  {row['ours_http_ms']['median']:>12.2f}  "
+                f"{row['ours_ratio']:>11.2f}x")
+        if peer:
+            line += (f"  {row['sdk_http_ms']['median']:>11.2f}  {row['sdk_ratio']:>10.2f}x  "
+                     f"{row['ours_over_sdk']:>7.2f}x")
+        print(line)
+    if not steps:
+        return
+    print("\nwhere our request's time goes (median ms per step, in-process; 'rest' = HTTP median - steps on the path):")
+    names = list(steps[0]["steps_ms"])
+    print(f"{'step':<40}" + "".join(f"{'batch ' + str(s['batch']):>12}" for s in steps))
+    for name in names:
+        print(f"{name:<40}" + "".join(f"{s['steps_ms'][name]:>12.3f}" for s in steps))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="token for --url (env ACTIVELABEL_TOKEN / ACTIVELABEL_ADMIN_TOKEN)")
     parser.add_argument("--n-train", type=int, default=300, help="SMS completions to train on (default 300)")
     parser.add_argument("--train-timeout", type=float, default=600.0, help="seconds to wait for the model")
+    parser.add_argument("--no-peer", action="store_true", help="skip the label-studio-ml SDK peer")
+    parser.add_argument("--keep-pump", action="store_true",
+                        help="keep the local stack's event pump polling while measuring (default: stopped once trained)")
     parser.add_argument("--out", default=str(OUT_FILE), help=f"JSON output (default {OUT_FILE.relative_to(ROOT)})")
     args = parser.parse_args(argv)
 
@@ -175,28 +328,48 @@ def main(argv: list[str] | None = None) -> int:
         stack = start_stack(port=0, host="127.0.0.1")
         url, token, mode = stack.url, stack.admin_token, "in-process local stack"
     print(f"activelabel predict benchmark: {mode} at {url}", flush=True)
+    peer = None
+    steps: list[dict] = []
     try:
-        with ActivelabelClient(url, token, timeout=120) as api:
+        import tempfile
+
+        with ActivelabelClient(url, token, timeout=120) as api, tempfile.TemporaryDirectory() as tmp:
             drain = (lambda: stack.pump.drain(timeout=args.train_timeout)) if stack else None
             project_id, state = train_project(api, args.n_train, drain, args.train_timeout)
             model_version = state["model_version"]
-            model, baseline = served_model(project_id) if stack else refit_model(api, project_id, model_version)
-            rows = measure(api, project_id, model, model_version)
+            model, baseline, artifact = served_model(project_id) if stack else refit_model(api, project_id, model_version)
+            if stack and not args.keep_pump:
+                # On AWS the event sources are polled outside the API function; here the pump's 0.2 s
+                # polls would share the API's process (and GIL) with every request measured.
+                stack._pump_stop.set()
+                stack._pump_thread.join(timeout=10)
+            peer_url = None
+            if not args.no_peer:
+                peer_url, peer = start_peer(artifact, model_version, Path(tmp))
+                print(f"SDK peer: {peer_url or 'skipped (no .venv-lsml: make .venv-lsml/.installed)'}", flush=True)
+            rows = measure(url, token, peer_url, project_id, model, model_version)
+            if stack:
+                steps = breakdown(project_id, model, model_version, rows)
     finally:
+        if peer is not None:
+            peer.terminate()
+            peer.wait(timeout=10)
         if stack is not None:
             stack.stop()
 
-    print_table(rows)
-    print(f"\nbaseline: {baseline}")
+    print_tables(rows, steps)
+    print(f"\nbaseline: {baseline}; model served from {type(model.estimator).__module__}")
     report = {
-        "benchmark": "POST /predict over HTTP vs in-process model.predictions (predict_proba + Label Studio format)",
-        "mode": mode,
+        "benchmark": "POST /predict over HTTP (ours, and the label-studio-ml SDK serving the same model) vs "
+                     "in-process model.predictions (predict_proba + Label Studio format), one run",
+        "mode": mode + ("" if args.url or args.keep_pump else ", event pump stopped after training"),
         "model_version": model_version,
         "n_train": state["accepted_tasks"],
         "baseline": baseline,
         "results": rows,
+        "breakdown": steps,
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpus": os.cpu_count()},
+                    "cpus": os.cpu_count(), "load_average": os.getloadavg()},
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     out = Path(args.out)

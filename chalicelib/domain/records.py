@@ -50,9 +50,10 @@ class ModelVersion:
     created_at: datetime
     n_train: int
     metrics: dict
-    pointer: ModelPointer
+    pointer: ModelPointer  # the artifact predictions load (the numpy form when the kind has one)
     label_changes: int
     train_seq: int
+    joblib: ModelPointer | None = None  # the scikit-learn pickle kept beside a numpy form
 
     @property
     def sha256(self) -> str:

@@ -11,8 +11,9 @@ _REGION_ALPHABET = string.ascii_letters + string.digits + "_-"
 
 
 def new_region_id() -> str:
-    """A region id like the Label Studio editor makes: 10 URL-safe random characters."""
-    return "".join(secrets.choice(_REGION_ALPHABET) for _ in range(10))
+    """A region id like the Label Studio editor makes: 10 URL-safe random characters (the first 10
+    of 8 random bytes in base64url: 60 random bits, each character uniform over _REGION_ALPHABET)."""
+    return secrets.token_urlsafe(8)[:10]
 
 
 def result_item(control: Control, to_name: str, value: dict, score: float | None = None) -> dict:

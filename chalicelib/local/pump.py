@@ -19,6 +19,9 @@ Semantics follow Lambda's where it matters for correctness:
   a message into `dead_letters` after `max_attempts` receives.
 - Schedules: `fire_schedules()` sends a CloudWatch "Scheduled Event" to every `@app.schedule`
   function; `run_forever(schedule_every=...)` does it periodically.
+- Time to live: moto never expires items, so `sweep_ttl()` deletes the items of TTL-enabled
+  tables whose TTL attribute is past (conditionally, as DynamoDB's TTL does, within minutes rather
+  than DynamoDB's 48 hours); `run_forever` runs it every `ttl_every` seconds.
 """
 from __future__ import annotations
 
@@ -80,6 +83,7 @@ class _Shard:
     iterator: str | None = None
     closed: bool = False  # no more records will be fetched
     last_fetched_seq: str | None = None
+    handled_seq: str | None = None  # the last record handled (or given up on), in order
     buffer: list[dict] = field(default_factory=list)  # fetched, not yet done
     attempts: dict[str, int] = field(default_factory=dict)
 
@@ -127,7 +131,8 @@ class EventPump:
                  session: Any = None, region: str | None = None,
                  max_attempts: int = 3, record_deliveries: bool = False,
                  shard_refresh_s: float = 1.0, timeout_s: float = 900.0,
-                 prune_moto_iterators: bool = True):
+                 prune_moto_iterators: bool = True, state: Any = None,
+                 stream_keep: int = 1000):
         self.app = app
         self.env = dict(env or {})
         self.clock = clock
@@ -138,6 +143,10 @@ class EventPump:
         self.shard_refresh_s = shard_refresh_s
         self.timeout_s = timeout_s
         self.prune_moto_iterators = prune_moto_iterators
+        # chalicelib.local.state.StateStore: where the pump keeps its stream positions and its
+        # schedule, so a restarted stack resumes after the last handled record.
+        self.state = state
+        self.stream_keep = stream_keep  # handled stream records kept in an in-process moto
         self.account_id = DEFAULT_ACCOUNT
         self._session = session
         self._clients: dict[str, Any] = {}
@@ -152,6 +161,7 @@ class EventPump:
         self.delivered: collections.Counter[str] = collections.Counter()  # function -> records
         self.total_delivered = 0
         self.held: set[str] = set()  # functions whose queues are not polled for now (`holding`)
+        self._ttl_tables: list[tuple[str, str, list[str]]] | None = None  # name, attr, key names
 
     # ------------------------------------------------------------------ plumbing
 
@@ -253,6 +263,12 @@ class EventPump:
         with self._lock:
             return handler(event, self._context(function_name))
 
+    def prepare(self) -> None:
+        """Find the app's streams and queues (raises on a wiring error: unknown stream or queue)
+        without delivering anything."""
+        with self._lock:
+            self._setup()
+
     def poll_once(self) -> int:
         """One pass over every stream shard and queue; returns records/messages delivered."""
         with self._lock:
@@ -337,14 +353,55 @@ class EventPump:
             if n == 0:
                 time.sleep(0.01)
 
+    def sweep_ttl(self, now: float | None = None) -> int:
+        """Delete the expired items of every TTL-enabled table; returns how many went."""
+        ddb = self._client("dynamodb")
+        if self._ttl_tables is None:
+            tables = []
+            for page in ddb.get_paginator("list_tables").paginate():
+                for name in page["TableNames"]:
+                    ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+                    if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+                        keys = [k["AttributeName"] for k in
+                                ddb.describe_table(TableName=name)["Table"]["KeySchema"]]
+                        tables.append((name, ttl["AttributeName"], keys))
+            self._ttl_tables = tables
+        now_s = {"N": str(int(self.clock() if now is None else now))}
+        deleted = 0
+        for name, attr, keys in self._ttl_tables:
+            names = {"#ttl": attr, **{f"#k{i}": k for i, k in enumerate(keys)}}
+            scan = {"TableName": name, "FilterExpression": "#ttl < :now",
+                    "ProjectionExpression": ", ".join(f"#k{i}" for i in range(len(keys))),
+                    "ExpressionAttributeNames": names, "ExpressionAttributeValues": {":now": now_s}}
+            for page in ddb.get_paginator("scan").paginate(**scan):
+                for key in page.get("Items", []):
+                    try:
+                        ddb.delete_item(TableName=name, Key=key,
+                                        ConditionExpression="#ttl < :now",
+                                        ExpressionAttributeNames={"#ttl": attr},
+                                        ExpressionAttributeValues={":now": now_s})
+                        deleted += 1
+                    except ddb.exceptions.ConditionalCheckFailedException:
+                        pass  # refreshed meanwhile
+        if deleted:
+            log.info("event pump: %d expired items deleted (time to live)", deleted)
+        return deleted
+
     def run_forever(self, stop: threading.Event, interval: float = 0.2,
-                    schedule_every: float | None = None) -> None:
+                    schedule_every: float | None = None, ttl_every: float | None = 600.0
+                    ) -> None:
         """Poll until `stop` is set; fire schedules every `schedule_every` seconds.
 
         Polls again at once while events keep coming, else waits `interval`. Exceptions are
         logged and never end the loop.
         """
         next_schedule = self.clock() + schedule_every if schedule_every else None
+        if next_schedule is not None and self.state is not None:
+            stored = self.state.get("schedule-next")  # when the previous process would fire
+            if stored is not None:
+                next_schedule = min(float(stored), next_schedule)
+            self.state.put("schedule-next", repr(next_schedule))
+        next_ttl = self.clock() + ttl_every if ttl_every else None
         while not stop.is_set():
             n = 0
             try:
@@ -353,10 +410,18 @@ class EventPump:
                 log.exception("event pump: poll failed")
             if next_schedule is not None and self.clock() >= next_schedule:
                 next_schedule = self.clock() + schedule_every  # type: ignore[operator]
+                if self.state is not None:
+                    self.state.put("schedule-next", repr(next_schedule))
                 try:
                     self.fire_schedules()
                 except Exception:
                     log.exception("event pump: firing schedules failed")
+            if next_ttl is not None and self.clock() >= next_ttl:
+                next_ttl = self.clock() + ttl_every  # type: ignore[operator]
+                try:
+                    self.sweep_ttl()
+                except Exception:
+                    log.exception("event pump: the time-to-live sweep failed")
             if n == 0:
                 stop.wait(interval)
 
@@ -382,8 +447,11 @@ class EventPump:
             desc = streams.describe_stream(**kwargs)["StreamDescription"]
             for shard in desc.get("Shards", []):
                 if shard["ShardId"] not in src.shards:
-                    src.shards[shard["ShardId"]] = _Shard(shard["ShardId"],
-                                                          shard.get("ParentShardId"))
+                    new = _Shard(shard["ShardId"], shard.get("ParentShardId"))
+                    if self.state is not None:
+                        new.handled_seq = new.last_fetched_seq = self.state.get(
+                            self._checkpoint_name(src, new))
+                    src.shards[shard["ShardId"]] = new
             last = desc.get("LastEvaluatedShardId")
             if not last:
                 break
@@ -436,16 +504,40 @@ class EventPump:
         try:
             from moto.dynamodbstreams.models import dynamodbstreams_backends
 
-            backend = dynamodbstreams_backends[self.account_id][self.region]
-            used = backend.shard_iterators.pop(iterator, None)
-            tracked = getattr(type(used), "instances_tracked", None)  # moto's model registry
-            if used is not None and tracked is not None:
-                try:
-                    tracked.remove(used)
-                except ValueError:
-                    pass
+            from chalicelib.local.motoserver import MOTO_LOCK
+
+            with MOTO_LOCK:
+                self._forget_iterator_locked(dynamodbstreams_backends, iterator)
         except Exception:  # pragma: no cover - best effort only
             self.prune_moto_iterators = False
+
+    def _forget_iterator_locked(self, dynamodbstreams_backends: Any, iterator: str) -> None:
+        backend = dynamodbstreams_backends[self.account_id][self.region]
+        used = backend.shard_iterators.pop(iterator, None)
+        tracked = getattr(type(used), "instances_tracked", None)  # moto's model registry
+        if used is not None and tracked is not None:
+            try:
+                tracked.remove(used)
+            except ValueError:
+                pass
+
+    def _cap_moto_deleted_handles(self, src: _QueueSource, limit: int = 10000) -> None:
+        """An in-process moto queue remembers the receipt handle of every message ever deleted
+        (so deleting one twice is quiet); past `limit` handles the pump forgets them."""
+        if not self.prune_moto_iterators:
+            return
+        try:
+            from moto.sqs.models import sqs_backends
+
+            from chalicelib.local.motoserver import MOTO_LOCK
+
+            with MOTO_LOCK:
+                queue = sqs_backends[self.account_id][self.region].queues.get(
+                    src.queue_url.rsplit("/", 1)[-1])
+                if queue is not None and len(queue.deleted_messages) > limit:
+                    queue.deleted_messages.clear()
+        except Exception:  # pragma: no cover - best effort only
+            pass
 
     def _lambda_record(self, src: _StreamSource, raw: dict) -> dict:
         ddb = dict(raw["dynamodb"])
@@ -481,12 +573,15 @@ class EventPump:
             del shard.buffer[:len(batch)]
             for s in seqs:
                 shard.attempts.pop(s, None)
+            self._handled(src, shard, seqs[-1])
             return len(batch)
         # Redeliver from the first failed record (the lowest sequence number), as Lambda does.
         first = 0 if failed is None else min(seqs.index(s) for s in failed)
         for s in seqs[:first]:
             shard.attempts.pop(s, None)
         del shard.buffer[:first]
+        if first:
+            self._handled(src, shard, seqs[first - 1])
         head = seqs[first]
         shard.attempts[head] = attempts = shard.attempts.get(head, 0) + 1
         if attempts >= self.max_attempts:
@@ -505,7 +600,36 @@ class EventPump:
                                           "attempts": attempts, "error": reason})
                 shard.attempts.pop(raw["dynamodb"]["SequenceNumber"], None)
             del shard.buffer[:give_up - first]
+            self._handled(src, shard, seqs[give_up - 1])
         return len(batch)
+
+    @staticmethod
+    def _checkpoint_name(src: _StreamSource, shard: _Shard) -> str:
+        table = src.stream_arn.split(":", 5)[5].split("/")[1]
+        return f"stream-handled:{src.function_name}:{table}:{shard.shard_id}"
+
+    def _handled(self, src: _StreamSource, shard: _Shard, seq: str) -> None:
+        """Records up to `seq` are done: store the position, drop what no consumer needs."""
+        shard.handled_seq = seq
+        if self.state is not None:
+            self.state.put(self._checkpoint_name(src, shard), seq)
+        if not self.prune_moto_iterators:  # no in-process moto to trim
+            return
+        table = src.stream_arn.split(":", 5)[5].split("/")[1]
+        handled = [int(sh.handled_seq) for other in self._streams or []
+                   if other.stream_arn == src.stream_arn
+                   for sh in other.shards.values()
+                   if sh.shard_id == shard.shard_id and sh.handled_seq is not None]
+        if len(handled) < sum(1 for other in self._streams or []
+                              if other.stream_arn == src.stream_arn):
+            return  # another function on this stream has handled nothing yet
+        try:
+            from chalicelib.local.state import trim_stream
+
+            trim_stream(table, min(handled), keep=self.stream_keep, account_id=self.account_id,
+                        region=self.region, store=self.state)
+        except Exception:  # pragma: no cover - best effort only
+            log.exception("event pump: trimming the stream of %s failed", table)
 
     # ------------------------------------------------------------------ queues
 
@@ -562,6 +686,8 @@ class EventPump:
             for failure in resp.get("Failed", []):
                 log.warning("event pump: could not delete a message of %s: %s",
                             src.function_name, failure)
+        if done:
+            self._cap_moto_deleted_handles(src)
         for m in messages:
             if m["MessageId"] not in failed_set:
                 continue

@@ -49,6 +49,7 @@ class LocalStack:
     _pump_thread: threading.Thread | None = field(repr=False, default=None)
     _pump_stop: threading.Event | None = field(repr=False, default=None)
     _saved_env: dict[str, str | None] | None = field(repr=False, default=None)
+    state: Any = None  # chalicelib.local.state.StateStore when the stack keeps its state
     _stopped: bool = field(repr=False, default=False)
 
     def stop(self) -> None:
@@ -66,6 +67,8 @@ class LocalStack:
             self._pump_thread.join(timeout=10)
         if self._moto is not None:
             self._moto.stop()
+        if self.state is not None:
+            self.state.close()
         if self._saved_env is not None:
             _restore_env(self._saved_env)
             rebind_store()
@@ -143,8 +146,11 @@ def _chalice_config(app: Any, project_dir: Path) -> Any:
 
 
 def _make_http_server(app: Any, cfg: Any, host: str, port: int, access_log: bool) -> Any:
-    from chalice.local import (ChaliceRequestHandler, CustomLocalChalice, LocalChalice,
-                               LocalDevServer, ThreadedHTTPServer)
+    from chalice.local import (ChaliceRequestHandler, CustomLocalChalice, ForbiddenError,
+                               LocalChalice, LocalDevServer, ThreadedHTTPServer)
+
+    def error_body(code: str, message: str, field: str) -> bytes:
+        return json.dumps({"Code": code, "Message": message, "Field": field}).encode()
 
     class NoDelayHandler(ChaliceRequestHandler):
         """Chalice's handler with TCP_NODELAY: no ~40 ms Nagle/delayed-ACK stall per request."""
@@ -182,8 +188,38 @@ def _make_http_server(app: Any, cfg: Any, host: str, port: int, access_log: bool
 
         do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
+        def _send_error_response(self, error: Any) -> None:
+            """Chalice answers a path no route matches as API Gateway does (403 "Missing
+            Authentication Token"); the API answers 404 with its usual error body."""
+            body = error.body or b""
+            if isinstance(error, ForbiddenError) and body.startswith(
+                    (b'{"message": "Missing Authentication Token"}',
+                     b'{"message": "Authorization header requires')):
+                path = self.path.split("?", 1)[0]
+                self._send_http_response(404, {"Content-Type": "application/json"},
+                                         error_body("NotFoundError", f"no route for {path}",
+                                                    "path"))
+                return
+            super()._send_error_response(error)
+
+        def _method_not_allowed(self) -> None:
+            body = error_body("MethodNotAllowedError",
+                              f"method {self.command} is not supported", "method")
+            self.close_connection = True
+            self._send_http_response(405, {"Content-Type": "application/json",
+                                           "Allow": "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT",
+                                           "Connection": "close"}, body)
+
+        def __getattr__(self, name: str) -> Any:
+            # http.server looks up do_<METHOD>; a method no route serves (TRACE, CONNECT, ...)
+            # gets 405 with the API's error body instead of 501 HTML.
+            if name.startswith("do_"):
+                return self._method_not_allowed
+            raise AttributeError(name)
+
     class Server(ThreadedHTTPServer):
         allow_reuse_address = True
+        request_queue_size = 128  # listen backlog (socketserver's 5 resets bursts)
 
     # What chalice.local.create_local_server does: a per-thread current_request.
     if not isinstance(app, LocalChalice):
@@ -196,16 +232,21 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
                 admin_token: str | None = None, stack_name: str = DEFAULT_STACK_NAME,
                 schedule_every: float | None = 300.0, poll_interval: float = 0.2,
                 project_dir: str | Path | None = None, access_log: bool = False,
-                record_deliveries: bool = False) -> LocalStack:
+                record_deliveries: bool = False, state_dir: str | Path | None = None,
+                fresh: bool = False) -> LocalStack:
     """Start moto, create the resources, import the app, start the pump and the HTTP server.
 
     `app`: None imports `app.py` from `project_dir` (default: the repository root); a Chalice
     app is used as is; any other callable is called (after the env is set) to build one.
     `port=0` picks a free port. The process env is changed (endpoint, fake credentials,
     resource names, `ACTIVELABEL_STAGE=local`, the admin token) and restored by `stop()`.
+
+    `state_dir`: keep moto's contents and the pump's progress there (chalicelib.local.state) and
+    start from what it holds (`fresh=True` empties it first); None keeps everything in memory.
     """
-    from moto.server import ThreadedMotoServer
     import boto3
+
+    from chalicelib.local.motoserver import AtomicMotoServer
 
     from chalicelib.labelstudio import crypto as ls_crypto
     from chalicelib.labelstudio import net as ls_net
@@ -214,9 +255,14 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
     saved: dict[str, str | None] = {}
     moto = None
     stack = None
+    state = None
     try:
+        if state_dir is not None:
+            from chalicelib.local.state import StateStore
+
+            state = StateStore(state_dir, region=LOCAL_REGION, fresh=fresh)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
-        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        moto = AtomicMotoServer("127.0.0.1", 0)
         moto.start()
         moto_host, moto_port = moto.get_host_and_port()
         endpoint = f"http://{moto_host}:{moto_port}"
@@ -232,28 +278,55 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
             **{k: None for k in _BASE_ENV_REMOVED},
         }, saved)
         session = boto3.session.Session(region_name=LOCAL_REGION)
+        if state is not None:
+            # moto's backends belong to the process: start from empty, so that what the stack
+            # holds is exactly what the state dir holds (in one process, a stack started
+            # earlier may have left data).
+            from moto.moto_api._internal.models import moto_api_backend
+
+            from chalicelib.local.motoserver import MOTO_LOCK
+
+            with MOTO_LOCK:
+                moto_api_backend.reset()
         env = create_resources(stack_name, session=session, region=LOCAL_REGION)
-        token = admin_token or os.environ.get(config.ADMIN_TOKEN_ENV) or secrets.token_urlsafe(24)
+        if state is not None:
+            counts = state.restore()
+            if state.restored:
+                log.info("restored from %s: %s", state.directory, counts)
+            moto.set_journal(state)  # from here on, every write is stored before it is answered
+        kept = state.get if state is not None else (lambda name: None)
+        token = (admin_token or os.environ.get(config.ADMIN_TOKEN_ENV) or kept("admin-token")
+                 or secrets.token_urlsafe(24))
         env[config.ADMIN_TOKEN_ENV] = token
-        # Label Studio connections: a per-run secret unless one is set; loopback backends allowed
-        env[ls_crypto.SECRET_ENV] = os.environ.get(ls_crypto.SECRET_ENV) or ls_crypto.new_master_key()
+        # Label Studio connections: a per-run secret unless one is set (kept with the state, which
+        # holds what it encrypted); loopback backends allowed
+        env[ls_crypto.SECRET_ENV] = (os.environ.get(ls_crypto.SECRET_ENV) or kept("ls-master-key")
+                                     or ls_crypto.new_master_key())
+        if state is not None:
+            state.put("admin-token", token)
+            state.put("ls-master-key", env[ls_crypto.SECRET_ENV])
         env[ls_net.ALLOW_ENV] = os.environ.get(ls_net.ALLOW_ENV, "loopback")
         _set_env(dict(env), saved)
         rebind_store()
 
         chalice_app = _load_app(app, project)
         pump = EventPump(chalice_app, env, session=session, region=LOCAL_REGION,
-                         record_deliveries=record_deliveries)
-        pump.poll_once()  # surfaces wiring errors (unknown stream or queue) before serving
+                         record_deliveries=record_deliveries, state=state)
+        # Wiring errors (unknown stream or queue) surface before serving; deliveries (maybe a
+        # training left over from a previous run) start with the pump's thread, after.
+        pump.prepare()
 
         http = _make_http_server(chalice_app, _chalice_config(chalice_app, project),
                                  host, port, access_log)
         real_port = http.server.server_address[1]
         stack = LocalStack(url=f"http://{host}:{real_port}", host=host, port=real_port,
                            admin_token=token, aws_endpoint=endpoint, env=env, pump=pump,
-                           app=chalice_app, _moto=moto, _http=http, _saved_env=saved)
+                           app=chalice_app, _moto=moto, _http=http, _saved_env=saved,
+                           state=state)
         stack._pump_thread, stack._pump_stop = pump.start(poll_interval, schedule_every)
+        # a short poll interval: stop() waits for the loop to notice (0.5 s by default)
         stack._http_thread = threading.Thread(target=http.server.serve_forever,
+                                              kwargs={"poll_interval": 0.05},
                                               name="activelabel-http", daemon=True)
         stack._http_thread.start()
         return stack
@@ -263,14 +336,20 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
         else:
             if moto is not None:
                 moto.stop()
+            if state is not None:
+                state.close()
             _restore_env(saved)
         raise
 
 
 def serve(port: int = 8000, host: str = "127.0.0.1", schedule_every: float | None = 300.0,
-          stop: threading.Event | None = None, print_fn: Callable[[str], None] | None = None
-          ) -> int:
-    """Run the local stack in the foreground until SIGINT/SIGTERM (or `stop` is set)."""
+          stop: threading.Event | None = None, print_fn: Callable[[str], None] | None = None,
+          state_dir: str | Path | None = None, fresh: bool = False) -> int:
+    """Run the local stack in the foreground until SIGINT/SIGTERM (or `stop` is set).
+
+    Its state lives in `state_dir` (chalicelib.local.state.default_state_dir() when None).
+    """
+    from chalicelib.local.state import default_state_dir
     import signal
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -285,9 +364,12 @@ def serve(port: int = 8000, host: str = "127.0.0.1", schedule_every: float | Non
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
-    stack = start_stack(port=port, host=host, schedule_every=schedule_every, access_log=True)
+    state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
+    stack = start_stack(port=port, host=host, schedule_every=schedule_every, access_log=True,
+                        state_dir=state_dir, fresh=fresh)
     try:
-        line = f"activelabel local stack ready on {stack.url} (admin token: {stack.admin_token})"
+        line = (f"activelabel local stack ready on {stack.url} (admin token: "
+                f"{stack.admin_token}; state in {state_dir})")
         (print_fn or print)(line)
         sys.stdout.flush()
         while not stop.wait(0.5):

@@ -2,6 +2,7 @@
 cached per warm container) or its custom backend. Every caller (the predict route, Label Studio's
 /predict, the rescore worker) gets its model pointer and its artifact bytes from here.
 """
+import functools
 import logging
 
 from chalicelib.errors import ConflictError, ValidationError
@@ -35,6 +36,12 @@ def load_version(project_id: str, version: int):
     return None if item is None else serving.load(item.pointer, fetch)
 
 
+@functools.lru_cache(maxsize=64)
+def parsed_config(label_config: str):
+    """The parsed label config, once per distinct XML per warm container (callers only read it)."""
+    return parse_label_config(label_config)
+
+
 def is_custom(project) -> bool:
     return project.settings.get("model") == "custom"
 
@@ -47,8 +54,8 @@ def model_version(project) -> str:
 def predict_samples(project_id: str, samples: list[dict], field: str) -> tuple[list[dict], str | None]:
     """(one prediction per sample, the model version). Each sample is checked against the label
     config first (400 naming `field[i]`); a project without a promoted built-in model is a 409."""
-    project = project_db.get_project(project_id)
-    config = parse_label_config(project.label_config)
+    project = project_db.get_project_warm(project_id)
+    config = parsed_config(project.label_config)
     for i, data in enumerate(samples):
         validate_task_data(config, data, f"{field}[{i}]" + (".data" if field == "tasks" else ""))
     if is_custom(project):

@@ -35,7 +35,7 @@ def verify(token: str):
     if not match:
         return None
     token_id, secret = match.groups()
-    item = token_db.find_token(token_id)
+    item = token_db.find_token_warm(token_id)
     if item is not None and hmac.compare_digest(secret_digest(secret), item.secret_sha256):
         return item
     return None

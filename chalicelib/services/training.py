@@ -12,7 +12,7 @@ import logging
 from chalicelib.errors import TrainingDataError, ValidationError
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.labelstudio import client, net
-from chalicelib.ml import registry, training
+from chalicelib.ml import numpy_form, registry, training
 from chalicelib.services import rescoring
 from chalicelib.store import artifacts, dynamo
 from chalicelib.store import completions as completion_db
@@ -83,16 +83,21 @@ def train_version(project, version: int, seq: int) -> ModelVersion:
     accepted = [(task.data, task.consensus) for task in task_db.accepted_tasks(project.project_id)]
     outcome = training.train(kind, target, accepted, seed=version)
     body = training.serialize(outcome.model)
+    compact = numpy_form.export(outcome.model)  # None when the kind has no numpy form: joblib serves
     sklearn_version = training.sklearn_version()
-    stored = artifacts.put_artifact(
-        artifacts.artifact_key(project.project_id, version), body,
-        {"project-id": project.project_id, "model-version": f"v{version}", "sklearn-version": sklearn_version},
-    )
-    pointer = ModelPointer(bucket=stored.bucket, key=stored.key, version_id=stored.version_id, sha256=stored.sha256,
-                           sklearn_version=sklearn_version, model_version=f"v{version}")
+    metadata = {"project-id": project.project_id, "model-version": f"v{version}", "sklearn-version": sklearn_version}
+    stored = artifacts.put_artifact(artifacts.artifact_key(project.project_id, version), body, metadata)
+    served = stored if compact is None else artifacts.put_artifact(
+        artifacts.artifact_key(project.project_id, version, "model.npz"), compact, metadata)
+
+    def pointer_to(artifact) -> ModelPointer:
+        return ModelPointer(bucket=artifact.bucket, key=artifact.key, version_id=artifact.version_id,
+                            sha256=artifact.sha256, sklearn_version=sklearn_version, model_version=f"v{version}")
+
     item = ModelVersion(project_id=project.project_id, version=version, model_version=f"v{version}",
                         model=kind.name, created_at=dynamo.now(), n_train=outcome.n_train, metrics=outcome.metrics,
-                        pointer=pointer, label_changes=label_changes, train_seq=seq)
+                        pointer=pointer_to(served), label_changes=label_changes, train_seq=seq,
+                        joblib=None if served is stored else pointer_to(stored))
     training_db.record_model_version(item)
     log.info("project %s: model v%s trained on %s tasks: %s", project.project_id, version, outcome.n_train,
              outcome.metrics)

@@ -1,7 +1,9 @@
 """Model artifacts in S3: written once per version, read back by VersionId after a digest check.
 
-joblib/pickle loading executes code, so an artifact is loaded only from our own bucket, by the
-VersionId recorded in DynamoDB, and only if its sha256 matches the digest recorded there.
+A version has a joblib pickle (model.joblib) and, for kinds that have one, its numpy form
+(model.npz, chalicelib/ml/numpy_form.py). joblib/pickle loading executes code, so an artifact is
+loaded only from our own bucket, by the VersionId recorded in DynamoDB, and only if its sha256
+matches the digest recorded there; the numpy form, loaded without pickle, goes through the same checks.
 """
 import base64
 import hashlib
@@ -21,8 +23,8 @@ class StoredArtifact:
     size: int
 
 
-def artifact_key(project_id: str, version: int) -> str:
-    return f"models/{project_id}/v{version}/model.joblib"
+def artifact_key(project_id: str, version: int, name: str = "model.joblib") -> str:
+    return f"models/{project_id}/v{version}/{name}"
 
 
 def put_artifact(key: str, body: bytes, metadata: dict[str, str]) -> StoredArtifact:

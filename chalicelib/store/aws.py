@@ -22,6 +22,16 @@ def client(service: str):
     return _clients[key]
 
 
+_on_reset: list = []  # what else a reset forgets (store/warm.py registers its caches here)
+
+
+def on_reset(forget) -> None:
+    _on_reset.append(forget)
+
+
 def reset_clients() -> None:
-    """Forget cached clients (tests that start a new moto mock call this)."""
+    """Forget cached clients and the items read through them (tests that start a new moto mock,
+    and the local stack when it rebinds the store, call this)."""
     _clients.clear()
+    for forget in _on_reset:
+        forget()

@@ -210,6 +210,11 @@ class ModelVersionModel(Model):
     sklearn_version = UnicodeAttribute()
     label_changes = NumberAttribute()
     train_seq = NumberAttribute()
+    # s3_* / sha256 name the artifact predictions load: the numpy form when the kind has one. The
+    # joblib pickle is then kept beside it, here (None when it is the s3_* artifact itself).
+    joblib_key = UnicodeAttribute(null=True)
+    joblib_version_id = UnicodeAttribute(null=True)
+    joblib_sha256 = UnicodeAttribute(null=True)
 
 
 class LedgerModel(Model):

@@ -4,7 +4,7 @@ from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.domain.records import Project
 from chalicelib.errors import NotFoundError
-from chalicelib.store import records
+from chalicelib.store import records, warm
 from chalicelib.store.dynamo import conditional, decode_cursor, now, page
 from chalicelib.store.ledger import next_counter
 from chalicelib.store.models import (
@@ -38,6 +38,12 @@ def get_project(project_id: str, consistent: bool = False) -> Project:
         raise _not_found(project_id)
 
 
+def get_project_warm(project_id: str) -> Project:
+    """`get_project`, read at most every warm.ttl_seconds() per container (store/warm.py): for the
+    read-only request paths (predict). Writes through this module drop the entry."""
+    return warm.projects.get(project_id, lambda: get_project(project_id))
+
+
 def find_project(project_id: str, consistent: bool = True) -> Project | None:
     try:
         return records.project(ProjectModel.get(project_id, consistent_read=consistent))
@@ -64,6 +70,7 @@ def update_project(project_id: str, **fields) -> Project:
     item = ProjectModel(project_id=project_id)
     actions = [getattr(ProjectModel, key).set(value) for key, value in fields.items()]
     actions.append(ProjectModel.updated_at.set(now()))
+    warm.projects.discard(project_id)
     if not conditional(lambda: item.update(actions=actions, condition=ProjectModel.project_id.exists())):
         raise _not_found(project_id)
     return records.project(item)
@@ -71,6 +78,7 @@ def update_project(project_id: str, **fields) -> Project:
 
 def delete_project(project_id: str) -> None:
     """Delete the project, then its tasks, completions and model-version records."""
+    warm.projects.discard(project_id)
     if not conditional(lambda: ProjectModel(project_id=project_id).delete(condition=ProjectModel.project_id.exists())):
         raise _not_found(project_id)
     for model in (TaskModel, CompletionModel, ModelVersionModel):
@@ -90,6 +98,7 @@ def reserve_task_ids(project_id: str, count: int) -> int:
 
 def save_connection(project_id: str, link: dict) -> None:
     """Store the Label Studio connection (store/labelstudio.py describes it)."""
+    warm.projects.discard(project_id)
     ProjectModel(project_id=project_id).update(
         actions=[ProjectModel.ls_link.set(link), ProjectModel.updated_at.set(now())],
         condition=ProjectModel.project_id.exists())

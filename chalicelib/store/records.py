@@ -55,6 +55,9 @@ def model_version(item: ModelVersionModel) -> ModelVersion:
                              sha256=item.sha256, sklearn_version=item.sklearn_version,
                              model_version=item.model_version),
         label_changes=_int(item.label_changes), train_seq=_int(item.train_seq),
+        joblib=None if not item.joblib_key else ModelPointer(
+            bucket=item.s3_bucket, key=item.joblib_key, version_id=item.joblib_version_id, sha256=item.joblib_sha256,
+            sklearn_version=item.sklearn_version, model_version=item.model_version),
     )
 
 

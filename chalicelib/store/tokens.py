@@ -3,7 +3,7 @@ Reads return `domain.records.Token` records."""
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.domain.records import Token
-from chalicelib.store import records
+from chalicelib.store import records, warm
 from chalicelib.store.dynamo import now
 from chalicelib.store.models import TokenModel
 
@@ -23,9 +23,16 @@ def find_token(token_id: str) -> Token | None:
         return None
 
 
+def find_token_warm(token_id: str) -> Token | None:
+    """`find_token`, read at most every warm.ttl_seconds() per container (store/warm.py): a token
+    revoked elsewhere stops working here within that bound, one revoked here at once."""
+    return warm.tokens.get(token_id, lambda: find_token(token_id), keep=lambda item: item is not None)
+
+
 def all_tokens() -> list[Token]:
     return sorted((records.token(item) for item in TokenModel.scan()), key=lambda t: (t.created_at, t.token_id))
 
 
 def delete_token(token_id: str) -> None:
+    warm.tokens.discard(token_id)
     TokenModel(token_id=token_id).delete()

@@ -4,7 +4,7 @@ from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.domain.records import ModelVersion, Project
 from chalicelib.domain.training_state import TrainingCounters
-from chalicelib.store import records
+from chalicelib.store import records, warm
 from chalicelib.store.dynamo import conditional, now
 from chalicelib.store.models import ModelVersionModel, ProjectModel
 
@@ -76,6 +76,9 @@ def record_model_version(version: ModelVersion) -> None:
         model=version.model, created_at=version.created_at, n_train=version.n_train, metrics=version.metrics,
         s3_bucket=pointer.bucket, s3_key=pointer.key, s3_version_id=pointer.version_id, sha256=pointer.sha256,
         sklearn_version=pointer.sklearn_version, label_changes=version.label_changes, train_seq=version.train_seq,
+        **({} if version.joblib is None else {"joblib_key": version.joblib.key,
+                                              "joblib_version_id": version.joblib.version_id,
+                                              "joblib_sha256": version.joblib.sha256}),
     ).save()
 
 
@@ -93,6 +96,7 @@ def promote(project_id: str, version: ModelVersion) -> bool:
         ProjectModel.model_label_changes.set(version.label_changes),
     ]
     condition = ProjectModel.active_version.does_not_exist() | (ProjectModel.active_version < version.version)
+    warm.projects.discard(project_id)
     return conditional(lambda: ProjectModel(project_id=project_id).update(actions=actions, condition=condition))
 
 

@@ -245,3 +245,29 @@ def test_the_openapi_document_is_served_to_any_token_but_not_anonymously(api, wo
     assert api.get("/api/openapi.json", headers={}).status_code == 401
     answer = api.get("/api/openapi.json", headers=token_headers(world["tokens"]["reader"]["token"]))
     assert answer.status_code == 200 and answer.json["openapi"].startswith("3.0")
+
+
+def test_a_token_revoked_by_another_container_stops_working_within_the_warm_cache_bound(api, world, monkeypatch):
+    """Verified tokens are kept per warm container for ACTIVELABEL_WARM_CACHE_SECONDS (store/warm.py):
+    a revocation written elsewhere (here: the item deleted behind this container's back) is honoured
+    once that bound has passed; the clock is the cache's own."""
+    from chalicelib.store import warm
+
+    clock = [1000.0]
+    monkeypatch.setattr(warm.time, "monotonic", lambda: clock[0])
+    monkeypatch.setenv("ACTIVELABEL_WARM_CACHE_SECONDS", "5")
+    reader = world["tokens"]["reader"]
+    path = f"/api/projects/{world['a']}"
+    assert api.get(path, headers=token_headers(reader["token"])).status_code == 200
+    TokenModel(token_id=reader["id"]).delete()  # another container revokes it
+    clock[0] += 4.9
+    assert api.get(path, headers=token_headers(reader["token"])).status_code == 200  # within the bound
+    clock[0] += 0.2
+    assert api.get(path, headers=token_headers(reader["token"])).status_code == 401
+    # a wrong secret for a cached token id is still refused: the digest is compared on every request
+    spare = world["tokens"]["spare_a"]
+    assert api.get(path, headers=token_headers(spare["token"])).status_code == 200
+    assert api.get(path, headers=token_headers(spare["token"][:-4] + "AAAA")).status_code == 401
+    monkeypatch.setenv("ACTIVELABEL_WARM_CACHE_SECONDS", "0")  # 0 turns the cache off
+    TokenModel(token_id=spare["id"]).delete()
+    assert api.get(path, headers=token_headers(spare["token"])).status_code == 401

@@ -4,7 +4,7 @@ from activelabel_client.datasets import sms_split
 from tests.functional.helpers import complete, import_texts, make_project, training
 
 
-def test_threshold_triggers_one_training_and_predict_serves_it(api, pump):
+def test_threshold_triggers_one_training_and_predict_serves_it(api, pump, monkeypatch):
     pool, test = sms_split(60, 10, seed=1)
     project_id = make_project(api, min_completions=20, agreement_threshold=0.6)
     task_ids = import_texts(api, project_id, pool)
@@ -46,6 +46,29 @@ def test_threshold_triggers_one_training_and_predict_serves_it(api, pump):
 
     samples = api.post(f"/api/projects/{project_id}/predict", {"samples": [{"text": r["text"]} for r in test]}).json
     assert [r["result"][0]["value"] for r in samples["results"]] == [r["result"][0]["value"] for r in results]
+
+    # Predict reads the project at most every ACTIVELABEL_WARM_CACHE_SECONDS per container
+    # (store/warm.py). Writes through the repository drop the entry at once (the 409 -> v1 above); a
+    # write from another container (here: the item updated behind the repository's back) shows once
+    # the bound has passed. The clock is the cache's own.
+    from chalicelib.store import warm
+    from chalicelib.store.models import ProjectModel
+
+    clock = [warm.time.monotonic() + 60.0]  # past the bound of what the calls above cached
+    monkeypatch.setattr(warm.time, "monotonic", lambda: clock[0])
+    monkeypatch.setenv("ACTIVELABEL_WARM_CACHE_SECONDS", "5")
+
+    def served_version():
+        answer = api.post(f"/api/projects/{project_id}/predict", {"samples": [{"text": "call now"}]})
+        assert answer.status_code == 200, answer.json
+        return answer.json["model_version"]
+
+    assert served_version() == "v1"
+    ProjectModel(project_id=project_id).update(actions=[ProjectModel.model_version.set("v1-elsewhere")])
+    clock[0] += 4.9
+    assert served_version() == "v1"
+    clock[0] += 0.2
+    assert served_version() == "v1-elsewhere"
 
 
 def test_disagreeing_completions_are_not_accepted(api, pump):

@@ -130,6 +130,24 @@ def test_tabular(api, pump, control):
     label_and_train(api, pump, project_id, [{"x": x} for x, _ in rows[:30]], results)
     assert ("mae" if control == "Number" else "accuracy") in metrics(api, project_id)
     predict_and_validate(api, project_id, config, [{"x": x} for x, _ in rows[30:]])
+    assert_both_artifacts_stored(project_id)
+
+
+def assert_both_artifacts_stored(project_id):
+    """The version serves its numpy form (model.npz) and keeps the joblib pickle beside it, each
+    stored with the sha256 its record holds."""
+    import hashlib
+
+    from chalicelib.store import projects, training
+    from chalicelib.store.aws import client
+
+    (item,) = training.list_model_versions(project_id)
+    project = projects.get_project(project_id)
+    assert item.pointer.key.endswith("/model.npz") and item.joblib.key.endswith("/model.joblib")
+    assert (project.model.key, project.model.sha256) == (item.pointer.key, item.pointer.sha256)
+    for pointer in (item.pointer, item.joblib):
+        body = client("s3").get_object(Bucket=pointer.bucket, Key=pointer.key, VersionId=pointer.version_id)["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == pointer.sha256
 
 
 def test_rating_on_text_is_clipped_to_the_stars(api, pump, wnut_rows):

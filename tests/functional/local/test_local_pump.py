@@ -266,3 +266,44 @@ def test_run_forever_survives_errors_and_fires_schedules(env, pump, recorder):
         stop.set()
         thread.join(5)
     assert len(pump.dead_letters) == 1
+
+
+def test_ttl_sweep_deletes_only_expired_items(env, pump):
+    table = boto3.resource("dynamodb").Table(env[config.RESOURCE_ENV["LedgerTable"]])
+    now = 1_800_000_000
+    table.put_item(Item={"pk": "p#1", "sk": "old", "expires_at": now - 1})
+    table.put_item(Item={"pk": "p#1", "sk": "new", "expires_at": now + 3600})
+    table.put_item(Item={"pk": "p#1", "sk": "forever"})
+    assert pump.sweep_ttl(now=now) == 1
+    assert sorted(i["sk"] for i in table.scan()["Items"]) == ["forever", "new"]
+    assert pump.sweep_ttl(now=now) == 0
+
+
+def test_handled_stream_records_are_trimmed_unhandled_ones_kept(env, recorder, app_factory):
+    from moto.dynamodb.models import dynamodb_backends
+
+    from chalicelib.local.pump import EventPump
+
+    pump = EventPump(app_factory(env, recorder), env, stream_keep=5)
+    table = completions_table(env)
+    for i in range(12):
+        table.put_item(Item={"project_id": "p1", "completion_id": f"c{i:02d}"})
+    assert pump.drain() == 12
+    shard = dynamodb_backends["123456789012"]["us-east-1"].tables[
+        env["ACTIVELABEL_COMPLETIONS_TABLE"]].stream_shard
+    assert len(shard.items) == 5, "only the last 5 handled records are kept"
+    for i in range(12, 15):
+        table.put_item(Item={"project_id": "p1", "completion_id": f"c{i:02d}"})
+    assert pump.drain() == 3
+    delivered = [r.keys["completion_id"]["S"] for r in stream_records(recorder)]
+    assert delivered == [f"c{i:02d}" for i in range(15)], "each record once, in order"
+    assert len(shard.items) == 5
+    # a new reader from TRIM_HORIZON starts at the oldest record kept
+    streams = boto3.client("dynamodbstreams")
+    arn = env[config.COMPLETIONS_STREAM_ENV]
+    shard_id = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id,
+                                    ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    got = streams.get_records(ShardIterator=it)["Records"]
+    assert [r["dynamodb"]["Keys"]["completion_id"]["S"] for r in got] == [
+        "c10", "c11", "c12", "c13", "c14"]

@@ -44,7 +44,6 @@ def test_stack_serves_http_and_pumps_events(stack):
         # never asserted in a test)
         for _ in range(10):
             assert http.get(f"{stack.url}/ping", timeout=5).status_code == 200
-        assert http.get(f"{stack.url}/nope", timeout=5).status_code == 403  # API GW's answer
 
     got = threading.Event()
     stack.recorder.hooks["on_completion"] = lambda event, records: got.set()
@@ -54,3 +53,47 @@ def test_stack_serves_http_and_pumps_events(stack):
     (record,) = stack.recorder.calls["on_completion"][0]
     assert record.event_name == "INSERT"
     assert record.event_source_arn == stack.env[config.COMPLETIONS_STREAM_ENV]
+
+
+def test_unknown_routes_and_methods_get_the_api_error_body(stack):
+    with requests.Session() as http:
+        for path in ("/nope", "/api/nope/deeper?x=1"):
+            r = http.get(f"{stack.url}{path}", timeout=5)
+            assert r.status_code == 404
+            assert r.json() == {"Code": "NotFoundError",
+                                "Message": f"no route for {path.split('?')[0]}", "Field": "path"}
+        for method in ("TRACE", "CONNECT", "PROPFIND"):
+            r = http.request(method, f"{stack.url}/ping", timeout=5)
+            assert r.status_code == 405, method
+            assert r.json()["Code"] == "MethodNotAllowedError" and r.json()["Field"] == "method"
+        assert http.get(f"{stack.url}/ping", timeout=5).json() == {"pong": True}
+
+
+def test_a_burst_of_connections_is_not_reset(stack):
+    """50 connections opened at once are all accepted (the listen backlog holds them)."""
+    import socket
+
+    host, port = stack.host, stack.port
+    sockets = []
+    try:
+        for _ in range(50):  # no request yet: each connection waits in the listen queue
+            s = socket.socket()
+            sockets.append(s)
+            s.settimeout(0.5)  # a dropped SYN is retried after 1 s: fail instead
+            s.connect((host, port))
+            s.settimeout(10)
+        for s in sockets:
+            s.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answers = []
+        for s in sockets:
+            data = b""
+            while b"pong" not in data:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            answers.append(data.split(b"\r\n", 1)[0])
+    finally:
+        for s in sockets:
+            s.close()
+    assert answers == [b"HTTP/1.1 200 OK"] * 50

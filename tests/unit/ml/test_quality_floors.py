@@ -1,7 +1,9 @@
 """Quality floors on real data, each measured against a baseline computed in the same test.
 
 The models are trained directly through the model-kind modules (the moto path is covered once
-per kind in tests/functional/test_model_kinds.py)."""
+per kind in tests/functional/test_model_kinds.py). Each trained model's numpy serving form
+(chalicelib/ml/numpy_form.py) is checked against it on the same held-out data: labels equal,
+probabilities and scores within 1e-9."""
 import re
 from collections import Counter
 
@@ -10,7 +12,7 @@ import pytest
 from activelabel_client.datasets import sms_split
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.labeling.validation import validate_result
-from chalicelib.ml import training
+from chalicelib.ml import numpy_form, sampling, training
 from chalicelib.ml.registry import get_kind
 from tests import kind_data
 from tests.kind_data import entity_spans, target, wnut
@@ -18,6 +20,37 @@ from tests.kind_data import entity_spans, target, wnut
 
 def make(kind_name, config_xml, seed=0):
     return get_kind(kind_name).implementation()(target(config_xml, kind_name), seed=seed)
+
+
+def assert_numpy_form_matches(model, X):
+    """The model's numpy form, loaded without pickle, scores encoded inputs X as the model does."""
+    import numpy as np
+    from scipy.sparse import issparse
+
+    from chalicelib.ml.span_tagger import token_features, tokenize
+
+    body = numpy_form.export(model)
+    assert body is not None and numpy_form.is_numpy_form(body)
+    served = numpy_form.load(body)
+    assert type(served) is type(model) and served.target == model.target
+    ours, theirs = model.scored(X), served.scored(X)
+    if model.problem == "spans":  # a label is spans (start, end, label, score): the score compared apart
+        ours = [(tuple(span[:3] for span in spans), [score, *(span[3] for span in spans)]) for spans, score in ours]
+        theirs = [(tuple(span[:3] for span in spans), [score, *(span[3] for span in spans)])
+                  for spans, score in theirs]
+    assert [label for label, _ in theirs] == [label for label, _ in ours]
+    assert np.abs(np.hstack([s for _, s in theirs]) - np.hstack([s for _, s in ours])).max() <= 1e-9
+    if model.problem == "spans":
+        X = [row for text in X for row in token_features(text, tokenize(text))]
+    if model.problem == "regression":
+        expected, got = model.estimator.predict(X), served.estimator.predict(X)
+    else:
+        expected, got = model.estimator.predict_proba(X), served.estimator.predict_proba(X)
+    assert got.shape == expected.shape and np.abs(got - expected).max() <= 1e-9
+    embedding, served_embedding = sampling.feature_embedding(model, X), sampling.feature_embedding(served, X)
+    if issparse(embedding):
+        embedding, served_embedding = embedding.toarray(), served_embedding.toarray()
+    assert np.abs(np.asarray(served_embedding) - np.asarray(embedding)).max() <= 1e-9
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +69,7 @@ def test_sms_spam_macro_f1_at_least_090_from_500_labels():
     macro_f1 = f1_score([r["label"] for r in test], predicted, average="macro")
     print(f"SMS spam, 500 labels: macro-F1 {macro_f1:.4f} on {len(test)} held-out texts")
     assert macro_f1 >= 0.90
+    assert_numpy_form_matches(model, model.encode([r["text"] for r in test]))
 
 
 def lookup_baseline(train_rows, texts):
@@ -60,6 +94,7 @@ def test_wnut17_entity_f1_beats_the_training_lexicon_lookup(wnut_splits):
     print(f"WNUT-17 test: tagger {ours}, lexicon lookup {baseline}")
     assert ours["f1"] > baseline["f1"]
     assert ours["f1"] >= 0.12  # the absolute floor this tagger reaches (0.177 measured), so a regression shows
+    assert_numpy_form_matches(model, texts[:500])
 
     config = parse_label_config(kind_data.NER_CONFIG)
     predictions = model.predictions([{"text": t} for t in texts[:300]], "v1")
@@ -87,6 +122,7 @@ def test_multilabel_entity_types_beat_the_most_frequent_set(wnut_splits):
     assert ours["macro_f1"] > baseline["macro_f1"] + 0.1 and ours["micro_f1"] > baseline["micro_f1"]
     several = model.predictions([{"text": r["text"]} for r in test_rows], "v1")
     assert any(len(p["result"][0]["value"]["choices"]) > 1 for p in several)
+    assert_numpy_form_matches(model, [r["text"] for r in test_rows])
 
 
 def test_taxonomy_of_the_first_entity_beats_the_majority_path(wnut_splits):
@@ -111,6 +147,8 @@ def test_taxonomy_of_the_first_entity_beats_the_majority_path(wnut_splits):
     config = parse_label_config(kind_data.TAXONOMY_CONFIG)
     for p in predictions:
         validate_result(config, p["result"])
+    assert len(model.classes_) > 2  # softmax over the paths
+    assert_numpy_form_matches(model, [r["text"] for r in test_rows])
 
 
 def test_entity_count_number_on_text_beats_the_mean(wnut_splits):
@@ -124,6 +162,7 @@ def test_entity_count_number_on_text_beats_the_mean(wnut_splits):
     print(f"entities per sentence (Number): ours {ours}, training mean {baseline}")
     assert ours["mae"] < baseline["mae"]
     assert all(0 <= v <= 10 for v in model.predict([r["text"] for r in test_rows]))
+    assert_numpy_form_matches(model, [r["text"] for r in test_rows])
 
 
 def test_breast_cancer_table_within_003_of_plain_logistic_regression():
@@ -145,6 +184,7 @@ def test_breast_cancer_table_within_003_of_plain_logistic_regression():
     plain_accuracy = float((plain.predict(x_eval) == np.array(y_eval)).mean())
     print(f"breast cancer: tabular {ours}, plain LogisticRegression accuracy {plain_accuracy:.4f}")
     assert ours["accuracy"] >= plain_accuracy - 0.03
+    assert_numpy_form_matches(model, model.encode([r[0] for r in eval_rows]))
 
 
 def test_diabetes_number_on_table_within_003_r2_of_plain_ridge():
@@ -163,6 +203,7 @@ def test_diabetes_number_on_table_within_003_r2_of_plain_ridge():
     plain_r2 = r2_score([r[1] for r in eval_rows], plain.predict(np.array([list(r[0].values()) for r in eval_rows])))
     print(f"diabetes: tabular {ours}, plain Ridge r2 {plain_r2:.4f}")
     assert ours["r2"] >= plain_r2 - 0.03
+    assert_numpy_form_matches(model, model.encode([r[0] for r in eval_rows]))
 
 
 def test_digits_as_png_in_s3_read_through_the_image_path(aws):
@@ -174,7 +215,9 @@ def test_digits_as_png_in_s3_read_through_the_image_path(aws):
     fit_rows, eval_rows = rows[:700], rows[700:]
     model = make("image_classifier", kind_data.DIGITS_CONFIG)
     model.fit(model.encode([url for url, _ in fit_rows]), [d for _, d in fit_rows])
-    predicted = model.predict(model.encode([url for url, _ in eval_rows]))
+    X_eval = model.encode([url for url, _ in eval_rows])
+    predicted = model.predict(X_eval)
     accuracy = sum(p == d for p, (_, d) in zip(predicted, eval_rows)) / len(eval_rows)
     print(f"digits as PNG via s3://: accuracy {accuracy:.4f} on {len(eval_rows)} images")
     assert accuracy >= 0.90
+    assert_numpy_form_matches(model, X_eval)
