@@ -21,7 +21,8 @@ from typing import Any, Callable
 
 from chalicelib import config
 from chalicelib.local.pump import EventPump
-from chalicelib.local.resources import DEFAULT_STACK_NAME, REPO_ROOT, create_resources
+from chalicelib.local.cfn_template import REPO_ROOT
+from chalicelib.local.resources import DEFAULT_STACK_NAME, create_resources
 
 log = logging.getLogger(__name__)
 
