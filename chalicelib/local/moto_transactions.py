@@ -100,6 +100,7 @@ def _check_condition(backend: Any, op: dict[str, Any], table_name: str, key: dic
             if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
                 original_item = current.to_json()["Attributes"]
             error = ConditionalCheckFailed(item=original_item)
+            # moto's exception does not keep the item: the cancellation reason reports it
             error.activelabel_item = original_item  # type: ignore[attr-defined]
             raise error
 
