@@ -35,10 +35,10 @@ RESULTS = ROOT / "bench" / "results"
 def in_process_limit(project_id: str, version: int, chunk: int, rounds: int = 3) -> float:
     """Tasks per second of the leaf's predicting alone (model from the warm cache, no store)."""
     from chalicelib.services import prediction
-    from chalicelib.store import repository
+    from chalicelib.store import tasks as task_db
 
     model = prediction.load_version(project_id, version)
-    tasks = repository.rescoring_tasks_in_range(project_id, 1, chunk)
+    tasks = task_db.rescoring_tasks_in_range(project_id, 1, chunk)
     data = [t.data for t in tasks]
     timings = []
     for _ in range(rounds):
@@ -72,11 +72,12 @@ def main(argv=None):
         import app as app_module
         from chalicelib.local.pump import EventPump
         from chalicelib.services import rescoring
-        from chalicelib.store import jobs, repository
+        from chalicelib.store import jobs
+        from chalicelib.store import projects as project_db
         from chalicelib.store.models import TaskModel
 
         texts = [r["text"] for r in sms_spam()]
-        project = repository.create_project("preannotate", SMS_LABEL_CONFIG,
+        project = project_db.create_project("preannotate", SMS_LABEL_CONFIG,
                                             {"model": "text_classifier", "sampling": "random"})
         project_id = project.project_id
         t0 = time.perf_counter()
