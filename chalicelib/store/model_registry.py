@@ -8,6 +8,7 @@ from chalicelib.errors import NotFoundError
 from chalicelib.store import warm
 from chalicelib.store.dynamo import conditional, now
 from chalicelib.store.models import ModelVersionModel, ProjectModel
+from chalicelib.store.training import pointer_actions
 
 
 def set_status(project_id: str, version: int, status: str) -> None:
@@ -18,18 +19,7 @@ def set_status(project_id: str, version: int, status: str) -> None:
 
 def activate(project_id: str, version: ModelVersion) -> None:
     """Point the project at `version`, whatever version is active now (idempotent)."""
-    pointer = version.pointer
-    actions = [
-        ProjectModel.active_version.set(version.version),
-        ProjectModel.model_version.set(version.model_version),
-        ProjectModel.model_name.set(version.model),
-        ProjectModel.model_key.set(pointer.key),
-        ProjectModel.model_s3_version.set(pointer.version_id),
-        ProjectModel.model_sha256.set(pointer.sha256),
-        ProjectModel.model_sklearn_version.set(pointer.sklearn_version),
-        ProjectModel.model_label_changes.set(version.label_changes),
-        ProjectModel.updated_at.set(now()),
-    ]
+    actions = [*pointer_actions(version), ProjectModel.updated_at.set(now())]
     warm.projects.discard(project_id)
     if not conditional(lambda: ProjectModel(project_id=project_id).update(
             actions=actions, condition=ProjectModel.project_id.exists())):

@@ -84,10 +84,10 @@ def record_model_version(version: ModelVersion) -> None:
     ).save()
 
 
-def promote(project_id: str, version: ModelVersion) -> bool:
-    """Point the project at `version` unless a newer version is already active."""
+def pointer_actions(version: ModelVersion) -> list:
+    """The project's pointer at `version` (what promote, rollback and pin write)."""
     pointer = version.pointer
-    actions = [
+    return [
         ProjectModel.active_version.set(version.version),
         ProjectModel.model_version.set(version.model_version),
         ProjectModel.model_name.set(version.model),
@@ -97,6 +97,11 @@ def promote(project_id: str, version: ModelVersion) -> bool:
         ProjectModel.model_sklearn_version.set(pointer.sklearn_version),
         ProjectModel.model_label_changes.set(version.label_changes),
     ]
+
+
+def promote(project_id: str, version: ModelVersion) -> bool:
+    """Point the project at `version` unless a newer version is already active."""
+    actions = pointer_actions(version)
     condition = ProjectModel.active_version.does_not_exist() | (ProjectModel.active_version < version.version)
     warm.projects.discard(project_id)
     return conditional(lambda: ProjectModel(project_id=project_id).update(actions=actions, condition=condition))
