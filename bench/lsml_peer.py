@@ -1,5 +1,5 @@
 """The label-studio-ml SDK peer of bench/predict.py: an SDK backend (label-studio-ml 1.0.9, in
-.venv-lsml/) serving the very model our API serves, from its numpy form (chalicelib/ml/numpy_form.py,
+.venv-lsml/) serving the very model our API serves, from its numpy form (chalicelib/ml/numpy_form/,
 numpy alone), with the same prediction code. Run with that venv's python:
 
     .venv-lsml/bin/python bench/lsml_peer.py <port> <model.npz> <model_version> <model_dir>

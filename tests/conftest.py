@@ -25,6 +25,13 @@ os.environ.update({
     "ACTIVELABEL_OUTBOUND_ALLOW": "loopback",  # the fake Label Studio and ML backends run on 127.0.0.1
 })
 
+# moto as the local stack runs it (chalicelib/local/moto_patches.py, pinned and tested against moto's
+# own answers): queries read their partition instead of the whole table, transactions copy only
+# their items. In-process tests would otherwise pay for every query by the size of the table.
+from chalicelib.local import moto_patches  # noqa: E402
+
+moto_patches.apply()
+
 ADMIN = {"Authorization": "Token test-admin-token", "Content-Type": "application/json"}
 FIXTURES = ROOT / "tests" / "fixtures"
 

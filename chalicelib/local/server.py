@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import secrets
-import socket
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -22,7 +21,8 @@ from typing import Any, Callable
 
 from chalicelib import config
 from chalicelib.local.pump import EventPump
-from chalicelib.local.resources import DEFAULT_STACK_NAME, REPO_ROOT, create_resources
+from chalicelib.local.cfn_template import REPO_ROOT
+from chalicelib.local.resources import DEFAULT_STACK_NAME, create_resources
 
 log = logging.getLogger(__name__)
 
@@ -145,87 +145,102 @@ def _chalice_config(app: Any, project_dir: Path) -> Any:
                   config_from_disk=disk)
 
 
-def _make_http_server(app: Any, cfg: Any, host: str, port: int, access_log: bool) -> Any:
-    from chalice.local import (ChaliceRequestHandler, CustomLocalChalice, ForbiddenError,
-                               LocalChalice, LocalDevServer, ThreadedHTTPServer)
+def _aws_env(endpoint: str) -> dict[str, str | None]:
+    """The env that points boto3 at the embedded moto (None: variables to remove)."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": LOCAL_REGION,
+        "AWS_REGION": LOCAL_REGION,
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        "ACTIVELABEL_STAGE": "local",
+        **{k: None for k in _BASE_ENV_REMOVED},
+    }
 
-    def error_body(code: str, message: str, field: str) -> bytes:
-        return json.dumps({"Code": code, "Message": message, "Field": field}).encode()
 
-    class NoDelayHandler(ChaliceRequestHandler):
-        """Chalice's handler with TCP_NODELAY: no ~40 ms Nagle/delayed-ACK stall per request."""
+def _reset_moto() -> None:
+    """Empty moto's backends, which belong to the process, so that what the stack holds is
+    exactly what the state dir holds (in one process, a stack started earlier may have left
+    data)."""
+    from moto.moto_api._internal.models import moto_api_backend
 
-        def setup(self) -> None:
-            try:
-                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
-            super().setup()
+    from chalicelib.local.motoserver import MOTO_LOCK
 
-        def log_message(self, format: str, *args: Any) -> None:
-            if access_log:
-                super().log_message(format, *args)
+    with MOTO_LOCK:
+        moto_api_backend.reset()
 
-        def _generic_handle(self) -> None:
-            """Refuse an oversized body from its Content-Length, before reading it (as API
-            Gateway and Lambda do), so a 50 MB upload never reaches memory."""
-            from chalicelib.api.http import MAX_BODY_BYTES
 
-            try:
-                length = int(self.headers.get("content-length", "0"))
-            except ValueError:
-                length = -1
-            if length < 0 or length > MAX_BODY_BYTES:
-                message = (f"body: Content-Length {self.headers.get('content-length')!r} is over the "
-                           f"limit of {MAX_BODY_BYTES} bytes" if length > 0 else "body: bad Content-Length")
-                body = json.dumps({"Code": "PayloadTooLargeError" if length > 0 else "BadRequestError",
-                                   "Message": message, "Field": "body"}).encode()
-                self.close_connection = True
-                self._send_http_response(413 if length > 0 else 400,
-                                         {"Content-Type": "application/json", "Connection": "close"}, body)
-                return
-            super()._generic_handle()
+def _add_secrets(env: dict[str, str], state: Any, admin_token: str | None) -> str:
+    """Put the admin token and the Label Studio settings in `env`; returns the admin token.
 
-        do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+    Both secrets are kept with the state (when there is one), which holds what they protect.
+    """
+    from chalicelib.labelstudio import crypto as ls_crypto
+    from chalicelib.labelstudio import net as ls_net
 
-        def _send_error_response(self, error: Any) -> None:
-            """Chalice answers a path no route matches as API Gateway does (403 "Missing
-            Authentication Token"); the API answers 404 with its usual error body."""
-            body = error.body or b""
-            if isinstance(error, ForbiddenError) and body.startswith(
-                    (b'{"message": "Missing Authentication Token"}',
-                     b'{"message": "Authorization header requires')):
-                path = self.path.split("?", 1)[0]
-                self._send_http_response(404, {"Content-Type": "application/json"},
-                                         error_body("NotFoundError", f"no route for {path}",
-                                                    "path"))
-                return
-            super()._send_error_response(error)
+    kept = state.get if state is not None else (lambda name: None)
+    token = (admin_token or os.environ.get(config.ADMIN_TOKEN_ENV) or kept("admin-token")
+             or secrets.token_urlsafe(24))
+    env[config.ADMIN_TOKEN_ENV] = token
+    # Label Studio connections: a per-run secret unless one is set (kept with the state, which
+    # holds what it encrypted); loopback backends allowed
+    env[ls_crypto.SECRET_ENV] = (os.environ.get(ls_crypto.SECRET_ENV) or kept("ls-master-key")
+                                 or ls_crypto.new_master_key())
+    if state is not None:
+        state.put("admin-token", token)
+        state.put("ls-master-key", env[ls_crypto.SECRET_ENV])
+    env[ls_net.ALLOW_ENV] = os.environ.get(ls_net.ALLOW_ENV, "loopback")
+    return token
 
-        def _method_not_allowed(self) -> None:
-            body = error_body("MethodNotAllowedError",
-                              f"method {self.command} is not supported", "method")
-            self.close_connection = True
-            self._send_http_response(405, {"Content-Type": "application/json",
-                                           "Allow": "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT",
-                                           "Connection": "close"}, body)
 
-        def __getattr__(self, name: str) -> Any:
-            # http.server looks up do_<METHOD>; a method no route serves (TRACE, CONNECT, ...)
-            # gets 405 with the API's error body instead of 501 HTML.
-            if name.startswith("do_"):
-                return self._method_not_allowed
-            raise AttributeError(name)
+def _open_state(state_dir: str | Path, fresh: bool) -> Any:
+    from chalicelib.local.state import StateStore
 
-    class Server(ThreadedHTTPServer):
-        allow_reuse_address = True
-        request_queue_size = 128  # listen backlog (socketserver's 5 resets bursts)
+    return StateStore(state_dir, region=LOCAL_REGION, fresh=fresh)
 
-    # What chalice.local.create_local_server does: a per-thread current_request.
-    if not isinstance(app, LocalChalice):
-        CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
-        app.__class__ = CustomLocalChalice
-    return LocalDevServer(app, cfg, host, port, handler_cls=NoDelayHandler, server_cls=Server)
+
+def _restore_state(state: Any, moto: Any) -> None:
+    """Load the state dir into moto, then have moto journal every write to it."""
+    counts = state.restore()
+    if state.restored:
+        log.info("restored from %s: %s", state.directory, counts)
+    moto.set_journal(state)  # from here on, every write is stored before it is answered
+
+
+def _prepared_pump(chalice_app: Any, env: dict[str, str], session: Any,
+                   record_deliveries: bool, state: Any) -> EventPump:
+    pump = EventPump(chalice_app, env, session=session, region=LOCAL_REGION,
+                     record_deliveries=record_deliveries, state=state)
+    # Wiring errors (unknown stream or queue) surface before serving; deliveries (maybe a
+    # training left over from a previous run) start with the pump's thread, after.
+    pump.prepare()
+    return pump
+
+
+def _abandon(stack: LocalStack | None, moto: Any, state: Any,
+             saved: dict[str, str | None]) -> None:
+    """Undo what a failed `start_stack` had started, and its env changes."""
+    if stack is not None:
+        stack.stop()
+    else:
+        if moto is not None:
+            moto.stop()
+        if state is not None:
+            state.close()
+        _restore_env(saved)
+
+
+def _start_threads(stack: LocalStack, poll_interval: float,
+                   schedule_every: float | None) -> None:
+    """Start the pump's thread and the HTTP server's."""
+    stack._pump_thread, stack._pump_stop = stack.pump.start(poll_interval, schedule_every)
+    # a short poll interval: stop() waits for the loop to notice (0.5 s by default)
+    stack._http_thread = threading.Thread(target=stack._http.server.serve_forever,
+                                          kwargs={"poll_interval": 0.05},
+                                          name="activelabel-http", daemon=True)
+    stack._http_thread.start()
 
 
 def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
@@ -246,10 +261,8 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
     """
     import boto3
 
+    from chalicelib.local.http_server import make_http_server
     from chalicelib.local.motoserver import AtomicMotoServer
-
-    from chalicelib.labelstudio import crypto as ls_crypto
-    from chalicelib.labelstudio import net as ls_net
 
     project = Path(project_dir) if project_dir else REPO_ROOT
     saved: dict[str, str | None] = {}
@@ -258,87 +271,35 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
     state = None
     try:
         if state_dir is not None:
-            from chalicelib.local.state import StateStore
-
-            state = StateStore(state_dir, region=LOCAL_REGION, fresh=fresh)
+            state = _open_state(state_dir, fresh)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
         moto = AtomicMotoServer("127.0.0.1", 0)
         moto.start()
-        moto_host, moto_port = moto.get_host_and_port()
-        endpoint = f"http://{moto_host}:{moto_port}"
-        _set_env({
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": LOCAL_REGION,
-            "AWS_REGION": LOCAL_REGION,
-            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-            "ACTIVELABEL_STAGE": "local",
-            **{k: None for k in _BASE_ENV_REMOVED},
-        }, saved)
+        endpoint = "http://%s:%d" % moto.get_host_and_port()
+        _set_env(_aws_env(endpoint), saved)
         session = boto3.session.Session(region_name=LOCAL_REGION)
         if state is not None:
-            # moto's backends belong to the process: start from empty, so that what the stack
-            # holds is exactly what the state dir holds (in one process, a stack started
-            # earlier may have left data).
-            from moto.moto_api._internal.models import moto_api_backend
-
-            from chalicelib.local.motoserver import MOTO_LOCK
-
-            with MOTO_LOCK:
-                moto_api_backend.reset()
+            _reset_moto()
         env = create_resources(stack_name, session=session, region=LOCAL_REGION)
         if state is not None:
-            counts = state.restore()
-            if state.restored:
-                log.info("restored from %s: %s", state.directory, counts)
-            moto.set_journal(state)  # from here on, every write is stored before it is answered
-        kept = state.get if state is not None else (lambda name: None)
-        token = (admin_token or os.environ.get(config.ADMIN_TOKEN_ENV) or kept("admin-token")
-                 or secrets.token_urlsafe(24))
-        env[config.ADMIN_TOKEN_ENV] = token
-        # Label Studio connections: a per-run secret unless one is set (kept with the state, which
-        # holds what it encrypted); loopback backends allowed
-        env[ls_crypto.SECRET_ENV] = (os.environ.get(ls_crypto.SECRET_ENV) or kept("ls-master-key")
-                                     or ls_crypto.new_master_key())
-        if state is not None:
-            state.put("admin-token", token)
-            state.put("ls-master-key", env[ls_crypto.SECRET_ENV])
-        env[ls_net.ALLOW_ENV] = os.environ.get(ls_net.ALLOW_ENV, "loopback")
+            _restore_state(state, moto)
+        token = _add_secrets(env, state, admin_token)
         _set_env(dict(env), saved)
         rebind_store()
 
         chalice_app = _load_app(app, project)
-        pump = EventPump(chalice_app, env, session=session, region=LOCAL_REGION,
-                         record_deliveries=record_deliveries, state=state)
-        # Wiring errors (unknown stream or queue) surface before serving; deliveries (maybe a
-        # training left over from a previous run) start with the pump's thread, after.
-        pump.prepare()
-
-        http = _make_http_server(chalice_app, _chalice_config(chalice_app, project),
-                                 host, port, access_log)
+        pump = _prepared_pump(chalice_app, env, session, record_deliveries, state)
+        http = make_http_server(chalice_app, _chalice_config(chalice_app, project),
+                                host, port, access_log)
         real_port = http.server.server_address[1]
         stack = LocalStack(url=f"http://{host}:{real_port}", host=host, port=real_port,
                            admin_token=token, aws_endpoint=endpoint, env=env, pump=pump,
                            app=chalice_app, _moto=moto, _http=http, _saved_env=saved,
                            state=state)
-        stack._pump_thread, stack._pump_stop = pump.start(poll_interval, schedule_every)
-        # a short poll interval: stop() waits for the loop to notice (0.5 s by default)
-        stack._http_thread = threading.Thread(target=http.server.serve_forever,
-                                              kwargs={"poll_interval": 0.05},
-                                              name="activelabel-http", daemon=True)
-        stack._http_thread.start()
+        _start_threads(stack, poll_interval, schedule_every)
         return stack
     except BaseException:
-        if stack is not None:
-            stack.stop()
-        else:
-            if moto is not None:
-                moto.stop()
-            if state is not None:
-                state.close()
-            _restore_env(saved)
+        _abandon(stack, moto, state, saved)
         raise
 
 

@@ -21,6 +21,7 @@ checkout). The mechanism is a journal of *effects*, one SQLite transaction per a
 A write costs the items it touches (not the size of the tables), and nothing is ever replayed, so
 ids moto generates (S3 version ids, message ids, stream sequence numbers) stay what clients saw.
 Resource definitions are not stored: they come from infra/resources.yaml on every start.
+`restore()` is in state_restore.py.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from chalicelib.local.motoserver import MOTO_LOCK
+from chalicelib.local.state_restore import restore_into_moto
 
 log = logging.getLogger(__name__)
 
@@ -328,65 +330,7 @@ class StateStore:
 
     def restore(self) -> dict[str, int]:
         """Put the stored state back into moto (after the resources exist); returns counts."""
-        from moto.dynamodb.models.table import StreamRecord
-
-        counts = {"items": 0, "stream_records": 0, "objects": 0, "messages": 0}
-        with MOTO_LOCK:
-            backend = self._dynamodb()
-            for table_name, blob in self.db.execute("SELECT tbl, item FROM ddb_items"):
-                table = backend.tables.get(table_name)
-                if table is None:
-                    log.warning("state: table %s is no longer in the template; its items are "
-                                "ignored", table_name)
-                    continue
-                item = pickle.loads(blob)
-                if table.range_key_attr is None:
-                    table.items[item.hash_key] = item
-                else:
-                    table.items[item.hash_key][item.range_key] = item
-                counts["items"] += 1
-            for table_name, table in backend.tables.items():
-                shard = table.stream_shard
-                if shard is None:
-                    continue
-                rows = self.db.execute(
-                    "SELECT seq, record FROM stream_records WHERE tbl=? ORDER BY seq",
-                    (table_name,)).fetchall()
-                start = self.get_locked(f"stream-start:{table_name}")
-                if rows:
-                    start = int(rows[0][0])
-                if start is not None:
-                    shard.starting_sequence_number = int(start)
-                records = []
-                for _, blob in rows:
-                    rec = object.__new__(StreamRecord)
-                    rec.record = pickle.loads(blob)
-                    records.append(rec)
-                shard.items = records
-                self._stream_upto[table_name] = shard.starting_sequence_number + len(records) - 1
-                counts["stream_records"] += len(records)
-            s3 = self._s3()
-            for bucket_name, key_name, blob in self.db.execute(
-                    "SELECT bucket, name, versions FROM s3_keys"):
-                bucket = s3.buckets.get(bucket_name)
-                if bucket is None:
-                    continue
-                versions = pickle.loads(blob)
-                dict.__setitem__(bucket.keys, key_name, versions)
-                self._s3_seen[(bucket_name, key_name)] = self._fingerprint(versions)
-                counts["objects"] += 1
-            sqs = self._sqs()
-            for name, blob in self.db.execute("SELECT name, messages FROM sqs_queues"):
-                queue = sqs.queues.get(name)
-                if queue is None:
-                    continue
-                messages = pickle.loads(blob)
-                for m in messages:
-                    m.visible_at = 0.0  # its consumer died with the previous process
-                queue._messages = messages
-                queue._pending_messages = set()
-                self._sqs_seen[name] = self._queue_fingerprint(queue)
-                counts["messages"] += len(messages)
+        counts = restore_into_moto(self)
         self.restored = any(counts.values())
         return counts
 
@@ -433,6 +377,6 @@ def trim_stream(table_name: str, handled_seq: int, *, keep: int = 1000,
 
 
 def default_state_dir() -> Path:
-    from chalicelib.local.resources import REPO_ROOT
+    from chalicelib.local.cfn_template import REPO_ROOT
 
     return Path(os.environ.get(STATE_DIR_ENV) or REPO_ROOT / ".activelabel-state")

@@ -1,6 +1,6 @@
 """Load promoted models and score samples. Models are cached per warm container by S3 VersionId.
 
-The artifact a pointer names is either the numpy form (chalicelib/ml/numpy_form.py: an .npz, loaded
+The artifact a pointer names is either the numpy form (chalicelib/ml/numpy_form/: an .npz, loaded
 with numpy alone, whatever scikit-learn is installed) or, for kinds without one and for versions
 trained before it existed, the joblib pickle (loaded with scikit-learn, which must be the version
 that trained it). The two are told apart by their first bytes.

@@ -1,5 +1,6 @@
 """The only AWS-aware code (besides chalicelib/local, the embedded stack). Reads return plain
-records (domain/records.py) for projects and model versions; PynamoDB stays in here.
+frozen records (domain/records.py) for projects, model versions and tokens; tasks and completions
+are still returned as PynamoDB items, read by attribute only (nothing outside store/ writes them).
 
 One module per aggregate: `projects`, `tasks` (queues, locks, scores), `completions`,
 `task_import` (all-or-nothing imports), `training` (requests, model versions), `tokens`, `ledger`

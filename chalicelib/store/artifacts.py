@@ -1,7 +1,7 @@
 """Model artifacts in S3: written once per version, read back by VersionId after a digest check.
 
 A version has a joblib pickle (model.joblib) and, for kinds that have one, its numpy form
-(model.npz, chalicelib/ml/numpy_form.py). joblib/pickle loading executes code, so an artifact is
+(model.npz, chalicelib/ml/numpy_form/). joblib/pickle loading executes code, so an artifact is
 loaded only from our own bucket, by the VersionId recorded in DynamoDB, and only if its sha256
 matches the digest recorded there; the numpy form, loaded without pickle, goes through the same checks.
 """

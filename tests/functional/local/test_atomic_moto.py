@@ -177,7 +177,7 @@ def test_patched_queries_answer_as_moto_does(aws):
     without the partition-query patch (moto's own query is the reference)."""
     from moto.dynamodb.models.table import Table
 
-    from chalicelib.local import moto_patches
+    from chalicelib.local import moto_patches, moto_queries
 
     moto_patches.apply()
     ddb = boto3.client("dynamodb")
@@ -228,18 +228,18 @@ def test_patched_queries_answer_as_moto_does(aws):
         return out
 
     narrowed = []
-    real_range = moto_patches._key_range
+    real_range = moto_queries._key_range
 
     def spy(keys, comparison, objs):
         lo, hi = real_range(keys, comparison, objs)
         narrowed.append((comparison, hi - lo < len(keys)))
         return lo, hi
 
-    moto_patches._key_range = spy
+    moto_queries._key_range = spy
     try:
         patched = answers()
     finally:
-        moto_patches._key_range = real_range
+        moto_queries._key_range = real_range
     # every key condition on the sort key reads less than the partition
     assert {c for c, fewer in narrowed if c is not None and not fewer} == set(), narrowed
     assert patched[5][0] == ["1#a", "1#b", "1#c", "10#0", "10#a", "10#b", "10#c", "100#a",
@@ -271,7 +271,7 @@ def test_patched_index_queries_answer_as_moto_does(aws):
     rolled-back transaction: the same pages as moto's own query, and fewer items read."""
     from moto.dynamodb.models.table import Table
 
-    from chalicelib.local import moto_patches
+    from chalicelib.local import moto_patches, moto_queries
 
     moto_patches.apply()
     ddb = boto3.client("dynamodb")
@@ -356,18 +356,18 @@ def test_patched_index_queries_answer_as_moto_does(aws):
                                 "ConditionExpression": "attribute_exists(pk)"}}])
 
     read = []
-    real = moto_patches._index_candidates
+    real = moto_queries._index_candidates
 
     def spy(*args):
         found = real(*args)
         read.append(len(found) if found is not None else None)
         return found
 
-    moto_patches._index_candidates = spy
+    moto_queries._index_candidates = spy
     try:
         patched = answers()
     finally:
-        moto_patches._index_candidates = real
+        moto_queries._index_candidates = real
     assert None not in read and max(read) < 14, read  # never the whole table
     assert patched[0] == [[("8", "0"), ("1", "1"), ("2", "2"), ("10", "3"), ("30", "3"),
                            ("11", "4"), ("4", "6"), ("6", "6")]]

@@ -2,7 +2,7 @@
 
 The models are trained directly through the model-kind modules (the moto path is covered once
 per kind in tests/functional/test_model_kinds.py). Each trained model's numpy serving form
-(chalicelib/ml/numpy_form.py) is checked against it on the same held-out data: labels equal,
+(chalicelib/ml/numpy_form/) is checked against it on the same held-out data: labels equal,
 probabilities and scores within 1e-9."""
 import re
 from collections import Counter
