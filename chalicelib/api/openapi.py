@@ -34,6 +34,12 @@ ML_SETTINGS = {
         "pinned_version": {"type": "integer", "minimum": 1, "nullable": True},
         "preannotate": {"type": "boolean"},
         "sampling": {"type": "string", "enum": list(SAMPLING_STRATEGIES)},
+        "auto_label": {"type": "object", "additionalProperties": False, "properties": {
+            "enabled": {"type": "boolean"}, "train_on_auto": {"type": "boolean"},
+            "target_accuracy": {"type": "number", "minimum": 0.5, "maximum": 0.9999},
+            "confidence": {"type": "number", "minimum": 0.5, "maximum": 0.9999},
+            "audit_rate": {"type": "number", "minimum": 0, "maximum": 1},
+            "min_validation": {"type": "integer", "minimum": 10, "maximum": 1000000}}},
         "custom_backend": {"type": "object", "nullable": True, "properties": {
             "url": _STR, "basic_auth_user": _STR, "basic_auth_pass": _STR}},
     },

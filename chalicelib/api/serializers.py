@@ -24,11 +24,19 @@ def project_json(project) -> dict:
     }
 
 
+def _auto(task) -> list[dict]:
+    """A standing auto label, as a prediction marked `"auto": true` (services/auto_labeling.py)."""
+    auto = getattr(task, "auto_label", None)
+    if not auto or getattr(task, "auto_project", None) is None:
+        return []
+    return [{key: auto[key] for key in ("result", "score", "model_version", "auto") if key in auto}]
+
+
 def task_json(task, completions=(), naming: str = "annotations") -> dict:
     body = task_to_labelstudio(
         {"id": int(task.task_id), "data": task.data, "meta": task.meta or {}, "created_at": iso(task.created_at)},
         [completion_record(c) for c in completions],
-        list(task.predictions or []) + ([task.preannotation] if task.preannotation else []),
+        list(task.predictions or []) + ([task.preannotation] if task.preannotation else []) + _auto(task),
         naming=naming,
     )
     body["project"] = task.project_id

@@ -39,6 +39,8 @@ class Project:
     model: ModelPointer | None  # the promoted model, None before the first promotion
     ls_link: dict | None  # the Label Studio connection (store/labelstudio.py)
     stream_errors: dict | None  # failed completion-stream records (store/stream_errors.py)
+    audit_n: int = 0  # auto labels people also labelled (services/auto_labeling.py), and how many agreed
+    audit_correct: int = 0
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class ModelVersion:
     status: str | None = None
     decision: dict | None = None
     validation: dict | None = None
+    calibration: dict | None = None  # the auto-label threshold and its bound (domain/calibration.py)
 
     @property
     def sha256(self) -> str:

@@ -43,7 +43,53 @@ DEFAULTS = {
     "promotion": "if_not_worse",
     "pinned_version": None,
     "preannotate": True,
+    "auto_label": None,  # None = AUTO_LABEL_DEFAULTS (off)
 }
+# Auto-labelling (domain/calibration.py): where a version's calibrated threshold shows
+# `target_accuracy` with probability `confidence` on at least `min_validation` human labels it did
+# not train on, rescoring labels unlabelled tasks above it; `audit_rate` of them go to people.
+AUTO_LABEL_DEFAULTS = {
+    "enabled": False,
+    "target_accuracy": 0.95,
+    "confidence": 0.95,
+    "min_validation": 100,
+    "audit_rate": 0.05,
+    "train_on_auto": False,
+}
+
+
+def _fraction(value, field, low, high, low_open=False):
+    if isinstance(value, bool) or not isinstance(value, Real) or not (low < value if low_open else low <= value) \
+            or not value <= high:
+        interval = f"{'(' if low_open else '['}{low}, {high}]"
+        raise ValidationError(field, f"must be a number in {interval}, got {value!r}")
+    return float(value)
+
+
+def _auto_label(current, value, field) -> dict:
+    """A partial update of ml.auto_label onto what is stored (or the defaults)."""
+    if not isinstance(value, dict):
+        raise ValidationError(field, f"must be an object with some of {sorted(AUTO_LABEL_DEFAULTS)}")
+    merged = {**AUTO_LABEL_DEFAULTS, **(current or {})}
+    for key, item in value.items():
+        path = f"{field}.{key}"
+        if key in ("enabled", "train_on_auto"):
+            if not isinstance(item, bool):
+                raise ValidationError(path, f"must be true or false, got {item!r}")
+            merged[key] = item
+        elif key in ("target_accuracy", "confidence"):
+            merged[key] = _fraction(item, path, 0.5, 0.9999)
+        elif key == "audit_rate":
+            merged[key] = _fraction(item, path, 0.0, 1.0)
+        elif key == "min_validation":
+            merged[key] = _int(item, path, 10, 1_000_000)
+        else:
+            raise ValidationError(path, f"unknown field; known: {sorted(AUTO_LABEL_DEFAULTS)}")
+    return merged
+
+
+def auto_label_settings(settings: dict) -> dict:
+    return {**AUTO_LABEL_DEFAULTS, **(settings.get("auto_label") or {})}
 
 
 def _int(value, field, minimum, maximum=1_000_000_000):
@@ -145,6 +191,9 @@ def merge_settings(current: dict | None, update, available_models: list[str], fi
     merged = dict(DEFAULTS)
     merged.update(current or {})
     for key, value in update.items():
+        if key == "auto_label":
+            merged[key] = _auto_label(merged.get(key), value, f"{field}.{key}")
+            continue
         merged[key] = _validate_field(key, value, available_models, f"{field}.{key}")
     if merged["model"] is None and available_models:
         merged["model"] = available_models[0]

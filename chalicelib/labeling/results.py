@@ -76,7 +76,7 @@ def prediction_to_labelstudio(prediction: dict) -> dict:
         "score": prediction.get("score"),
         "model_version": prediction.get("model_version"),
     }
-    for key in ("id", "created_at", "task_id"):
+    for key in ("id", "created_at", "task_id", "auto"):  # auto: an auto label (services/auto_labeling.py)
         if key in prediction:
             out["task" if key == "task_id" else key] = prediction[key]
     return out

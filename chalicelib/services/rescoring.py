@@ -34,7 +34,7 @@ import random
 
 from chalicelib.errors import ConflictError
 from chalicelib.ml import sampling
-from chalicelib.services import labelstudio_push, prediction
+from chalicelib.services import auto_labeling, labelstudio_push, prediction
 from chalicelib.store import dynamo, jobs, preannotations, queue
 from chalicelib.store import projects as project_db
 from chalicelib.store import tasks as task_db
@@ -70,7 +70,9 @@ def start(project_id: str, version: int, last_task_id: int, predict: bool = Fals
     project = project_db.find_project(project_id)
     if project is None:
         return None
-    score = sampling.needs_model(project.settings.get("sampling"))
+    # a project that ever set ml.auto_label is rescored after each promotion, so that the new version
+    # re-judges (or, when turned off, withdraws) the auto labels standing
+    score = sampling.needs_model(project.settings.get("sampling")) or project.settings.get("auto_label") is not None
     if last_task_id < 1 or not (score or predict):
         return None
     kind = "rescoring+preannotation" if score and predict else "rescoring" if score else "preannotation"
@@ -142,8 +144,9 @@ def handle_request(project_id: str, version: int, first: int, last: int, chunk: 
         if job:
             jobs.finish(project_id, job, error=f"superseded: v{version} is no longer the active version")
         return "skipped:superseded"
+    auto_on = mode == "rescore" and settings.get("auto_label") is not None
     score = mode == "rescore" and sampling.needs_model(settings.get("sampling"))
-    if with_model and not (score or predict):
+    if with_model and not (score or predict or auto_on):
         return "skipped:model-free strategy"
     if last - first + 1 > chunk:
         queue.send_rescore_ranges(project_id, version, split(first, last, chunk), chunk, mode, job, predict)
@@ -159,10 +162,14 @@ def handle_request(project_id: str, version: int, first: int, last: int, chunk: 
     in_pool = {int(t.task_id) for t in tasks}
     unlabeled = [t for t in read if not int(t.completion_seq or 0) or int(t.task_id) in in_pool] if predict else tasks
     written = stored = pushed = 0
-    if unlabeled:
+    auto = {"labelled": 0, "withdrawn": 0}
+    # tasks an earlier version auto-labelled (off the pool): this version re-judges them
+    auto_held = [t for t in read if t.auto_project is not None and t.pool_project is None]
+    if unlabeled or auto_held:
         model = prediction.load_version(project_id, version)
         if model is None:
             return "skipped:version record missing"
+    if unlabeled:
         inputs = model.inputs([task.data for task in unlabeled])
         if score and tasks:
             rows = [i for i, t in enumerate(unlabeled) if int(t.task_id) in in_pool]
@@ -173,11 +180,16 @@ def handle_request(project_id: str, version: int, first: int, last: int, chunk: 
             predictions = store_predictions(project_id, f"v{version}", model, inputs, unlabeled)
             stored = len(predictions)
             pushed = labelstudio_push.push(project, job, first, predictions)
+    if mode == "rescore" and (tasks or auto_held) and (auto_on or auto_held):
+        # earlier auto labels are re-judged even when auto-labelling was turned off (then withdrawn)
+        auto = auto_labeling.label_chunk(project, version, model, tasks + auto_held)
     if job:
         jobs.record_leaf(project_id, job, first, done=last - first + 1, stored=stored, pushed=pushed)
-    log.info("project %s: v%s scored %s of %s, predicted %s of %s tasks in [%s, %s] (%s random keys backfilled)",
-             project_id, version, written, len(tasks), stored, len(unlabeled), first, last, backfilled)
-    return f"scored:{written}" + (f",predicted:{stored}" if predict else "")
+    log.info("project %s: v%s scored %s of %s, predicted %s of %s tasks in [%s, %s] (%s random keys backfilled; "
+             "auto-labelled %s, withdrawn %s)", project_id, version, written, len(tasks), stored, len(unlabeled),
+             first, last, backfilled, auto["labelled"], auto["withdrawn"])
+    return f"scored:{written}" + (f",predicted:{stored}" if predict else "") + (
+        f",auto:{auto['labelled']}" if auto["labelled"] or auto["withdrawn"] else "")
 
 
 def _take(X, rows: list[int]):

@@ -12,7 +12,7 @@ import logging
 from chalicelib.domain import assignment
 from chalicelib.domain.agreement import evaluate_task
 from chalicelib.labeling.config import parse_label_config
-from chalicelib.services import training_requests
+from chalicelib.services import auto_labeling, training_requests
 from chalicelib.store import completions as completion_db
 from chalicelib.store import ledger, stream_errors
 from chalicelib.store import projects as project_db
@@ -86,5 +86,7 @@ def refresh_task(project_id: str, task_id: int, settings: dict, config=None) -> 
             state.accepted and state.consensus != task.consensus
         )
         if task_db.apply_task_label_state(task, state, label_changed, queues):
+            if state.accepted:
+                auto_labeling.record_audit(project_id, task, state.consensus)
             return
     raise RuntimeError(f"task {project_id}/{task_id} kept changing under {MAX_RACE_RETRIES} attempts")

@@ -10,11 +10,12 @@ are forwarded to it.
 import logging
 
 from chalicelib.domain import validation_set
+from chalicelib.domain.settings import auto_label_settings
 from chalicelib.errors import TrainingDataError, ValidationError
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.labelstudio import client, net
 from chalicelib.ml import numpy_form, registry, training
-from chalicelib.services import promotion, rescoring
+from chalicelib.services import auto_labeling, promotion, rescoring
 from chalicelib.store import artifacts, dynamo, jobs, model_registry
 from chalicelib.store import completions as completion_db
 from chalicelib.store import projects as project_db
@@ -94,15 +95,18 @@ def train_version(project, version: int, seq: int) -> ModelVersion:
     label_changes = project.counters.label_changes  # read before the data: the model covers at least this
     accepted = list(task_db.accepted_tasks(project.project_id))
     fit_on, validation, held_out = validation_set.split(project.project_id, accepted, lambda t: int(t.task_id))
+    # auto labels train only when asked (ml.auto_label.train_on_auto): no self-reinforcement by default
+    extra = auto_labeling.training_examples(project.project_id) if auto_label_settings(ml)["train_on_auto"] else []
     try:
-        outcome = training.train(kind, target, [(t.data, t.consensus) for t in fit_on], seed=version)
+        outcome = training.train(kind, target, [(t.data, t.consensus) for t in fit_on] + extra, seed=version)
     except TrainingDataError:
         if not held_out:
             raise
         # what is left after the hold-out cannot train (e.g. one class): train on everything, ungated
         fit_on, validation, held_out = accepted, [], False
-        outcome = training.train(kind, target, [(t.data, t.consensus) for t in fit_on], seed=version)
+        outcome = training.train(kind, target, [(t.data, t.consensus) for t in fit_on] + extra, seed=version)
     decision = promotion.judge(project, outcome.model, validation, held_out)
+    calibration = auto_labeling.calibrate_version(project, outcome.model, validation, held_out)
     body = training.serialize(outcome.model)
     compact = numpy_form.export(outcome.model)  # None when the kind has no numpy form: joblib serves
     sklearn_version = training.sklearn_version()
@@ -121,7 +125,8 @@ def train_version(project, version: int, seq: int) -> ModelVersion:
                         joblib=None if served is stored else pointer_to(stored),
                         status=decision.status, decision=decision.as_dict(),
                         validation={"held_out": held_out, "n": len(validation),
-                                    "share": validation_set.VALIDATION_SHARE})
+                                    "share": validation_set.VALIDATION_SHARE},
+                        calibration=calibration)
     training_db.record_model_version(item)
     log.info("project %s: model v%s trained on %s tasks (%s held out): %s; %s", project.project_id, version,
              outcome.n_train, len(validation), outcome.metrics, decision.status)

@@ -19,6 +19,7 @@ from chalicelib.domain.training_state import (
     training_state,
 )
 from chalicelib.errors import ConflictError
+from chalicelib.services import auto_labeling
 from chalicelib.store import dynamo, queue, stream_errors
 from chalicelib.store import projects as project_db
 from chalicelib.store import training as training_db
@@ -50,6 +51,7 @@ def status(project_id: str) -> dict:
         "completions": project.completions_count,
         "last_error": project.last_error,
         "errors": stream_errors.as_list(project.stream_errors),
+        "auto_label": auto_labeling.status(project),
         "model_version": project.model_version,
         "min_completions": project.settings["min_completions"],
         "request_seq": counters.train_request_seq,

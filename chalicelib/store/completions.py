@@ -57,6 +57,7 @@ def _take_completion_slot(project_id: str, task_id: int, annotator: str, max_per
         TaskModel.completion_seq.add(1),
         TaskModel.annotators.add({annotator}),
         *queue_actions(project_id, frozenset(), only=assignment.LEFT_ON_COMPLETION),
+        TaskModel.auto_project.remove(),  # a human label wins over an auto label (kept for the audit)
     ]
     if conditional(lambda: task.update(actions=actions, condition=condition)):
         return task

@@ -57,6 +57,9 @@ class ProjectModel(Model):
     # completion stream records that failed and have not succeeded since: {completion_id: {"error",
     # "attempts", "at"}}, at most store/stream_errors.MAX_ENTRIES (shown in /training as `errors`)
     stream_errors = JSONAttribute(null=True)
+    # auto-label audit: auto-labelled tasks people also labelled, and how many agreed (each task once)
+    audit_n = NumberAttribute(null=True)
+    audit_correct = NumberAttribute(null=True)
 
     # the promoted model (pointer); the artifact's facts are copied here so that predict
     # needs a single GetItem
@@ -168,6 +171,12 @@ class TaskModel(Model):
     lock_until = NumberAttribute(null=True)
     # the active model's prediction, stored by a pre-annotation job (store/preannotations.py)
     preannotation = JSONAttribute(null=True)
+    # auto-labelling (store/auto_labels.py): the label a calibrated version gave the task by itself,
+    # `auto_project` while it stands in for a human label (off the human queues unless audited)
+    auto_label = JSONAttribute(null=True)
+    auto_project = UnicodeAttribute(null=True)
+    auto_version = NumberAttribute(null=True)
+    auto_audit = BooleanAttribute(null=True)
 
     accepted_index = AcceptedIndex()
     pool_index = PoolIndex()
@@ -222,6 +231,7 @@ class ModelVersionModel(Model):
     joblib_key = UnicodeAttribute(null=True)
     joblib_version_id = UnicodeAttribute(null=True)
     joblib_sha256 = UnicodeAttribute(null=True)
+    calibration = JSONAttribute(null=True)  # domain/calibration.py: the auto-label threshold and its bound
 
 
 class LedgerModel(Model):

@@ -44,6 +44,7 @@ def project(item: ProjectModel) -> Project:
         queued_at=item.queued_at, last_error=item.last_error, counters=counters(item),
         active_version=_int(item.active_version, None), model_version=item.model_version, model=pointer,
         ls_link=item.ls_link, stream_errors=item.stream_errors,
+        audit_n=_int(item.audit_n), audit_correct=_int(item.audit_correct),
     )
 
 
@@ -58,7 +59,7 @@ def model_version(item: ModelVersionModel) -> ModelVersion:
         joblib=None if not item.joblib_key else ModelPointer(
             bucket=item.s3_bucket, key=item.joblib_key, version_id=item.joblib_version_id, sha256=item.joblib_sha256,
             sklearn_version=item.sklearn_version, model_version=item.model_version),
-        status=item.status, decision=item.decision, validation=item.validation,
+        status=item.status, decision=item.decision, validation=item.validation, calibration=item.calibration,
     )
 
 

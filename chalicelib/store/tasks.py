@@ -133,19 +133,22 @@ def release_lock(project_id: str, task_id: int, owner: str) -> bool:
     ))
 
 
-RESCORING_ATTRIBUTES = ["task_id", "data", "random_key", "pool_project", "completion_seq"]
+RESCORING_ATTRIBUTES = ["task_id", "data", "random_key", "pool_project", "completion_seq", "auto_project",
+                        "auto_version"]
 
 
 def rescoring_tasks_in_range(project_id: str, first: int, last: int) -> list[TaskModel]:
-    """Tasks with ids in [first, last] that are in the unlabeled pool or have no random key yet
-    (imported before random keys existed, see `backfill_random_key`).
+    """Tasks with ids in [first, last] that are in the unlabeled pool, stand auto-labelled
+    (services/auto_labeling.py) or have no random key yet (imported before random keys existed,
+    see `backfill_random_key`).
 
     One bounded range query: a key condition on the table's sort key, so DynamoDB reads only the
     range; only the attributes rescoring uses come back.
     """
     return list(TaskModel.query(
         project_id, TaskModel.task_id.between(first, last),
-        filter_condition=TaskModel.pool_project.exists() | TaskModel.random_key.does_not_exist(),
+        filter_condition=(TaskModel.pool_project.exists() | TaskModel.auto_project.exists()
+                          | TaskModel.random_key.does_not_exist()),
         attributes_to_get=RESCORING_ATTRIBUTES,
     ))
 

@@ -40,11 +40,27 @@ def test_partial_update_keeps_other_fields():
     ({"model": "custom"}, "ml.custom_backend"),
     ({"custom_backend": {"url": "ftp://x"}}, "ml.custom_backend.url"),
     ({"colour": 1}, "ml.colour"),
+    ({"auto_label": True}, "ml.auto_label"),
+    ({"auto_label": {"enabled": "yes"}}, "ml.auto_label.enabled"),
+    ({"auto_label": {"target_accuracy": 1.0}}, "ml.auto_label.target_accuracy"),
+    ({"auto_label": {"confidence": 0.3}}, "ml.auto_label.confidence"),
+    ({"auto_label": {"audit_rate": -0.1}}, "ml.auto_label.audit_rate"),
+    ({"auto_label": {"min_validation": 5}}, "ml.auto_label.min_validation"),
+    ({"auto_label": {"colour": 1}}, "ml.auto_label.colour"),
 ])
 def test_bad_values_name_the_field(update, field):
     with pytest.raises(ValidationError) as caught:
         merge_settings(None, update, MODELS)
     assert caught.value.field == field and field in caught.value.message
+
+
+def test_auto_label_settings_update_partially_over_their_defaults():
+    from chalicelib.domain.settings import AUTO_LABEL_DEFAULTS, auto_label_settings
+
+    first = merge_settings(None, {"auto_label": {"enabled": True}}, MODELS)
+    second = merge_settings(first, {"auto_label": {"audit_rate": 0.1}}, MODELS)
+    assert auto_label_settings(second) == {**AUTO_LABEL_DEFAULTS, "enabled": True, "audit_rate": 0.1}
+    assert auto_label_settings(merge_settings(None, {}, MODELS)) == AUTO_LABEL_DEFAULTS
 
 
 def test_first_training_at_min_completions_then_every_n_changes():

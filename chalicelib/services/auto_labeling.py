@@ -1,0 +1,145 @@
+"""Auto-labelling at a guaranteed accuracy (`ml.auto_label`, off by default).
+
+1. Calibration, per model version, at training: the version's predictions on the project's
+   validation set (domain/validation_set.py: human labels it did not train on) give the lowest
+   pre-declared confidence threshold whose accuracy is at least `target_accuracy` with probability
+   `confidence` (domain/calibration.py). Stored with the version; a version that cannot show the
+   target auto-labels nothing.
+2. Labelling, in the rescoring pass (services/rescoring.py calls `label_chunk`): an unlabelled task
+   the active version predicts at or above its threshold gets that prediction as its auto label
+   (marked `auto`) and leaves the human queues, except a stable `audit_rate` share (a hash of the
+   task id) that stays queued so people check it. The next version re-judges every auto label: it
+   keeps, replaces or withdraws it (the task goes back to the pool).
+3. People win: a human completion takes the task off auto-labelling for good (the auto label is
+   kept only to be audited). Auto labels never train a model unless `train_on_auto` is set.
+4. Audit: when an audited task is accepted, whether people agreed with its auto label is counted
+   once (store/auto_labels.py). If the upper confidence bound of the audited accuracy falls below
+   the target, auto-labelling pauses for the project (`status` says why).
+
+Single-label classification kinds only (Choices): their confidence is a class probability.
+"""
+import hashlib
+import logging
+
+from chalicelib.domain.calibration import Calibration, calibrate, clopper_pearson_lower
+from chalicelib.domain.settings import auto_label_settings
+from chalicelib.store import auto_labels
+from chalicelib.store import training as training_db
+
+log = logging.getLogger("activelabel.services.auto_labeling")
+
+MIN_AUDITED_TO_PAUSE = 20  # audited tasks before the audit may pause auto-labelling
+
+
+def supports(model) -> bool:
+    return getattr(model, "problem", None) == "classification" and model.control.type == "Choices"
+
+
+def calibrate_version(project, model, validation: list, held_out: bool) -> dict | None:
+    """The calibration to store with a freshly trained version (None when auto-labelling cannot
+    apply to its kind). Computed whether or not auto-labelling is on, so turning it on later uses it."""
+    if not supports(model):
+        return None
+    settings = auto_label_settings(project.settings)
+    scored: list[tuple[float, bool]] = []
+    if held_out and validation:
+        examples = [model.example(t.data, t.consensus) for t in validation]
+        kept = [e for e in examples if e is not None]
+        if kept:
+            predicted = model.scored(model.encode([raw for raw, _ in kept]))
+            scored = [(float(score), label == truth) for (label, score), (_, truth) in zip(predicted, kept)]
+    result = calibrate(scored, settings["target_accuracy"], settings["confidence"], settings["min_validation"])
+    if not held_out:
+        result = Calibration(None, None, 0, 0, 0.0, settings["target_accuracy"], settings["confidence"],
+                             "no validation set held out yet")
+    return result.as_dict()
+
+
+def audited(task_id: int, rate: float) -> bool:
+    """A stable `rate` share of tasks (the same tasks for every version)."""
+    digest = hashlib.sha256(f"audit/{int(task_id)}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2 ** 64 < rate
+
+
+def audit_status(project, settings: dict) -> dict:
+    n, correct = int(project.audit_n or 0), int(project.audit_correct or 0)  # a Project record
+    delta = 1.0 - settings["confidence"]
+    lower = clopper_pearson_lower(n, correct, delta / 2) if n else None
+    upper = 1.0 - clopper_pearson_lower(n, n - correct, delta / 2) if n else None
+    paused = n >= MIN_AUDITED_TO_PAUSE and upper < settings["target_accuracy"]
+    reason = (f"paused: the audit found {correct} of {n} auto labels right; at confidence {settings['confidence']} "
+              f"their accuracy is at most {upper:.3f}, below the target {settings['target_accuracy']}") if paused else None
+    return {"audited": n, "agreed": correct, "accuracy": correct / n if n else None,
+            "interval": [lower, upper] if n else None, "paused": paused, "reason": reason}
+
+
+def policy(project, calibration: dict | None) -> tuple[float | None, dict, str]:
+    """(threshold or None, settings, why not) for the project's active version now."""
+    settings = auto_label_settings(project.settings)
+    if not settings["enabled"]:
+        return None, settings, "auto-labelling is off (ml.auto_label.enabled)"
+    if not calibration or calibration.get("threshold") is None:
+        return None, settings, (calibration or {}).get("reason") or "the active version has no calibration"
+    audit = audit_status(project, settings)
+    if audit["paused"]:
+        return None, settings, audit["reason"]
+    return float(calibration["threshold"]), settings, "active"
+
+
+def label_chunk(project, version: int, model, tasks: list) -> dict:
+    """Auto-label (or re-judge) a rescoring chunk's unlabelled and auto-labelled tasks for `version`.
+    Returns {"labelled", "withdrawn"}."""
+    if not tasks or not supports(model):
+        return {"labelled": 0, "withdrawn": 0}
+    record = training_db.get_model_version(project.project_id, version)
+    threshold, settings, _ = policy(project, getattr(record, "calibration", None))
+    labelled = withdrawn = 0
+    if threshold is None:
+        for task in tasks:
+            if task.auto_project is not None:
+                withdrawn += auto_labels.withdraw(project.project_id, int(task.task_id), version)
+        return {"labelled": 0, "withdrawn": withdrawn}
+    predicted = model.scored(model.inputs([task.data for task in tasks]))
+    for task, (label, score) in zip(tasks, predicted):
+        task_id = int(task.task_id)
+        if score >= threshold:
+            auto = {"result": model.result_items(label, score), "score": round(float(score), 6),
+                    "model_version": f"v{version}", "auto": True,
+                    "control": model.control.name, "answer": [label]}
+            labelled += auto_labels.apply(project.project_id, task_id, auto, version,
+                                          audit=audited(task_id, settings["audit_rate"]))
+        elif task.auto_project is not None:
+            withdrawn += auto_labels.withdraw(project.project_id, task_id, version)
+    return {"labelled": labelled, "withdrawn": withdrawn}
+
+
+def record_audit(project_id: str, task, consensus: dict | None) -> None:
+    """Called when a task people labelled is (re)judged: if it was auto-labelled, count once
+    whether people agreed with the auto label."""
+    auto = task.auto_label
+    if not auto or consensus is None:
+        return
+    agreed = sorted(consensus.get(auto.get("control"), []) or []) == sorted(auto.get("answer") or [])
+    if auto_labels.count_audit_once(project_id, int(task.task_id), agreed):
+        log.info("project %s: audit of task %s: %s", project_id, task.task_id, "agreed" if agreed else "disagreed")
+
+
+def status(project) -> dict:
+    """What /training shows of auto-labelling."""
+    record = training_db.get_model_version(project.project_id, int(project.active_version)) \
+        if project.active_version is not None else None
+    calibration = getattr(record, "calibration", None)
+    threshold, settings, why = policy(project, calibration)
+    return {"enabled": settings["enabled"], "active": threshold is not None, "reason": why,
+            "calibration": calibration, "audit": audit_status(project, settings)}
+
+
+def training_examples(project_id: str) -> list[tuple[dict, dict]]:
+    """(data, consensus-shaped label) of the tasks whose auto label stands in for a human one,
+    for training with `train_on_auto`."""
+    out = []
+    for task in auto_labels.auto_labelled_tasks(project_id):
+        auto = task.auto_label or {}
+        if auto.get("control"):
+            out.append((task.data, {auto["control"]: auto.get("answer")}))
+    return out

@@ -1,0 +1,103 @@
+"""Auto-labelling (issue 15): a calibrated version labels the tasks it is sure enough of, people win,
+auto labels train only when asked, and turning it off withdraws them."""
+from types import SimpleNamespace
+
+from activelabel_client.datasets import choice_completion
+from chalicelib.domain.settings import AUTO_LABEL_DEFAULTS
+from chalicelib.services.auto_labeling import MIN_AUDITED_TO_PAUSE, audit_status
+from tests.functional.helpers import balanced_rows, import_texts, make_project, training
+
+AUTO = {"enabled": True, "target_accuracy": 0.8, "confidence": 0.8, "min_validation": 10, "audit_rate": 0.2}
+
+
+def _auto_labels(api, project_id):
+    tasks = api.get(f"/api/projects/{project_id}/export").json["tasks"]
+    return {t["id"]: p for t in tasks for p in t["predictions"] if p.get("auto")}
+
+
+def _choice(prediction):
+    return prediction["result"][0]["value"]["choices"][0]
+
+
+def _versions(api, project_id):
+    return {v["model_version"]: v for v in api.get(f"/api/projects/{project_id}/model-versions").json["versions"]}
+
+
+def test_calibrated_auto_labels_people_win_and_auto_labels_train_only_when_asked(api, pump):
+    rows = balanced_rows(200, seed=3)
+    project_id = make_project(api, min_completions=100, sampling="random", promotion="always", preannotate=False,
+                              retrain_every=100_000, auto_label=AUTO)
+    labelled = [{"data": {"text": r["text"]}, "annotations": [choice_completion(r["label"], "ann")]} for r in rows[:100]]
+    assert api.post(f"/api/projects/{project_id}/tasks", labelled).status_code == 201
+    ids = import_texts(api, project_id, rows[100:])
+    truth = dict(zip(map(int, ids), (r["label"] for r in rows[100:])))
+    pump.drain()
+
+    state = training(api, project_id)
+    calibration = state["auto_label"]["calibration"]
+    assert state["model_version"] == "v1" and state["auto_label"]["active"], state["auto_label"]
+    assert calibration["threshold"] is not None and calibration["validation_size"] >= 10
+    assert calibration["method"] == "fixed-sequence exact binomial tests"
+    auto = _auto_labels(api, project_id)
+    assert len(auto) >= 40, len(auto)  # SMS is easy: most of the 100 unlabelled tasks
+    right = sum(_choice(p) == truth[task_id] for task_id, p in auto.items())
+    assert right / len(auto) >= AUTO["target_accuracy"], (right, len(auto))
+    assert all(p["score"] >= calibration["threshold"] and p["model_version"] == "v1" for p in auto.values())
+
+    # off the human queue, except the audited share: next serves only unlabelled or audited tasks
+    served = set()
+    for i in range(40):
+        answer = api.get(f"/api/projects/{project_id}/next?annotator=auditor-{i}")
+        if answer.status_code == 204:
+            break
+        served.add(answer.json["id"])
+    from chalicelib.services.auto_labeling import audited
+
+    assert not {t for t in served & set(auto) if not audited(t, AUTO["audit_rate"])}
+
+    # a person labels an auto-labelled task the other way: the human label wins, and the audit counts it
+    task_id = next(iter(auto))
+    other = "ham" if _choice(auto[task_id]) == "spam" else "spam"
+    assert api.post(f"/api/projects/{project_id}/tasks/{task_id}/completions",
+                    choice_completion(other, "person")).status_code == 201
+    pump.drain()
+    task = api.get(f"/api/projects/{project_id}/tasks/{task_id}").json
+    assert task["is_labeled"] and not any(p.get("auto") for p in task["predictions"])
+    assert task["annotations"][0]["result"][0]["value"]["choices"] == [other]
+    assert training(api, project_id)["auto_label"]["audit"]["audited"] == 1
+    assert training(api, project_id)["auto_label"]["audit"]["agreed"] == 0
+
+    # auto labels do not train: v2 trains on the same human labels (plus the one just added)
+    n_v1 = _versions(api, project_id)["v1"]["n_train"]
+    assert api.post(f"/api/projects/{project_id}/train").status_code == 202
+    pump.drain()
+    assert training(api, project_id)["model_version"] == "v2"
+    assert _versions(api, project_id)["v2"]["n_train"] <= n_v1 + 1
+    # ... unless asked
+    assert api.put(f"/api/projects/{project_id}/ml", {"auto_label": {"train_on_auto": True}}).status_code == 200
+    standing = len(_auto_labels(api, project_id))
+    assert api.post(f"/api/projects/{project_id}/train").status_code == 202
+    pump.drain()
+    assert _versions(api, project_id)["v3"]["n_train"] >= n_v1 + standing - 1
+
+    # turned off: the next version withdraws every auto label, and the tasks are back in the pool
+    assert api.put(f"/api/projects/{project_id}/ml", {"auto_label": {"enabled": False}}).status_code == 200
+    assert api.post(f"/api/projects/{project_id}/train").status_code == 202
+    pump.drain()
+    assert training(api, project_id)["model_version"] == "v4"
+    assert _auto_labels(api, project_id) == {}
+    assert not training(api, project_id)["auto_label"]["active"]
+
+
+def _project(n, correct):
+    return SimpleNamespace(audit_n=n, audit_correct=correct)
+
+
+def test_the_audit_pauses_auto_labelling_when_its_upper_bound_is_below_the_target():
+    settings = dict(AUTO_LABEL_DEFAULTS)
+    assert not audit_status(_project(0, 0), settings)["paused"]
+    assert not audit_status(_project(MIN_AUDITED_TO_PAUSE, MIN_AUDITED_TO_PAUSE), settings)["paused"]
+    poor = audit_status(_project(100, 70), settings)
+    assert poor["paused"] and "below the target" in poor["reason"] and poor["interval"][1] < 0.95
+    few = audit_status(_project(MIN_AUDITED_TO_PAUSE - 1, 0), settings)
+    assert not few["paused"]  # too few audited tasks to judge yet
