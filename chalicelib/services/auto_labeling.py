@@ -86,9 +86,9 @@ def policy(project, calibration: dict | None) -> tuple[float | None, dict, str]:
     return float(calibration["threshold"]), settings, "active"
 
 
-def label_chunk(project, version: int, model, tasks: list) -> dict:
-    """Auto-label (or re-judge) a rescoring chunk's unlabelled and auto-labelled tasks for `version`.
-    Returns {"labelled", "withdrawn"}."""
+def label_chunk(project, version: int, model, tasks: list, inputs) -> dict:
+    """Auto-label (or re-judge) a rescoring chunk's unlabelled and auto-labelled tasks for `version`
+    (`inputs`: their encoded inputs, as rescoring encoded them). Returns {"labelled", "withdrawn"}."""
     if not tasks or not supports(model):
         return {"labelled": 0, "withdrawn": 0}
     record = training_db.get_model_version(project.project_id, version)
@@ -99,7 +99,7 @@ def label_chunk(project, version: int, model, tasks: list) -> dict:
             if task.auto_project is not None:
                 withdrawn += auto_labels.withdraw(project.project_id, int(task.task_id), version)
         return {"labelled": 0, "withdrawn": withdrawn}
-    predicted = model.scored(model.inputs([task.data for task in tasks]))
+    predicted = model.scored(inputs)
     for task, (label, score) in zip(tasks, predicted):
         task_id = int(task.task_id)
         if score >= threshold:

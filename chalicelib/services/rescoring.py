@@ -165,24 +165,30 @@ def handle_request(project_id: str, version: int, first: int, last: int, chunk: 
     auto = {"labelled": 0, "withdrawn": 0}
     # tasks an earlier version auto-labelled (off the pool): this version re-judges them
     auto_held = [t for t in read if t.auto_project is not None and t.pool_project is None]
-    if unlabeled or auto_held:
+    # earlier auto labels are re-judged even when auto-labelling was turned off (then withdrawn)
+    judged = tasks + auto_held if mode == "rescore" and (auto_on or auto_held) else []
+    in_unlabeled = {int(t.task_id) for t in unlabeled}
+    encoded = unlabeled + [t for t in judged if int(t.task_id) not in in_unlabeled]
+    if encoded:
         model = prediction.load_version(project_id, version)
         if model is None:
             return "skipped:version record missing"
+        inputs = model.inputs([task.data for task in encoded])  # encoded once for every use below
+        row = {int(t.task_id): i for i, t in enumerate(encoded)}
+
+        def inputs_of(some: list):
+            return inputs if len(some) == len(encoded) else _take(inputs, [row[int(t.task_id)] for t in some])
+
     if unlabeled:
-        inputs = model.inputs([task.data for task in unlabeled])
         if score and tasks:
-            rows = [i for i, t in enumerate(unlabeled) if int(t.task_id) in in_pool]
-            scored_inputs = inputs if len(rows) == len(unlabeled) else _take(inputs, rows)
-            written = score_tasks(project_id, version, first, strategy, model, scored_inputs,
-                                  [unlabeled[i] for i in rows])
+            pooled = [t for t in unlabeled if int(t.task_id) in in_pool]
+            written = score_tasks(project_id, version, first, strategy, model, inputs_of(pooled), pooled)
         if predict:
-            predictions = store_predictions(project_id, f"v{version}", model, inputs, unlabeled)
+            predictions = store_predictions(project_id, f"v{version}", model, inputs_of(unlabeled), unlabeled)
             stored = len(predictions)
             pushed = labelstudio_push.push(project, job, first, predictions)
-    if mode == "rescore" and (tasks or auto_held) and (auto_on or auto_held):
-        # earlier auto labels are re-judged even when auto-labelling was turned off (then withdrawn)
-        auto = auto_labeling.label_chunk(project, version, model, tasks + auto_held)
+    if judged:
+        auto = auto_labeling.label_chunk(project, version, model, judged, inputs_of(judged))
     if job:
         jobs.record_leaf(project_id, job, first, done=last - first + 1, stored=stored, pushed=pushed)
     log.info("project %s: v%s scored %s of %s, predicted %s of %s tasks in [%s, %s] (%s random keys backfilled; "
