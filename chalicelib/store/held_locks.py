@@ -9,6 +9,7 @@ from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.store.dynamo import conditional
 from chalicelib.store.models import LedgerModel, TaskModel
+from chalicelib.store.tasks import not_done_by, wants_annotator
 
 
 def _key(project_id: str, annotator: str) -> tuple[str, str]:
@@ -39,9 +40,7 @@ def renew(project_id: str, task_id: int, annotator: str, now_s: float, ttl_s: fl
     skipped task is not served again to whoever skipped it."""
     task = TaskModel(project_id=project_id, task_id=task_id)
     still_held = (TaskModel.lock_owner == annotator) & (TaskModel.lock_until >= now_s)
-    still_open = TaskModel.pool_project.exists() | TaskModel.rework_project.exists()
-    not_done = TaskModel.annotators.does_not_exist() | ~TaskModel.annotators.contains(annotator)
     if conditional(lambda: task.update(actions=[TaskModel.lock_until.set(now_s + ttl_s)],
-                                       condition=still_held & still_open & not_done)):
+                                       condition=still_held & wants_annotator() & not_done_by(annotator))):
         return task
     return None

@@ -93,11 +93,20 @@ def queues_of_task(task: TaskModel) -> frozenset:
     return frozenset(q for q, attribute in QUEUE_ATTRIBUTES.items() if getattr(task, attribute.attr_name) is not None)
 
 
+def not_done_by(annotator: str):
+    return TaskModel.annotators.does_not_exist() | ~TaskModel.annotators.contains(annotator)
+
+
+def wants_annotator():
+    """The task is still waiting for an annotator (in the pool or the rework queue)."""
+    return TaskModel.pool_project.exists() | TaskModel.rework_project.exists()
+
+
 def _open_for(annotator: str, now_s: float):
     """Tasks `annotator` may be served: unlocked (or lock expired, or their own) and not done by them."""
     unlocked = (TaskModel.lock_until.does_not_exist() | (TaskModel.lock_until < now_s)
                 | (TaskModel.lock_owner == annotator))
-    return unlocked & (TaskModel.annotators.does_not_exist() | ~TaskModel.annotators.contains(annotator))
+    return unlocked & not_done_by(annotator)
 
 
 QUEUE_INDEXES = {"rework": TaskModel.rework_index, "scored": TaskModel.scored_index, "pool": TaskModel.pool_index}
@@ -119,10 +128,9 @@ def lock_task(task: TaskModel, annotator: str, now_s: float, ttl_s: float) -> bo
     """Lock `task` for `annotator` until now + ttl, if nobody else holds it, the annotator has not
     done it, and it is still waiting for an annotator (conditional write: one winner). On success
     `task` holds the whole item as written (the update returns ALL_NEW)."""
-    still_open = (TaskModel.pool_project.exists() | TaskModel.rework_project.exists())
     return conditional(lambda: task.update(
         actions=[TaskModel.lock_owner.set(annotator), TaskModel.lock_until.set(now_s + ttl_s)],
-        condition=_open_for(annotator, now_s) & still_open,
+        condition=_open_for(annotator, now_s) & wants_annotator(),
     ))
 
 
