@@ -34,7 +34,7 @@ def _auto(task) -> list[dict]:
 
 def task_json(task, completions=(), naming: str = "annotations") -> dict:
     body = task_to_labelstudio(
-        {"id": int(task.task_id), "data": task.data, "meta": task.meta or {}, "created_at": iso(task.created_at)},
+        {"id": task.task_id, "data": task.data, "meta": task.meta or {}, "created_at": iso(task.created_at)},
         [completion_record(c) for c in completions],
         list(task.predictions or []) + ([task.preannotation] if task.preannotation else []) + _auto(task),
         naming=naming,
@@ -42,7 +42,7 @@ def task_json(task, completions=(), naming: str = "annotations") -> dict:
     body["project"] = task.project_id
     body["is_labeled"] = bool(task.accepted)
     body["agreement"] = None if task.agreement is None else float(task.agreement)
-    body["total_annotations"] = int(task.n_completions or 0)
+    body["total_annotations"] = task.n_completions
     return body
 
 

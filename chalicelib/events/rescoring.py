@@ -1,9 +1,11 @@
 """The rescore queue's handler: each message is one range of task ids to rescore or backfill
-(services/rescoring.py), and the command that queues random-key backfills."""
+(services/rescoring.py), and the command that queues the random-key migration
+(services/migrations/random_keys.py)."""
 import argparse
 
 from chalicelib.events.batch import process_batch
 from chalicelib.services import rescoring
+from chalicelib.services.migrations import random_keys
 from chalicelib.store import queue
 
 
@@ -24,7 +26,7 @@ def main(argv=None) -> int:
     parser.add_argument("project_ids", nargs="+", metavar="PROJECT_ID")
     args = parser.parse_args(argv)
     for project_id in args.project_ids:
-        print(project_id, "queued" if rescoring.start_backfill(project_id) else "has no tasks (or does not exist)")
+        print(project_id, "queued" if random_keys.start(project_id, rescoring.chunk_size()) else "has no tasks (or does not exist)")
     return 0
 
 

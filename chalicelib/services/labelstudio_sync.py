@@ -99,7 +99,7 @@ def sync_tasks(project, tasks: list[tuple[int, dict, list[tuple[int, dict]]]]) -
                 continue
             written += 1
         for cid, item in existing.items():
-            if int(item.task_id) == task_id and cid not in seen:
+            if item.task_id == task_id and cid not in seen:
                 completion_db.delete_completion(project.project_id, cid)
                 deleted += 1
     return {"tasks": len(tasks), "written": written, "deleted": deleted, "skipped": skipped}

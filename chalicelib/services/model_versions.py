@@ -55,7 +55,7 @@ def activate(project_id: str, version_param, body: dict) -> dict:
         raise ValidationError("pin", f"must be true or false, got {pin!r}")
     project = project_db.get_project(project_id, consistent=True)
     item = checked_version(project_id, version)
-    ml = dict(project.ml or {})
+    ml = dict(project.ml)
     pinned = ml.get("pinned_version")
     if pin is True or (pin is None and pinned is not None):
         ml["pinned_version"] = version
@@ -81,6 +81,6 @@ def pin_changed(project, ml: dict):
     """Before settings with a new `pinned_version` are stored: the record of the version to activate
     (checked), or None when the pin is unchanged or unset."""
     version = ml.get("pinned_version")
-    if version is None or version == (project.ml or {}).get("pinned_version"):
+    if version is None or version == project.ml.get("pinned_version"):
         return None
     return checked_version(project.project_id, version, "ml.pinned_version")

@@ -21,27 +21,22 @@ Label Studio project (services/labelstudio_push.py); mode "preannotate" predicts
 without rescoring (`POST /predictions`). A message naming a `job` counts its leaf's task ids and
 stored predictions in that job once (store/jobs.py), which `GET /jobs` shows.
 
-Random-key backfill: tasks imported before the `random_key` attribute existed have no key, so they
-are missing from the sparse `pool` index and `next` never serves them. Every leaf (of a rescoring
-or of a backfill-only run, `start_backfill`) also reads its range's keyless tasks and gives each a
-key (its task id in a `sequential` project, uniform random otherwise) with one conditional write,
-putting it in the pool if no completion of it was ever started (`task_db.backfill_random_key`).
-A task that already has a key is never rewritten, so both are idempotent and can be re-run.
+Every leaf also runs the random-key migration on the tasks it read (services/migrations/random_keys.py):
+tasks imported before random keys existed come back from the same range query and get their key.
 """
 import logging
 import os
-import random
 
 from chalicelib.errors import ConflictError
 from chalicelib.ml import sampling
 from chalicelib.services import auto_labeling, labelstudio_push, prediction
+from chalicelib.services.migrations import random_keys
 from chalicelib.store import dynamo, jobs, preannotations, queue
 from chalicelib.store import projects as project_db
 from chalicelib.store import tasks as task_db
 
 log = logging.getLogger("activelabel.services.rescoring")
 
-_random = random.SystemRandom()
 
 FANOUT = 10  # SendMessageBatch takes 10 entries
 CHUNK_ENV = "ACTIVELABEL_RESCORE_CHUNK"
@@ -100,36 +95,6 @@ def start_preannotation(project_id: str) -> dict:
     return job
 
 
-def start_backfill(project_id: str) -> bool:
-    """Queue the random-key backfill of every task of the project; False when it has no tasks."""
-    project = project_db.find_project(project_id)
-    last_task_id = project.task_seq if project else 0
-    if last_task_id < 1:
-        return False
-    queue.send_rescore_ranges(project_id, 0, [(1, last_task_id)], chunk_size(), mode="backfill")
-    return True
-
-
-def backfill_random_keys(project_id: str, tasks: list, sequential: bool) -> tuple[list, int]:
-    """Give the keyless ones of `tasks` (read by `task_db.rescoring_tasks_in_range`) a random key.
-
-    Returns the tasks that are in the unlabeled pool (as read, or put there now) and the number of
-    keys written.
-    """
-    in_pool, written = [], 0
-    for task in tasks:
-        if task.random_key is None:
-            key = float(task.task_id) if sequential else _random.random()
-            outcome = task_db.backfill_random_key(project_id, int(task.task_id), key)
-            written += outcome is not None
-            # None: another delivery wrote the key first; scoring such a task is conditional on the pool
-            if outcome == "pool" or (outcome is None and not int(task.completion_seq or 0)):
-                in_pool.append(task)
-        elif task.pool_project is not None:
-            in_pool.append(task)
-    return in_pool, written
-
-
 def handle_request(project_id: str, version: int, first: int, last: int, chunk: int, mode: str = "rescore",
                    job: str | None = None, predict: bool = False) -> str:
     """One message: "split", "scored:<n>" (",predicted:<n>" when predicting), "backfilled:<n>" or
@@ -154,34 +119,34 @@ def handle_request(project_id: str, version: int, first: int, last: int, chunk: 
     read = (preannotations.tasks_in_range if predict and with_model else task_db.rescoring_tasks_in_range)(
         project_id, first, last)
     strategy = sampling.resolve(settings.get("sampling"))
-    tasks, backfilled = backfill_random_keys(project_id, read, sequential=strategy == "sequential")
+    tasks, backfilled = random_keys.key_keyless(project_id, read, sequential=strategy == "sequential")
     if not with_model:
         log.info("project %s: backfilled %s random keys in [%s, %s]", project_id, backfilled, first, last)
         return f"backfilled:{backfilled}"
     # scored: the pool; predicted: every task without a completion (the pool and more)
-    in_pool = {int(t.task_id) for t in tasks}
-    unlabeled = [t for t in read if not int(t.completion_seq or 0) or int(t.task_id) in in_pool] if predict else tasks
+    in_pool = {t.task_id for t in tasks}
+    unlabeled = [t for t in read if not t.completion_seq or t.task_id in in_pool] if predict else tasks
     written = stored = pushed = 0
     auto = {"labelled": 0, "withdrawn": 0}
     # tasks an earlier version auto-labelled (off the pool): this version re-judges them
     auto_held = [t for t in read if t.auto_project is not None and t.pool_project is None]
     # earlier auto labels are re-judged even when auto-labelling was turned off (then withdrawn)
     judged = tasks + auto_held if mode == "rescore" and (auto_on or auto_held) else []
-    in_unlabeled = {int(t.task_id) for t in unlabeled}
-    encoded = unlabeled + [t for t in judged if int(t.task_id) not in in_unlabeled]
+    in_unlabeled = {t.task_id for t in unlabeled}
+    encoded = unlabeled + [t for t in judged if t.task_id not in in_unlabeled]
     if encoded:
         model = prediction.load_version(project_id, version)
         if model is None:
             return "skipped:version record missing"
         inputs = model.inputs([task.data for task in encoded])  # encoded once for every use below
-        row = {int(t.task_id): i for i, t in enumerate(encoded)}
+        row = {t.task_id: i for i, t in enumerate(encoded)}
 
         def inputs_of(some: list):
-            return inputs if len(some) == len(encoded) else _take(inputs, [row[int(t.task_id)] for t in some])
+            return inputs if len(some) == len(encoded) else _take(inputs, [row[t.task_id] for t in some])
 
     if unlabeled:
         if score and tasks:
-            pooled = [t for t in unlabeled if int(t.task_id) in in_pool]
+            pooled = [t for t in unlabeled if t.task_id in in_pool]
             written = score_tasks(project_id, version, first, strategy, model, inputs_of(pooled), pooled)
         if predict:
             predictions = store_predictions(project_id, f"v{version}", model, inputs_of(unlabeled), unlabeled)
@@ -206,9 +171,9 @@ def _take(X, rows: list[int]):
 def score_tasks(project_id: str, version: int, first: int, strategy: str, model, inputs, tasks: list) -> int:
     probabilities = model.predict_proba(inputs)
     embedding = sampling.feature_embedding(model, inputs) if strategy in sampling.EMBEDDING_STRATEGIES else None
-    scores = sampling.priorities(strategy, probabilities, task_ids=[int(t.task_id) for t in tasks],
+    scores = sampling.priorities(strategy, probabilities, task_ids=[t.task_id for t in tasks],
                                  embedding=embedding, seed=version * 1_000_003 + first)
-    return sum(task_db.store_score(project_id, int(t.task_id), float(s), version)
+    return sum(task_db.store_score(project_id, t.task_id, float(s), version)
                for t, s in zip(tasks, scores))
 
 
@@ -218,6 +183,6 @@ def store_predictions(project_id: str, model_version: str, model, inputs, tasks:
     for task, (label, score) in zip(tasks, model.scored(inputs)):
         prediction = {"result": model.result_items(label, score), "score": round(float(score), 6),
                       "model_version": model_version}
-        if preannotations.store_prediction(project_id, int(task.task_id), prediction):
-            stored[int(task.task_id)] = prediction
+        if preannotations.store_prediction(project_id, task.task_id, prediction):
+            stored[task.task_id] = prediction
     return stored

@@ -77,7 +77,7 @@ def refresh_task(project_id: str, task_id: int, settings: dict, config=None) -> 
             queues == task_db.queues_of_task(task)
             and state.accepted == bool(task.accepted)
             and state.consensus == task.consensus
-            and state.n_completions == int(task.n_completions or 0)
+            and state.n_completions == task.n_completions
             and state.agreement == (None if task.agreement is None else float(task.agreement))
         )
         if unchanged:

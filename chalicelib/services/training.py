@@ -64,7 +64,7 @@ def forward(project, seq: int) -> str:
     """Send a custom backend the accepted tasks (labelstudio/client.py). A backend that is down is
     retried through SQS; one that refuses finishes the request as failed."""
     project_id = project.project_id
-    accepted = [(task, completion_db.completions_of_task(project_id, int(task.task_id)))
+    accepted = [(task, completion_db.completions_of_task(project_id, task.task_id))
                 for task in task_db.accepted_tasks(project_id)]
     try:
         answer = client.backend_for(project).train(client.labelstudio_tasks(project, accepted))
@@ -94,7 +94,7 @@ def train_version(project, version: int, seq: int) -> ModelVersion:
         raise TrainingDataError(f"model {kind.name!r} cannot learn this label config: {exc.message}") from None
     label_changes = project.counters.label_changes  # read before the data: the model covers at least this
     accepted = list(task_db.accepted_tasks(project.project_id))
-    fit_on, validation, held_out = validation_set.split(project.project_id, accepted, lambda t: int(t.task_id))
+    fit_on, validation, held_out = validation_set.split(project.project_id, accepted, lambda t: t.task_id)
     # auto labels train only when asked (ml.auto_label.train_on_auto): no self-reinforcement by default
     extra = auto_labeling.training_examples(project.project_id) if auto_label_settings(ml)["train_on_auto"] else []
     try:
