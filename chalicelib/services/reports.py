@@ -12,14 +12,15 @@ from chalicelib.ml import sampling
 from chalicelib.store import projects as project_db
 from chalicelib.store import training as training_db
 
-# strategy -> (labels needed / random's labels, to 95% of full-pool accuracy; source)
+# strategy -> (labels needed / random's labels to reach 95% of the full-pool accuracy, where that
+# ratio is measured): the figures and their runs are in bench/results/README.md ("Label savings").
+_PRODUCT_LOOP = "bench/results/README.md#label-savings: product loop, digits"
+_MEMORY_LOOP = "bench/results/README.md#label-savings: in-memory loop, SMS spam"
 MEASURED_LABEL_RATIO = {
-    "margin": (0.55, "bench/results/README.md: digits (tabular kind, pool 1,297), product loop, 9 seeds "
-                     "(0.32 on SMS spam)"),
-    "diverse_margin": (0.43, "bench/results/README.md: digits (tabular kind, pool 1,297), product loop, 9 seeds "
-                             "(0.29 on SMS spam, 0.55 on a 500-image digits pool)"),
-    "least_confidence": (0.44, "bench/results/active_learning-memory-pool1000.md: SMS spam, in-memory loop, 3 seeds"),
-    "entropy": (0.44, "bench/results/active_learning-memory-pool1000.md: SMS spam, in-memory loop, 3 seeds"),
+    "margin": (0.55, _PRODUCT_LOOP),
+    "diverse_margin": (0.43, _PRODUCT_LOOP),
+    "least_confidence": (0.44, _MEMORY_LOOP),
+    "entropy": (0.44, _MEMORY_LOOP),
 }
 
 
