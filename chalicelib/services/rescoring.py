@@ -128,22 +128,15 @@ def handle_request(project_id: str, version: int, first: int, last: int, chunk: 
     unlabeled = [t for t in read if not t.completion_seq or t.task_id in in_pool] if predict else tasks
     written = stored = pushed = 0
     auto = {"labelled": 0, "withdrawn": 0}
-    # tasks an earlier version auto-labelled (off the pool): this version re-judges them
-    auto_held = [t for t in read if t.auto_project is not None and t.pool_project is None]
-    # earlier auto labels are re-judged even when auto-labelling was turned off (then withdrawn)
-    judged = tasks + auto_held if mode == "rescore" and (auto_on or auto_held) else []
+    auto_held = _auto_held(read) if mode == "rescore" else []
+    judged = tasks + auto_held if auto_on or auto_held else []  # whose auto label this version decides
     in_unlabeled = {t.task_id for t in unlabeled}
     encoded = unlabeled + [t for t in judged if t.task_id not in in_unlabeled]
     if encoded:
         model = prediction.load_version(project_id, version)
         if model is None:
             return "skipped:version record missing"
-        inputs = model.inputs([task.data for task in encoded])  # encoded once for every use below
-        row = {t.task_id: i for i, t in enumerate(encoded)}
-
-        def inputs_of(some: list):
-            return inputs if len(some) == len(encoded) else _take(inputs, [row[t.task_id] for t in some])
-
+        inputs_of = _encode_once(model, encoded)
     if unlabeled:
         if score and tasks:
             pooled = [t for t in unlabeled if t.task_id in in_pool]
@@ -161,6 +154,23 @@ def handle_request(project_id: str, version: int, first: int, last: int, chunk: 
              first, last, backfilled, auto["labelled"], auto["withdrawn"])
     return f"scored:{written}" + (f",predicted:{stored}" if predict else "") + (
         f",auto:{auto['labelled']}" if auto["labelled"] or auto["withdrawn"] else "")
+
+
+def _auto_held(read: list) -> list:
+    """Tasks an earlier version auto-labelled (off the pool): this version re-judges them, even when
+    auto-labelling was turned off since (then withdrawn)."""
+    return [t for t in read if t.auto_project is not None and t.pool_project is None]
+
+
+def _encode_once(model, tasks: list):
+    """Encode `tasks` once; the function returned gives the encoded rows of any subset of them."""
+    inputs = model.inputs([task.data for task in tasks])
+    row = {t.task_id: i for i, t in enumerate(tasks)}
+
+    def inputs_of(some: list):
+        return inputs if len(some) == len(tasks) else _take(inputs, [row[t.task_id] for t in some])
+
+    return inputs_of
 
 
 def _take(X, rows: list[int]):
