@@ -21,7 +21,8 @@ import pytest
 
 from activelabel_client.datasets import choice_completion
 from chalicelib.local.resources import load_template
-from tests.functional.helpers import balanced_rows, complete, import_texts, make_project, training
+from tests.functional.helpers import (
+    balanced_rows, complete_rows, import_texts, make_project, training)
 from tests.functional.infra.conftest import ROOT
 
 APP_FILE = str((ROOT / "app.py").resolve())
@@ -177,8 +178,7 @@ def run_learning_loop(api, pump):
                      [{"data": {"text": rows[0]["text"]}, "annotations": [choice_completion(rows[0]["label"], "a")]}])
     assert first.status_code == 201, first.json
     task_ids = first.json["task_ids"] + import_texts(api, project_id, rows[1:])
-    for task_id, row in zip(task_ids[1:20], rows[1:20]):
-        complete(api, project_id, task_id, row["label"])
+    complete_rows(api, project_id, task_ids[1:20], rows[1:20])
     pump.drain()
     assert training(api, project_id)["model_version"] == "v1"
 
@@ -225,8 +225,7 @@ def run_learning_loop(api, pump):
     assert fake.paths("GET") == ["/api/projects/9/export?exportType=JSON"]
 
     # two more labels: below retrain_every, so only the hourly schedule retrains
-    for task_id, row in zip(task_ids[20:22], rows[20:22]):
-        complete(api, project_id, task_id, row["label"])
+    complete_rows(api, project_id, task_ids[20:22], rows[20:22])
     pump.drain()
     assert pump.fire_schedules() == 1
     pump.drain()
