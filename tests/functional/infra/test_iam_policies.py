@@ -234,6 +234,16 @@ def run_learning_loop(api, pump):
 
     assert api.post(f"/api/projects/{project_id}/train").status_code in (200, 201, 202)
     pump.drain()
+    # rollback (its pre-annotation pass), a pass on demand, and the jobs they show
+    from chalicelib.ml import serving as model_serving
+
+    model_serving.clear_cache()
+    rollback = api.put(f"/api/projects/{project_id}/model-versions/v1/active")
+    assert rollback.status_code == 200 and rollback.json["preannotation_job"], rollback.json
+    assert api.post(f"/api/projects/{project_id}/predictions").status_code == 202
+    pump.drain()
+    assert api.get(f"/api/projects/{project_id}/jobs").status_code == 200
+    assert api.get(f"/api/projects/{project_id}/jobs/{rollback.json['preannotation_job']}").json["state"] == "succeeded"
     completion_id = api.get(f"/api/projects/{project_id}/tasks/{task_ids[1]}/completions").json["completions"][0]["id"]
     assert api.delete(f"/api/projects/{project_id}/completions/{completion_id}").status_code == 200
     pump.drain()
