@@ -1,5 +1,5 @@
 """Calls Label Studio's REST API (not an ML backend's): with the hostname and access token its
-`/setup` sent (services/labelstudio_link.py stores them). Today: the export of labeled tasks that
+`/setup` sent (services/labelstudio_link.py stores them). Today: the export of the tasks that
 START_TRAINING pulls (services/labelstudio_sync.py).
 
 A legacy token is sent as `Authorization: Token <t>`; a Personal Access Token (a JWT refresh token)
@@ -33,9 +33,10 @@ def auth_header(hostname: str, token: str) -> str:
     return f"Bearer {reply.body['access']}"
 
 
-def export_labeled_tasks(hostname: str, token: str, ls_project_number: str) -> list[dict]:
-    """Every labeled task of the project with its annotations (Label Studio's JSON export)."""
-    url = net.join(hostname, f"api/projects/{ls_project_number}/export?exportType=JSON")
+def export_tasks(hostname: str, token: str, ls_project_number: str) -> list[dict]:
+    """Every task of the project with its annotations (Label Studio's JSON export with
+    `download_all_tasks`: the unlabeled tasks too, so that pre-annotation reaches them)."""
+    url = net.join(hostname, f"api/projects/{ls_project_number}/export?exportType=JSON&download_all_tasks=true")
     reply = net.request("GET", url, headers={"Authorization": auth_header(hostname, token)},
                         timeout=EXPORT_TIMEOUT, field="hostname")
     if reply.status != 200 or not isinstance(reply.body, list):

@@ -205,7 +205,7 @@ def test_start_training_pulls_annotations_from_the_label_studio_export(api, pump
         assert answer.status_code == 201, answer.json
         assert answer.json["pull"] == "queued" and fake.paths("GET") == []  # nothing read in the request
         pump.drain()
-        assert fake.paths("GET")[0] == "/api/projects/7/export?exportType=JSON"
+        assert fake.paths("GET")[0] == "/api/projects/7/export?exportType=JSON&download_all_tasks=true"
         assert [p.split("&")[0] for p in fake.paths("GET")[1:]] == ["/api/tasks?project=7"]  # the push's check
         state = training(api, project_id)
         assert state["completions"] == 10 and state["model_version"] == "v1", state

@@ -222,7 +222,7 @@ def run_learning_loop(api, pump):
 
         secrets.clear_cache()  # the train worker reads the key itself: in Lambda it has its own cache
         pump.drain()
-    assert fake.paths("GET") == ["/api/projects/9/export?exportType=JSON"]
+    assert fake.paths("GET") == ["/api/projects/9/export?exportType=JSON&download_all_tasks=true"]
 
     # two more labels: below retrain_every, so only the hourly schedule retrains
     for task_id, row in zip(task_ids[20:22], rows[20:22]):
