@@ -101,14 +101,15 @@ def pin_changed(project, ml: dict):
     return checked_version(project.project_id, version, "ml.pinned_version")
 
 
-def follow_pin(project, pinned, ml: dict) -> str | None:
-    """After the settings are stored: activate `pinned` (from `pin_changed`). With the pin unchanged
-    and the pin's move by hand the last one, finish that move if a first request stopped before its
-    pre-annotation pass was sent (a retried PUT); the artifact is not checked again then."""
+def follow_pin(project, pinned, ml: dict, pin_asked: bool) -> str | None:
+    """After the settings are stored: activate `pinned` (from `pin_changed`). A request that names
+    `pinned_version` again (`pin_asked`), with the pin unchanged and the pin's move by hand the last
+    one, finishes that move if a first request stopped before its pre-annotation pass was sent (a
+    retried PUT); the artifact is not checked again then. Other settings changes start nothing."""
     if pinned is not None:
         return make_active(project.project_id, pinned, ml)
     version = ml.get("pinned_version")
-    if version is None or not ml.get("preannotate", True) or not project.activation_seq \
+    if not pin_asked or version is None or not ml.get("preannotate", True) or not project.activation_seq \
             or (project.active_version, project.activation_version) != (version, version):
         return None
     return rescoring.start_move_preannotation(project.project_id, version, project.activation_seq)

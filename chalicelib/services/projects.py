@@ -122,7 +122,8 @@ def patch(project_id: str, body: dict):
     pinned = model_versions.pin_changed(project, fields["ml"]) if "ml" in fields else None
     updated = project_db.update_project(project_id, **fields) if fields else project
     if "ml" in fields:
-        model_versions.follow_pin(project, pinned, fields["ml"])
+        model_versions.follow_pin(project, pinned, fields["ml"],
+                                  isinstance(body.get("ml"), dict) and "pinned_version" in body["ml"])
     return updated
 
 
@@ -141,7 +142,7 @@ def put_settings(project_id: str, body) -> dict:
     ml = _prepare_custom_backend(project.ml, ml, client.project_key(project), project.label_config)
     pinned = model_versions.pin_changed(project, ml)
     project_db.update_project(project_id, ml=ml)
-    model_versions.follow_pin(project, pinned, ml)
+    model_versions.follow_pin(project, pinned, ml, isinstance(body, dict) and "pinned_version" in body)
     return ml
 
 

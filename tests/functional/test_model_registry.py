@@ -258,8 +258,22 @@ def test_rollback_and_pin_pre_annotate_the_project_once(api, pump, monkeypatch):
     pump.drain()
     assert jobs() == before and sum(v == ["v1"] for v in stored_versions().values()) == 20
 
+    # a pin request that stopped after storing the pin and moving the pointer: another settings
+    # change starts nothing; the retried pin request sends the move's pass
+    from chalicelib.store import projects as project_db
+
+    ml = api.get(f"/api/projects/{project_id}/ml").json
+    project_db.update_project(project_id, ml={**ml, "pinned_version": 2})
+    model_registry.activate(project_id, training_db.get_model_version(project_id, 2))
+    assert api.put(f"/api/projects/{project_id}/ml", {"min_completions": 10}).status_code == 200
+    assert "preannotation-v2-a4" not in jobs()
+    assert api.put(f"/api/projects/{project_id}/ml", {"pinned_version": 2}).status_code == 200
+    pump.drain()
+    assert jobs()["preannotation-v2-a4"]["state"] == "succeeded"
+
     # ml.preannotate off: a move starts no pass
     assert api.put(f"/api/projects/{project_id}/ml", {"preannotate": False, "pinned_version": None}).status_code == 200
-    answer = api.put(f"/api/projects/{project_id}/model-versions/v2/active")
+    before = jobs()
+    answer = api.put(f"/api/projects/{project_id}/model-versions/v1/active")
     assert answer.status_code == 200 and answer.json["preannotation_job"] is None, answer.json
-    assert set(jobs()) == set(before)
+    assert predicted_version(api, project_id) == "v1" and set(jobs()) == set(before)
