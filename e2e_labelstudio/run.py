@@ -247,7 +247,7 @@ def main() -> int:
         unlabeled = {t["id"] for t in tasks[N_ANNOTATED:]}
         job = wait_for(lambda: job_done(lambda j: "preannotation" in j["kind"] and j["model_version"] == current),
                        120, f"{current}'s pre-annotation job finished")
-        check(job["state"] == "succeeded", f"6. {current}'s pre-annotation job {job['id']}: {job['state']}, "
+        check(job["state"] == "succeeded" and not job["error"], f"6. {current}'s pre-annotation job {job['id']}: {job['state']}, "
                                            f"{job['done']}/{job['total']} task ids, {job['predictions_stored']} "
                                            f"predictions stored, {job.get('predictions_pushed_to_labelstudio')} "
                                            f"pushed to Label Studio in {seconds(job):.2f} s")
@@ -276,7 +276,8 @@ def main() -> int:
         job = wait_for(lambda: job_done(lambda j: j["id"] == rollback_job), 120, f"{rollback_job} finished")
         preds = ls.predictions(pid)
         held = by_task(preds, first_version)
-        check(job["state"] == "succeeded" and set(held) == unlabeled and set(held.values()) == {1},
+        check(job["state"] == "succeeded" and not job["error"] and set(held) == unlabeled
+              and set(held.values()) == {1},
               f"   {rollback_job}: {job['state']}, {job['predictions_stored']} stored, "
               f"{job.get('predictions_pushed_to_labelstudio')} pushed; every unlabeled task holds one "
               f"{first_version} prediction {time.monotonic() - t:.2f} s after the PUT")
@@ -294,6 +295,16 @@ def main() -> int:
               f"8. a second {first_version} pass ({second}): {job['predictions_stored']} stored, "
               f"{job.get('predictions_pushed_to_labelstudio') or 0} pushed; Label Studio still holds {len(preds)} "
               f"predictions, one {first_version} per unlabeled task")
+        check(not job["error"], f"   the pass recorded no error (error {job['error']!r})")
+        from chalicelib.labelstudio import lsapi
+
+        every = sorted(t["id"] for t in tasks)
+        holding = {version: lsapi.tasks_holding(ls.url, LS_TOKEN, str(pid), every, version)
+                   for version in (first_version, current, "v")}
+        check(holding == {first_version: unlabeled, current: unlabeled, "v": set()},
+              f"   the push's check read from Label Studio's task list: {first_version} on "
+              f"{len(holding[first_version])} tasks, {current} on {len(holding[current])}, \"v\" (a substring of "
+              f"both) on {len(holding['v'])}")
         from chalicelib.store.models import LedgerModel
 
         markers = [m for m in LedgerModel.query(f"p#{our_id}", LedgerModel.sk.startswith(f"lspush#{rollback_job}#"))]
