@@ -41,6 +41,9 @@ class Project:
     stream_errors: dict | None  # failed completion-stream records (store/stream_errors.py)
     audit_n: int = 0  # auto labels people also labelled (services/auto_labeling.py), and how many agreed
     audit_correct: int = 0
+    # the last move of the pointer by hand (rollback, pin): its number and the version it activated
+    activation_seq: int = 0
+    activation_version: int | None = None
 
 
 @dataclass(frozen=True)

@@ -78,14 +78,34 @@ def start(project_id: str, version: int, last_task_id: int, predict: bool = Fals
     return job_id
 
 
-def start_preannotation(project_id: str) -> dict:
+def start_preannotation(project_id: str):
     """`POST /predictions`: a pre-annotation job of every unlabeled task by the active version."""
     project = project_db.get_project(project_id, consistent=True)
     if project.active_version is None:
         raise ConflictError(f"project {project_id} has no active model version to predict with; see /training",
                             "model_version")
-    version, last_task_id = project.active_version, project.task_seq
+    version = project.active_version
     job_id = f"preannotation-v{version}-{int(dynamo.now().timestamp() * 1000)}"
+    return _start_pass(project_id, job_id, version, project.task_seq)
+
+
+def start_move_preannotation(project_id: str, version: int, move: int) -> str:
+    """The pre-annotation pass of the pointer's move number `move` to `version` (rollback, pin).
+
+    Idempotent: the job is created once; a repeated call sends the fan-out again only while the job
+    has counted nothing yet (the first call may have stopped between creating the job and sending;
+    leaves are idempotent, so a second send costs work, never a wrong count)."""
+    job_id = f"preannotation-v{version}-a{move}"
+    existing = jobs.find(project_id, job_id)
+    if existing is not None and (existing.state != "running" or int(existing.done or 0) or int(existing.failed or 0)):
+        return job_id
+    last_task_id = int(existing.total) if existing is not None else project_db.get_project(
+        project_id, consistent=True).task_seq
+    _start_pass(project_id, job_id, version, last_task_id)
+    return job_id
+
+
+def _start_pass(project_id: str, job_id: str, version: int, last_task_id: int):
     job = jobs.start(project_id, job_id, "preannotation", last_task_id, f"v{version}")
     if last_task_id < 1:
         jobs.finish(project_id, job_id)
@@ -107,7 +127,8 @@ def handle_request(project_id: str, version: int, first: int, last: int, chunk: 
     predict = predict or mode == "preannotate"
     if with_model and project.active_version != version:
         if job:
-            jobs.finish(project_id, job, error=f"superseded: v{version} is no longer the active version")
+            jobs.finish(project_id, job, error=f"superseded: v{version} is no longer the active version",
+                        if_running=True)
         return "skipped:superseded"
     auto_on = mode == "rescore" and settings.get("auto_label") is not None
     score = mode == "rescore" and sampling.needs_model(settings.get("sampling"))

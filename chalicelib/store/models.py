@@ -71,6 +71,10 @@ class ProjectModel(Model):
     model_sha256 = UnicodeAttribute(null=True)
     model_sklearn_version = UnicodeAttribute(null=True)
     model_label_changes = NumberAttribute(null=True)
+    # moves of the pointer by hand (rollback, pin; store/model_registry.py): how many, and the version
+    # the last one activated; they name the pre-annotation pass of each move
+    activation_seq = NumberAttribute(null=True)
+    activation_version = NumberAttribute(null=True)
 
     # a linked Label Studio project (chalicelib/store/labelstudio.py): hostname, encrypted token
     ls_link = JSONAttribute(null=True)

@@ -222,7 +222,7 @@ def run_learning_loop(api, pump):
 
         secrets.clear_cache()  # the train worker reads the key itself: in Lambda it has its own cache
         pump.drain()
-    assert fake.paths("GET") == ["/api/projects/9/export?exportType=JSON"]
+    assert fake.paths("GET") == ["/api/projects/9/export?exportType=JSON&download_all_tasks=true"]
 
     # two more labels: below retrain_every, so only the hourly schedule retrains
     complete_rows(api, project_id, task_ids[20:22], rows[20:22])
@@ -233,6 +233,16 @@ def run_learning_loop(api, pump):
 
     assert api.post(f"/api/projects/{project_id}/train").status_code in (200, 201, 202)
     pump.drain()
+    # rollback (its pre-annotation pass), a pass on demand, and the jobs they show
+    from chalicelib.ml import serving as model_serving
+
+    model_serving.clear_cache()
+    rollback = api.put(f"/api/projects/{project_id}/model-versions/v1/active")
+    assert rollback.status_code == 200 and rollback.json["preannotation_job"], rollback.json
+    assert api.post(f"/api/projects/{project_id}/predictions").status_code == 202
+    pump.drain()
+    assert api.get(f"/api/projects/{project_id}/jobs").status_code == 200
+    assert api.get(f"/api/projects/{project_id}/jobs/{rollback.json['preannotation_job']}").json["state"] == "succeeded"
     completion_id = api.get(f"/api/projects/{project_id}/tasks/{task_ids[1]}/completions").json["completions"][0]["id"]
     assert api.delete(f"/api/projects/{project_id}/completions/{completion_id}").status_code == 200
     pump.drain()
