@@ -115,8 +115,8 @@ def run(project_id: str, version: int, job: str) -> str:
         return assignment.queues_of(int(task.n_completions or 0), bool(task.accepted), _agreement(task), overlap,
                                     task.random_key is not None, task.score_version is not None)
 
-    cleared = sum(suspects_db.clear(project_id, task_id, version, unflagged_queues)
-                  for task_id in sorted(suspects_db.flagged_task_ids(project_id) - flagged))
+    cleared = sum(suspects_db.clear(task, version, unflagged_queues(task))
+                  for task in suspects_db.flagged(project_id) if int(task.task_id) not in flagged)
     jobs.finish(project_id, job, done=1, detail={
         "examples": len(oof.labels), "folds": oof.folds, "suspects": len(flagged), "marked": marked,
         "cleared": cleared, "out_of_fold": stored})

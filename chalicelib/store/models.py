@@ -134,15 +134,20 @@ class ReworkIndex(GlobalSecondaryIndex):
     agreement = NumberAttribute(range_key=True)
 
 
+SUSPECT_PROJECTION = ["suspect", "suspect_version", "label_rev", "n_completions", "accepted", "agreement",
+                      "random_key", "score_version"]
+
+
 class SuspectsIndex(GlobalSecondaryIndex):
     """Sparse: accepted tasks whose human label the last suspects run of a model version confidently
     contradicts (`suspect_project` set, services/suspects.py), the least likely label first
-    (`suspect_rank`: the out-of-fold probability of the human label). Projects the mark itself, so
-    `GET /suspects` pages read only this index."""
+    (`suspect_rank`: the out-of-fold probability of the human label). Projects the mark, so
+    `GET /suspects` pages read only this index, and what a run needs to clear a mark without reading
+    the task (its label state and queue inputs, SUSPECT_PROJECTION)."""
 
     class Meta:
         index_name = "suspects"
-        projection = IncludeProjection(["suspect"])
+        projection = IncludeProjection(SUSPECT_PROJECTION)
 
     suspect_project = UnicodeAttribute(hash_key=True)
     suspect_rank = NumberAttribute(range_key=True)

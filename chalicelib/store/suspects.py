@@ -16,7 +16,7 @@ from chalicelib.errors import ValidationError
 from chalicelib.store import artifacts
 from chalicelib.store.dynamo import decode_cursor, page
 from chalicelib.store.models import TaskModel
-from chalicelib.store.tasks import _update_task, find_task, queue_actions
+from chalicelib.store.tasks import _update_task, queue_actions
 
 OOF_NAME = "suspects-oof.json"
 
@@ -49,21 +49,18 @@ def mark(task, mark_body: dict, version: int, queues: frozenset) -> bool:
     return _update_task(task.project_id, int(task.task_id), actions, condition)
 
 
-def clear(project_id: str, task_id: int, version: int, queues_without_mark) -> bool:
-    """Remove the mark of a task the run of `version` no longer flags (its queues recomputed by
-    `queues_without_mark(task)` from the task as read)."""
-    task = find_task(project_id, task_id)
-    if task is None or task.suspect_project is None:
-        return False
+def clear(task, version: int, queues: frozenset) -> bool:
+    """Remove the mark of a task (as the suspects index holds it) that the run of `version` no
+    longer flags; `queues`: its queues without the mark."""
     actions = [TaskModel.suspect.remove(), TaskModel.suspect_version.remove(), TaskModel.suspect_project.remove(),
-               TaskModel.suspect_rank.remove()] + queue_actions(project_id, queues_without_mark(task))
+               TaskModel.suspect_rank.remove()] + queue_actions(task.project_id, queues)
     condition = (TaskModel.label_rev == int(task.label_rev or 0)) & _not_newer_than(version)
-    return _update_task(project_id, task_id, actions, condition)
+    return _update_task(task.project_id, int(task.task_id), actions, condition)
 
 
-def flagged_task_ids(project_id: str) -> set[int]:
-    """Every task the project's suspects index holds (the index only: keys and the mark)."""
-    return {int(t.task_id) for t in TaskModel.suspects_index.query(project_id)}
+def flagged(project_id: str) -> list[TaskModel]:
+    """Every task the project's suspects index holds (its keys, mark and label state: no task read)."""
+    return list(TaskModel.suspects_index.query(project_id))
 
 
 _NUMBER = re.compile(r"-?[0-9]{1,30}(\.[0-9]{1,30})?([eE][-+]?[0-9]{1,3})?")
