@@ -33,7 +33,7 @@ ML_SETTINGS = {
         "promotion": {"type": "string", "enum": ["if_not_worse", "always"]},
         "pinned_version": {"type": "integer", "minimum": 1, "nullable": True},
         "preannotate": {"type": "boolean"},
-        "suspects": {"type": "boolean"},
+        "suspects": {"type": "boolean", "nullable": True},
         "sampling": {"type": "string", "enum": list(SAMPLING_STRATEGIES)},
         "auto_label": {"type": "object", "additionalProperties": False, "properties": {
             "enabled": {"type": "boolean"}, "train_on_auto": {"type": "boolean"},

@@ -1,4 +1,4 @@
-"""Suspect labels (`ml.suspects`, off by default): human labels a model confidently contradicts,
+"""Suspect labels (`ml.suspects`: null by default, off): human labels a model confidently contradicts,
 sent back to people.
 
 1. After a version is promoted, the rescoring fan-out's start (services/rescoring.start) queues one
@@ -11,7 +11,8 @@ sent back to people.
    learning (domain/suspects.py) flags the tasks whose label the model confidently contradicts.
    Each is marked (`suspect` on the task) and put in the `rework` queue (domain/assignment.queues_of
    with `suspect`), so `GET /next` serves it to an annotator who has not labelled it, before new
-   tasks. Marks of an older run that this run no longer flags are cleared.
+   tasks. Marks of an older run that this run no longer flags are cleared; with `ml.suspects`
+   turned off, the next promotion's job clears every mark.
 3. A new completion re-judges the task (services/task_state.py): its mark is removed, it leaves the
    list, and the usual rules (agreement, overlap) decide what follows.
 
@@ -58,12 +59,15 @@ def _model_of(project, kind_name: str | None):
 
 def start(project, version: int) -> str | None:
     """Queue the suspects job of freshly promoted `version` when the project asks for it and its
-    model kind is a single-label classifier; returns the job id (None: nothing queued)."""
-    if not project.settings.get("suspects"):
-        return None
-    found = _model_of(project, project.settings.get("model"))
-    if found is None or not auto_labeling.supports(found[2]):
-        return None
+    model kind is a single-label classifier, or when it was turned off (the job then clears the
+    marks); returns the job id (None: nothing queued)."""
+    if project.settings.get("suspects") is None:
+        return None  # never asked for: nothing to flag or clear
+    if project.settings.get("suspects"):
+        found = _model_of(project, project.settings.get("model"))
+        if found is None or not auto_labeling.supports(found[2]):
+            return None
+    # turned off after it was on: the job clears the marks standing
     job = job_id(version)
     jobs.start(project.project_id, job, "suspects", 1, f"v{version}")
     queue.send_suspects_request(project.project_id, version, job)
@@ -81,6 +85,20 @@ def run(project_id: str, version: int, job: str) -> str:
     if project.active_version != version:
         jobs.finish(project_id, job, error=f"superseded: v{version} is no longer the active version")
         return "skipped:superseded"
+    overlap = project.settings["overlap"]
+
+    def unflagged_queues(task):
+        return assignment.queues_of(int(task.n_completions or 0), bool(task.accepted), _agreement(task), overlap,
+                                    task.random_key is not None, task.score_version is not None)
+
+    def clear_all_but(keep: set) -> int:
+        return sum(suspects_db.clear(task, version, unflagged_queues(task))
+                   for task in suspects_db.flagged(project_id) if int(task.task_id) not in keep)
+
+    if not project.settings.get("suspects"):
+        jobs.finish(project_id, job, done=1, detail={"suspects": 0, "cleared": clear_all_but(set()),
+                                                     "reason": "ml.suspects is off"})
+        return "cleared"
     version_record = training_db.get_model_version(project_id, version)
     found = _model_of(project, getattr(version_record, "model", None))
     if found is None:
@@ -100,7 +118,6 @@ def run(project_id: str, version: int, job: str) -> str:
         "labels": oof.labels, "probabilities": oof.probabilities})
     by_class = [dict(zip(oof.classes, row)) for row in oof.probabilities]
     flagged, marked = set(), 0
-    overlap = project.settings["overlap"]
     for suspect in find_suspects(by_class, oof.labels):
         task = tasks[suspect.index]
         body = {"model_label": suspect.suggested, "score": by_class[suspect.index][suspect.suggested],
@@ -110,13 +127,7 @@ def run(project_id: str, version: int, job: str) -> str:
                                       task.random_key is not None, task.score_version is not None, suspect=True)
         marked += suspects_db.mark(task, body, version, queues)
         flagged.add(int(task.task_id))
-
-    def unflagged_queues(task):
-        return assignment.queues_of(int(task.n_completions or 0), bool(task.accepted), _agreement(task), overlap,
-                                    task.random_key is not None, task.score_version is not None)
-
-    cleared = sum(suspects_db.clear(task, version, unflagged_queues(task))
-                  for task in suspects_db.flagged(project_id) if int(task.task_id) not in flagged)
+    cleared = clear_all_but(flagged)
     jobs.finish(project_id, job, done=1, detail={
         "examples": len(oof.labels), "folds": oof.folds, "suspects": len(flagged), "marked": marked,
         "cleared": cleared, "out_of_fold": stored})

@@ -31,7 +31,7 @@ def _project_with_a_flipped_label(api, pump):
     assert answer.status_code == 201, answer.json
     ids = [int(t) for t in answer.json["task_ids"]]
     new_ids = [int(t) for t in import_texts(api, project_id, rows[N_LABELLED:])]
-    pump.drain()
+    pump.drain(timeout=300)  # 80 stream records, a training and the suspects job: a loaded machine is slow
     assert training(api, project_id)["model_version"] == "v1"
     return project_id, ids, new_ids, given
 
@@ -89,21 +89,40 @@ def test_a_flipped_label_is_flagged_served_first_and_leaves_after_a_rejudging_co
     # now an ordinary disagreement (0.5 < 0.6): a third person judges it, as for any task
     assert api.get(f"/api/projects/{project_id}/next?annotator=carol").json["id"] == flipped
 
+    # turned off: the next promotion's job clears the marks standing, without computing anything
+    from chalicelib.services import suspects
+    from chalicelib.store import projects as project_db
+
+    _mark_as_an_old_run_would(project_id, ids[0])
+    assert api.put(f"/api/projects/{project_id}/ml", {"suspects": False}).status_code == 200
+    assert suspects.start(project_db.get_project(project_id), 1) == "suspects-v1"  # the finished job: not re-run
+    from chalicelib.store import jobs
+
+    jobs.start(project_id, "suspects-v1-off", "suspects", 1, "v1")
+    assert suspects.run(project_id, 1, "suspects-v1-off") == "cleared"
+    assert _suspects(api, project_id)["suspects"] == []
+
+
+def _mark_as_an_old_run_would(project_id, task_id):
+    """An older run's (v0) mark on a clean task, written by the store as a run writes it."""
+    from chalicelib.domain import assignment
+    from chalicelib.store import suspects as suspects_db
+    from chalicelib.store import tasks as task_db
+
+    clean = task_db.find_task(project_id, task_id)
+    queues = assignment.queues_of(1, True, float(clean.agreement), 1, True, False, suspect=True)
+    assert suspects_db.mark(clean, {"model_label": "ham", "score": 0.9, "human_label": "spam",
+                                    "self_confidence": 0.1, "control": "label", "model_version": "v0"}, 0, queues)
+
 
 def _a_later_run_clears_marks_it_no_longer_flags(api, project_id, ids):
     """An older run's mark on a clean task goes when a run of the active version no longer flags it;
     pages of the list are bounded and ordered."""
-    from chalicelib.domain import assignment
     from chalicelib.services import suspects
     from chalicelib.store import jobs
-    from chalicelib.store import suspects as suspects_db
     from chalicelib.store import tasks as task_db
 
-    # an older run's mark on a clean task (written by the store as a run writes it)
-    clean = task_db.find_task(project_id, ids[0])
-    queues = assignment.queues_of(1, True, float(clean.agreement), 1, True, False, suspect=True)
-    assert suspects_db.mark(clean, {"model_label": "ham", "score": 0.9, "human_label": "spam",
-                                    "self_confidence": 0.1, "control": "label", "model_version": "v0"}, 0, queues)
+    _mark_as_an_old_run_would(project_id, ids[0])
     assert {s["task_id"] for s in _suspects(api, project_id)["suspects"]} == {ids[0], ids[FLIPPED]}
     first = _suspects(api, project_id, limit=1)
     assert [s["task_id"] for s in first["suspects"]] == [ids[0]] and first["next"]  # least likely label first
