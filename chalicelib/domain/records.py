@@ -123,6 +123,11 @@ class Task:
     auto_project: str | None = None
     auto_version: int | None = None
     auto_audit: bool | None = None
+    # suspect labels (services/suspects.py): the human label a suspects run confidently contradicts
+    suspect: dict | None = None
+    suspect_version: int | None = None
+    suspect_project: str | None = None
+    suspect_rank: float | None = None
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ def task(item: TaskModel) -> Task:
             values[name] = value
     if "annotators" in values:
         values["annotators"] = frozenset(values["annotators"])
-    for name in ("completion_seq", "label_rev", "n_completions", "score_version", "auto_version"):
+    for name in ("completion_seq", "label_rev", "n_completions", "score_version", "auto_version", "suspect_version"):
         if name in values:
             values[name] = int(values[name])
     return Task(project_id=item.project_id, task_id=int(item.task_id), **values)
