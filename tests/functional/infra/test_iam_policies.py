@@ -178,6 +178,8 @@ def run_learning_loop(api, pump):
                      [{"data": {"text": rows[0]["text"]}, "annotations": [choice_completion(rows[0]["label"], "a")]}])
     assert first.status_code == 201, first.json
     task_ids = first.json["task_ids"] + import_texts(api, project_id, rows[1:])
+    served = api.get(f"/api/projects/{project_id}/next?annotator=iam")  # the first batch: from the random pool
+    assert api.delete(f"/api/projects/{project_id}/tasks/{served.json['id']}/lock?annotator=iam").status_code == 200
     complete_rows(api, project_id, task_ids[1:20], rows[1:20])
     pump.drain()
     assert training(api, project_id)["model_version"] == "v1"
@@ -190,6 +192,14 @@ def run_learning_loop(api, pump):
     serving.clear_cache()  # one process plays every function here; in Lambda each has its own cache
     answer = api.post(f"/api/projects/{project_id}/predict", {"samples": [{"text": "WIN a FREE prize now"}]})
     assert answer.status_code == 200 and answer.json["model_version"] == "v1"
+    # annotators are served tasks (the suspects in rework, then scored: the queue indexes; the held-lock
+    # ledger); the last skips its task
+    suspects = api.get(f"/api/projects/{project_id}/suspects").json["suspects"]
+    for annotator in [f"iam-{i}" for i in range(len(suspects) + 1)]:
+        served = api.get(f"/api/projects/{project_id}/next?annotator={annotator}")
+        assert served.status_code == 200, served.json
+    skip = api.delete(f"/api/projects/{project_id}/tasks/{served.json['id']}/lock?annotator={annotator}")
+    assert skip.status_code == 200, skip.json
 
     # a project-scoped reader token: created, listed, used, revoked
     token = api.post("/api/tokens", {"name": "reader", "role": "reader", "projects": [project_id]})
