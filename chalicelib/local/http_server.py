@@ -26,6 +26,8 @@ from chalice.local import (ChaliceRequestHandler, CustomLocalChalice, ForbiddenE
                            LambdaEventConverter, LocalChalice, LocalDevServer, LocalGateway,
                            LocalGatewayException, MatchResult, RouteMatcher, ThreadedHTTPServer)
 
+from chalicelib.api.http import MAX_BODY_BYTES
+
 MAX_HEADERS = 100  # as http.client
 MAX_LINE = 65536
 
@@ -254,8 +256,6 @@ class NoDelayHandler(ChaliceRequestHandler):
     def _generic_handle(self) -> None:
         """Refuse an oversized body from its Content-Length, before reading it (as API Gateway
         and Lambda do), so a 50 MB upload never reaches memory; otherwise the gateway answers."""
-        from chalicelib.api.http import MAX_BODY_BYTES
-
         raw_length = self.headers.get("content-length", "0")
         try:
             length = int(raw_length)
