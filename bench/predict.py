@@ -23,7 +23,12 @@ it): on AWS the event sources are polled outside the API function, while here it
 the API's process and GIL. Then where our request's time goes: each in-process step of the predict path timed alone (body
 parse and checks, project lookup uncached and from the warm cache, label config parse uncached and
 cached, data validation, the model cache hit, prediction, response encoding); what is left of the
-HTTP median is the transport, the local gateway and the client.
+HTTP median is the transport, the local gateway and the client. And the request layer by layer,
+each layer's call interleaved with the others in one run: the model, the use case, the view, the
+Lambda handler `app(event, context)` (what runs on Lambda), the local gateway without a socket, then
+over HTTP ours with http.client and with a requests.Session (Label Studio's client), Chalice's own
+dev server on the same app (the local stack's front before), and a bare http.server answering the
+same bytes (the transport and client floor).
 
 Prints the tables with every ratio and writes them to bench/out/predict.json. Loopback only; every
 loop is bounded; the peer is stopped by its PID.
