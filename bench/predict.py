@@ -202,13 +202,17 @@ def poster(url: str, path: str, body: bytes, headers: dict) -> Callable[[], list
 
 
 def interleaved(calls: dict[str, Callable[[], object]], repetitions: int) -> dict[str, list[float]]:
-    """Milliseconds per call of each side, round-robin (so load on the shared machine hits all sides)."""
+    """Milliseconds per call of each side, round-robin (so load on the shared machine hits all sides),
+    each round starting one side further on (so no side always follows the same one: a call right
+    after an HTTP one can wait for the server thread to let go of the GIL)."""
     for call in calls.values():
         for _ in range(WARMUP):
             call()
     timings: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(repetitions):
-        for name, call in calls.items():
+    order = list(calls.items())
+    for round_ in range(repetitions):
+        shift = round_ % len(order)
+        for name, call in order[shift:] + order[:shift]:
             started = time.perf_counter()
             call()
             timings[name].append((time.perf_counter() - started) * 1000)
@@ -492,8 +496,14 @@ def main(argv: list[str] | None = None) -> int:
             if stack and not args.keep_pump:
                 # On AWS the event sources are polled outside the API function; here the pump's 0.2 s
                 # polls would share the API's process (and GIL) with every request measured.
+                # Wait for the pump's current delivery (the rescoring that follows a promotion can
+                # take seconds here): a handler still running would take the GIL from every request.
+                stopping = time.monotonic()
                 stack._pump_stop.set()
-                stack._pump_thread.join(timeout=10)
+                stack._pump_thread.join(timeout=args.train_timeout)
+                if stack._pump_thread.is_alive():
+                    raise RuntimeError("the event pump did not stop")
+                print(f"event pump stopped ({time.monotonic() - stopping:.1f} s)", flush=True)
             peer_url = None
             if not args.no_peer:
                 peer_url, peer = start_peer(artifact, model_version, Path(tmp))
