@@ -6,7 +6,8 @@ Each run is a fresh interpreter that imports `app` and answers `GET /ls/health` 
 given an API Gateway proxy event, as the Lambda runtime calls it: what a new container does
 before its first answer (the runtime's own start is not included). Three trees, round-robin:
 
-- the repository (its __pycache__ written by earlier imports);
+- the repository as checked out (with whatever __pycache__ it has: none where the environment
+  sets PYTHONDONTWRITEBYTECODE, as this machine's does, so it compiles every time);
 - what deployment.zip holds (app.py, chalicelib/ without local/, Chalice's runtime), from sources
   only and with bytecode writing off: a container whose read-only /var/task has no .pyc compiles
   them on every cold start (the package before `infra/package.py` added them);
@@ -80,7 +81,7 @@ def main() -> int:
     runs = parser.parse_args().runs
     with tempfile.TemporaryDirectory() as tmp:
         sides = {
-            "repository tree (its __pycache__)": (ROOT, False),
+            "repository tree (as checked out)": (ROOT, False),
             "package tree, sources only (no .pyc, as before)": (package_tree(Path(tmp) / "src", False), True),
             "package tree with .pyc (as shipped now)": (package_tree(Path(tmp) / "pyc", True), True),
         }
