@@ -23,7 +23,12 @@ it): on AWS the event sources are polled outside the API function, while here it
 the API's process and GIL. Then where our request's time goes: each in-process step of the predict path timed alone (body
 parse and checks, project lookup uncached and from the warm cache, label config parse uncached and
 cached, data validation, the model cache hit, prediction, response encoding); what is left of the
-HTTP median is the transport, the local gateway and the client.
+HTTP median is the transport, the local gateway and the client. And the request layer by layer,
+each layer's call interleaved with the others in one run: the model, the use case, the view, the
+Lambda handler `app(event, context)` (what runs on Lambda), the local gateway without a socket, then
+over HTTP ours with http.client and with a requests.Session (Label Studio's client), Chalice's own
+dev server on the same app (the local stack's front before), and a bare http.server answering the
+same bytes (the transport and client floor).
 
 Prints the tables with every ratio and writes them to bench/out/predict.json. Loopback only; every
 loop is bounded; the peer is stopped by its PID.
@@ -197,13 +202,17 @@ def poster(url: str, path: str, body: bytes, headers: dict) -> Callable[[], list
 
 
 def interleaved(calls: dict[str, Callable[[], object]], repetitions: int) -> dict[str, list[float]]:
-    """Milliseconds per call of each side, round-robin (so load on the shared machine hits all sides)."""
+    """Milliseconds per call of each side, round-robin (so load on the shared machine hits all sides),
+    each round starting one side further on (so no side always follows the same one: a call right
+    after an HTTP one can wait for the server thread to let go of the GIL)."""
     for call in calls.values():
         for _ in range(WARMUP):
             call()
     timings: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(repetitions):
-        for name, call in calls.items():
+    order = list(calls.items())
+    for round_ in range(repetitions):
+        shift = round_ % len(order)
+        for name, call in order[shift:] + order[:shift]:
             started = time.perf_counter()
             call()
             timings[name].append((time.perf_counter() - started) * 1000)
@@ -281,6 +290,151 @@ def breakdown(project_id: str, model, model_version: str, rows: list[dict]) -> l
     return out
 
 
+class _FixedAnswer:
+    """A bare http.server handler answering every POST with the same bytes (the transport floor)."""
+
+    @staticmethod
+    def server(answer: bytes):
+        import socket
+        import threading
+        from http.server import BaseHTTPRequestHandler
+
+        from chalicelib.local.http_server import Server
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                super().setup()
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("content-length", "0")))
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(answer)))
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(answer)
+
+        server = Server(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+
+def chalice_dev_server(app, config):
+    """Chalice's own local dev server (chalice.local's handler, a gateway per connection, the email
+    package's header parser, headers and body written apart) on the same app, with TCP_NODELAY as
+    ours: the front the local stack had before (its error-body overrides are off this path)."""
+    import socket
+    import threading
+
+    from chalice.local import ChaliceRequestHandler, LocalDevServer
+
+    from chalicelib.local.http_server import Server
+
+    class Handler(ChaliceRequestHandler):
+        def setup(self):
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            super().setup()
+
+        def log_message(self, *args):
+            pass
+
+    dev = LocalDevServer(app, config, "127.0.0.1", 0, handler_cls=Handler, server_cls=Server)
+    threading.Thread(target=dev.server.serve_forever, daemon=True).start()
+    return dev.server
+
+
+def stages(stack, token: str, project_id: str, model, model_version: str) -> list[dict]:
+    """The predict request layer by layer, each layer's call timed round-robin with the others (one
+    run, same load): the model (the limit), the use case, the view (+ body parse), the Lambda handler
+    `app(event, context)` (+ Chalice's request/response, our route wrapper: auth, access, error
+    mapping; JSON encoding), the local gateway without a socket (+ route match, event, context),
+    then over HTTP on keep-alive connections: ours with http.client, ours with a requests.Session
+    (Label Studio's client), Chalice's own dev server on the same app, and the floor: a bare
+    http.server answering the same bytes to the same client."""
+    from chalice.app import Request
+    from chalice.local import LambdaContext
+
+    from chalicelib.api import predict as predict_view
+    from chalicelib.services import prediction
+
+    _, test = sms_split(0, 200, seed=11)
+    gateway = stack._http._wrapped_handler.func.gateway
+    config = stack._http._wrapped_handler.keywords["config"]
+    dev = chalice_dev_server(stack.app, config)
+    floor = None
+    path = f"/api/projects/{project_id}/predict"
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+    out = []
+    try:
+        for batch, repetitions in REPETITIONS.items():
+            samples = [{"text": row["text"]} for row in test[:batch]]
+            body = json.dumps({"tasks": [{"data": s} for s in samples]}).encode()
+            wire_headers = {"Host": "127.0.0.1", "Accept-Encoding": "identity", "Content-Length": str(len(body)),
+                            **headers}
+            event = gateway._generate_lambda_event("POST", path, dict(wire_headers), body)
+            answer = stack.app({**event, "requestContext": dict(event["requestContext"])},
+                               LambdaContext("api_handler", 1024))["body"].encode()  # what ours sends
+            if floor is not None:
+                floor.shutdown()
+                floor.server_close()
+            floor = _FixedAnswer.server(answer)
+            session = requests.Session()
+
+            def lambda_call(event=event):
+                answer = stack.app({**event, "requestContext": dict(event["requestContext"])},
+                                   LambdaContext("api_handler", 1024))
+                assert answer["statusCode"] == 200, answer
+
+            def requests_call(body=body):
+                answer = session.post(f"{stack.url}{path}", data=body, headers=headers, timeout=120)
+                answer.raise_for_status()
+                return answer.json()["results"]
+
+            layers = {
+                "model.predictions (the limit)": lambda samples=samples: model.predictions(samples, model_version),
+                "use case: prediction.predict_samples": lambda samples=samples: prediction.predict_samples(
+                    project_id, samples, "tasks"),
+                "view: api.predict.predict (+ body parse)": lambda event=event: predict_view.predict(
+                    Request(event), project_id),
+                "Lambda handler: app(event, context)": lambda_call,
+                "local gateway, no socket": lambda body=body, wire_headers=wire_headers: gateway.handle_request(
+                    "POST", path, dict(wire_headers), body),
+                "HTTP ours, http.client keep-alive": poster(stack.url, path, body, headers),
+                "HTTP ours, requests.Session": requests_call,
+                "HTTP Chalice's dev server, http.client": poster(f"http://127.0.0.1:{dev.server_address[1]}", path,
+                                                                 body, headers),
+                "HTTP floor: bare http.server, same bytes": poster(f"http://127.0.0.1:{floor.server_address[1]}",
+                                                                   path, body, headers),
+            }
+            timings = interleaved(layers, repetitions)
+            session.close()
+            medians = {name: round(statistics.median(values), 3) for name, values in timings.items()}
+            out.append({"batch": batch, "repetitions": repetitions, "layers_ms": medians,
+                        "layers_ratio_to_limit": {name: round(m / medians["model.predictions (the limit)"], 2)
+                                                  for name, m in medians.items()}})
+    finally:
+        dev.shutdown()
+        dev.server_close()
+        if floor is not None:
+            floor.shutdown()
+            floor.server_close()
+    return out
+
+
+def print_stages(layers: list[dict]) -> None:
+    print("\nthe request layer by layer (medians, interleaved in one run; x = / the limit):")
+    names = list(layers[0]["layers_ms"])
+    print(f"{'layer':<44}" + "".join(f"{'batch ' + str(s['batch']) + ' ms':>16}{'x':>7}" for s in layers))
+    for name in names:
+        print(f"{name:<44}" + "".join(f"{s['layers_ms'][name]:>16.3f}{s['layers_ratio_to_limit'][name]:>6.2f}x"
+                                      for s in layers))
+
+
 def print_tables(rows: list[dict], steps: list[dict]) -> None:
     print()
     peer = "sdk_http_ms" in rows[0]
@@ -330,6 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"activelabel predict benchmark: {mode} at {url}", flush=True)
     peer = None
     steps: list[dict] = []
+    layers: list[dict] = []
     try:
         import tempfile
 
@@ -341,8 +496,14 @@ def main(argv: list[str] | None = None) -> int:
             if stack and not args.keep_pump:
                 # On AWS the event sources are polled outside the API function; here the pump's 0.2 s
                 # polls would share the API's process (and GIL) with every request measured.
+                # Wait for the pump's current delivery (the rescoring that follows a promotion can
+                # take seconds here): a handler still running would take the GIL from every request.
+                stopping = time.monotonic()
                 stack._pump_stop.set()
-                stack._pump_thread.join(timeout=10)
+                stack._pump_thread.join(timeout=args.train_timeout)
+                if stack._pump_thread.is_alive():
+                    raise RuntimeError("the event pump did not stop")
+                print(f"event pump stopped ({time.monotonic() - stopping:.1f} s)", flush=True)
             peer_url = None
             if not args.no_peer:
                 peer_url, peer = start_peer(artifact, model_version, Path(tmp))
@@ -350,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
             rows = measure(url, token, peer_url, project_id, model, model_version)
             if stack:
                 steps = breakdown(project_id, model, model_version, rows)
+                layers = stages(stack, token, project_id, model, model_version)
     finally:
         if peer is not None:
             peer.terminate()
@@ -358,6 +520,8 @@ def main(argv: list[str] | None = None) -> int:
             stack.stop()
 
     print_tables(rows, steps)
+    if layers:
+        print_stages(layers)
     print(f"\nbaseline: {baseline}; model served from {type(model.estimator).__module__}")
     report = {
         "benchmark": "POST /predict over HTTP (ours, and the label-studio-ml SDK serving the same model) vs "
@@ -368,6 +532,7 @@ def main(argv: list[str] | None = None) -> int:
         "baseline": baseline,
         "results": rows,
         "breakdown": steps,
+        "layers": layers,
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
                     "cpus": os.cpu_count(), "load_average": os.getloadavg()},
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

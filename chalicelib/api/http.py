@@ -3,6 +3,7 @@ import functools
 import json
 import logging
 import math
+import threading
 
 from chalice import Response
 
@@ -26,15 +27,16 @@ def json_body(request, required: bool = True):
         if required:
             raise ValidationError("body", "a JSON body is required")
         return None
+    _parse.non_finite = 0
     try:
-        value = json.loads(raw, parse_constant=_NonFinite, parse_float=_finite_float)
+        value = _loads(raw)
     except RecursionError:
         raise ValidationError("body", f"nests arrays/objects deeper than {MAX_JSON_DEPTH} levels")
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError("body", f"is not valid JSON ({exc})")
     if json_depth(value) > MAX_JSON_DEPTH:
         raise ValidationError("body", f"nests arrays/objects deeper than {MAX_JSON_DEPTH} levels")
-    path = non_finite_path(value)
+    path = non_finite_path(value) if _parse.non_finite else None
     if path is not None:
         raise ValidationError(path, "must be a finite number: NaN and Infinity are not JSON "
                                     "(strict parsers, JavaScript's among them, reject them)")
@@ -45,10 +47,27 @@ class _NonFinite(str):
     """Stands in for NaN, Infinity, -Infinity or an overflowing number (1e999) while parsing, so the
     refusal can name where it was."""
 
+    def __new__(cls, text: str):
+        _parse.non_finite = getattr(_parse, "non_finite", 0) + 1  # the parse saw one: json_body looks for where
+        return super().__new__(cls, text)
+
 
 def _finite_float(text: str):
     number = float(text)
     return number if math.isfinite(number) else _NonFinite(text)
+
+
+_parse = threading.local()  # per request thread: how many _NonFinite the current parse made
+_decoder = json.JSONDecoder(parse_constant=_NonFinite, parse_float=_finite_float)
+
+
+def _loads(raw):
+    """json.loads(raw, parse_constant=_NonFinite, parse_float=_finite_float) with the decoder built once."""
+    if isinstance(raw, str):
+        if raw.startswith("\ufeff"):
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", raw, 0)
+        return _decoder.decode(raw)
+    return _decoder.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
 
 
 def non_finite_path(value) -> str | None:
@@ -70,14 +89,19 @@ def non_finite_path(value) -> str | None:
 
 
 def json_depth(value) -> int:
-    """Nesting depth of a parsed JSON value, walked iteratively (no recursion on hostile input)."""
+    """Nesting depth of a parsed JSON value, walked iteratively over its arrays and objects (no
+    recursion on hostile input)."""
+    if not isinstance(value, (dict, list)):
+        return 0
     deepest, stack = 0, [(value, 1)]
     while stack:
         node, depth = stack.pop()
-        if isinstance(node, (dict, list)):
-            deepest = max(deepest, depth)
-            if depth <= MAX_JSON_DEPTH:
-                stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+        if depth > deepest:
+            deepest = depth
+        if depth <= MAX_JSON_DEPTH:
+            below = depth + 1
+            stack.extend([(child, below) for child in (node.values() if isinstance(node, dict) else node)
+                          if isinstance(child, (dict, list))])
     return deepest
 
 

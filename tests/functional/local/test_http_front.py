@@ -1,0 +1,132 @@
+"""The local stack's lean HTTP front (chalicelib/local/http_server.py) against Chalice's own pieces:
+the same route matches, the same events, HTTP/1.1 keep-alive on a raw socket."""
+from __future__ import annotations
+
+import io
+import socket
+import threading
+
+import pytest
+from chalice import Chalice
+from chalice.config import Config
+from chalice.local import RouteMatcher
+
+from chalicelib.local.http_server import HeaderError, RouteTable, make_http_server, read_headers
+
+
+def concrete(route: str, value: str) -> str:
+    return "/".join(value if p.startswith("{") else p for p in route.split("/"))
+
+
+def test_route_table_matches_as_chalice_does_on_every_route_of_the_app():
+    import app
+
+    routes = list(app.app.routes)
+    ours, chalice = RouteTable(routes), RouteMatcher(routes)
+    urls = [concrete(r, v) + tail for r in routes for v in ("7", "abc")
+            for tail in ("", "/", "?limit=5&cursor=x", "?a=1&a=2&b=")]
+    urls += ["/", "/nope", "/api/projects/1/nope/deeper", "/api/projects/1/tasks/2;x=1", "/api/x#frag", "/api/p?"]
+    for url in urls * 2:  # the second pass answers from the cache
+        try:
+            expected = chalice.match_route(url)
+        except ValueError:
+            with pytest.raises(ValueError):
+                ours.match_route(url)
+            continue
+        got = ours.match_route(url)
+        assert (got.route, got.query_params) == (expected.route, expected.query_params), url
+        # Chalice also keeps captures of routes it tried first; the matched route's are the same
+        assert expected.captured.items() >= got.captured.items(), url
+        assert set(got.captured) == {p[1:-1] for p in got.route.split("/") if p.startswith("{")}, url
+    got = ours.match_route(concrete("/api/projects/{project_id}", "9"))
+    got.captured["project_id"] = "changed"  # a caller's change never reaches the cache
+    assert ours.match_route("/api/projects/9").captured == {"project_id": "9"}
+
+
+def test_read_headers_as_http_server_reads_them():
+    raw = (b"Host: x\r\nAuthorization: Token a\r\nX-Long: one\r\n  two\r\nauthorization: Token b\r\n"
+           b"Content-Length:   12\r\n\r\nbody")
+    stream = io.BytesIO(raw)
+    headers = read_headers(stream)
+    assert stream.read() == b"body"
+    assert headers.get("AUTHORIZATION") == headers["authorization"] == "Token a"  # the first of a repeat
+    assert headers.get("content-length") == "12" and headers.get("missing", "d") == "d" and headers["nope"] is None
+    assert "x-long" in headers and headers["X-Long"] == "one  two"
+    assert dict(headers) == {"Host": "x", "Authorization": "Token a", "X-Long": "one  two", "Content-Length": "12"}
+    with pytest.raises(HeaderError):
+        read_headers(io.BytesIO(b"".join(b"H%d: v\r\n" % i for i in range(101)) + b"\r\n"))
+    with pytest.raises(HeaderError):
+        read_headers(io.BytesIO(b"H: " + b"v" * 70000 + b"\r\n\r\n"))
+
+
+@pytest.fixture
+def front():
+    app = Chalice("front")
+
+    @app.route("/echo", methods=["POST"])
+    def echo():
+        request = app.current_request
+        return {"body": request.json_body, "agent": request.headers.get("user-agent")}
+
+    @app.route("/items/{item}")
+    def item(item):
+        return {"item": item, "q": dict(app.current_request.query_params or {})}
+
+    server = make_http_server(app, Config.create(), "127.0.0.1", 0, False)
+    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server.server_address[1]
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
+        thread.join(timeout=10)
+
+
+def answers(sock: socket.socket, count: int) -> list[tuple[bytes, dict, bytes]]:
+    """`count` responses read off the socket (status line, headers, body by Content-Length)."""
+    stream, out = sock.makefile("rb"), []
+    for _ in range(count):
+        status = stream.readline().rstrip()
+        headers = {}
+        while (line := stream.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            headers[name.lower()] = value.strip()
+        out.append((status, headers, stream.read(int(headers.get("content-length", "0")))))
+    return out
+
+
+def test_keep_alive_connection_pipelined_requests_close_and_continue(front):
+    body = b'{"x": [1, 2]}'
+    with socket.create_connection(("127.0.0.1", front), timeout=10) as s:
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                  + b"GET /items/abc/?q=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                  + b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        (first, h1, b1), (second, _, b2), (third, _, b3) = answers(s, 3)
+        assert s.recv(1) == b""  # closed after the request that asked for it
+    assert first == b"HTTP/1.1 200 OK" and h1["content-type"] == "application/json" and "date" in h1
+    assert b1 == b'{"body":{"x":[1,2]},"agent":"t"}'
+    assert second == b"HTTP/1.1 200 OK" and b2 == b'{"item":"abc","q":{"q":"1"}}'
+    assert third == b"HTTP/1.1 404 Not Found" and b'"NotFoundError"' in b3
+
+    with socket.create_connection(("127.0.0.1", front), timeout=10) as s:  # HTTP/1.0 closes by default
+        s.sendall(b"GET /items/1 HTTP/1.0\r\n\r\n")
+        ((status, _, _),) = answers(s, 1)
+        assert status == b"HTTP/1.1 200 OK" and s.recv(1) == b""
+
+    with socket.create_connection(("127.0.0.1", front), timeout=10) as s:  # Expect: 100-continue
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body))
+        ((interim, _, _),) = answers(s, 1)
+        assert interim == b"HTTP/1.1 100 Continue"
+        s.sendall(body)
+        ((status, _, echoed),) = answers(s, 1)
+        assert status == b"HTTP/1.1 200 OK" and echoed.startswith(b'{"body":{"x":[1,2]}')
+
+    with socket.create_connection(("127.0.0.1", front), timeout=10) as s:
+        s.sendall(b"GET /items/1 HTTP/2.0\r\n\r\n")  # refused as http.server does (no status line: 0.9)
+        assert b"Error code: 505" in s.makefile("rb").read()
+    with socket.create_connection(("127.0.0.1", front), timeout=10) as s:
+        s.sendall(b"GET /items/1 HTTP/1.1\r\n" + b"".join(b"H%d: v\r\n" % i for i in range(101)) + b"\r\n")
+        assert s.makefile("rb").readline().startswith(b"HTTP/1.1 431")
