@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import socket
+import sys
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
@@ -27,6 +29,8 @@ from chalice.local import (ChaliceRequestHandler, CustomLocalChalice, ForbiddenE
                            LocalGatewayException, MatchResult, RouteMatcher, ThreadedHTTPServer)
 
 from chalicelib.api.http import MAX_BODY_BYTES
+
+log = logging.getLogger("activelabel.local.http")
 
 MAX_HEADERS = 100  # as http.client
 MAX_LINE = 65536
@@ -347,6 +351,15 @@ class Server(ThreadedHTTPServer):
 
     allow_reuse_address = True
     request_queue_size = 128  # listen backlog (socketserver's 5 resets bursts)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up before its answer is written (a timeout on its side) is one log
+        line, not a traceback; anything else is reported as socketserver does."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (BrokenPipeError, ConnectionResetError)):
+            log.info("client %s:%s closed the connection before the answer was written", *client_address[:2])
+            return
+        super().handle_error(request, client_address)
 
 
 def make_http_server(app: Any, cfg: Any, host: str, port: int, access_log: bool) -> Any:

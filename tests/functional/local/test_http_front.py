@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import socket
 import threading
+import time
 
 import pytest
 from chalice import Chalice
@@ -68,6 +69,10 @@ def front():
         request = app.current_request
         return {"body": request.json_body, "agent": request.headers.get("user-agent")}
 
+    @app.route("/big")
+    def big():
+        return {"blob": "x" * 8_000_000}
+
     @app.route("/items/{item}")
     def item(item):
         return {"item": item, "q": dict(app.current_request.query_params or {})}
@@ -130,3 +135,22 @@ def test_keep_alive_connection_pipelined_requests_close_and_continue(front):
     with socket.create_connection(("127.0.0.1", front), timeout=10) as s:
         s.sendall(b"GET /items/1 HTTP/1.1\r\n" + b"".join(b"H%d: v\r\n" % i for i in range(101)) + b"\r\n")
         assert s.makefile("rb").readline().startswith(b"HTTP/1.1 431")
+
+
+def test_a_client_that_hangs_up_mid_answer_is_a_log_line_not_a_traceback(front, capfd, caplog):
+    import struct
+
+    caplog.set_level("INFO", logger="activelabel.local.http")
+    with socket.create_connection(("127.0.0.1", front), timeout=10) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = reset
+        s.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.recv(1)  # the answer has started
+    deadline = time.monotonic() + 10
+    while "closed the connection" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "closed the connection before the answer was written" in caplog.text
+    assert "Traceback" not in capfd.readouterr().err
+    with socket.create_connection(("127.0.0.1", front), timeout=10) as s:  # the server still answers
+        s.sendall(b"GET /items/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        ((status, _, _),) = answers(s, 1)
+        assert status == b"HTTP/1.1 200 OK"
