@@ -57,7 +57,11 @@ class ModelBase:
         raise NotImplementedError
 
     def predict(self, X) -> list:
-        return [label for label, _ in self.scored(X)]
+        return self.predict_scored(self.scored(X))
+
+    def predict_scored(self, scored: list) -> list:
+        """The labels `predict` gives, from `scored`'s output (training scores held-out inputs once)."""
+        return [label for label, _ in scored]
 
     def scored(self, X) -> list[tuple[object, float]]:
         """(label, score) per input."""

@@ -198,8 +198,8 @@ class SpanTagger(ModelBase):
             out.append((tuple((s, e, label, sum(ps) / len(ps)) for s, e, label, ps in spans), confidence))
         return out
 
-    def predict(self, X):
-        return [tuple((s, e, label) for s, e, label, _ in spans) for spans, _ in self.scored(X)]
+    def predict_scored(self, scored):
+        return [tuple((s, e, label) for s, e, label, _ in spans) for spans, _ in scored]
 
     def predictions(self, samples, model_version):
         texts = [self.raw_input(data) for data in samples]
