@@ -142,7 +142,8 @@ def build_version(project, kind, target, accepted: list, extra: list, version: i
     calibrate auto-labelling, serialize (joblib and the numpy form). bench/train.py times this."""
     fit_on, validation, held_out = validation_set.split(project.project_id, accepted, lambda t: int(t.task_id))
     try:
-        outcome = training.train(kind, target, [(t.data, t.consensus) for t in fit_on] + extra, seed=version)
+        outcome = training.train(kind, target, [(t.data, t.consensus) for t in fit_on] + extra, seed=version,
+                                 held_out=[(t.data, t.consensus) for t in validation])
     except TrainingDataError:
         if not held_out:
             raise
@@ -150,8 +151,8 @@ def build_version(project, kind, target, accepted: list, extra: list, version: i
         fit_on, validation, held_out = accepted, [], False
         outcome = training.train(kind, target, [(t.data, t.consensus) for t in fit_on] + extra, seed=version)
     # the validation tasks were encoded and scored once, in training: judging and calibrating reuse it
-    decision = promotion.judge(project, outcome.model, validation, held_out)
-    calibration = auto_labeling.calibrate_version(project, outcome.model, validation, held_out)
+    decision = promotion.judge(project, outcome.model, validation, held_out, outcome.held_out)
+    calibration = auto_labeling.calibrate_version(project, outcome.model, validation, held_out, outcome.held_out)
     body = training.serialize(outcome.model)
     compact = numpy_form.export(outcome.model)  # None when the kind has no numpy form: joblib serves
     return BuiltVersion(outcome=outcome, fit_on=fit_on, validation=validation, held_out=held_out, decision=decision,
