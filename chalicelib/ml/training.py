@@ -1,4 +1,4 @@
-"""Fit and evaluate a model kind on accepted tasks; (de)serialize it with joblib.
+"""Fit and evaluate a model kind on accepted tasks; (de)serialize it (pickle; joblib artifacts read).
 
 Inputs are encoded once (images fetched once). When the caller holds out labelled examples the
 model never trains on (the worker passes the project's validation set, domain/validation_set.py),

@@ -16,8 +16,8 @@ def qualities(model, tasks: list, scored=None) -> list[float] | None:
     """Per-task quality of `model` on validation tasks (None if a task gives it no example).
 
     `scored` (ml/training.py HeldOutScores of these tasks, in order): inputs already encoded for
-    them. When it holds this model's own predictions (`own`) they are used as they are; otherwise,
-    when this model reads the same raw inputs (a model of the same class, whose `encode` is the
+    them. When they are this model's own predictions (`scored.owner`) they are used as they are;
+    otherwise, when this model reads the same raw inputs and is of the same class (`encode` is the
     class's code), it predicts on those encoded inputs instead of encoding (fetching) again."""
     examples = [model.example(t.data, t.consensus) for t in tasks]
     if any(e is None for e in examples):
