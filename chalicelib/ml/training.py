@@ -17,6 +17,7 @@ Metrics depend on the model's problem:
 plus method, n_eval and n_train.
 """
 import io
+import pickle
 from collections import Counter
 from dataclasses import dataclass
 
@@ -222,8 +223,6 @@ def serialize(model) -> bytes:
     """The model as a standard pickle (protocol 5), which `joblib.load` reads too. joblib's own
     writer subclasses the pure-Python pickler: on a TF-IDF model (~100k vocabulary strings) it
     takes about as long as the fit, the C pickler a few percent of it."""
-    import pickle
-
     return pickle.dumps(model, protocol=5)
 
 
@@ -234,8 +233,6 @@ def deserialize(body: bytes):
         import joblib
 
         return joblib.load(io.BytesIO(body))
-    import pickle
-
     return pickle.loads(body)
 
 
