@@ -21,7 +21,7 @@ CHECKOV_VENV := .venv-checkov
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "need Python 3.11-3.13 (3.12 preferred)"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --upgrade "pip<26.3"  # chalice 1.34 requires pip<26.3 (its packager drives pip)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@touch $@
 

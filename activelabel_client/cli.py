@@ -300,6 +300,8 @@ def cmd_rollback(api: ActivelabelClient, args: argparse.Namespace) -> int:
     pinned = answer.get("pinned_version")
     print(f"{answer['model_version']} is active (was {answer.get('previous')})"
           + (f"; pinned to v{pinned}: new versions are held until unpinned" if pinned else ""))
+    if answer.get("preannotation_job"):
+        print(f"pre-annotation job {answer['preannotation_job']} started (follow it: jobs {args.project})")
     return EXIT_OK
 
 

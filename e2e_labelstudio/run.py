@@ -6,10 +6,21 @@ activelabel's local stack as its ML backend, over HTTP on loopback.
    addresses allowed (both only listen on 127.0.0.1);
 3. create a Label Studio project (SMS spam, Text + Choices) with 20 tasks, connect our `/ls/` URL
    (POST /api/ml), check the state is Connected, give the auto-created webhook our Basic credential;
+   the linked activelabel project gets `ml.preannotate` off (so v1's predictions never reach Label
+   Studio before the rollback below) and `ml.promotion: always` (a dozen labels are too few for
+   the champion / challenger gate to say anything);
 4. "Retrieve predictions" (Data Manager action) -> every task holds a prediction from us;
 5. annotate 12 tasks through Label Studio's API -> they arrive as completions (webhook) and, past
-   min_completions (10), a model trains; "Start training" (START_TRAINING) pulls the export too;
-6. retrieve predictions again -> every task holds a prediction with the new model_version.
+   min_completions (10), v1 trains; `ml.preannotate` back on; "Start training" (START_TRAINING)
+   pulls the export (every task) and v2 trains;
+6. v2's pre-annotation job pushes through Label Studio's predictions import API: every unlabeled
+   task holds one v2 prediction, and Label Studio called `/ls/predict` no more after step 4
+   (counted at our route);
+7. rollback to v1 (`PUT /api/projects/{id}/model-versions/v1/active`): its pre-annotation pass
+   brings v1's predictions into Label Studio, again without `/ls/predict`;
+8. idempotent by model version: a second v1 pass, then a redelivery of the rollback pass's messages
+   after their push markers are removed (a crash between the push and its record), add no v1
+   prediction Label Studio already holds.
 Prints each step with what it measured; exits non-zero on the first failed check.
 """
 import argparse
@@ -95,6 +106,36 @@ def start_labelstudio(port: int, data_dir: str, log_path: Path) -> subprocess.Po
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def count_calls(app, path: str, method: str) -> list:
+    """Wrap the route's view so that each call our server answers is counted (returns the list it
+    appends to)."""
+    calls = []
+    entry = app.routes[path][method]
+    view = entry.view_function
+
+    def counted(*args, **kwargs):
+        calls.append(time.monotonic())
+        return view(*args, **kwargs)
+
+    entry.view_function = counted
+    return calls
+
+
+def seconds(job: dict) -> float:
+    from datetime import datetime
+
+    return (datetime.fromisoformat(job["finished"]) - datetime.fromisoformat(job["started"])).total_seconds()
+
+
+def by_task(predictions: list[dict], version: str) -> dict[int, int]:
+    """{Label Studio task id: how many predictions of `version` it holds}."""
+    counts = {}
+    for p in predictions:
+        if p["model_version"] == version:
+            counts[p["task"]] = counts.get(p["task"], 0) + 1
+    return counts
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--keep", action="store_true", help="keep Label Studio's data dir")
@@ -105,7 +146,8 @@ def main() -> int:
 
     data_dir = tempfile.mkdtemp(prefix="activelabel-ls-e2e-")
     log_path = Path(data_dir) / "label-studio.log"
-    stack = start_stack(port=0, schedule_every=None)
+    stack = start_stack(port=0, schedule_every=None, record_deliveries=True)
+    predict_calls = count_calls(stack.app, "/ls/predict", "POST")
     ls_port = free_port()
     proc = start_labelstudio(ls_port, data_dir, log_path)
     ours = requests.Session()
@@ -147,6 +189,9 @@ def main() -> int:
         check(len(linked) == 1 and linked[0]["label_config"] == SMS_LABEL_CONFIG,
               f"   /setup linked it to activelabel project {linked[0]['id']} (created from the schema)")
         our_id = linked[0]["id"]
+        api = f"{stack.url}/api/projects/{our_id}"
+        answer = ours.put(f"{api}/ml", json={"preannotate": False, "promotion": "always"})
+        check(answer.status_code == 200, f"   activelabel project {our_id}: ml.preannotate off, ml.promotion always")
         webhooks = ls.call("GET", f"/api/webhooks/?project={pid}")
         hook = [w for w in webhooks if w["url"].rstrip("/").endswith("/ls/webhook")]
         check(len(hook) == 1, f"   Label Studio auto-created the webhook {hook[0]['url'] if hook else None}")
@@ -154,18 +199,17 @@ def main() -> int:
         ls.call("PATCH", f"/api/webhooks/{hook[0]['id']}/", json={"headers": {"Authorization": basic}})
         print("   webhook given our Basic credential (Settings > Webhooks > headers)", flush=True)
 
-        def retrieve():
-            t = time.monotonic()
-            ls.call("POST", f"/api/dm/actions?id=retrieve_tasks_predictions&project={pid}",
-                    json={"selectedItems": {"all": True, "excluded": []}})
-            return time.monotonic() - t
-
-        took = retrieve()
+        t = time.monotonic()
+        ls.call("POST", f"/api/dm/actions?id=retrieve_tasks_predictions&project={pid}",
+                json={"selectedItems": {"all": True, "excluded": []}})
+        took = time.monotonic() - t
         preds = ls.predictions(pid)
         per_task = {p["task"] for p in preds}
         check(per_task == {t["id"] for t in tasks},
               f"4. Retrieve predictions ({took:.2f} s): {len(preds)} predictions on {len(per_task)}/{N_TASKS} tasks, "
-              f"model_version {sorted({p['model_version'] for p in preds})}")
+              f"model_version {sorted({p['model_version'] for p in preds})}; /ls/predict called {len(predict_calls)} "
+              f"times")
+        predict_before = len(predict_calls)
 
         t = time.monotonic()
         for task, row in zip(tasks[:N_ANNOTATED], pool[:N_ANNOTATED]):
@@ -175,7 +219,7 @@ def main() -> int:
         print(f"5. {N_ANNOTATED} annotations made through Label Studio's API in {time.monotonic() - t:.1f} s", flush=True)
 
         def training(cond):
-            body = ours.get(f"{stack.url}/api/projects/{our_id}/training").json()
+            body = ours.get(f"{api}/training").json()
             return body if body["state"] == "idle" and cond(body) else None
 
         state = wait_for(lambda: training(lambda b: b["model_version"] and b["accepted_tasks"] == N_ANNOTATED),
@@ -184,27 +228,98 @@ def main() -> int:
               f"   arrived as {state['completions']} completions ({state['accepted_tasks']} accepted) through the "
               f"webhook; model {state['model_version']} trained (min_completions {state['min_completions']})")
         first_version, seq = state["model_version"], state["request_seq"]
+        check(ours.put(f"{api}/ml", json={"preannotate": True}).status_code == 200, "   ml.preannotate on")
         t = time.monotonic()
         ls.call("POST", f"/api/ml/{ml['id']}/train", json={"use_ground_truth": False})
         state = wait_for(lambda: training(lambda b: b["request_seq"] > seq and b["trained_seq"] >= b["request_seq"]),
                          120, "START_TRAINING queued and finished a training")
-        check(state["model_version"] != first_version and not state["last_error"],
-              f"   Start training (START_TRAINING webhook, export pulled with the /setup token): "
-              f"model {state['model_version']} after {time.monotonic() - t:.1f} s")
-
-        took = retrieve()
-        preds = ls.predictions(pid)
         current = state["model_version"]
-        setup_version = ls.call("GET", f"/api/ml/{ml['id']}")
-        fresh = [p for p in preds if p["model_version"] == current]
-        check({p["task"] for p in fresh} == {t["id"] for t in tasks} and all(p["result"] for p in fresh),
-              f"6. Retrieve predictions again ({took:.2f} s): {len(fresh)} tasks hold a {current} prediction "
-              f"(first model {first_version}; backend model_version {setup_version.get('model_version')!r})")
-        labels = [p["result"][0]["value"]["choices"][0] for p in sorted(fresh, key=lambda p: p["task"])]
-        truth = [r["label"] for r in pool]
-        held_out = list(range(N_ANNOTATED, N_TASKS))
-        correct = sum(labels[i] == truth[i] for i in held_out)
-        print(f"   on the {len(held_out)} unannotated tasks: {correct} predictions match the ground truth", flush=True)
+        check(current != first_version and not state["last_error"],
+              f"   Start training (START_TRAINING webhook, export pulled with the /setup token): "
+              f"model {current} after {time.monotonic() - t:.1f} s")
+
+        def job_done(find):
+            for job in ours.get(f"{api}/jobs").json()["jobs"]:
+                if find(job) and job["state"] != "running":
+                    return job
+            return None
+
+        unlabeled = {t["id"] for t in tasks[N_ANNOTATED:]}
+        job = wait_for(lambda: job_done(lambda j: "preannotation" in j["kind"] and j["model_version"] == current),
+                       120, f"{current}'s pre-annotation job finished")
+        check(job["state"] == "succeeded" and not job["error"], f"6. {current}'s pre-annotation job {job['id']}: {job['state']}, "
+                                           f"{job['done']}/{job['total']} task ids, {job['predictions_stored']} "
+                                           f"predictions stored, {job.get('predictions_pushed_to_labelstudio')} "
+                                           f"pushed to Label Studio in {seconds(job):.2f} s")
+        preds = ls.predictions(pid)
+        held = by_task(preds, current)
+        check(set(held) == unlabeled and set(held.values()) == {1},
+              f"   every unlabeled Label Studio task ({len(held)}/{len(unlabeled)}) holds one {current} "
+              f"prediction; the {N_ANNOTATED} annotated tasks hold {sum(by_task(preds, current).get(t['id'], 0) for t in tasks[:N_ANNOTATED])} "
+              f"(pre-annotation predicts tasks without a human completion)")
+        check(len(predict_calls) == predict_before,
+              f"   Label Studio called /ls/predict {len(predict_calls) - predict_before} times since step 4")
+        fresh = sorted((p for p in preds if p["model_version"] == current), key=lambda p: p["task"])
+        labels = {p["task"]: p["result"][0]["value"]["choices"][0] for p in fresh}
+        truth = {t["id"]: r["label"] for t, r in zip(tasks, pool)}
+        correct = sum(labels[i] == truth[i] for i in unlabeled)
+        print(f"   on the {len(unlabeled)} unannotated tasks: {correct} {current} predictions match the ground truth",
+              flush=True)
+
+        check(not by_task(preds, first_version), f"   Label Studio holds no {first_version} prediction yet "
+                                                 f"(ml.preannotate was off when {first_version} trained)")
+        t = time.monotonic()
+        answer = ours.put(f"{api}/model-versions/{first_version}/active")
+        check(answer.status_code == 200 and answer.json()["preannotation_job"],
+              f"7. rollback to {first_version}: {answer.json()}")
+        rollback_job = answer.json()["preannotation_job"]
+        job = wait_for(lambda: job_done(lambda j: j["id"] == rollback_job), 120, f"{rollback_job} finished")
+        preds = ls.predictions(pid)
+        held = by_task(preds, first_version)
+        check(job["state"] == "succeeded" and not job["error"] and set(held) == unlabeled
+              and set(held.values()) == {1},
+              f"   {rollback_job}: {job['state']}, {job['predictions_stored']} stored, "
+              f"{job.get('predictions_pushed_to_labelstudio')} pushed; every unlabeled task holds one "
+              f"{first_version} prediction {time.monotonic() - t:.2f} s after the PUT")
+        check(len(predict_calls) == predict_before,
+              f"   Label Studio called /ls/predict {len(predict_calls) - predict_before} times since step 4")
+        setup = ls.call("GET", f"/api/ml/{ml['id']}")
+        print(f"   Label Studio's ML backend record: model_version {setup.get('model_version')!r}", flush=True)
+
+        total = len(preds)
+        answer = ours.post(f"{api}/predictions")
+        second = answer.json()["id"]
+        job = wait_for(lambda: job_done(lambda j: j["id"] == second), 120, f"{second} finished")
+        preds = ls.predictions(pid)
+        check(job["state"] == "succeeded" and len(preds) == total and set(by_task(preds, first_version).values()) == {1},
+              f"8. a second {first_version} pass ({second}): {job['predictions_stored']} stored, "
+              f"{job.get('predictions_pushed_to_labelstudio') or 0} pushed; Label Studio still holds {len(preds)} "
+              f"predictions, one {first_version} per unlabeled task")
+        check(not job["error"], f"   the pass recorded no error (error {job['error']!r})")
+        from chalicelib.labelstudio import lsapi
+
+        every = sorted(t["id"] for t in tasks)
+        holding = {version: lsapi.tasks_holding(ls.url, LS_TOKEN, str(pid), every, version)
+                   for version in (first_version, current, "v")}
+        check(holding == {first_version: unlabeled, current: unlabeled, "v": set()},
+              f"   the push's check read from Label Studio's task list: {first_version} on "
+              f"{len(holding[first_version])} tasks, {current} on {len(holding[current])}, \"v\" (a substring of "
+              f"both) on {len(holding['v'])}")
+        from chalicelib.store.models import LedgerModel
+
+        markers = [m for m in LedgerModel.query(f"p#{our_id}", LedgerModel.sk.startswith(f"lspush#{rollback_job}#"))]
+        for marker in markers:
+            marker.delete()
+        batches = [b for b in stack.pump.delivered_sqs_batches
+                   if "rescore" in b["Records"][0]["eventSourceARN"] and rollback_job in b["Records"][0]["body"]]
+        for batch in batches:
+            stack.pump.invoke("rescore_worker", batch)
+        preds = ls.predictions(pid)
+        check(len(preds) == total and set(by_task(preds, first_version).values()) == {1},
+              f"   {len(markers)} push markers removed and {len(batches)} message batches of {rollback_job} "
+              f"redelivered: Label Studio still holds {len(preds)} predictions, one {first_version} per unlabeled task")
+        check(len(predict_calls) == predict_before,
+              f"   Label Studio called /ls/predict {len(predict_calls) - predict_before} times since step 4")
         print("PASS", flush=True)
         return 0
     finally:

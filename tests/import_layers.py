@@ -2,6 +2,7 @@
 
     edges (api/, events/, labelstudio/server.py) -> services/ -> domain/, labeling/, ml/
     store/ only from services/ and events/; domain/ imports nothing of ours but labeling/ and errors;
+    PynamoDB only inside store/ (which returns plain records);
     no edge imports another edge; no import cycles;
     our own modules are imported at module top; an import inside a function is allowed only for
     the heavy libraries (numpy, scipy, scikit-learn, joblib, Pillow; boto3, which costs ~0.1 s that
@@ -180,6 +181,10 @@ def violations(root: Path) -> list[str]:
                 continue
             where = f"{path.relative_to(root)}:{node.lineno}"
             ours = _targets(node, name, known)
+            imported = (node.module if isinstance(node, ast.ImportFrom) else node.names[0].name) or ""
+            if imported.split(".")[0] == "pynamodb" and source not in ("store", "local"):
+                found.append(f"{where}: {name} imports {imported} (PynamoDB stays inside store/, "
+                             "which returns the records of domain/records.py)")
             if id(node) in top:
                 graph.setdefault(name, set()).update(t for t in ours if t != name)
             else:

@@ -31,6 +31,16 @@ def series(report: dict) -> tuple[list[tuple[float, float]], list[tuple[float, f
     return ours, random
 
 
+def counts_line(report: dict) -> str | None:
+    """How the project's tasks are labelled (the report's `labels`), as one line under the title."""
+    labels = report.get("labels")
+    if not labels:
+        return None
+    return (f"tasks: {labels['human']} labelled by people, {labels['auto']} auto-labelled "
+            f"({labels['audited']} audited), {labels['suspect']} suspect, {labels['left']} left "
+            f"of {labels['total']}")
+
+
 def render_png(report: dict) -> bytes:
     from PIL import Image, ImageDraw, ImageFont
 
@@ -43,6 +53,9 @@ def render_png(report: dict) -> bytes:
     if estimate:
         title += f"; ~{estimate['labels_saved']} labels saved vs random (estimate)"
     draw.text((LEFT, 14), title, fill=INK, font=font)
+    counts = counts_line(report)
+    if counts:
+        draw.text((LEFT, 28), counts, fill=INK, font=font)
     x0, y0, x1, y1 = LEFT, HEIGHT - BOTTOM, WIDTH - RIGHT, TOP
     points = ours + random
     if not points:

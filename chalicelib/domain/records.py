@@ -41,6 +41,9 @@ class Project:
     stream_errors: dict | None  # failed completion-stream records (store/stream_errors.py)
     audit_n: int = 0  # auto labels people also labelled (services/auto_labeling.py), and how many agreed
     audit_correct: int = 0
+    # the last move of the pointer by hand (rollback, pin): its number and the version it activated
+    activation_seq: int = 0
+    activation_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -83,3 +86,60 @@ class Token:
     projects: object  # "*" or a list of project ids
     created_at: datetime
     created_by: str
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task with its judged label state, queues, lock and model outputs. A record read through an
+    index or a projection holds only what that read asked for; the other fields keep their defaults."""
+
+    project_id: str
+    task_id: int
+    data: dict | None = None
+    meta: dict | None = None
+    predictions: list | None = None
+    created_at: datetime | None = None
+    completion_seq: int = 0
+    # derived by the stream handler from the task's completions (services/task_state.py)
+    label_rev: int = 0
+    n_completions: int = 0
+    agreement: float | None = None
+    accepted: bool = False
+    consensus: list | None = None
+    accepted_project: str | None = None
+    # active learning: the sparse index attributes domain.assignment.queues_of decides
+    random_key: float | None = None
+    pool_project: str | None = None
+    scored_project: str | None = None
+    priority: float | None = None
+    score_version: int | None = None
+    rework_project: str | None = None
+    annotators: frozenset = frozenset()
+    lock_owner: str | None = None
+    lock_until: float | None = None
+    preannotation: dict | None = None  # the active version's stored prediction (pre-annotation jobs)
+    # auto-labelling (services/auto_labeling.py)
+    auto_label: dict | None = None
+    auto_project: str | None = None
+    auto_version: int | None = None
+    auto_audit: bool | None = None
+    # suspect labels (services/suspects.py): the human label a suspects run confidently contradicts
+    suspect: dict | None = None
+    suspect_version: int | None = None
+    suspect_project: str | None = None
+    suspect_rank: float | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    project_id: str
+    completion_id: str  # "<task_id>.<n>": a task's completions share a prefix
+    task_id: int
+    result: list
+    completed_by: str
+    created_at: datetime
+    updated_at: datetime
+    recorded_by: str | None = None  # the admin token that posted it for `completed_by`
+    was_cancelled: bool = False
+    ground_truth: bool = False
+    lead_time: float | None = None

@@ -1,17 +1,26 @@
 """The rescore queue's handler: each message is one range of task ids to rescore or backfill
-(services/rescoring.py), and the command that queues random-key backfills."""
+(services/rescoring.py) or a suspects job (services/suspects.py), and the command that queues
+the random-key migration (services/migrations/random_keys.py)."""
 import argparse
 
 from chalicelib.events.batch import process_batch
-from chalicelib.services import rescoring
+from chalicelib.services import rescoring, suspects
+from chalicelib.services.migrations import random_keys
 from chalicelib.store import queue
+
+
+def handle_message(body: str) -> str:
+    request = queue.parse_rescore_request(body)
+    if request["mode"] == "suspects":
+        return suspects.run(request["project_id"], request["version"], request["job"])
+    return rescoring.handle_request(**request)
 
 
 def handle_rescore_batch(event) -> dict:
     """Chalice SQSEvent -> partial batch response."""
     return process_batch(
         event,
-        lambda record: rescoring.handle_request(**queue.parse_rescore_request(record.body)),
+        lambda record: handle_message(record.body),
         identifier=lambda record: record.to_dict()["messageId"],
         ordered=False,
     )
@@ -24,7 +33,7 @@ def main(argv=None) -> int:
     parser.add_argument("project_ids", nargs="+", metavar="PROJECT_ID")
     args = parser.parse_args(argv)
     for project_id in args.project_ids:
-        print(project_id, "queued" if rescoring.start_backfill(project_id) else "has no tasks (or does not exist)")
+        print(project_id, "queued" if random_keys.start(project_id, rescoring.chunk_size()) else "has no tasks (or does not exist)")
     return 0
 
 

@@ -241,7 +241,7 @@ def labelstudio_tasks(project, tasks_with_completions) -> list[dict]:
     """[(task item, completions)] -> Label Studio tasks with `annotations` (what /train wants)."""
     out = []
     for task, completions in tasks_with_completions:
-        body = task_to_labelstudio({"id": int(task.task_id), "data": task.data, "meta": task.meta or {}},
+        body = task_to_labelstudio({"id": task.task_id, "data": task.data, "meta": task.meta or {}},
                                    [completion_record(c) for c in completions], [], naming="annotations")
         out.append(body)
     return out

@@ -1,12 +1,16 @@
 """Calls Label Studio's REST API (not an ML backend's): with the hostname and access token its
-`/setup` sent (services/labelstudio_link.py stores them). Today: the export of labeled tasks that
+`/setup` sent (services/labelstudio_link.py stores them). Today: the export of the tasks that
 START_TRAINING pulls (services/labelstudio_sync.py).
 
 A legacy token is sent as `Authorization: Token <t>`; a Personal Access Token (a JWT refresh token)
 is first exchanged at `/api/token/refresh/` for an access token sent as `Bearer` (Label Studio's
 own SDK rule). Every call goes through the SSRF guard of net.py. Also: pushing stored predictions
-(pre-annotation) through the predictions import API.
+(pre-annotation) through the predictions import API, and reading which tasks already hold a
+prediction of a model version (the push's idempotency).
 """
+import json
+from urllib.parse import urlencode
+
 from chalicelib.labelstudio import net
 
 TOKEN_TIMEOUT = (3.0, 10.0)
@@ -29,9 +33,10 @@ def auth_header(hostname: str, token: str) -> str:
     return f"Bearer {reply.body['access']}"
 
 
-def export_labeled_tasks(hostname: str, token: str, ls_project_number: str) -> list[dict]:
-    """Every labeled task of the project with its annotations (Label Studio's JSON export)."""
-    url = net.join(hostname, f"api/projects/{ls_project_number}/export?exportType=JSON")
+def export_tasks(hostname: str, token: str, ls_project_number: str) -> list[dict]:
+    """Every task of the project with its annotations (Label Studio's JSON export with
+    `download_all_tasks`: the unlabeled tasks too, so that pre-annotation reaches them)."""
+    url = net.join(hostname, f"api/projects/{ls_project_number}/export?exportType=JSON&download_all_tasks=true")
     reply = net.request("GET", url, headers={"Authorization": auth_header(hostname, token)},
                         timeout=EXPORT_TIMEOUT, field="hostname")
     if reply.status != 200 or not isinstance(reply.body, list):
@@ -53,3 +58,47 @@ def import_predictions(hostname: str, token: str, ls_project_number: str, predic
         raise net.UpstreamError(f"Label Studio predictions import of project {ls_project_number} answered "
                                 f"{reply.status}", "status", reply.status, "hostname")
     return int((reply.body or {}).get("created", len(predictions))) if isinstance(reply.body, dict) else len(predictions)
+
+
+HOLDING_PAGE = 200  # tasks per page of the Data Manager's task list (each with its data and predictions)
+
+
+def tasks_holding(hostname: str, token: str, ls_project_number: str, ls_task_ids: list[int],
+                  model_version: str) -> set[int]:
+    """Which of `ls_task_ids` already hold a prediction whose model_version is `model_version`.
+
+    Label Studio's predictions list (`/api/predictions`) filters by task or project only, so this
+    reads the Data Manager's task list (`GET /api/tasks`, paged) filtered to the tasks' id range and
+    to tasks whose predictions' model versions contain `model_version` (a substring match: "v1" also
+    finds "v12"), and checks each task's predictions for the exact version."""
+    if not ls_task_ids:
+        return set()
+    wanted = set(ls_task_ids)
+    query = {"filters": {"conjunction": "and", "items": [
+        {"filter": "filter:tasks:id", "operator": "in", "type": "Number",
+         "value": {"min": min(wanted), "max": max(wanted)}},
+        {"filter": "filter:tasks:predictions_model_versions", "operator": "contains", "type": "List",
+         "value": [model_version]}]},
+        "selectedItems": {"all": True, "excluded": []}}
+    header = {"Authorization": auth_header(hostname, token)}
+    held, page, seen = set(), 1, 0
+    while True:
+        params = urlencode({"project": ls_project_number, "fields": "all", "page_size": HOLDING_PAGE, "page": page,
+                            "query": json.dumps(query, separators=(",", ":"))})
+        reply = net.request("GET", net.join(hostname, f"api/tasks?{params}"), headers=header,
+                            timeout=IMPORT_TIMEOUT, field="hostname")
+        if reply.status == 404 and page > 1:  # past the last page
+            break
+        if reply.status != 200 or not isinstance(reply.body, dict) or not isinstance(reply.body.get("tasks"), list):
+            raise net.UpstreamError(f"Label Studio task list of project {ls_project_number} answered "
+                                    f"{reply.status}", "status", reply.status, "hostname")
+        tasks = reply.body["tasks"]
+        for task in tasks:
+            if task.get("id") in wanted and any(isinstance(p, dict) and p.get("model_version") == model_version
+                                                for p in task.get("predictions") or []):
+                held.add(task["id"])
+        seen += len(tasks)
+        if len(tasks) < HOLDING_PAGE or seen >= int(reply.body.get("total") or 0):
+            break
+        page += 1
+    return held

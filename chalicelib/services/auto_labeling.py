@@ -66,7 +66,7 @@ def audited(task_id: int, rate: float) -> bool:
 
 
 def audit_status(project, settings: dict) -> dict:
-    n, correct = int(project.audit_n or 0), int(project.audit_correct or 0)  # a Project record
+    n, correct = project.audit_n, project.audit_correct
     delta = 1.0 - settings["confidence"]
     lower = clopper_pearson_lower(n, correct, delta / 2) if n else None
     upper = 1.0 - clopper_pearson_lower(n, n - correct, delta / 2) if n else None
@@ -101,11 +101,11 @@ def label_chunk(project, version: int, model, tasks: list, inputs) -> dict:
     if threshold is None:
         for task in tasks:
             if task.auto_project is not None:
-                withdrawn += auto_labels.withdraw(project.project_id, int(task.task_id), version)
+                withdrawn += auto_labels.withdraw(project.project_id, task.task_id, version)
         return {"labelled": 0, "withdrawn": withdrawn}
     predicted = model.scored(inputs)
     for task, (label, score) in zip(tasks, predicted):
-        task_id = int(task.task_id)
+        task_id = task.task_id
         if score >= threshold:
             auto = {"result": model.result_items(label, score), "score": round(float(score), 6),
                     "model_version": f"v{version}", "auto": True,
@@ -124,7 +124,7 @@ def record_audit(project_id: str, task, consensus: dict | None) -> None:
     if not auto or consensus is None:
         return
     agreed = sorted(consensus.get(auto.get("control"), []) or []) == sorted(auto.get("answer") or [])
-    if auto_labels.count_audit_once(project_id, int(task.task_id), agreed):
+    if auto_labels.count_audit_once(project_id, task.task_id, agreed):
         log.info("project %s: audit of task %s: %s", project_id, task.task_id, "agreed" if agreed else "disagreed")
 
 

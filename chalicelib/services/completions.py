@@ -71,7 +71,7 @@ def delete(project_id: str, completion_id: str, may_act_for=None) -> None:
     if may_act_for is not None:
         may_act_for(item.completed_by)
     completion_db.delete_completion(project_id, completion_id)
-    task_id = int(item.task_id)
+    task_id = item.task_id
     if item.completed_by != "unknown" and not any(
             c.completed_by == item.completed_by for c in completion_db.completions_of_task(project_id, task_id)):
         completion_db.forget_annotator(project_id, task_id, item.completed_by)

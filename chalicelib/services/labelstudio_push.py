@@ -3,11 +3,15 @@ so Label Studio shows pre-annotations without calling `/predict`.
 
 Called by a pre-annotation leaf (services/rescoring.py) with what it stored. Only tasks that came
 from the linked project (`meta.ls_task_id`) are pushed, in one request per leaf (a leaf is at most
-one chunk). Idempotent per (job, leaf): a marker is put after the push, and a leaf whose marker
-exists pushes nothing (a redelivery between the push and the marker pushes again: Label Studio then
-holds the same model version's prediction twice). Label Studio unreachable: raised, so SQS
-redelivers the leaf; refused (4xx, or the outbound guard): recorded in the job's error and not
-retried.
+one chunk).
+
+Idempotent by model version: Label Studio's import API takes no idempotency key, so before pushing,
+the leaf reads which of its tasks already hold a prediction of the version (lsapi.tasks_holding)
+and pushes only the others. A redelivery between the push and its record, or a later pass of the
+same version (a rollback to a version pushed before), adds no second prediction of that version to
+a task. A marker put after the push makes a redelivered leaf skip both calls. Label Studio
+unreachable: raised, so SQS redelivers the leaf; refused (4xx, or the outbound guard): recorded in
+the job's error and not retried.
 """
 import logging
 
@@ -43,6 +47,9 @@ def push(project, job_id: str | None, first: int, stored: dict[int, dict]) -> in
         if payload:
             token = crypto.decrypt(link["access_token"], f"project:{project_id}")
             number = protocol.ls_project_number(link["ls_project"])
+            held = lsapi.tasks_holding(link["hostname"], token, number, [p["task"] for p in payload],
+                                       payload[0]["model_version"])
+            payload = [p for p in payload if p["task"] not in held]
             for start in range(0, len(payload), MAX_PER_REQUEST):
                 created += lsapi.import_predictions(link["hostname"], token, number,
                                                     payload[start:start + MAX_PER_REQUEST])

@@ -69,7 +69,7 @@ def delete_annotations(project, body: dict) -> dict:
 
 
 def sync_tasks(project, tasks: list[tuple[int, dict, list[tuple[int, dict]]]]) -> dict:
-    """Bring Label Studio's labeled tasks into our tables. Invalid tasks or annotations (or ones over
+    """Bring Label Studio's tasks (labeled or not) into our tables. Invalid tasks or annotations (or ones over
     the per-task limit) are skipped and counted."""
     config = parse_label_config(project.label_config)
     existing = {item.completion_id: item for item in completion_db.iter_completions(project.project_id)
@@ -99,7 +99,7 @@ def sync_tasks(project, tasks: list[tuple[int, dict, list[tuple[int, dict]]]]) -
                 continue
             written += 1
         for cid, item in existing.items():
-            if int(item.task_id) == task_id and cid not in seen:
+            if item.task_id == task_id and cid not in seen:
                 completion_db.delete_completion(project.project_id, cid)
                 deleted += 1
     return {"tasks": len(tasks), "written": written, "deleted": deleted, "skipped": skipped}
@@ -145,7 +145,7 @@ def pull_and_train(project_id: str, request_id: str) -> str:
     job_id = f"labelstudio_pull-{request_id}"
     jobs.start(project_id, job_id, "labelstudio_pull", 0)
     try:
-        exported = lsapi.export_labeled_tasks(link["hostname"], token, number)
+        exported = lsapi.export_tasks(link["hostname"], token, number)
     except net.UpstreamError as exc:
         training_db.record_training_error(project_id, f"Label Studio export: {exc.message}")
         if exc.kind in ("connect", "timeout"):

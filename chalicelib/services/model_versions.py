@@ -8,8 +8,10 @@ version are served from the next request on.
 
 `ml.pinned_version` stops automatic promotion (services/promotion.py holds new versions): setting
 it activates that version; activating another version of a pinned project moves the pin with it.
-Rollback does not rescore the pool: the newer version's priorities keep ordering `GET /next` until
-the next promotion (a rescoring writes only scores of a version at least as new as the task's).
+Each move by hand is numbered (store/model_registry.activate); with `ml.preannotate` it starts a
+pre-annotation pass of the version over the whole project, a job named after the move. Rollback does
+not rescore the pool: the newer version's priorities keep ordering `GET /next` until the next
+promotion (a rescoring writes only scores of a version at least as new as the task's).
 """
 import logging
 
@@ -55,7 +57,7 @@ def activate(project_id: str, version_param, body: dict) -> dict:
         raise ValidationError("pin", f"must be true or false, got {pin!r}")
     project = project_db.get_project(project_id, consistent=True)
     item = checked_version(project_id, version)
-    ml = dict(project.ml or {})
+    ml = dict(project.ml)
     pinned = ml.get("pinned_version")
     if pin is True or (pin is None and pinned is not None):
         ml["pinned_version"] = version
@@ -64,23 +66,50 @@ def activate(project_id: str, version_param, body: dict) -> dict:
     if ml.get("pinned_version") != pinned:
         project_db.update_project(project_id, ml=ml)
     previous = project.model_version
-    make_active(project_id, item, previous, ml)
-    log.info("project %s: %s made active by hand (was %s; pinned %s)", project_id, item.model_version, previous,
-             ml.get("pinned_version"))
-    return {"model_version": item.model_version, "previous": previous, "pinned_version": ml.get("pinned_version")}
+    job = make_active(project_id, item, ml)
+    log.info("project %s: %s made active by hand (was %s; pinned %s; pre-annotation job %s)", project_id,
+             item.model_version, previous, ml.get("pinned_version"), job)
+    return {"model_version": item.model_version, "previous": previous, "pinned_version": ml.get("pinned_version"),
+            "preannotation_job": job}
 
 
-def make_active(project_id: str, item, previous: str | None, ml: dict) -> None:
-    """Move the pointer; with `ml.preannotate`, pre-annotate the project with the version."""
-    model_registry.activate(project_id, item)
-    if ml.get("preannotate", True) and previous != item.model_version:
-        rescoring.start_preannotation(project_id)
+def make_active(project_id: str, item, ml: dict) -> str | None:
+    """Move the pointer to `item`; with `ml.preannotate`, start the pre-annotation pass of this move
+    (a job named after the move, `preannotation-v<n>-a<move>`). Returns the pass's job id.
+
+    Idempotent: a retried request finds the version active and its move recorded, and starts the
+    move's job only if the first request stopped before it was sent (rescoring.start_move_preannotation).
+    A version that is active through a promotion is left as it is: the promotion's own job predicts."""
+    move = model_registry.activate(project_id, item)
+    if move is None:
+        project = project_db.get_project(project_id, consistent=True)
+        if (project.active_version, project.activation_version) != (item.version, item.version) \
+                or not project.activation_seq:
+            return None
+        move = project.activation_seq
+    if not ml.get("preannotate", True):
+        return None
+    return rescoring.start_move_preannotation(project_id, item.version, move)
 
 
 def pin_changed(project, ml: dict):
-    """Before settings with a new `pinned_version` are stored: the record of the version to activate
-    (checked), or None when the pin is unchanged or unset."""
+    """Before settings with a `pinned_version` are stored: the record of the version to activate
+    (checked), or None when the pin is unset, or set and already the active version."""
     version = ml.get("pinned_version")
-    if version is None or version == (project.ml or {}).get("pinned_version"):
+    if version is None or (version == project.ml.get("pinned_version") and project.active_version == version):
         return None
     return checked_version(project.project_id, version, "ml.pinned_version")
+
+
+def follow_pin(project, pinned, ml: dict, pin_asked: bool) -> str | None:
+    """After the settings are stored: activate `pinned` (from `pin_changed`). A request that names
+    `pinned_version` again (`pin_asked`), with the pin unchanged and the pin's move by hand the last
+    one, finishes that move if a first request stopped before its pre-annotation pass was sent (a
+    retried PUT); the artifact is not checked again then. Other settings changes start nothing."""
+    if pinned is not None:
+        return make_active(project.project_id, pinned, ml)
+    version = ml.get("pinned_version")
+    if not pin_asked or version is None or not ml.get("preannotate", True) or not project.activation_seq \
+            or (project.active_version, project.activation_version) != (version, version):
+        return None
+    return rescoring.start_move_preannotation(project.project_id, version, project.activation_seq)

@@ -32,9 +32,9 @@ def next_for(project_id: str, annotator: str):
         task = assign(project_id, annotator, project.settings, project.completions_count, now_s)
         if task is None:
             return None
-        if held_locks.record(project_id, annotator, int(task.task_id), float(task.lock_until), held):
+        if held_locks.record(project_id, annotator, task.task_id, float(task.lock_until), held):
             return task
-        task_db.release_lock(project_id, int(task.task_id), annotator)  # a concurrent call won
+        task_db.release_lock(project_id, task.task_id, annotator)  # a concurrent call won
     raise ConflictError("concurrent next calls for this annotator; retry", "annotator")
 
 
@@ -69,8 +69,9 @@ def assign(project_id: str, annotator: str, settings: dict, completions_count: i
                 attempts += 1
                 # the best candidate first; after a lost race, any of the page's others, so that a
                 # burst of callers spreads over the page instead of queueing on its head
-                task = candidates.pop(assignment.pick_after_lost_race(len(candidates)) if contended else 0)
-                if task_db.lock_task(task, annotator, now_s, assignment.LOCK_TTL_SECONDS):
+                candidate = candidates.pop(assignment.pick_after_lost_race(len(candidates)) if contended else 0)
+                task = task_db.lock_task(project_id, candidate.task_id, annotator, now_s, assignment.LOCK_TTL_SECONDS)
+                if task is not None:
                     return task
                 contended = True  # someone else took it: that task is out of the race for good
             if start_key is None:

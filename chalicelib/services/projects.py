@@ -121,8 +121,9 @@ def patch(project_id: str, body: dict):
                                                fields.get("label_config", project.label_config))
     pinned = model_versions.pin_changed(project, fields["ml"]) if "ml" in fields else None
     updated = project_db.update_project(project_id, **fields) if fields else project
-    if pinned is not None:
-        model_versions.make_active(project_id, pinned, project.model_version, fields["ml"])
+    if "ml" in fields:
+        model_versions.follow_pin(project, pinned, fields["ml"],
+                                  isinstance(body.get("ml"), dict) and "pinned_version" in body["ml"])
     return updated
 
 
@@ -141,8 +142,7 @@ def put_settings(project_id: str, body) -> dict:
     ml = _prepare_custom_backend(project.ml, ml, client.project_key(project), project.label_config)
     pinned = model_versions.pin_changed(project, ml)
     project_db.update_project(project_id, ml=ml)
-    if pinned is not None:
-        model_versions.make_active(project_id, pinned, project.model_version, ml)
+    model_versions.follow_pin(project, pinned, ml, isinstance(body, dict) and "pinned_version" in body)
     return ml
 
 

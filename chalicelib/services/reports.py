@@ -10,16 +10,18 @@ ratio, not a measurement on this project, whose labels were not drawn at random.
 from chalicelib.labeling.results import iso
 from chalicelib.ml import sampling
 from chalicelib.store import projects as project_db
+from chalicelib.store import tasks as task_db
 from chalicelib.store import training as training_db
 
-# strategy -> (labels needed / random's labels, to 95% of full-pool accuracy; source)
+# strategy -> (labels needed / random's labels to reach 95% of the full-pool accuracy, where that
+# ratio is measured): the figures and their runs are in bench/results/README.md ("Label savings").
+_PRODUCT_LOOP = "bench/results/README.md#label-savings: product loop, digits"
+_MEMORY_LOOP = "bench/results/README.md#label-savings: in-memory loop, SMS spam"
 MEASURED_LABEL_RATIO = {
-    "margin": (0.55, "bench/results/README.md: digits (tabular kind, pool 1,297), product loop, 9 seeds "
-                     "(0.32 on SMS spam)"),
-    "diverse_margin": (0.43, "bench/results/README.md: digits (tabular kind, pool 1,297), product loop, 9 seeds "
-                             "(0.29 on SMS spam, 0.55 on a 500-image digits pool)"),
-    "least_confidence": (0.44, "bench/results/active_learning-memory-pool1000.md: SMS spam, in-memory loop, 3 seeds"),
-    "entropy": (0.44, "bench/results/active_learning-memory-pool1000.md: SMS spam, in-memory loop, 3 seeds"),
+    "margin": (0.55, _PRODUCT_LOOP),
+    "diverse_margin": (0.43, _PRODUCT_LOOP),
+    "least_confidence": (0.44, _MEMORY_LOOP),
+    "entropy": (0.44, _MEMORY_LOOP),
 }
 
 
@@ -43,5 +45,7 @@ def report(project_id: str) -> dict:
         random_labels = round(labels / ratio)
         estimate = {"labels_used": labels, "random_would_need": random_labels,
                     "labels_saved": random_labels - labels, "ratio": ratio, "basis": basis}
+    labels = task_db.label_counts(project_id)
+    labels["audited"] = int(project.audit_n or 0)
     return {"project": project_id, "sampling": strategy, "completions": project.completions_count,
-            "curve": curve, "estimated_savings": estimate}
+            "labels": labels, "curve": curve, "estimated_savings": estimate}

@@ -21,27 +21,22 @@ Label Studio project (services/labelstudio_push.py); mode "preannotate" predicts
 without rescoring (`POST /predictions`). A message naming a `job` counts its leaf's task ids and
 stored predictions in that job once (store/jobs.py), which `GET /jobs` shows.
 
-Random-key backfill: tasks imported before the `random_key` attribute existed have no key, so they
-are missing from the sparse `pool` index and `next` never serves them. Every leaf (of a rescoring
-or of a backfill-only run, `start_backfill`) also reads its range's keyless tasks and gives each a
-key (its task id in a `sequential` project, uniform random otherwise) with one conditional write,
-putting it in the pool if no completion of it was ever started (`task_db.backfill_random_key`).
-A task that already has a key is never rewritten, so both are idempotent and can be re-run.
+Every leaf also runs the random-key migration on the tasks it read (services/migrations/random_keys.py):
+tasks imported before random keys existed come back from the same range query and get their key.
 """
 import logging
 import os
-import random
 
 from chalicelib.errors import ConflictError
 from chalicelib.ml import sampling
-from chalicelib.services import auto_labeling, labelstudio_push, prediction
+from chalicelib.services import auto_labeling, labelstudio_push, prediction, suspects
+from chalicelib.services.migrations import random_keys
 from chalicelib.store import dynamo, jobs, preannotations, queue
 from chalicelib.store import projects as project_db
 from chalicelib.store import tasks as task_db
 
 log = logging.getLogger("activelabel.services.rescoring")
 
-_random = random.SystemRandom()
 
 FANOUT = 10  # SendMessageBatch takes 10 entries
 CHUNK_ENV = "ACTIVELABEL_RESCORE_CHUNK"
@@ -65,11 +60,13 @@ def split(first: int, last: int, chunk: int, fanout: int = FANOUT) -> list[tuple
 
 
 def start(project_id: str, version: int, last_task_id: int, predict: bool = False) -> str | None:
-    """Queue the rescoring of the whole pool by `version` (and its pre-annotation when `predict`);
-    returns the job's id, or None when there is nothing to do."""
+    """Queue the rescoring of the whole pool by `version` (and its pre-annotation when `predict`),
+    and its suspects job (services/suspects.py) when the project asks for one; returns the
+    rescoring job's id, or None when there is nothing to rescore."""
     project = project_db.find_project(project_id)
     if project is None:
         return None
+    suspects.start(project, version)  # its own job on the rescore queue (ml.suspects)
     # a project that ever set ml.auto_label is rescored after each promotion, so that the new version
     # re-judges (or, when turned off, withdraws) the auto labels standing
     score = sampling.needs_model(project.settings.get("sampling")) or project.settings.get("auto_label") is not None
@@ -83,14 +80,34 @@ def start(project_id: str, version: int, last_task_id: int, predict: bool = Fals
     return job_id
 
 
-def start_preannotation(project_id: str) -> dict:
+def start_preannotation(project_id: str):
     """`POST /predictions`: a pre-annotation job of every unlabeled task by the active version."""
     project = project_db.get_project(project_id, consistent=True)
     if project.active_version is None:
         raise ConflictError(f"project {project_id} has no active model version to predict with; see /training",
                             "model_version")
-    version, last_task_id = project.active_version, project.task_seq
+    version = project.active_version
     job_id = f"preannotation-v{version}-{int(dynamo.now().timestamp() * 1000)}"
+    return _start_pass(project_id, job_id, version, project.task_seq)
+
+
+def start_move_preannotation(project_id: str, version: int, move: int) -> str:
+    """The pre-annotation pass of the pointer's move number `move` to `version` (rollback, pin).
+
+    Idempotent: the job is created once; a repeated call sends the fan-out again only while the job
+    has counted nothing yet (the first call may have stopped between creating the job and sending;
+    leaves are idempotent, so a second send costs work, never a wrong count)."""
+    job_id = f"preannotation-v{version}-a{move}"
+    existing = jobs.find(project_id, job_id)
+    if existing is not None and (existing.state != "running" or int(existing.done or 0) or int(existing.failed or 0)):
+        return job_id
+    last_task_id = int(existing.total) if existing is not None else project_db.get_project(
+        project_id, consistent=True).task_seq
+    _start_pass(project_id, job_id, version, last_task_id)
+    return job_id
+
+
+def _start_pass(project_id: str, job_id: str, version: int, last_task_id: int):
     job = jobs.start(project_id, job_id, "preannotation", last_task_id, f"v{version}")
     if last_task_id < 1:
         jobs.finish(project_id, job_id)
@@ -98,36 +115,6 @@ def start_preannotation(project_id: str) -> dict:
         queue.send_rescore_ranges(project_id, version, [(1, last_task_id)], chunk_size(), mode="preannotate",
                                   job=job_id, predict=True)
     return job
-
-
-def start_backfill(project_id: str) -> bool:
-    """Queue the random-key backfill of every task of the project; False when it has no tasks."""
-    project = project_db.find_project(project_id)
-    last_task_id = project.task_seq if project else 0
-    if last_task_id < 1:
-        return False
-    queue.send_rescore_ranges(project_id, 0, [(1, last_task_id)], chunk_size(), mode="backfill")
-    return True
-
-
-def backfill_random_keys(project_id: str, tasks: list, sequential: bool) -> tuple[list, int]:
-    """Give the keyless ones of `tasks` (read by `task_db.rescoring_tasks_in_range`) a random key.
-
-    Returns the tasks that are in the unlabeled pool (as read, or put there now) and the number of
-    keys written.
-    """
-    in_pool, written = [], 0
-    for task in tasks:
-        if task.random_key is None:
-            key = float(task.task_id) if sequential else _random.random()
-            outcome = task_db.backfill_random_key(project_id, int(task.task_id), key)
-            written += outcome is not None
-            # None: another delivery wrote the key first; scoring such a task is conditional on the pool
-            if outcome == "pool" or (outcome is None and not int(task.completion_seq or 0)):
-                in_pool.append(task)
-        elif task.pool_project is not None:
-            in_pool.append(task)
-    return in_pool, written
 
 
 def handle_request(project_id: str, version: int, first: int, last: int, chunk: int, mode: str = "rescore",
@@ -142,7 +129,8 @@ def handle_request(project_id: str, version: int, first: int, last: int, chunk: 
     predict = predict or mode == "preannotate"
     if with_model and project.active_version != version:
         if job:
-            jobs.finish(project_id, job, error=f"superseded: v{version} is no longer the active version")
+            jobs.finish(project_id, job, error=f"superseded: v{version} is no longer the active version",
+                        if_running=True)
         return "skipped:superseded"
     auto_on = mode == "rescore" and settings.get("auto_label") is not None
     score = mode == "rescore" and sampling.needs_model(settings.get("sampling"))
@@ -154,34 +142,27 @@ def handle_request(project_id: str, version: int, first: int, last: int, chunk: 
     read = (preannotations.tasks_in_range if predict and with_model else task_db.rescoring_tasks_in_range)(
         project_id, first, last)
     strategy = sampling.resolve(settings.get("sampling"))
-    tasks, backfilled = backfill_random_keys(project_id, read, sequential=strategy == "sequential")
+    tasks, backfilled = random_keys.key_keyless(project_id, read, sequential=strategy == "sequential")
     if not with_model:
         log.info("project %s: backfilled %s random keys in [%s, %s]", project_id, backfilled, first, last)
         return f"backfilled:{backfilled}"
     # scored: the pool; predicted: every task without a completion (the pool and more)
-    in_pool = {int(t.task_id) for t in tasks}
-    unlabeled = [t for t in read if not int(t.completion_seq or 0) or int(t.task_id) in in_pool] if predict else tasks
+    in_pool = {t.task_id for t in tasks}
+    unlabeled = [t for t in read if not t.completion_seq or t.task_id in in_pool] if predict else tasks
     written = stored = pushed = 0
     auto = {"labelled": 0, "withdrawn": 0}
-    # tasks an earlier version auto-labelled (off the pool): this version re-judges them
-    auto_held = [t for t in read if t.auto_project is not None and t.pool_project is None]
-    # earlier auto labels are re-judged even when auto-labelling was turned off (then withdrawn)
-    judged = tasks + auto_held if mode == "rescore" and (auto_on or auto_held) else []
-    in_unlabeled = {int(t.task_id) for t in unlabeled}
-    encoded = unlabeled + [t for t in judged if int(t.task_id) not in in_unlabeled]
+    auto_held = _auto_held(read) if mode == "rescore" else []
+    judged = tasks + auto_held if auto_on or auto_held else []  # whose auto label this version decides
+    in_unlabeled = {t.task_id for t in unlabeled}
+    encoded = unlabeled + [t for t in judged if t.task_id not in in_unlabeled]
     if encoded:
         model = prediction.load_version(project_id, version)
         if model is None:
             return "skipped:version record missing"
-        inputs = model.inputs([task.data for task in encoded])  # encoded once for every use below
-        row = {int(t.task_id): i for i, t in enumerate(encoded)}
-
-        def inputs_of(some: list):
-            return inputs if len(some) == len(encoded) else _take(inputs, [row[int(t.task_id)] for t in some])
-
+        inputs_of = _encode_once(model, encoded)
     if unlabeled:
         if score and tasks:
-            pooled = [t for t in unlabeled if int(t.task_id) in in_pool]
+            pooled = [t for t in unlabeled if t.task_id in in_pool]
             written = score_tasks(project_id, version, first, strategy, model, inputs_of(pooled), pooled)
         if predict:
             predictions = store_predictions(project_id, f"v{version}", model, inputs_of(unlabeled), unlabeled)
@@ -198,6 +179,23 @@ def handle_request(project_id: str, version: int, first: int, last: int, chunk: 
         f",auto:{auto['labelled']}" if auto["labelled"] or auto["withdrawn"] else "")
 
 
+def _auto_held(read: list) -> list:
+    """Tasks an earlier version auto-labelled (off the pool): this version re-judges them, even when
+    auto-labelling was turned off since (then withdrawn)."""
+    return [t for t in read if t.auto_project is not None and t.pool_project is None]
+
+
+def _encode_once(model, tasks: list):
+    """Encode `tasks` once; the function returned gives the encoded rows of any subset of them."""
+    inputs = model.inputs([task.data for task in tasks])
+    row = {t.task_id: i for i, t in enumerate(tasks)}
+
+    def inputs_of(some: list):
+        return inputs if len(some) == len(tasks) else _take(inputs, [row[t.task_id] for t in some])
+
+    return inputs_of
+
+
 def _take(X, rows: list[int]):
     """Rows of encoded inputs: a matrix (numpy, scipy sparse) or a list."""
     return X[rows] if hasattr(X, "shape") else [X[i] for i in rows]
@@ -206,9 +204,9 @@ def _take(X, rows: list[int]):
 def score_tasks(project_id: str, version: int, first: int, strategy: str, model, inputs, tasks: list) -> int:
     probabilities = model.predict_proba(inputs)
     embedding = sampling.feature_embedding(model, inputs) if strategy in sampling.EMBEDDING_STRATEGIES else None
-    scores = sampling.priorities(strategy, probabilities, task_ids=[int(t.task_id) for t in tasks],
+    scores = sampling.priorities(strategy, probabilities, task_ids=[t.task_id for t in tasks],
                                  embedding=embedding, seed=version * 1_000_003 + first)
-    return sum(task_db.store_score(project_id, int(t.task_id), float(s), version)
+    return sum(task_db.store_score(project_id, t.task_id, float(s), version)
                for t, s in zip(tasks, scores))
 
 
@@ -218,6 +216,6 @@ def store_predictions(project_id: str, model_version: str, model, inputs, tasks:
     for task, (label, score) in zip(tasks, model.scored(inputs)):
         prediction = {"result": model.result_items(label, score), "score": round(float(score), 6),
                       "model_version": model_version}
-        if preannotations.store_prediction(project_id, int(task.task_id), prediction):
-            stored[int(task.task_id)] = prediction
+        if preannotations.store_prediction(project_id, task.task_id, prediction):
+            stored[task.task_id] = prediction
     return stored

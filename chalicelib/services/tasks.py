@@ -85,5 +85,5 @@ def export(project_id: str):
         by_task.setdefault(int(completion.task_id), []).append(completion)
     for completions in by_task.values():
         completions.sort(key=lambda c: completion_order(c.completion_id))
-    tasks = [(t, by_task.get(int(t.task_id), [])) for t in task_db.iter_tasks(project_id)]
+    tasks = [(t, by_task.get(t.task_id, [])) for t in task_db.iter_tasks(project_id)]
     return project, tasks, dynamo.now()

@@ -65,7 +65,7 @@ def forward(project, seq: int) -> str:
     """Send a custom backend the accepted tasks (labelstudio/client.py). A backend that is down is
     retried through SQS; one that refuses finishes the request as failed."""
     project_id = project.project_id
-    accepted = [(task, completion_db.completions_of_task(project_id, int(task.task_id)))
+    accepted = [(task, completion_db.completions_of_task(project_id, task.task_id))
                 for task in task_db.accepted_tasks(project_id)]
     try:
         answer = client.backend_for(project).train(client.labelstudio_tasks(project, accepted))
@@ -140,7 +140,7 @@ def build_version(project, kind, target, accepted: list, extra: list, version: i
     """The compute of a training, between reading the accepted tasks and storing: split off the
     validation set, fit (metrics on the validation set), judge against the active version,
     calibrate auto-labelling, serialize (joblib and the numpy form). bench/train.py times this."""
-    fit_on, validation, held_out = validation_set.split(project.project_id, accepted, lambda t: int(t.task_id))
+    fit_on, validation, held_out = validation_set.split(project.project_id, accepted, lambda t: t.task_id)
     try:
         outcome = training.train(kind, target, [(t.data, t.consensus) for t in fit_on] + extra, seed=version,
                                  held_out=[(t.data, t.consensus) for t in validation])

@@ -9,6 +9,8 @@ import time
 
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain.records import Task
+from chalicelib.store import records
 from chalicelib.store.dynamo import conditional, connection
 from chalicelib.store.ledger import MARKER_TTL_SECONDS
 from chalicelib.store.models import LedgerModel, ProjectModel, TaskModel
@@ -59,7 +61,7 @@ def count_audit_once(project_id: str, task_id: int, agreed: bool) -> bool:
     return conditional(write)
 
 
-def auto_labelled_tasks(project_id: str) -> list[TaskModel]:
+def auto_labelled_tasks(project_id: str) -> list[Task]:
     """Tasks whose auto label stands in for a human one (a filtered Query of the project's tasks:
     training with `train_on_auto` only)."""
-    return list(TaskModel.query(project_id, filter_condition=TaskModel.auto_project.exists()))
+    return list(map(records.task, TaskModel.query(project_id, filter_condition=TaskModel.auto_project.exists())))

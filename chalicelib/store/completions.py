@@ -4,9 +4,11 @@ from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.domain import assignment
 from chalicelib.errors import ConflictError, NotFoundError, ValidationError
+from chalicelib.domain.records import Completion, Task
+from chalicelib.store import records
 from chalicelib.store.dynamo import conditional, now
 from chalicelib.store.models import CompletionModel, TaskModel
-from chalicelib.store.tasks import find_task, queue_actions, release_lock
+from chalicelib.store.tasks import find_task, queue_actions, release_lock, update_returning_task
 
 
 def completion_prefix(task_id: int) -> str:
@@ -14,7 +16,7 @@ def completion_prefix(task_id: int) -> str:
 
 
 def add_completion(project_id: str, task_id: int, completion: dict, max_per_task: int,
-                   completion_id: str | None = None) -> CompletionModel:
+                   completion_id: str | None = None) -> Completion:
     """Store a completion: a new one takes one of the task's `max_per_task` completion slots.
 
     The slot is taken by one conditional update (the task exists and has allocated fewer than
@@ -29,7 +31,7 @@ def add_completion(project_id: str, task_id: int, completion: dict, max_per_task
     if completion_id is not None and _completion_exists(project_id, completion_id):
         item = new_completion_item(project_id, task_id, completion_id, completion)
         item.save()
-        return item
+        return records.completion(item)
     annotator = completion.get("completed_by") or "unknown"
     # one completion per annotator and task through our API (a Label Studio annotation, which has
     # its own id, follows Label Studio's rules): one person cannot meet `overlap` alone
@@ -44,12 +46,11 @@ def add_completion(project_id: str, task_id: int, completion: dict, max_per_task
         item.save()
     if task.lock_owner == annotator:
         release_lock(project_id, task_id, annotator)
-    return item
+    return records.completion(item)
 
 
 def _take_completion_slot(project_id: str, task_id: int, annotator: str, max_per_task: int,
-                          once_per_annotator: bool = False) -> TaskModel:
-    task = TaskModel(project_id=project_id, task_id=task_id)
+                          once_per_annotator: bool = False) -> Task:
     condition = TaskModel.task_id.exists() & (TaskModel.completion_seq < max_per_task)
     if once_per_annotator:
         condition &= TaskModel.annotators.does_not_exist() | ~TaskModel.annotators.contains(annotator)
@@ -59,12 +60,13 @@ def _take_completion_slot(project_id: str, task_id: int, annotator: str, max_per
         *queue_actions(project_id, frozenset(), only=assignment.LEFT_ON_COMPLETION),
         TaskModel.auto_project.remove(),  # a human label wins over an auto label (kept for the audit)
     ]
-    if conditional(lambda: task.update(actions=actions, condition=condition)):
+    task = update_returning_task(project_id, task_id, actions, condition)
+    if task is not None:
         return task
     current = find_task(project_id, task_id)
     if current is None:
         raise NotFoundError(f"task {task_id} not found in project {project_id}", "task_id")
-    if once_per_annotator and annotator in (current.annotators or set()):
+    if once_per_annotator and annotator in current.annotators:
         raise ConflictError(f"{annotator!r} has already completed task {task_id}; delete that completion "
                             "to label it again", "completed_by")
     raise ValidationError("task_id", f"task {task_id} already has {max_per_task} completions (the limit)")
@@ -101,24 +103,24 @@ def new_completion_item(project_id: str, task_id: int, completion_id: str, compl
     )
 
 
-def completions_of_task(project_id: str, task_id: int) -> list[CompletionModel]:
-    return list(CompletionModel.query(
+def completions_of_task(project_id: str, task_id: int) -> list[Completion]:
+    return list(map(records.completion, CompletionModel.query(
         project_id,
         CompletionModel.completion_id.startswith(completion_prefix(task_id)),
         consistent_read=True,
-    ))
+    )))
 
 
 def iter_completions(project_id: str):
-    return CompletionModel.query(project_id)
+    return map(records.completion, CompletionModel.query(project_id))
 
 
 def delete_completion(project_id: str, completion_id: str) -> None:
     CompletionModel(project_id=project_id, completion_id=completion_id).delete()
 
 
-def get_completion(project_id: str, completion_id: str) -> CompletionModel:
+def get_completion(project_id: str, completion_id: str) -> Completion:
     try:
-        return CompletionModel.get(project_id, completion_id)
+        return records.completion(CompletionModel.get(project_id, completion_id))
     except DoesNotExist:
         raise NotFoundError(f"completion {completion_id!r} not found in project {project_id}", "completion_id")

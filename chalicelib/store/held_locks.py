@@ -8,8 +8,9 @@ the task itself: a completion or release makes it stale, never wrong.
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.store.dynamo import conditional
+from chalicelib.domain.records import Task
 from chalicelib.store.models import LedgerModel, TaskModel
-from chalicelib.store.tasks import not_done_by, wants_annotator
+from chalicelib.store.tasks import not_done_by, update_returning_task, wants_annotator
 
 
 def _key(project_id: str, annotator: str) -> tuple[str, str]:
@@ -34,13 +35,10 @@ def record(project_id: str, annotator: str, task_id: int, until: float, expected
         condition=condition))
 
 
-def renew(project_id: str, task_id: int, annotator: str, now_s: float, ttl_s: float) -> TaskModel | None:
+def renew(project_id: str, task_id: int, annotator: str, now_s: float, ttl_s: float) -> Task | None:
     """Extend `annotator`'s lock on a task they still hold (locked by them, unexpired, still open,
     not completed by them); the whole task as written, or None. A released task is not renewed: a
     skipped task is not served again to whoever skipped it."""
-    task = TaskModel(project_id=project_id, task_id=task_id)
     still_held = (TaskModel.lock_owner == annotator) & (TaskModel.lock_until >= now_s)
-    if conditional(lambda: task.update(actions=[TaskModel.lock_until.set(now_s + ttl_s)],
-                                       condition=still_held & wants_annotator() & not_done_by(annotator))):
-        return task
-    return None
+    return update_returning_task(project_id, task_id, [TaskModel.lock_until.set(now_s + ttl_s)],
+                                 still_held & wants_annotator() & not_done_by(annotator))

@@ -1,5 +1,5 @@
 """Jobs: what a project's background work is doing (training, rescoring, pre-annotation, Label
-Studio pull), shown by `GET /api/projects/{id}/jobs`.
+Studio pull, suspects), shown by `GET /api/projects/{id}/jobs`.
 
 One item per job in the ledger table (pk `jobs#<project>`, sk the job id), so no new table. Every
 write is idempotent under redelivery:
@@ -23,7 +23,7 @@ from chalicelib.store.dynamo import now
 from chalicelib.store.ledger import MARKER_TTL_SECONDS
 
 JOB_TTL_SECONDS = 90 * 24 * 3600
-KINDS = ("training", "rescoring", "preannotation", "rescoring+preannotation", "labelstudio_pull")
+KINDS = ("training", "rescoring", "preannotation", "rescoring+preannotation", "labelstudio_pull", "suspects")
 
 
 class JobModel(Model):
@@ -76,8 +76,9 @@ def start(project_id: str, job_id: str, kind: str, total: int, model_version: st
 
 
 def finish(project_id: str, job_id: str, error: str | None = None, done: int | None = None,
-           detail: dict | None = None, total: int | None = None) -> None:
-    """Mark the job succeeded (or failed with `error`); idempotent."""
+           detail: dict | None = None, total: int | None = None, if_running: bool = False) -> None:
+    """Mark the job succeeded (or failed with `error`); idempotent. `if_running`: only a job still
+    running (a redelivered message of a finished job leaves its outcome alone)."""
     _bind()
     actions = [JobModel.state.set("failed" if error else "succeeded"), JobModel.finished.set(now())]
     if detail is not None:
@@ -89,7 +90,8 @@ def finish(project_id: str, job_id: str, error: str | None = None, done: int | N
     if total is not None:
         actions.append(JobModel.total.set(total))
     try:
-        JobModel(pk=_pk(project_id), sk=job_id).update(actions=actions, condition=JobModel.sk.exists())
+        JobModel(pk=_pk(project_id), sk=job_id).update(
+            actions=actions, condition=JobModel.state == "running" if if_running else JobModel.sk.exists())
     except UpdateError as exc:
         if not _is_conditional_failure(exc):
             raise

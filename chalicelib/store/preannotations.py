@@ -1,6 +1,8 @@
 """Stored predictions of the active model (pre-annotation): one per task that no human has
 started to complete, kept in the task's `preannotation` attribute, apart from the predictions a
 user imported with the task (`predictions`). The export lists both."""
+from chalicelib.domain.records import Task
+from chalicelib.store import records
 from chalicelib.store.models import TaskModel
 from chalicelib.store.tasks import RESCORING_ATTRIBUTES, _update_task
 
@@ -16,15 +18,15 @@ def store_prediction(project_id: str, task_id: int, prediction: dict) -> bool:
                         TaskModel.task_id.exists() & _no_completion())
 
 
-def tasks_in_range(project_id: str, first: int, last: int) -> list[TaskModel]:
+def tasks_in_range(project_id: str, first: int, last: int) -> list[Task]:
     """What a leaf that predicts reads: the tasks rescoring reads (`tasks.rescoring_tasks_in_range`:
     the unlabeled pool and keyless tasks) and every other task without a completion (e.g. one that came
     from Label Studio, whose pool membership the stream decides). One bounded range query."""
-    return list(TaskModel.query(
+    return list(map(records.task, TaskModel.query(
         project_id, TaskModel.task_id.between(first, last),
         filter_condition=TaskModel.pool_project.exists() | TaskModel.random_key.does_not_exist() | _no_completion(),
         attributes_to_get=RESCORING_ATTRIBUTES,
-    ))
+    )))
 
 
 def ls_task_ids(project_id: str, task_ids: list[int]) -> dict[int, int]:

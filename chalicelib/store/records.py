@@ -1,11 +1,13 @@
 """Database items -> the plain records of domain/records.py: the one mapping of a project's
-attributes to its counters, merged settings and model pointer, and of a model-version item to its
-pointer."""
+attributes to its counters, merged settings and model pointer, of a model-version item to its
+pointer, and of task and completion items to their records."""
 from chalicelib import config
-from chalicelib.domain.records import ModelPointer, ModelVersion, Project, Token
+from dataclasses import fields
+
+from chalicelib.domain.records import Completion, ModelPointer, ModelVersion, Project, Task, Token
 from chalicelib.domain.settings import DEFAULTS
 from chalicelib.domain.training_state import TrainingCounters
-from chalicelib.store.models import ModelVersionModel, ProjectModel, TokenModel
+from chalicelib.store.models import CompletionModel, ModelVersionModel, ProjectModel, TaskModel, TokenModel
 
 
 def _int(value, default=0) -> int | None:
@@ -45,6 +47,7 @@ def project(item: ProjectModel) -> Project:
         active_version=_int(item.active_version, None), model_version=item.model_version, model=pointer,
         ls_link=item.ls_link, stream_errors=item.stream_errors,
         audit_n=_int(item.audit_n), audit_correct=_int(item.audit_correct),
+        activation_seq=_int(item.activation_seq), activation_version=_int(item.activation_version, None),
     )
 
 
@@ -66,3 +69,29 @@ def model_version(item: ModelVersionModel) -> ModelVersion:
 def token(item: TokenModel) -> Token:
     return Token(token_id=item.token_id, secret_sha256=item.secret_sha256, name=item.name, role=item.role,
                  projects=item.projects, created_at=item.created_at, created_by=item.created_by)
+
+
+_TASK_FIELDS = [f.name for f in fields(Task) if f.name not in ("project_id", "task_id")]
+
+
+def task(item: TaskModel) -> Task:
+    """An item read in full or through a projection: absent attributes keep the record's defaults."""
+    values = {}
+    for name in _TASK_FIELDS:
+        value = getattr(item, name, None)
+        if value is not None:
+            values[name] = value
+    if "annotators" in values:
+        values["annotators"] = frozenset(values["annotators"])
+    for name in ("completion_seq", "label_rev", "n_completions", "score_version", "auto_version", "suspect_version"):
+        if name in values:
+            values[name] = int(values[name])
+    return Task(project_id=item.project_id, task_id=int(item.task_id), **values)
+
+
+def completion(item: CompletionModel) -> Completion:
+    return Completion(
+        project_id=item.project_id, completion_id=item.completion_id, task_id=int(item.task_id),
+        result=item.result if item.result is not None else [], completed_by=item.completed_by,
+        created_at=item.created_at, updated_at=item.updated_at, recorded_by=item.recorded_by,
+        was_cancelled=bool(item.was_cancelled), ground_truth=bool(item.ground_truth), lead_time=item.lead_time)

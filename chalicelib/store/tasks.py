@@ -8,41 +8,63 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain import assignment
+from chalicelib.domain.records import Task
 from chalicelib.errors import NotFoundError
 from chalicelib.store.dynamo import conditional, connection, decode_cursor, page
+from chalicelib.store import records
 from chalicelib.store.models import ProjectModel, TaskModel
 
 
-def get_task(project_id: str, task_id: int) -> TaskModel:
+def get_task(project_id: str, task_id: int) -> Task:
     try:
-        return TaskModel.get(project_id, task_id)
+        return records.task(TaskModel.get(project_id, task_id))
     except DoesNotExist:
         raise NotFoundError(f"task {task_id} not found in project {project_id}", "task_id")
 
 
-def find_task(project_id: str, task_id: int) -> TaskModel | None:
+def find_task(project_id: str, task_id: int) -> Task | None:
     try:
-        return TaskModel.get(project_id, task_id, consistent_read=True)
+        return records.task(TaskModel.get(project_id, task_id, consistent_read=True))
     except DoesNotExist:
         return None
 
 
 def list_tasks(project_id: str, limit: int, cursor: str | None):
-    return page(TaskModel.query(project_id, limit=limit, last_evaluated_key=decode_cursor(cursor)), limit)
+    return page(TaskModel.query(project_id, limit=limit, last_evaluated_key=decode_cursor(cursor)), limit,
+                records.task)
 
 
 def iter_tasks(project_id: str):
-    return TaskModel.query(project_id)
+    return map(records.task, TaskModel.query(project_id))
+
+
+COUNTED_ATTRIBUTES = ["task_id", "accepted", "auto_project", "suspect_project"]
+
+
+def label_counts(project_id: str) -> dict:
+    """How the project's tasks are labelled: {"total", "human" (accepted from people's completions),
+    "auto" (a standing auto label), "suspect", "left" (neither)}. One paginated Query of the
+    project's tasks (a few attributes back, but DynamoDB reads whole items: cost grows with the
+    project, so only the on-demand report calls it)."""
+    counts = {"total": 0, "human": 0, "auto": 0, "suspect": 0, "left": 0}
+    for task in TaskModel.query(project_id, attributes_to_get=COUNTED_ATTRIBUTES):
+        counts["total"] += 1
+        human, auto = bool(task.accepted), task.auto_project is not None
+        counts["human"] += human
+        counts["auto"] += auto and not human
+        counts["suspect"] += task.suspect_project is not None
+        counts["left"] += not human and not auto
+    return counts
 
 
 def accepted_tasks(project_id: str):
     """The accepted tasks, from the sparse `accepted` index (no scan of the pool)."""
-    return TaskModel.accepted_index.query(project_id)
+    return map(records.task, TaskModel.accepted_index.query(project_id))
 
 
-def apply_task_label_state(task: TaskModel, state, label_changed: bool, queues: frozenset) -> bool:
+def apply_task_label_state(task: Task, state, label_changed: bool, queues: frozenset) -> bool:
     """Store the task's new agreement/acceptance and its queues (domain.assignment.queues_of), and
-    move the project's counters with it.
+    move the project's counters with it. A suspect mark is removed: the task has been re-judged.
 
     Optimistic: succeeds only if the task's `label_rev` is still the one read. Returns False on
     a lost race (the caller re-reads and recomputes).
@@ -61,6 +83,9 @@ def apply_task_label_state(task: TaskModel, state, label_changed: bool, queues: 
     else:
         task_actions += [TaskModel.consensus.remove(), TaskModel.accepted_project.remove()]
     task_actions += queue_actions(task.project_id, queues)
+    if task.suspect_project is not None:  # re-judged by people: no longer a suspect (store/suspects.py)
+        task_actions += [TaskModel.suspect.remove(), TaskModel.suspect_version.remove(),
+                         TaskModel.suspect_project.remove(), TaskModel.suspect_rank.remove()]
     condition = TaskModel.label_rev == int(task.label_rev or 0)
     project_actions = []
     if accepted_delta:
@@ -88,7 +113,7 @@ def queue_actions(project_id: str, queues: frozenset, only=assignment.QUEUES) ->
     return [QUEUE_ATTRIBUTES[q].set(project_id) if q in queues else QUEUE_ATTRIBUTES[q].remove() for q in only]
 
 
-def queues_of_task(task: TaskModel) -> frozenset:
+def queues_of_task(task: Task) -> frozenset:
     """The queues a stored task is in (the index attributes it holds)."""
     return frozenset(q for q, attribute in QUEUE_ATTRIBUTES.items() if getattr(task, attribute.attr_name) is not None)
 
@@ -120,18 +145,23 @@ def queue_candidates(index: str, project_id: str, annotator: str, now_s: float, 
         project_id, filter_condition=_open_for(annotator, now_s),
         last_evaluated_key=start_key, page_size=limit)
     page = next(result.page_iter)  # exactly one request: the iterator would fetch on past filtered items
-    tasks = [TaskModel.from_raw_data(item) for item in page.get("Items", [])]
+    tasks = [records.task(TaskModel.from_raw_data(item)) for item in page.get("Items", [])]
     return tasks, result.page_iter.last_evaluated_key
 
 
-def lock_task(task: TaskModel, annotator: str, now_s: float, ttl_s: float) -> bool:
-    """Lock `task` for `annotator` until now + ttl, if nobody else holds it, the annotator has not
-    done it, and it is still waiting for an annotator (conditional write: one winner). On success
-    `task` holds the whole item as written (the update returns ALL_NEW)."""
-    return conditional(lambda: task.update(
-        actions=[TaskModel.lock_owner.set(annotator), TaskModel.lock_until.set(now_s + ttl_s)],
-        condition=_open_for(annotator, now_s) & wants_annotator(),
-    ))
+def lock_task(project_id: str, task_id: int, annotator: str, now_s: float, ttl_s: float) -> Task | None:
+    """Lock a task for `annotator` until now + ttl, if nobody else holds it, the annotator has not
+    done it, and it is still waiting for an annotator (conditional write: one winner). The whole
+    task as written (the update returns ALL_NEW), or None when the condition failed."""
+    return update_returning_task(
+        project_id, task_id, [TaskModel.lock_owner.set(annotator), TaskModel.lock_until.set(now_s + ttl_s)],
+        _open_for(annotator, now_s) & wants_annotator())
+
+
+def update_returning_task(project_id: str, task_id: int, actions: list, condition) -> Task | None:
+    """One conditional UpdateItem; the task as written, or None when `condition` failed."""
+    item = TaskModel(project_id=project_id, task_id=task_id)
+    return records.task(item) if conditional(lambda: item.update(actions=actions, condition=condition)) else None
 
 
 def release_lock(project_id: str, task_id: int, owner: str) -> bool:
@@ -145,7 +175,7 @@ RESCORING_ATTRIBUTES = ["task_id", "data", "random_key", "pool_project", "comple
                         "auto_version"]
 
 
-def rescoring_tasks_in_range(project_id: str, first: int, last: int) -> list[TaskModel]:
+def rescoring_tasks_in_range(project_id: str, first: int, last: int) -> list[Task]:
     """Tasks with ids in [first, last] that are in the unlabeled pool, stand auto-labelled
     (services/auto_labeling.py) or have no random key yet (imported before random keys existed,
     see `backfill_random_key`).
@@ -153,12 +183,12 @@ def rescoring_tasks_in_range(project_id: str, first: int, last: int) -> list[Tas
     One bounded range query: a key condition on the table's sort key, so DynamoDB reads only the
     range; only the attributes rescoring uses come back.
     """
-    return list(TaskModel.query(
+    return list(map(records.task, TaskModel.query(
         project_id, TaskModel.task_id.between(first, last),
         filter_condition=(TaskModel.pool_project.exists() | TaskModel.auto_project.exists()
                           | TaskModel.random_key.does_not_exist()),
         attributes_to_get=RESCORING_ATTRIBUTES,
-    ))
+    )))
 
 
 def _update_task(project_id: str, task_id: int, actions: list, condition) -> bool:

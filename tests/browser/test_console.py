@@ -4,7 +4,8 @@ Selenium) against the local stack: one browser session walks the whole flow a te
 A new admin signs in with a token, creates a Text + Choices project, sees only the models that fit,
 gets the API's error at the threshold field, imports tasks (one of them an HTML payload that must
 render as text), labels through the API, watches the training panel reach a promoted version with
-its metrics and learning curve, tries a prediction, adds a custom model (a fake ML backend on
+its metrics and learning curve, rolls back to the first version and sees its pre-annotation job's
+progress and the pin, tries a prediction, adds a custom model (a fake ML backend on
 loopback) and sees its health, creates a reader token; the reader then finds every control disabled.
 
 Screenshots go to a temporary directory, or to $ACTIVELABEL_CONSOLE_SCREENSHOTS (`make
@@ -299,6 +300,25 @@ def test_console_flow(stack, driver, shots):
                       what="a third model version")
     assert admin_call(stack, "GET", f"/api/projects/{project_id}/training")["model_version"] == third
     print(f"\ntraining states the panel showed: {' -> '.join(states)}")
+
+    # ---- versions' status and the jobs: "Make active" rolls back to the first version, whose
+    # pre-annotation job shows with its progress; a pin shows on its row
+    assert "promoted" in page.wait(lambda: page.text(f'#versions tr[data-version="{second}"] td.status-cell'),
+                                   what="the second version's status")
+    page.wait(lambda: page.one(f'#versions tr[data-version="{first}"] button.make-active').click() or True,
+              what="Make active")
+    page.wait(lambda: active_version() == first, timeout=40, what="the first version active again")
+    job = f"preannotation-{first}-a1"
+    progress = page.wait(lambda: page.text(f'#jobs tr[data-job="{job}"][data-state="succeeded"] td.progress-cell'),
+                         timeout=40, what="the rollback's pre-annotation job, done")
+    unlabeled = len(TEXTS) - len(labeled)
+    assert progress.strip() == f"{len(TEXTS)} / {len(TEXTS)}", progress
+    assert f"{unlabeled} stored" in page.text(f'#jobs tr[data-job="{job}"]')
+    assert page.all("#jobs tr[data-job^='training']") and page.all("#jobs progress")
+    admin_call(stack, "PUT", f"/api/projects/{project_id}/ml", {"pinned_version": int(first.lstrip("v"))})
+    page.wait(lambda: "pinned" in page.text(f'#versions tr[data-version="{first}"] td.status-cell'), what="the pin")
+    page.shot("05b-versions-and-jobs")
+    admin_call(stack, "PUT", f"/api/projects/{project_id}/ml", {"pinned_version": None})
 
     page.go(f"#/projects/{project_id}/tasks")
     page.panel("tasks")

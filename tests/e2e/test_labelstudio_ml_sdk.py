@@ -12,7 +12,8 @@ import pytest
 import requests
 
 from tests.conftest import ROOT
-from tests.functional.helpers import balanced_rows, complete, import_texts, make_project, training
+from tests.functional.helpers import (
+    balanced_rows, complete_rows, import_texts, make_project, training)
 
 LSML_PYTHON = ROOT / ".venv-lsml" / "bin" / "python"
 pytestmark = pytest.mark.skipif(not LSML_PYTHON.exists(), reason="needs .venv-lsml (make e2e-labelstudio)")
@@ -59,8 +60,7 @@ def test_sdk_backend_predicts_and_trains_as_a_custom_model(api, pump, sdk_backen
     assert all(r["model_version"] == before["model_version"] for r in before["results"])
 
     rows = balanced_rows(6, seed=31) + [{"text": "URGENT reward waiting, claim it", "label": "spam"}]
-    for task_id, row in zip(import_texts(api, project_id, rows), rows):
-        complete(api, project_id, task_id, row["label"])
+    complete_rows(api, project_id, import_texts(api, project_id, rows), rows)
     pump.drain()
     state = training(api, project_id)
     assert state["state"] == "idle" and not state["last_error"], state
@@ -76,8 +76,7 @@ def test_sdk_backend_in_webhook_mode_gets_its_training_event(api, pump, sdk_back
     url, fit_log = sdk_backend
     project_id = make_project(api, min_completions=3, model="custom", custom_backend={"url": url})
     rows = balanced_rows(3, seed=32)
-    for task_id, row in zip(import_texts(api, project_id, rows), rows):
-        complete(api, project_id, task_id, row["label"])
+    complete_rows(api, project_id, import_texts(api, project_id, rows), rows)
     pump.drain()
     assert training(api, project_id)["last_error"] is None
     for _ in range(50):  # the SDK runs fit() in a forked process after answering

@@ -20,6 +20,20 @@ def complete(api, project_id, task_id, label, annotator="ann-1"):
     return answer.json
 
 
+def complete_rows(api, project_id, task_ids, rows):
+    """Complete each task with its row's true label (one annotator)."""
+    for task_id, row in zip(task_ids, rows):
+        complete(api, project_id, task_id, row["label"])
+
+
+def poll_until(pump, fault, rounds=10):
+    """Deliver events one poll at a time until `fault` (tests/faults.py) has fired, at most `rounds` polls."""
+    for _ in range(rounds):
+        pump.poll_once()
+        if fault.fired:
+            break
+
+
 def label_both_classes(api, project_id, ids, rows, n=10, annotator="alice"):
     """Complete `n` tasks with their true labels, half spam and half ham, so the first training always
     sees both classes (`next`'s first batch is a random draw: 10 of a third-spam pool are all ham

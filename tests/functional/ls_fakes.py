@@ -4,6 +4,7 @@ import json
 import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -62,8 +63,10 @@ def serving(server: FakeServer):
 
 
 class FakeLabelStudio(FakeServer):
-    """Serves `GET /api/projects/<n>/export` and `POST /api/projects/<n>/import/predictions` (kept in
-    `predictions`) with `Authorization: Token <token>` only."""
+    """Serves `GET /api/projects/<n>/export`, `POST /api/projects/<n>/import/predictions` (kept in
+    `predictions`) and the Data Manager's `GET /api/tasks?project=<n>&query=...` (the filters the push
+    uses: an id range and a model-version substring, as Label Studio 1.23 applies them; paged) with
+    `Authorization: Token <token>` only."""
 
     def __init__(self, token: str, exports: dict):
         super().__init__()
@@ -80,7 +83,31 @@ class FakeLabelStudio(FakeServer):
             if method == "POST" and path == f"/api/projects/{number}/import/predictions":
                 self.predictions += body
                 return 201, {"created": len(body)}
+            if method == "GET" and path.startswith("/api/tasks?"):
+                params = {k: v[0] for k, v in parse_qs(urlsplit(path).query).items()}
+                if params.get("project") == number:
+                    return self._task_list(tasks, params)
         return 404, {"detail": "Not found."}
+
+    def _task_list(self, tasks, params):
+        predictions = {}
+        for prediction in [p | {"task": t["id"]} for t in tasks for p in t.get("predictions") or []] \
+                + self.predictions:
+            predictions.setdefault(prediction["task"], []).append(prediction)
+        selected = [{"id": t["id"], "data": t["data"], "predictions": predictions.get(t["id"], [])} for t in tasks]
+        for item in json.loads(params.get("query") or "{}").get("filters", {}).get("items", []):
+            if item["filter"] == "filter:tasks:id" and item["operator"] == "in":
+                low, high = item["value"]["min"], item["value"]["max"]
+                selected = [t for t in selected if low <= t["id"] <= high]
+            elif item["filter"] == "filter:tasks:predictions_model_versions" and item["operator"] == "contains":
+                selected = [t for t in selected if any(v in (p.get("model_version") or "") for v in item["value"]
+                                                       for p in t["predictions"])]
+            else:
+                return 400, {"detail": f"the fake does not filter {item}"}
+        size, page = int(params.get("page_size", 100)), int(params.get("page", 1))
+        if page > 1 and (page - 1) * size >= len(selected):
+            return 404, {"detail": "Invalid page."}
+        return 200, {"tasks": selected[(page - 1) * size:page * size], "total": len(selected)}
 
 
 def keyword_label(text: str) -> str:

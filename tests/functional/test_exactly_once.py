@@ -1,15 +1,15 @@
 """At-least-once delivery: replayed stream batches and train messages change nothing."""
 import copy
 
-from tests.functional.helpers import balanced_rows, complete, import_texts, make_project, snapshot, training
+from tests.functional.helpers import (
+    balanced_rows, complete, complete_rows, import_texts, make_project, snapshot, training)
 
 
 def run_loop(api, pump, n_complete=24, min_completions=20):
     rows = balanced_rows(40)
     project_id = make_project(api, min_completions=min_completions, agreement_threshold=0.6, retrain_every=100)
     task_ids = import_texts(api, project_id, rows)
-    for task_id, row in zip(task_ids[:n_complete], rows[:n_complete]):
-        complete(api, project_id, task_id, row["label"])
+    complete_rows(api, project_id, task_ids[:n_complete], rows[:n_complete])
     # one disagreement and one deletion, so REMOVE and rejected tasks are replayed too
     complete(api, project_id, task_ids[30], "spam", "a")
     complete(api, project_id, task_ids[30], "ham", "b")

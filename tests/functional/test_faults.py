@@ -11,7 +11,8 @@ import pytest
 from chalicelib.events import completion_stream, schedule
 from chalicelib.services import task_state
 from tests.faults import FaultInjector, batch_writes, transact_touches, update_sets
-from tests.functional.helpers import balanced_rows, complete, import_texts, make_project, snapshot, training
+from tests.functional.helpers import (
+    balanced_rows, complete, complete_rows, import_texts, make_project, poll_until, snapshot, training)
 from tests.functional.test_training_faults import predict_one, trained_project
 
 THROTTLED = "ProvisionedThroughputExceededException"
@@ -29,8 +30,7 @@ def label_some(api, pump, n_tasks=14):
     rows = balanced_rows(n_tasks)
     project_id = make_project(api, min_completions=100, agreement_threshold=0.6)
     task_ids = import_texts(api, project_id, rows)
-    for task_id, row in zip(task_ids[:10], rows[:10]):
-        complete(api, project_id, task_id, row["label"])
+    complete_rows(api, project_id, task_ids[:10], rows[:10])
     complete(api, project_id, task_ids[10], "spam", "a")
     complete(api, project_id, task_ids[10], "ham", "b")
     deleted = complete(api, project_id, task_ids[11], "ham")
@@ -106,12 +106,8 @@ def test_a_duplicate_delivery_racing_the_first_counts_once(api, pump, faults):
 def test_sqs_send_failure_is_visible_and_the_redelivered_record_sends_it(api, pump, faults):
     project_id, task_ids, rows = trained_project(api, pump)
     send = faults.inject("sqs", "SendMessage", code="ServiceUnavailable", status=503, times=1)
-    for task_id, row in zip(task_ids[24:29], rows[24:29]):
-        complete(api, project_id, task_id, row["label"])
-    for _ in range(10):
-        pump.poll_once()
-        if send.fired:
-            break
+    complete_rows(api, project_id, task_ids[24:29], rows[24:29])
+    poll_until(pump, send)
     state = training(api, project_id)
     assert state["state"] == "queued" and "could not queue training request 2" in state["last_error"], state
     assert state["model_version"] == "v1"
@@ -125,12 +121,8 @@ def test_sqs_send_failure_is_visible_and_the_redelivered_record_sends_it(api, pu
 def test_throttled_promotion_keeps_the_old_model_and_the_retry_promotes(api, pump, faults):
     project_id, task_ids, rows = trained_project(api, pump)
     promote = faults.inject("dynamodb", "UpdateItem", code=THROTTLED, times=1, when=update_sets("active_version"))
-    for task_id, row in zip(task_ids[24:29], rows[24:29]):
-        complete(api, project_id, task_id, row["label"])
-    for _ in range(10):
-        pump.poll_once()
-        if promote.fired:
-            break
+    complete_rows(api, project_id, task_ids[24:29], rows[24:29])
+    poll_until(pump, promote)
     state = training(api, project_id)
     assert state["state"] == "failed" and THROTTLED in state["last_error"], state
     assert predict_one(api, project_id).json["results"][0]["model_version"] == "v1"
@@ -188,8 +180,7 @@ def test_the_schedule_survives_a_failing_project_and_resends_next_time(api, pump
     projects = []
     for _ in range(2):
         project_id = make_project(api, min_completions=100, retrain_every=1000)
-        for task_id, row in zip(import_texts(api, project_id, rows), rows):
-            complete(api, project_id, task_id, row["label"])
+        complete_rows(api, project_id, import_texts(api, project_id, rows), rows)
         projects.append(project_id)
     pump.drain()
     for project_id in projects:  # now due, for the schedule only (the stream has gone quiet)

@@ -2,7 +2,8 @@
 loopback (tests/functional/ls_fakes.py) stand in for label-studio-ml backends, current and old."""
 from activelabel_client.datasets import SMS_LABEL_CONFIG
 
-from tests.functional.helpers import balanced_rows, complete, import_texts, make_project, training
+from tests.functional.helpers import (
+    balanced_rows, complete_rows, import_texts, make_project, training)
 from tests.functional.ls_fakes import FakeMLBackend, NotAnMLBackend, keyword_label, serving
 
 
@@ -64,8 +65,7 @@ def test_predictions_in_batches_and_training_forwarded_by_webhook(api, pump):
         assert [len(body["tasks"]) for m, p, _, body in backend.calls if p == "/predict"] == [100, 30]
 
         task_ids = import_texts(api, project_id, rows[:5])
-        for task_id, row in zip(task_ids, rows):
-            complete(api, project_id, task_id, row["label"])
+        complete_rows(api, project_id, task_ids, rows)
         pump.drain()
         assert backend.trained == 1
         sent = backend.train_bodies[0]
@@ -88,8 +88,7 @@ def test_an_old_backend_untrained_then_trained_through_legacy_train(api, pump):
         assert all(r["model_version"] == "kw-0" and r["result"] for r in first["results"])
 
         task_ids = import_texts(api, project_id, rows[:4])
-        for task_id, row in zip(task_ids, rows):
-            complete(api, project_id, task_id, row["label"])
+        complete_rows(api, project_id, task_ids, rows)
         pump.drain()
         assert backend.trained == 1
         body = backend.train_bodies[0]
@@ -106,8 +105,7 @@ def test_a_backend_that_goes_down_is_a_502_and_training_is_retried(api, pump):
     answer = api.post(f"/api/projects/{project_id}/predict", {"samples": [{"text": "hi"}]})
     assert answer.status_code == 502 and answer.json["Code"] == "BadGatewayError"
     rows = balanced_rows(2, seed=13)
-    for task_id, row in zip(import_texts(api, project_id, rows), rows):
-        complete(api, project_id, task_id, row["label"])
+    complete_rows(api, project_id, import_texts(api, project_id, rows), rows)
     pump.drain()
     state = training(api, project_id)
     assert "custom backend" in (state["last_error"] or ""), state

@@ -92,7 +92,7 @@ def test_champion_challenger_rollback_and_pin(api, pump):
                     headers=ls).json == {"model_version": "v3"}
     answer = api.put(f"/api/projects/{project_id}/model-versions/v1/active")
     assert answer.status_code == 200 and answer.json == {"model_version": "v1", "previous": "v3",
-                                                         "pinned_version": None}, answer.json
+                                                         "pinned_version": None, "preannotation_job": None}, answer.json
     assert predicted_version(api, project_id) == "v1"
     assert api.post("/ls/setup", {"project": "5.1700000000", "schema": SMS_LABEL_CONFIG},
                     headers=ls).json == {"model_version": "v1"}
@@ -187,3 +187,93 @@ def test_promotion_pre_annotates_the_project_as_a_job(api, pump, monkeypatch):
     assert api.get(f"/api/projects/{project_id}/jobs/{started.json['id']}").json == again
     assert stored_predictions() == stored
     assert api.get(f"/api/projects/{project_id}/jobs/nope").status_code == 404
+
+
+def test_rollback_and_pin_pre_annotate_the_project_once(api, pump, monkeypatch):
+    """A move by hand (rollback, pin) starts its own pre-annotation pass, a job named after the
+    move; a retried request, a request that stopped before the pass was sent, and redelivered
+    messages all end with one pass counted once."""
+    from chalicelib.services import rescoring
+    from chalicelib.store import model_registry, training as training_db
+    from tests.functional.helpers import import_texts, label_both_classes
+
+    monkeypatch.setenv(rescoring.CHUNK_ENV, "20")
+    project_id = make_project(api, min_completions=10, retrain_every=100_000, promotion="always")
+    rows = balanced_rows(30)
+    labeled = label_both_classes(api, project_id, import_texts(api, project_id, rows), rows)
+    pump.drain()
+    train_now(api, pump, project_id)
+    assert training(api, project_id)["model_version"] == "v2"
+
+    def jobs():
+        return {job["id"]: job for job in api.get(f"/api/projects/{project_id}/jobs").json["jobs"]}
+
+    def stored_versions():
+        tasks = api.get(f"/api/projects/{project_id}/export").json["tasks"]
+        return {t["id"]: [p["model_version"] for p in t["predictions"]] for t in tasks}
+
+    assert sorted(map(tuple, stored_versions().values())) == [()] * 10 + [("v2",)] * 20
+
+    # rollback: one pre-annotation job of v1, visible in /jobs, brings v1's predictions back
+    answer = api.put(f"/api/projects/{project_id}/model-versions/v1/active")
+    assert answer.status_code == 200 and answer.json["preannotation_job"] == "preannotation-v1-a1", answer.json
+    assert jobs()["preannotation-v1-a1"]["state"] == "running"
+    pump.drain()
+    job = jobs()["preannotation-v1-a1"]
+    assert (job["kind"], job["state"], job["total"], job["done"], job["predictions_stored"], job["model_version"]) \
+        == ("preannotation", "succeeded", 30, 30, 20, "v1"), job
+    stored = stored_versions()
+    assert sorted(i for i, v in stored.items() if v == ["v1"]) == sorted(set(stored) - {int(i) for i in labeled})
+
+    # a retried PUT (the version is active already): the same job, nothing sent again
+    sent = pump.delivered["rescore_worker"]
+    before = jobs()
+    again = api.put(f"/api/projects/{project_id}/model-versions/v1/active")
+    assert again.status_code == 200 and again.json["preannotation_job"] == "preannotation-v1-a1", again.json
+    pump.drain()
+    assert jobs() == before and pump.delivered["rescore_worker"] == sent
+    # redelivered messages of the pass count and write nothing twice
+    for batch in pump.delivered_sqs_batches:
+        if "rescore" in batch["Records"][0]["eventSourceARN"]:
+            pump.invoke("rescore_worker", batch)
+    pump.drain()
+    assert jobs() == before and stored_versions() == stored
+
+    # a request that stopped after moving the pointer, before the pass: its retry starts the pass
+    model_registry.activate(project_id, training_db.get_model_version(project_id, 2))
+    assert predicted_version(api, project_id) == "v2" and "preannotation-v2-a2" not in jobs()
+    answer = api.put(f"/api/projects/{project_id}/model-versions/2/active")
+    assert answer.json["preannotation_job"] == "preannotation-v2-a2", answer.json
+    pump.drain()
+    assert jobs()["preannotation-v2-a2"]["state"] == "succeeded"
+    assert sum(v == ["v2"] for v in stored_versions().values()) == 20
+
+    # a pin that changes the active version is a move too: v1's pass; a retried PUT adds nothing
+    assert api.put(f"/api/projects/{project_id}/ml", {"pinned_version": 1}).status_code == 200
+    pump.drain()
+    job = jobs()["preannotation-v1-a3"]
+    assert (job["state"], job["done"], job["predictions_stored"]) == ("succeeded", 30, 20), job
+    before = jobs()
+    assert api.put(f"/api/projects/{project_id}/ml", {"pinned_version": 1}).status_code == 200
+    pump.drain()
+    assert jobs() == before and sum(v == ["v1"] for v in stored_versions().values()) == 20
+
+    # a pin request that stopped after storing the pin and moving the pointer: another settings
+    # change starts nothing; the retried pin request sends the move's pass
+    from chalicelib.store import projects as project_db
+
+    ml = api.get(f"/api/projects/{project_id}/ml").json
+    project_db.update_project(project_id, ml={**ml, "pinned_version": 2})
+    model_registry.activate(project_id, training_db.get_model_version(project_id, 2))
+    assert api.put(f"/api/projects/{project_id}/ml", {"min_completions": 10}).status_code == 200
+    assert "preannotation-v2-a4" not in jobs()
+    assert api.put(f"/api/projects/{project_id}/ml", {"pinned_version": 2}).status_code == 200
+    pump.drain()
+    assert jobs()["preannotation-v2-a4"]["state"] == "succeeded"
+
+    # ml.preannotate off: a move starts no pass
+    assert api.put(f"/api/projects/{project_id}/ml", {"preannotate": False, "pinned_version": None}).status_code == 200
+    before = jobs()
+    answer = api.put(f"/api/projects/{project_id}/model-versions/v1/active")
+    assert answer.status_code == 200 and answer.json["preannotation_job"] is None, answer.json
+    assert predicted_version(api, project_id) == "v1" and set(jobs()) == set(before)

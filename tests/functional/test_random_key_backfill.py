@@ -1,4 +1,4 @@
-"""Random-key backfill of tasks imported before `random_key` existed (events/rescoring.py).
+"""Random-key backfill of tasks imported before `random_key` existed (services/migrations/random_keys.py).
 
 Such tasks have neither `random_key` nor `pool_project`, so the sparse `pool` index misses them and
 `GET /next` never serves them. The tests make tasks keyless as they were stored then.
@@ -9,6 +9,7 @@ import pytest
 
 from chalicelib.events.rescoring import main as backfill_main
 from chalicelib.services import rescoring
+from chalicelib.services.migrations import random_keys
 from chalicelib.store import queue
 from chalicelib.store import tasks as task_db
 from chalicelib.store.models import TaskModel
@@ -80,7 +81,7 @@ def test_backfill_of_a_sequential_project_keys_tasks_by_id(api, pump):
     project_id = make_project(api, min_completions=50, sampling="sequential")
     import_texts(api, project_id, balanced_rows(12))
     make_keyless(project_id, range(1, 13))
-    assert rescoring.start_backfill(project_id)
+    assert random_keys.start(project_id, rescoring.chunk_size())
     pump.drain()
     assert keys(project_id) == {i: i for i in range(1, 13)}
     assert [api.get(f"/api/projects/{project_id}/next?annotator=a{i}").json["id"] for i in range(3)] == [1, 2, 3]

@@ -3,7 +3,7 @@ from chalicelib.services import rescoring
 from chalicelib.store.models import TaskModel
 from tests.conftest import ADMIN
 from tests.functional.helpers import (
-    balanced_rows, complete, import_texts, label_both_classes, make_project, training)
+    balanced_rows, complete_rows, import_texts, label_both_classes, make_project, training)
 
 
 def scores(project_id):
@@ -84,8 +84,7 @@ def test_random_strategy_does_not_rescore(api, pump):
     project_id = make_project(api, min_completions=10, sampling="random", preannotate=False)
     rows = balanced_rows(40)
     ids = import_texts(api, project_id, rows)
-    for task_id, row in zip(ids[:12], rows[:12]):
-        complete(api, project_id, task_id, row["label"])
+    complete_rows(api, project_id, ids[:12], rows[:12])
     pump.drain()
     assert training(api, project_id)["model_version"] == "v1"
     assert pump.delivered["rescore_worker"] == 0

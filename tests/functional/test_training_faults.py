@@ -7,15 +7,15 @@ from botocore.exceptions import ClientError
 from chalicelib.store import projects as project_db
 from chalicelib.store import training as training_db
 from chalicelib.store.aws import client
-from tests.functional.helpers import balanced_rows, complete, import_texts, make_project, training
+from tests.functional.helpers import (
+    balanced_rows, complete, complete_rows, import_texts, make_project, training)
 
 
 def trained_project(api, pump, n=24, min_completions=20):
     rows = balanced_rows(60)
     project_id = make_project(api, min_completions=min_completions, agreement_threshold=0.6, retrain_every=5)
     task_ids = import_texts(api, project_id, rows)
-    for task_id, row in zip(task_ids[:n], rows[:n]):
-        complete(api, project_id, task_id, row["label"])
+    complete_rows(api, project_id, task_ids[:n], rows[:n])
     pump.drain()
     assert training(api, project_id)["model_version"] == "v1"
     return project_id, task_ids, rows
@@ -49,8 +49,7 @@ def test_s3_failure_mid_training_keeps_the_old_model_and_recovers(api, pump):
 
     s3.meta.events.register("before-call.s3.PutObject", fail_put)
     try:
-        for task_id, row in zip(task_ids[24:29], rows[24:29]):
-            complete(api, project_id, task_id, row["label"])
+        complete_rows(api, project_id, task_ids[24:29], rows[24:29])
         # poll until the worker's first attempt has failed on S3
         for _ in range(10):
             pump.poll_once()
@@ -83,8 +82,7 @@ def test_crash_between_artifact_and_promotion_recovers_on_redelivery(api, pump, 
         return real_promote(*args, **kwargs)
 
     monkeypatch.setattr(training_db, "promote", crash_once)
-    for task_id, row in zip(task_ids[24:29], rows[24:29]):
-        complete(api, project_id, task_id, row["label"])
+    complete_rows(api, project_id, task_ids[24:29], rows[24:29])
     pump.drain()
     state = training(api, project_id)
     assert calls["n"] == 2 and state["state"] == "idle"
@@ -124,15 +122,13 @@ def test_schedule_retrains_when_labels_are_newer_than_the_model(api, pump):
     rows = balanced_rows(40)
     project_id = make_project(api, min_completions=20, retrain_every=100)
     task_ids = import_texts(api, project_id, rows)
-    for task_id, row in zip(task_ids[:22], rows[:22]):
-        complete(api, project_id, task_id, row["label"])
+    complete_rows(api, project_id, task_ids[:22], rows[:22])
     pump.drain()
     assert training(api, project_id)["model_version"] == "v1"
     pump.fire_schedules()
     pump.drain()
     assert training(api, project_id)["model_version"] == "v1"  # nothing new: no retraining
-    for task_id, row in zip(task_ids[22:25], rows[22:25]):
-        complete(api, project_id, task_id, row["label"])
+    complete_rows(api, project_id, task_ids[22:25], rows[22:25])
     pump.drain()
     assert training(api, project_id)["model_version"] == "v1"  # under retrain_every
     pump.fire_schedules()

@@ -42,3 +42,13 @@ def test_without_an_estimate_only_the_model_curve_and_without_points_a_message()
 def test_tick_steps_are_round():
     assert report_chart._nice_step(174) == 50 and report_chart._nice_step(0.5) == 0.1
     assert report_chart._nice_step(1000) == 200 and report_chart._nice_step(0.05) == 0.01
+
+
+def test_the_label_counts_are_written_under_the_title():
+    counts = {"total": 103, "human": 80, "auto": 12, "audited": 3, "suspect": 1, "left": 11}
+    assert report_chart.counts_line({**REPORT, "labels": counts}) == (
+        "tasks: 80 labelled by people, 12 auto-labelled (3 audited), 1 suspect, 11 left of 103")
+    assert report_chart.counts_line(REPORT) is None
+    with_counts = report_chart.render_png({**REPORT, "labels": counts})
+    white = (255, 255, 255)
+    assert colour_count(with_counts, white) < colour_count(report_chart.render_png(REPORT), white)  # a line of text

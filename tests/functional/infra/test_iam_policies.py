@@ -21,7 +21,8 @@ import pytest
 
 from activelabel_client.datasets import choice_completion
 from chalicelib.local.resources import load_template
-from tests.functional.helpers import balanced_rows, complete, import_texts, make_project, training
+from tests.functional.helpers import (
+    balanced_rows, complete_rows, import_texts, make_project, training)
 from tests.functional.infra.conftest import ROOT
 
 APP_FILE = str((ROOT / "app.py").resolve())
@@ -169,7 +170,7 @@ def recorder(aws, monkeypatch):
 
 def run_learning_loop(api, pump):
     rows = balanced_rows(30)
-    project_id = make_project(api, min_completions=20, agreement_threshold=0.6, retrain_every=100)
+    project_id = make_project(api, min_completions=20, agreement_threshold=0.6, retrain_every=100, suspects=True)
     assert api.get("/api/projects").status_code == 200
     assert api.patch(f"/api/projects/{project_id}", {"title": "sms (renamed)"}).status_code == 200
     # one task arrives with its annotation (import writes completions too)
@@ -177,19 +178,28 @@ def run_learning_loop(api, pump):
                      [{"data": {"text": rows[0]["text"]}, "annotations": [choice_completion(rows[0]["label"], "a")]}])
     assert first.status_code == 201, first.json
     task_ids = first.json["task_ids"] + import_texts(api, project_id, rows[1:])
-    for task_id, row in zip(task_ids[1:20], rows[1:20]):
-        complete(api, project_id, task_id, row["label"])
+    served = api.get(f"/api/projects/{project_id}/next?annotator=iam")  # the first batch: from the random pool
+    assert api.delete(f"/api/projects/{project_id}/tasks/{served.json['id']}/lock?annotator=iam").status_code == 200
+    complete_rows(api, project_id, task_ids[1:20], rows[1:20])
     pump.drain()
     assert training(api, project_id)["model_version"] == "v1"
 
     for path in ("tasks", f"tasks/{task_ids[0]}", f"tasks/{task_ids[0]}/completions", "export", "model-versions",
-                 "training", "ml", "models"):
+                 "training", "ml", "models", "suspects", "report"):
         assert api.get(f"/api/projects/{project_id}/{path}").status_code == 200, path
     from chalicelib.ml import serving
 
     serving.clear_cache()  # one process plays every function here; in Lambda each has its own cache
     answer = api.post(f"/api/projects/{project_id}/predict", {"samples": [{"text": "WIN a FREE prize now"}]})
     assert answer.status_code == 200 and answer.json["model_version"] == "v1"
+    # annotators are served tasks (the suspects in rework, then scored: the queue indexes; the held-lock
+    # ledger); the last skips its task
+    suspects = api.get(f"/api/projects/{project_id}/suspects").json["suspects"]
+    for annotator in [f"iam-{i}" for i in range(len(suspects) + 1)]:
+        served = api.get(f"/api/projects/{project_id}/next?annotator={annotator}")
+        assert served.status_code == 200, served.json
+    skip = api.delete(f"/api/projects/{project_id}/tasks/{served.json['id']}/lock?annotator={annotator}")
+    assert skip.status_code == 200, skip.json
 
     # a project-scoped reader token: created, listed, used, revoked
     token = api.post("/api/tokens", {"name": "reader", "role": "reader", "projects": [project_id]})
@@ -222,11 +232,10 @@ def run_learning_loop(api, pump):
 
         secrets.clear_cache()  # the train worker reads the key itself: in Lambda it has its own cache
         pump.drain()
-    assert fake.paths("GET") == ["/api/projects/9/export?exportType=JSON"]
+    assert fake.paths("GET") == ["/api/projects/9/export?exportType=JSON&download_all_tasks=true"]
 
     # two more labels: below retrain_every, so only the hourly schedule retrains
-    for task_id, row in zip(task_ids[20:22], rows[20:22]):
-        complete(api, project_id, task_id, row["label"])
+    complete_rows(api, project_id, task_ids[20:22], rows[20:22])
     pump.drain()
     assert pump.fire_schedules() == 1
     pump.drain()
@@ -234,6 +243,16 @@ def run_learning_loop(api, pump):
 
     assert api.post(f"/api/projects/{project_id}/train").status_code in (200, 201, 202)
     pump.drain()
+    # rollback (its pre-annotation pass), a pass on demand, and the jobs they show
+    from chalicelib.ml import serving as model_serving
+
+    model_serving.clear_cache()
+    rollback = api.put(f"/api/projects/{project_id}/model-versions/v1/active")
+    assert rollback.status_code == 200 and rollback.json["preannotation_job"], rollback.json
+    assert api.post(f"/api/projects/{project_id}/predictions").status_code == 202
+    pump.drain()
+    assert api.get(f"/api/projects/{project_id}/jobs").status_code == 200
+    assert api.get(f"/api/projects/{project_id}/jobs/{rollback.json['preannotation_job']}").json["state"] == "succeeded"
     completion_id = api.get(f"/api/projects/{project_id}/tasks/{task_ids[1]}/completions").json["completions"][0]["id"]
     assert api.delete(f"/api/projects/{project_id}/completions/{completion_id}").status_code == 200
     pump.drain()

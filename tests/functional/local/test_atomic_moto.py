@@ -25,6 +25,19 @@ def stack(fake_aws_env, monkeypatch, recorder, app_factory):
         s.stop()
 
 
+def answers_of_unpatched_moto(answers):
+    """`answers()` with moto's own Table.query and Table.all_items (the patches wrap them)."""
+    from moto.dynamodb.models.table import Table
+
+    query, all_items = Table.query, Table.all_items
+    try:
+        Table.query = query.__closure__[0].cell_contents
+        Table.all_items = all_items.__closure__[0].cell_contents
+        return answers()
+    finally:
+        Table.query, Table.all_items = query, all_items
+
+
 def test_lost_update_probe_on_the_running_server(stack):
     """Failing conditional transactions race 300 acknowledged `ADD n 1` updates: n ends at 300.
 
@@ -175,7 +188,6 @@ def test_the_patch_refuses_another_moto_version(monkeypatch):
 def test_patched_queries_answer_as_moto_does(aws):
     """Key conditions of every kind, pages, reverse order and filters: the same answers with and
     without the partition-query patch (moto's own query is the reference)."""
-    from moto.dynamodb.models.table import Table
 
     from chalicelib.local import moto_patches, moto_queries
 
@@ -244,13 +256,7 @@ def test_patched_queries_answer_as_moto_does(aws):
     assert {c for c, fewer in narrowed if c is not None and not fewer} == set(), narrowed
     assert patched[5][0] == ["1#a", "1#b", "1#c", "10#0", "10#a", "10#b", "10#c", "100#a",
                              "100#b", "100#c", "11#a", "11#b", "11#c"]
-    query, all_items = Table.query, Table.all_items
-    try:
-        Table.query = query.__closure__[0].cell_contents  # moto's own
-        Table.all_items = all_items.__closure__[0].cell_contents
-        assert answers() == patched
-    finally:
-        Table.query, Table.all_items = query, all_items
+    assert answers_of_unpatched_moto(answers) == patched
 
 
 class ddb_batch:
@@ -269,7 +275,6 @@ class ddb_batch:
 def test_patched_index_queries_answer_as_moto_does(aws):
     """GSI queries after puts, in-place updates of index attributes, removals, deletes and a
     rolled-back transaction: the same pages as moto's own query, and fewer items read."""
-    from moto.dynamodb.models.table import Table
 
     from chalicelib.local import moto_patches, moto_queries
 
@@ -371,10 +376,4 @@ def test_patched_index_queries_answer_as_moto_does(aws):
     assert None not in read and max(read) < 14, read  # never the whole table
     assert patched[0] == [[("8", "0"), ("1", "1"), ("2", "2"), ("10", "3"), ("30", "3"),
                            ("11", "4"), ("4", "6"), ("6", "6")]]
-    query_, all_items = Table.query, Table.all_items
-    try:
-        Table.query = query_.__closure__[0].cell_contents  # moto's own
-        Table.all_items = all_items.__closure__[0].cell_contents
-        assert answers() == patched
-    finally:
-        Table.query, Table.all_items = query_, all_items
+    assert answers_of_unpatched_moto(answers) == patched

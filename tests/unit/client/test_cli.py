@@ -298,7 +298,8 @@ def test_versions_and_rollback(monkeypatch, capsys):
     def fake(self, method, path, body=None, params=None):
         if method == "PUT":
             assert path == "/api/projects/4/model-versions/v1/active" and body == {"pin": True}
-            return {"model_version": "v1", "previous": "v3", "pinned_version": 1}
+            return {"model_version": "v1", "previous": "v3", "pinned_version": 1,
+                    "preannotation_job": "preannotation-v1-a2"}
         return {"versions": [
             {"model_version": "v2", "status": "rejected", "active": False, "n_train": 80, "metrics": {"accuracy": 0.7},
              "decision": {"reason": "worse by more than the tolerance"}},
@@ -310,4 +311,5 @@ def test_versions_and_rollback(monkeypatch, capsys):
     assert "rejected" in out and "worse by more than the tolerance" in out
     assert out.splitlines()[3].startswith("*")
     assert cli.main(["--url", "http://127.0.0.1:1", "rollback", "4", "1", "--pin"]) == 0
-    assert "v1 is active (was v3); pinned to v1" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "v1 is active (was v3); pinned to v1" in out and "job preannotation-v1-a2 started" in out
