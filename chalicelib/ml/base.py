@@ -57,7 +57,11 @@ class ModelBase:
         raise NotImplementedError
 
     def predict(self, X) -> list:
-        return [label for label, _ in self.scored(X)]
+        return self.predict_scored(self.scored(X))
+
+    def predict_scored(self, scored: list) -> list:
+        """The labels `predict` gives, from `scored`'s output (training scores held-out inputs once)."""
+        return [label for label, _ in scored]
 
     def scored(self, X) -> list[tuple[object, float]]:
         """(label, score) per input."""
@@ -198,8 +202,15 @@ class NumericModel(ModelBase):
     def fit(self, X, labels):
         import numpy as np
 
-        self.estimator = self.build().fit(X, labels)
-        residual = self.clip(self.estimator.predict(X)) - np.asarray(labels, dtype=float)
+        # Pipeline.fit's steps, keeping the training features for the confidence below (predicting
+        # on X through the pipeline would compute them a second time)
+        self.estimator = self.build()
+        features = X
+        for _, step in self.estimator.steps[:-1]:
+            if step != "passthrough":
+                features = step.fit_transform(features, labels)
+        regressor = self.estimator.steps[-1][1].fit(features, labels)
+        residual = self.clip(regressor.predict(features)) - np.asarray(labels, dtype=float)
         rmse = float(np.sqrt(np.mean(residual ** 2)))
         if self.low is not None and self.high is not None and self.high > self.low:
             self.confidence = max(0.0, 1.0 - rmse / (self.high - self.low))

@@ -48,10 +48,10 @@ def gradient_histograms(gray):
     orientation = (np.degrees(np.arctan2(gy, gx)) % 180.0) / (180.0 / BINS)
     bins = np.minimum(orientation.astype(int), BINS - 1)
     n = SIDE // CELL
-    cells = np.zeros((n, n, BINS))
-    for b in range(BINS):
-        weighted = np.where(bins == b, magnitude, 0.0)
-        cells[:, :, b] = weighted.reshape(n, CELL, n, CELL).sum(axis=(1, 3))
+    # each pixel's magnitude added to its (cell row, cell column, orientation) bin in one pass
+    cell_of = np.arange(SIDE) // CELL
+    slot = ((cell_of[:, None] * n + cell_of[None, :]) * BINS + bins).ravel()
+    cells = np.bincount(slot, weights=magnitude.ravel(), minlength=n * n * BINS).reshape(n, n, BINS)
     padded = np.pad((cells ** 2).sum(axis=2), ((0, 1), (0, 1)), mode="edge")
     block = padded[:-1, :-1] + padded[1:, :-1] + padded[:-1, 1:] + padded[1:, 1:]
     return (cells / np.sqrt(block[:, :, None] + 1e-6)).ravel()
@@ -61,8 +61,9 @@ def image_features(image):
     import numpy as np
     from PIL import Image
 
-    gray = np.asarray(image.convert("L").resize((SIDE, SIDE), Image.Resampling.BILINEAR), dtype=float) / 255.0
-    thumbnail = np.asarray(image.convert("L").resize((16, 16), Image.Resampling.BILINEAR), dtype=float).ravel()
+    luminance = image.convert("L")
+    gray = np.asarray(luminance.resize((SIDE, SIDE), Image.Resampling.BILINEAR), dtype=float) / 255.0
+    thumbnail = np.asarray(luminance.resize((16, 16), Image.Resampling.BILINEAR), dtype=float).ravel()
     thumbnail = (thumbnail - thumbnail.mean()) / (thumbnail.std() + 1e-6)
     rgb = np.asarray(image.resize((SIDE, SIDE), Image.Resampling.BILINEAR)) // 64
     codes = (rgb[:, :, 0] * 16 + rgb[:, :, 1] * 4 + rgb[:, :, 2]).ravel()

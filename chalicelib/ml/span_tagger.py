@@ -7,6 +7,7 @@ B-X/I-X before it) picks the tag sequence. Predicted spans run from their first 
 their last token's end, so `text == data[start:end]` exactly (Python code-point offsets).
 """
 import re
+from functools import lru_cache
 
 from chalicelib.ml.base import ModelBase
 from chalicelib.ml.text_input import text_of
@@ -18,6 +19,7 @@ def tokenize(text: str) -> list[tuple[int, int]]:
     return [(m.start(), m.end()) for m in TOKEN.finditer(text)]
 
 
+@lru_cache(maxsize=65536)
 def _shape(word: str) -> str:
     out = []
     for ch in word:
@@ -27,39 +29,42 @@ def _shape(word: str) -> str:
     return "".join(out)[:8]
 
 
-def _word_features(word: str, prefix: str) -> dict:
-    lower = word.lower()
-    return {
-        f"{prefix}w={lower}": 1.0,
-        f"{prefix}shape={_shape(word)}": 1.0,
-        f"{prefix}title": float(word[:1].isupper()),
-    }
+_NEIGHBOURS = ((-2, "-2:"), (-1, "-1:"), (1, "1:"), (2, "2:"))
 
 
 def token_features(text: str, tokens: list[tuple[int, int]]) -> list[dict]:
+    """One feature dict per token: the word, its shape and affixes and flags, and the word, shape
+    and title flag of the two tokens either side ("edge" past the text's ends). Each word's lower
+    case, shape and title flag are computed once and shared by the rows that read them."""
     words = [text[s:e] for s, e in tokens]
+    lowers = [word.lower() for word in words]
+    shapes = [_shape(word) for word in words]
+    titles = [float(word[:1].isupper()) for word in words]
+    n = len(words)
     rows = []
     for i, word in enumerate(words):
-        lower = word.lower()
+        lower = lowers[i]
         row = {
             "bias": 1.0,
-            f"w={lower}": 1.0,
-            f"shape={_shape(word)}": 1.0,
-            f"pre2={lower[:2]}": 1.0, f"pre3={lower[:3]}": 1.0,
-            f"suf2={lower[-2:]}": 1.0, f"suf3={lower[-3:]}": 1.0,
-            "title": float(word[:1].isupper()),
+            "w=" + lower: 1.0,
+            "shape=" + shapes[i]: 1.0,
+            "pre2=" + lower[:2]: 1.0, "pre3=" + lower[:3]: 1.0,
+            "suf2=" + lower[-2:]: 1.0, "suf3=" + lower[-3:]: 1.0,
+            "title": titles[i],
             "upper": float(word.isupper()),
             "digit": float(any(ch.isdigit() for ch in word)),
             "handle": float(word[:1] in "@#"),
             "url": float(lower.startswith(("http", "www."))),
             "first": float(i == 0),
         }
-        for offset in (-2, -1, 1, 2):
+        for offset, prefix in _NEIGHBOURS:
             j = i + offset
-            if 0 <= j < len(words):
-                row.update(_word_features(words[j], f"{offset}:"))
+            if 0 <= j < n:
+                row[prefix + "w=" + lowers[j]] = 1.0
+                row[prefix + "shape=" + shapes[j]] = 1.0
+                row[prefix + "title"] = titles[j]
             else:
-                row[f"{offset}:edge"] = 1.0
+                row[prefix + "edge"] = 1.0
         rows.append(row)
     return rows
 
@@ -198,8 +203,8 @@ class SpanTagger(ModelBase):
             out.append((tuple((s, e, label, sum(ps) / len(ps)) for s, e, label, ps in spans), confidence))
         return out
 
-    def predict(self, X):
-        return [tuple((s, e, label) for s, e, label, _ in spans) for spans, _ in self.scored(X)]
+    def predict_scored(self, scored):
+        return [tuple((s, e, label) for s, e, label, _ in spans) for spans, _ in scored]
 
     def predictions(self, samples, model_version):
         texts = [self.raw_input(data) for data in samples]

@@ -35,9 +35,11 @@ def supports(model) -> bool:
     return getattr(model, "problem", None) == "classification" and model.control.type == "Choices"
 
 
-def calibrate_version(project, model, validation: list, held_out: bool) -> dict | None:
+def calibrate_version(project, model, validation: list, held_out: bool, held_out_scores=None) -> dict | None:
     """The calibration to store with a freshly trained version (None when auto-labelling cannot
-    apply to its kind). Computed whether or not auto-labelling is on, so turning it on later uses it."""
+    apply to its kind). Computed whether or not auto-labelling is on, so turning it on later uses it.
+    `held_out_scores`: the model's HeldOutScores on `validation` from training (ml/training.py),
+    used instead of encoding and scoring the validation tasks again."""
     if not supports(model):
         return None
     settings = auto_label_settings(project.settings)
@@ -46,7 +48,9 @@ def calibrate_version(project, model, validation: list, held_out: bool) -> dict 
         examples = [model.example(t.data, t.consensus) for t in validation]
         kept = [e for e in examples if e is not None]
         if kept:
-            predicted = model.scored(model.encode([raw for raw, _ in kept]))
+            reuse = held_out_scores is not None and held_out_scores.owner is model \
+                and held_out_scores.examples == examples
+            predicted = held_out_scores.scored if reuse else model.scored(model.encode([raw for raw, _ in kept]))
             scored = [(float(score), label == truth) for (label, score), (_, truth) in zip(predicted, kept)]
     result = calibrate(scored, settings["target_accuracy"], settings["confidence"], settings["min_validation"])
     if not held_out:

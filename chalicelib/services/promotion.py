@@ -12,18 +12,29 @@ from chalicelib.store import training as training_db
 log = logging.getLogger("activelabel.services.promotion")
 
 
-def qualities(model, tasks: list) -> list[float] | None:
-    """Per-task quality of `model` on validation tasks (None if a task gives it no example)."""
+def qualities(model, tasks: list, scored=None) -> list[float] | None:
+    """Per-task quality of `model` on validation tasks (None if a task gives it no example).
+
+    `scored` (ml/training.py HeldOutScores of these tasks, in order): inputs already encoded for
+    them. When they are this model's own predictions (`scored.owner`) they are used as they are;
+    otherwise, when this model reads the same raw inputs and is of the same class (`encode` is the
+    class's code), it predicts on those encoded inputs instead of encoding (fetching) again."""
     examples = [model.example(t.data, t.consensus) for t in tasks]
     if any(e is None for e in examples):
         return None
     truth = [label for _, label in examples]
-    predicted = list(model.predict(model.encode([raw for raw, _ in examples])))
+    if scored is not None and scored.examples == examples and scored.owner is model:
+        predicted = list(model.predict_scored(scored.scored))
+    elif scored is not None and type(scored.owner) is type(model) \
+            and [raw for raw, _ in scored.kept()] == [raw for raw, _ in examples]:
+        predicted = list(model.predict(scored.X))
+    else:
+        predicted = list(model.predict(model.encode([raw for raw, _ in examples])))
     scale = promotion.regression_scale(truth) if model.problem == "regression" else 1.0
     return [promotion.task_quality(model.problem, t, p, scale) for t, p in zip(truth, predicted)]
 
 
-def _comparable(project, challenger, validation: list, held_out: bool):
+def _comparable(project, challenger, validation: list, held_out: bool, scored=None):
     """(the champion's and the challenger's comparison, or None, and why not)."""
     if project.active_version is None:
         return None, "the project's first model"
@@ -41,7 +52,7 @@ def _comparable(project, challenger, validation: list, held_out: bool):
     if type(champion) is not type(challenger) or champion.control.name != challenger.control.name:
         return None, f"the active version v{active} is another model or learns another control"
     try:
-        ours, theirs = qualities(challenger, validation), qualities(champion, validation)
+        ours, theirs = qualities(challenger, validation, scored), qualities(champion, validation, scored)
     except ValidationError as exc:
         return None, f"a validation task cannot be read: {exc.message}"
     if ours is None or theirs is None:
@@ -49,9 +60,10 @@ def _comparable(project, challenger, validation: list, held_out: bool):
     return promotion.compare(ours, theirs), None
 
 
-def judge(project, challenger, validation: list, held_out: bool) -> promotion.Decision:
+def judge(project, challenger, validation: list, held_out: bool, scored=None) -> promotion.Decision:
+    """`scored`: the challenger's HeldOutScores on `validation` from training, when it has them."""
     settings = project.settings
-    comparison, why_not = _comparable(project, challenger, validation, held_out)
+    comparison, why_not = _comparable(project, challenger, validation, held_out, scored)
     decision = promotion.decide(settings["promotion"], settings["pinned_version"], comparison, why_not)
     log.info("project %s: %s (%s)", project.project_id, decision.status, decision.reason)
     return decision

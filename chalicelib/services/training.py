@@ -8,6 +8,7 @@ model-version record exist, and only forward. A custom backend trains itself: th
 are forwarded to it.
 """
 import logging
+from dataclasses import dataclass
 
 from chalicelib.domain import validation_set
 from chalicelib.domain.settings import auto_label_settings
@@ -94,21 +95,11 @@ def train_version(project, version: int, seq: int) -> ModelVersion:
         raise TrainingDataError(f"model {kind.name!r} cannot learn this label config: {exc.message}") from None
     label_changes = project.counters.label_changes  # read before the data: the model covers at least this
     accepted = list(task_db.accepted_tasks(project.project_id))
-    fit_on, validation, held_out = validation_set.split(project.project_id, accepted, lambda t: t.task_id)
     # auto labels train only when asked (ml.auto_label.train_on_auto): no self-reinforcement by default
     extra = auto_labeling.training_examples(project.project_id) if auto_label_settings(ml)["train_on_auto"] else []
-    try:
-        outcome = training.train(kind, target, [(t.data, t.consensus) for t in fit_on] + extra, seed=version)
-    except TrainingDataError:
-        if not held_out:
-            raise
-        # what is left after the hold-out cannot train (e.g. one class): train on everything, ungated
-        fit_on, validation, held_out = accepted, [], False
-        outcome = training.train(kind, target, [(t.data, t.consensus) for t in fit_on] + extra, seed=version)
-    decision = promotion.judge(project, outcome.model, validation, held_out)
-    calibration = auto_labeling.calibrate_version(project, outcome.model, validation, held_out)
-    body = training.serialize(outcome.model)
-    compact = numpy_form.export(outcome.model)  # None when the kind has no numpy form: joblib serves
+    built = build_version(project, kind, target, accepted, extra, version)
+    outcome, decision, validation, held_out = built.outcome, built.decision, built.validation, built.held_out
+    calibration, body, compact = built.calibration, built.body, built.compact
     sklearn_version = training.sklearn_version()
     metadata = {"project-id": project.project_id, "model-version": f"v{version}", "sklearn-version": sklearn_version}
     stored = artifacts.put_artifact(artifacts.artifact_key(project.project_id, version), body, metadata)
@@ -131,6 +122,41 @@ def train_version(project, version: int, seq: int) -> ModelVersion:
     log.info("project %s: model v%s trained on %s tasks (%s held out): %s; %s", project.project_id, version,
              outcome.n_train, len(validation), outcome.metrics, decision.status)
     return item
+
+
+@dataclass
+class BuiltVersion:
+    outcome: training.TrainingOutcome
+    fit_on: list
+    validation: list
+    held_out: bool
+    decision: object  # domain/promotion.py Decision
+    calibration: dict | None
+    body: bytes  # the joblib artifact
+    compact: bytes | None  # the numpy form, None when the kind has none
+
+
+def build_version(project, kind, target, accepted: list, extra: list, version: int) -> BuiltVersion:
+    """The compute of a training, between reading the accepted tasks and storing: split off the
+    validation set, fit (metrics on the validation set), judge against the active version,
+    calibrate auto-labelling, serialize (joblib and the numpy form). bench/train.py times this."""
+    fit_on, validation, held_out = validation_set.split(project.project_id, accepted, lambda t: t.task_id)
+    try:
+        outcome = training.train(kind, target, [(t.data, t.consensus) for t in fit_on] + extra, seed=version,
+                                 held_out=[(t.data, t.consensus) for t in validation])
+    except TrainingDataError:
+        if not held_out:
+            raise
+        # what is left after the hold-out cannot train (e.g. one class): train on everything, ungated
+        fit_on, validation, held_out = accepted, [], False
+        outcome = training.train(kind, target, [(t.data, t.consensus) for t in fit_on] + extra, seed=version)
+    # the validation tasks were encoded and scored once, in training: judging and calibrating reuse it
+    decision = promotion.judge(project, outcome.model, validation, held_out, outcome.held_out)
+    calibration = auto_labeling.calibrate_version(project, outcome.model, validation, held_out, outcome.held_out)
+    body = training.serialize(outcome.model)
+    compact = numpy_form.export(outcome.model)  # None when the kind has no numpy form: joblib serves
+    return BuiltVersion(outcome=outcome, fit_on=fit_on, validation=validation, held_out=held_out, decision=decision,
+                        calibration=calibration, body=body, compact=compact)
 
 
 def model_versions(project_id: str) -> tuple[object, list]:

@@ -1,0 +1,56 @@
+"""Training on a validation set: metrics from the fitted model on it (no refit), its scores reused
+by champion / challenger exactly as if computed again; the pickled artifact read by joblib too."""
+import io
+from types import SimpleNamespace
+
+import joblib
+import numpy as np
+
+from chalicelib.labeling.config import parse_label_config
+from chalicelib.ml import training
+from chalicelib.ml.registry import get_kind
+from chalicelib.services import promotion
+from tests.kind_data import breast_cancer_rows, tabular_config
+
+
+def pairs(rows):
+    return [({"x": x}, {"label": [y]}) for x, y in rows]
+
+
+def test_metrics_come_from_the_validation_set_and_its_scores_are_reused_as_computed():
+    kind = get_kind("tabular")
+    target = kind.target(parse_label_config(tabular_config("Choices")))
+    rows = breast_cancer_rows()
+    validation = pairs(rows[300:400]) + [({"x": {"a": 1.0}}, {})]  # a task without this control's label
+    outcome = training.train(kind, target, pairs(rows[:300]), seed=0, held_out=validation)
+    model = outcome.model
+    assert outcome.metrics["method"] == "holdout-validation-set" and outcome.metrics["n_eval"] == 100
+    truth = [y for _, y in rows[300:400]]
+    predicted = model.predict(model.inputs([{"x": x} for x, _ in rows[300:400]]))
+    assert outcome.metrics["accuracy"] == round(float(np.mean(np.array(predicted) == np.array(truth))), 4)
+    assert outcome.metrics["n_train"] == 300 and outcome.n_train == 300
+
+    tasks = [SimpleNamespace(data=d, consensus=c) for d, c in pairs(rows[300:400])]
+    champion = training.train(kind, target, pairs(rows[100:200]), seed=1).model
+    reused = [promotion.qualities(m, tasks, training.score_held_out(model, pairs(rows[300:400])))
+              for m in (model, champion)]
+    assert reused == [promotion.qualities(model, tasks), promotion.qualities(champion, tasks)]
+    assert reused[0] != reused[1]  # two different models: the reuse did not score one twice
+
+    # without a validation set: the 20% hold-out refit, as before
+    plain = training.train(kind, target, pairs(rows[:300]), seed=0)
+    assert plain.metrics["method"] == "holdout-20%" and plain.held_out is None
+
+
+def test_the_artifact_is_a_pickle_joblib_reads_and_old_joblib_artifacts_still_load():
+    kind = get_kind("tabular")
+    target = kind.target(parse_label_config(tabular_config("Choices")))
+    rows = breast_cancer_rows()
+    model = training.train(kind, target, pairs(rows[:200]), seed=0).model
+    X = model.inputs([{"x": x} for x, _ in rows[200:260]])
+    expected = model.predict_proba(X)
+    body = training.serialize(model)
+    old = io.BytesIO()
+    joblib.dump(model, old)
+    for loaded in (joblib.load(io.BytesIO(body)), training.deserialize(body), training.deserialize(old.getvalue())):
+        assert np.array_equal(loaded.predict_proba(X), expected)
