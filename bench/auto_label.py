@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import sys
 import time
@@ -158,10 +159,185 @@ def run_seed(dataset: str, seed: int, stack, args) -> dict:
         "wall_s": round(time.perf_counter() - started, 1)}
 
 
+# ---------------------------------------------------------------- suspects (--suspects)
+
+SUSPECT_SPLITS = {  # (pool, held-out test) per data set: the test split measures the model before/after
+    "sms": lambda seed: sms_data(5171 - 1000, 1000, seed),  # distinct texts: no test text in the pool
+    "digits": lambda seed: digits_data(1297, 500, seed),
+    "breast_cancer": lambda seed: breast_cancer_data(400, 169, seed),
+}
+FLIP_RATE = 0.10
+CLEANLAB_PYTHON = ROOT / ".venv-cleanlab" / "bin" / "python"
+
+
+def flip_labels(labels: list[str], rate: float, seed: int) -> tuple[list[str], set[int]]:
+    """A simulated annotator who gets `rate` of the labels wrong at random: that many positions,
+    each given another class drawn uniformly. Returns (the labels given, the flipped positions)."""
+    rng = random.Random(1_000_003 * (seed + 1))
+    classes = sorted(set(labels))
+    flipped = set(rng.sample(range(len(labels)), round(rate * len(labels))))
+    given = [rng.choice([c for c in classes if c != label]) if i in flipped else label
+             for i, label in enumerate(labels)]
+    return given, flipped
+
+
+def precision_recall(flagged: set, truth: set) -> dict:
+    hit = len(flagged & truth)
+    return {"flagged": len(flagged), "right": hit,
+            "precision": hit / len(flagged) if flagged else None, "recall": hit / len(truth) if truth else None}
+
+
+def cleanlab_issues(document: dict) -> dict:
+    """cleanlab's find_label_issues on the product's stored out-of-fold probabilities, in a
+    subprocess of .venv-cleanlab (AGPL: never imported here): {filter_by: [task ids]}."""
+    import subprocess
+    import tempfile
+
+    if not CLEANLAB_PYTHON.exists():
+        return {"error": f"{CLEANLAB_PYTHON} missing: make cleanlab-venv"}
+    column = {c: j for j, c in enumerate(document["classes"])}
+    with tempfile.TemporaryDirectory() as tmp:
+        source, target = Path(tmp) / "in.json", Path(tmp) / "out.json"
+        source.write_text(json.dumps({"labels": [column[label] for label in document["labels"]],
+                                      "pred_probs": document["probabilities"]}))
+        subprocess.run([str(CLEANLAB_PYTHON), str(ROOT / "bench" / "cleanlab_issues.py"), str(source), str(target)],
+                       check=True, timeout=1800)
+        answer = json.loads(target.read_text())
+    ids = document["task_ids"]
+    return {"cleanlab_version": answer["cleanlab_version"],
+            **{f: [ids[i] for i in indices] for f, indices in answer["issues"].items()}}
+
+
+def held_out_accuracy(client, project_id: str, x_test, y_test, task_data) -> float:
+    answer = client.predict(project_id, samples=[task_data(x) for x in x_test])
+    return sum(_choice(r) == y for r, y in zip(answer, y_test)) / len(y_test)
+
+
+def all_suspects(client, project_id: str) -> list[dict]:
+    out, cursor = [], None
+    while True:
+        page = client.request("GET", f"/api/projects/{project_id}/suspects", params={"limit": 500, "cursor": cursor})
+        out += page["suspects"]
+        cursor = page.get("next")
+        if not cursor:
+            return out
+
+
+def out_of_fold_document(client, stack, project_id: str) -> tuple[dict, dict]:
+    """(the suspects job, the out-of-fold probabilities it stored in the model bucket)."""
+    import boto3
+
+    job = next(j for j in sorted(client.jobs(project_id), key=lambda j: j["started"] or "", reverse=True)
+               if j["kind"] == "suspects")
+    where = (job.get("detail") or {}).get("out_of_fold") or {}
+    if not where:
+        raise RuntimeError(f"the suspects job stored no out-of-fold probabilities: {job}")
+    s3 = boto3.client("s3", endpoint_url=stack.aws_endpoint)
+    return job, json.loads(s3.get_object(Bucket=where["bucket"], Key=where["key"])["Body"].read())
+
+
+def run_suspects_seed(dataset: str, seed: int, stack, args) -> dict:
+    """Pool labelled by an annotator who flips FLIP_RATE of the labels (imported as Label Studio
+    annotations: the product path a labelled import takes), one training, its suspects job; then
+    the flags against the flipped set, cleanlab on the same out-of-fold probabilities, and the
+    held-out accuracy before and after people relabel what `GET /next` serves from the rework queue."""
+    label_config, task_data, completion_result = product_setup(dataset)
+    x_pool, y_pool, x_test, y_test = SUSPECT_SPLITS[dataset](seed)
+    given, flipped_at = flip_labels(y_pool, FLIP_RATE, seed)
+    n = len(y_pool)
+    client = client_for(stack)
+    project = client.create_project(f"suspects-{dataset}-{seed}", label_config, ml={
+        "min_completions": n, "first_batch_size": n, "retrain_every": n, "preannotate": False,
+        "promotion": "always", "suspects": True})
+    pid = project["id"]
+    started = time.perf_counter()
+    ids = client.import_tasks(pid, [{"data": task_data(x), "annotations": [
+        {"result": completion_result(label), "completed_by": "noisy"}]} for x, label in zip(x_pool, given)],
+        progress=False)
+    ids = [int(i) for i in ids]
+    truth = dict(zip(ids, y_pool))
+    flipped = {ids[i] for i in flipped_at}
+    settle(stack)
+    before = held_out_accuracy(client, pid, x_test, y_test, task_data)
+    job, document = out_of_fold_document(client, stack, pid)
+    listed = all_suspects(client, pid)
+    product_flags = {int(s["task_id"]) for s in listed}
+    cleanlab = cleanlab_issues(document)
+    # relabelling: annotators who have not labelled the task take GET /next while it serves
+    # suspects (the rework queue comes first); each answers from the ground truth
+    relabels, checkers = 0, 0
+    for checker in range(1, 4):
+        served_any = False
+        while relabels < 4 * n:
+            task = client.next_task(pid, f"checker-{checker}")
+            if task is None or int(task["id"]) not in product_flags:
+                break
+            client.add_completion(pid, task["id"], completion_result(truth[int(task["id"])]),
+                                  completed_by=f"checker-{checker}")
+            relabels += 1
+            served_any = True
+        checkers += served_any
+        settle(stack)
+        if not served_any:
+            break
+    still_listed = {int(s["task_id"]) for s in all_suspects(client, pid)}
+    version_before = client.training(pid)["model_version"]
+    client.train(pid)
+    settle(stack)
+    after = held_out_accuracy(client, pid, x_test, y_test, task_data)
+    version_after = client.training(pid)["model_version"]
+    client.delete_project(pid)
+    record = {
+        "dataset": dataset, "seed": seed, "pool": n, "test": len(y_test), "flip_rate": FLIP_RATE,
+        "flipped": len(flipped), "oof_examples": len(document["task_ids"]), "oof_folds": document.get("folds"),
+        "product": precision_recall(product_flags, flipped), "relabels": relabels, "relabel_annotators": checkers,
+        "still_listed_after_relabel": len(still_listed), "held_out_before": before, "held_out_after": after,
+        "versions": [version_before, version_after], "job": job.get("detail"), "wall_s": round(time.perf_counter() - started, 1)}
+    if "error" in cleanlab:
+        record["cleanlab"] = cleanlab
+    else:
+        record["cleanlab"] = {"version": cleanlab["cleanlab_version"], **{
+            f: precision_recall(set(cleanlab[f]), flipped) for f in ("prune_by_noise_rate", "confident_learning")}}
+        record["agreement_with_cleanlab_cl"] = len(product_flags & set(cleanlab["confident_learning"]))
+    return record
+
+
+def suspects_report() -> None:
+    records = []
+    for dataset in ORDER:
+        path = RESULTS / f"suspects-{dataset}.json"
+        if path.exists():
+            data = json.loads(path.read_text())
+            records += [data["seeds"][k] for k in sorted(data["seeds"], key=int)]
+    if not records:
+        return
+    lines = ["# Suspect labels through the product (bench/auto_label.py --suspects)", "",
+             f"An annotator flips {FLIP_RATE:.0%} of the pool's labels at random (another class, uniformly); the "
+             "labelled pool is imported, one training (promotion `always`), its suspects job flags the labels the "
+             "out-of-fold probabilities confidently contradict. cleanlab's `find_label_issues` runs on the same "
+             "stored out-of-fold probabilities (its own venv). Then annotators who have not labelled a task take "
+             "`GET /next` while it serves flagged tasks and answer from the ground truth; a new version trains; "
+             "held-out accuracy (`POST /predict` on a test split outside the pool) before and after.", "",
+             "| data set | seed | pool | flipped | product flags | precision | recall | cleanlab default: flags "
+             "| precision | recall | cleanlab confident_learning: flags | precision | recall | relabels "
+             "| held-out before | after |", "|" + "---|" * 16]
+    for r in records:
+        p, c = r["product"], r.get("cleanlab", {})
+        d, cl = c.get("prune_by_noise_rate", {}), c.get("confident_learning", {})
+        lines.append(
+            f"| {r['dataset']} | {r['seed']} | {r['pool']} | {r['flipped']} | {p['flagged']} | {fmt(p['precision'])} "
+            f"| {fmt(p['recall'])} | {d.get('flagged', '-')} | {fmt(d.get('precision'))} | {fmt(d.get('recall'))} "
+            f"| {cl.get('flagged', '-')} | {fmt(cl.get('precision'))} | {fmt(cl.get('recall'))} | {r['relabels']} "
+            f"| {fmt(r['held_out_before'], 4)} | {fmt(r['held_out_after'], 4)} |")
+    text = "\n".join(lines) + "\n"
+    (RESULTS / "suspects.md").write_text(text)
+    print(text)
+
+
 # ---------------------------------------------------------------- files and report
 
-def seed_file(dataset: str) -> Path:
-    return RESULTS / f"auto_label-{dataset}.json"
+def seed_file(dataset: str, stem: str = "auto_label") -> Path:
+    return RESULTS / f"{stem}-{dataset}.json"
 
 
 def settings_of(args) -> dict:
@@ -170,8 +346,8 @@ def settings_of(args) -> dict:
             "preannotate": False}
 
 
-def load_seeds(dataset: str, settings: dict) -> dict:
-    path = seed_file(dataset)
+def load_seeds(dataset: str, settings: dict, stem: str = "auto_label") -> dict:
+    path = seed_file(dataset, stem)
     if not path.exists():
         return {}
     data = json.loads(path.read_text())
@@ -180,11 +356,11 @@ def load_seeds(dataset: str, settings: dict) -> dict:
     return data["seeds"]
 
 
-def save_seed(dataset: str, settings: dict, record: dict) -> None:
+def save_seed(dataset: str, settings: dict, record: dict, stem: str = "auto_label") -> None:
     """Re-read then write under a lock, so that runs of other seeds in parallel processes keep theirs."""
     import fcntl
 
-    path = seed_file(dataset)
+    path = seed_file(dataset, stem)
     lock_path = ROOT / "bench" / "out" / f"{path.stem}.lock"  # bench/out/ is not committed
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "w") as lock:
@@ -350,28 +526,35 @@ def main(argv=None):
     parser.add_argument("--min-step", type=int, default=20)
     parser.add_argument("--fresh", action="store_true", help="drop the seeds already in the result files")
     parser.add_argument("--report", action="store_true", help="run nothing: re-render the summary from the files")
+    parser.add_argument("--suspects", action="store_true",
+                        help="the suspect-labels bench instead (needs `make cleanlab-venv` for the cleanlab column)")
     args = parser.parse_args(argv)
     if args.report:
-        return report()
+        return suspects_report() if args.suspects else report()
+    if args.suspects:
+        return run_all(args, "suspects", run_suspects_seed, suspects_report)
+    return run_all(args, "auto_label", run_seed, report)
+
+
+def run_all(args, stem: str, run, render) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    settings = settings_of(args)
+    settings = settings_of(args) if stem == "auto_label" else {"flip_rate": FLIP_RATE}
     datasets = args.datasets.split(",")
     if args.fresh:
         for dataset in datasets:
-            seed_file(dataset).unlink(missing_ok=True)
+            seed_file(dataset, stem).unlink(missing_ok=True)
     with local_stack() as stack:
         for dataset in datasets:
-            done = load_seeds(dataset, settings)
+            done = load_seeds(dataset, settings, stem)
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 if str(seed) in done:
-                    print(f"{dataset} seed {seed}: already in {seed_file(dataset).name}", flush=True)
+                    print(f"{dataset} seed {seed}: already in {seed_file(dataset, stem).name}", flush=True)
                     continue
-                record = run_seed(dataset, seed, stack, args)
-                save_seed(dataset, settings, record)
-                print(f"{dataset} seed {seed}: {record['human_labels']} human ({record['human_share']:.3f}), "
-                      f"{record['auto']} auto (accuracy {fmt(record['auto_accuracy'])}), overall "
-                      f"{record['overall_accuracy']:.4f}, left {record['left']}, {record['wall_s']:.0f} s", flush=True)
-                report()
+                record = run(dataset, seed, stack, args)
+                save_seed(dataset, settings, record, stem)
+                print(f"{stem} {dataset} seed {seed}: " + json.dumps(
+                    {k: v for k, v in record.items() if k not in ("versions", "job")}), flush=True)
+                render()
 
 
 if __name__ == "__main__":
