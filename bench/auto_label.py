@@ -67,26 +67,47 @@ def _choice(item) -> str | None:
         return None
 
 
+def with_retries(call, attempts: int = 4):
+    """`call()`, again after a pause when the local stack answers 5xx or times out: on a loaded
+    machine moto can take longer than the SDK's 30 s read timeout on a large Query."""
+    import requests
+
+    from activelabel_client.client import ApiError
+
+    for attempt in range(attempts):
+        try:
+            return call()
+        except (ApiError, requests.RequestException) as exc:
+            if attempt == attempts - 1 or (isinstance(exc, ApiError) and exc.status < 500):
+                raise
+            print(f"  retrying after {type(exc).__name__}: {str(exc)[:200]}", flush=True)
+            time.sleep(10 * (attempt + 1))
+
+
 def snapshot(client, project_id: str, truth: dict[int, str]) -> dict:
-    """The pool as it stands: human-labelled, auto-labelled (and how many right), neither."""
-    human = auto = auto_right = 0
-    by_version: dict[str, list[int]] = {}
-    for task in client.export(project_id)["tasks"]:
-        task_id = int(task["id"])
-        if any(not a.get("was_cancelled") for a in task.get("annotations") or []):
-            human += 1
-            continue
-        label = next((p for p in task.get("predictions") or [] if p.get("auto")), None)
-        if label is None:
-            continue
-        auto += 1
-        right = _choice(label) == truth[task_id]
-        auto_right += right
-        by_version.setdefault(label.get("model_version") or "?", [0, 0])
-        by_version[label.get("model_version") or "?"][0] += 1
-        by_version[label.get("model_version") or "?"][1] += right
-    return {"human_tasks": human, "auto": auto, "auto_right": auto_right,
-            "left": len(truth) - human - auto, "auto_by_version": by_version}
+    """The pool as it stands (`GET /tasks`, page by page): human-labelled, auto-labelled (and how
+    many right), neither."""
+    def read():
+        human = auto = auto_right = 0
+        by_version: dict[str, list[int]] = {}
+        for task in client.iter_tasks(project_id, page_size=250):
+            task_id = int(task["id"])
+            if task.get("total_annotations"):
+                human += 1
+                continue
+            label = next((p for p in task.get("predictions") or [] if p.get("auto")), None)
+            if label is None:
+                continue
+            auto += 1
+            right = _choice(label) == truth[task_id]
+            auto_right += right
+            counts = by_version.setdefault(label.get("model_version") or "?", [0, 0])
+            counts[0] += 1
+            counts[1] += right
+        return {"human_tasks": human, "auto": auto, "auto_right": auto_right,
+                "left": len(truth) - human - auto, "auto_by_version": by_version}
+
+    return with_retries(read)
 
 
 def run_seed(dataset: str, seed: int, stack, args) -> dict:
@@ -107,7 +128,7 @@ def run_seed(dataset: str, seed: int, stack, args) -> dict:
 
     def observe():
         nonlocal seen
-        state = client.training(pid)
+        state = with_retries(lambda: client.training(pid))
         version = state.get("model_version")
         if not version or version == seen:
             return
