@@ -305,9 +305,8 @@ def run_suspects_seed(dataset: str, seed: int, stack, args) -> dict:
             break
     print(f"  {dataset} seed {seed}: relabels per annotator {per_checker}, stopped at {stopped}", flush=True)
     still_listed = {int(s["task_id"]) for s in all_suspects(client, pid)}
-    version_before = client.training(pid)
-    print(f"  {dataset} seed {seed}: before retraining {json.dumps(version_before)[:400]}", flush=True)
-    version_before = version_before["model_version"]
+    state = client.training(pid)
+    version_before = state["model_version"]
     # the pool's tasks re-judged by people count again once agreement is reached; train on what is accepted
     client.update_ml(pid, min_completions=10)
     client.train(pid)
@@ -319,6 +318,8 @@ def run_suspects_seed(dataset: str, seed: int, stack, args) -> dict:
         "dataset": dataset, "seed": seed, "pool": n, "test": len(y_test), "flip_rate": FLIP_RATE,
         "flipped": len(flipped), "oof_examples": len(document["task_ids"]), "oof_folds": document.get("folds"),
         "product": precision_recall(product_flags, flipped), "relabels": relabels, "relabels_per_annotator": per_checker,
+        # accepted tasks when the second version trains: a relabelled task whose people disagree is not accepted
+        "accepted_before": n, "accepted_after_relabel": state["accepted_tasks"],
         "still_listed_after_relabel": len(still_listed), "held_out_before": before, "held_out_after": after,
         "versions": [version_before, version_after], "job": job.get("detail"), "wall_s": round(time.perf_counter() - started, 1)}
     if "error" in cleanlab:
