@@ -264,24 +264,31 @@ def run_suspects_seed(dataset: str, seed: int, stack, args) -> dict:
     product_flags = {int(s["task_id"]) for s in listed}
     cleanlab = cleanlab_issues(document)
     # relabelling: annotators who have not labelled the task take GET /next while it serves
-    # suspects (the rework queue comes first); each answers from the ground truth
-    relabels, checkers = 0, 0
-    for checker in range(1, 4):
-        served_any = False
+    # suspects (the rework queue comes first; a disagreement asks for another person, so a
+    # flagged task may come back to the next annotator); each answers from the ground truth
+    relabels, per_checker, stopped = 0, [], []
+    for checker in range(1, 6):
+        mine = 0
         while relabels < 4 * n:
             task = client.next_task(pid, f"checker-{checker}")
             if task is None or int(task["id"]) not in product_flags:
+                stopped.append(None if task is None else int(task["id"]))
                 break
             client.add_completion(pid, task["id"], completion_result(truth[int(task["id"])]),
                                   completed_by=f"checker-{checker}")
             relabels += 1
-            served_any = True
-        checkers += served_any
+            mine += 1
+        per_checker.append(mine)
         settle(stack)
-        if not served_any:
+        if not mine:
             break
+    print(f"  {dataset} seed {seed}: relabels per annotator {per_checker}, stopped at {stopped}", flush=True)
     still_listed = {int(s["task_id"]) for s in all_suspects(client, pid)}
-    version_before = client.training(pid)["model_version"]
+    version_before = client.training(pid)
+    print(f"  {dataset} seed {seed}: before retraining {json.dumps(version_before)[:400]}", flush=True)
+    version_before = version_before["model_version"]
+    # the pool's tasks re-judged by people count again once agreement is reached; train on what is accepted
+    client.update_ml(pid, min_completions=10)
     client.train(pid)
     settle(stack)
     after = held_out_accuracy(client, pid, x_test, y_test, task_data)
@@ -290,7 +297,7 @@ def run_suspects_seed(dataset: str, seed: int, stack, args) -> dict:
     record = {
         "dataset": dataset, "seed": seed, "pool": n, "test": len(y_test), "flip_rate": FLIP_RATE,
         "flipped": len(flipped), "oof_examples": len(document["task_ids"]), "oof_folds": document.get("folds"),
-        "product": precision_recall(product_flags, flipped), "relabels": relabels, "relabel_annotators": checkers,
+        "product": precision_recall(product_flags, flipped), "relabels": relabels, "relabels_per_annotator": per_checker,
         "still_listed_after_relabel": len(still_listed), "held_out_before": before, "held_out_after": after,
         "versions": [version_before, version_after], "job": job.get("detail"), "wall_s": round(time.perf_counter() - started, 1)}
     if "error" in cleanlab:
