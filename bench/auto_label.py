@@ -67,26 +67,47 @@ def _choice(item) -> str | None:
         return None
 
 
+def with_retries(call, attempts: int = 4):
+    """`call()`, again after a pause when the local stack answers 5xx or times out: on a loaded
+    machine moto can take longer than the SDK's 30 s read timeout on a large Query."""
+    import requests
+
+    from activelabel_client.client import ApiError
+
+    for attempt in range(attempts):
+        try:
+            return call()
+        except (ApiError, requests.RequestException) as exc:
+            if attempt == attempts - 1 or (isinstance(exc, ApiError) and exc.status < 500):
+                raise
+            print(f"  retrying after {type(exc).__name__}: {str(exc)[:200]}", flush=True)
+            time.sleep(10 * (attempt + 1))
+
+
 def snapshot(client, project_id: str, truth: dict[int, str]) -> dict:
-    """The pool as it stands: human-labelled, auto-labelled (and how many right), neither."""
-    human = auto = auto_right = 0
-    by_version: dict[str, list[int]] = {}
-    for task in client.export(project_id)["tasks"]:
-        task_id = int(task["id"])
-        if any(not a.get("was_cancelled") for a in task.get("annotations") or []):
-            human += 1
-            continue
-        label = next((p for p in task.get("predictions") or [] if p.get("auto")), None)
-        if label is None:
-            continue
-        auto += 1
-        right = _choice(label) == truth[task_id]
-        auto_right += right
-        by_version.setdefault(label.get("model_version") or "?", [0, 0])
-        by_version[label.get("model_version") or "?"][0] += 1
-        by_version[label.get("model_version") or "?"][1] += right
-    return {"human_tasks": human, "auto": auto, "auto_right": auto_right,
-            "left": len(truth) - human - auto, "auto_by_version": by_version}
+    """The pool as it stands (`GET /tasks`, page by page): human-labelled, auto-labelled (and how
+    many right), neither."""
+    def read():
+        human = auto = auto_right = 0
+        by_version: dict[str, list[int]] = {}
+        for task in client.iter_tasks(project_id, page_size=250):
+            task_id = int(task["id"])
+            if task.get("total_annotations"):
+                human += 1
+                continue
+            label = next((p for p in task.get("predictions") or [] if p.get("auto")), None)
+            if label is None:
+                continue
+            auto += 1
+            right = _choice(label) == truth[task_id]
+            auto_right += right
+            counts = by_version.setdefault(label.get("model_version") or "?", [0, 0])
+            counts[0] += 1
+            counts[1] += right
+        return {"human_tasks": human, "auto": auto, "auto_right": auto_right,
+                "left": len(truth) - human - auto, "auto_by_version": by_version}
+
+    return with_retries(read)
 
 
 def run_seed(dataset: str, seed: int, stack, args) -> dict:
@@ -107,7 +128,7 @@ def run_seed(dataset: str, seed: int, stack, args) -> dict:
 
     def observe():
         nonlocal seen
-        state = client.training(pid)
+        state = with_retries(lambda: client.training(pid))
         version = state.get("model_version")
         if not version or version == seen:
             return
@@ -284,9 +305,8 @@ def run_suspects_seed(dataset: str, seed: int, stack, args) -> dict:
             break
     print(f"  {dataset} seed {seed}: relabels per annotator {per_checker}, stopped at {stopped}", flush=True)
     still_listed = {int(s["task_id"]) for s in all_suspects(client, pid)}
-    version_before = client.training(pid)
-    print(f"  {dataset} seed {seed}: before retraining {json.dumps(version_before)[:400]}", flush=True)
-    version_before = version_before["model_version"]
+    state = client.training(pid)
+    version_before = state["model_version"]
     # the pool's tasks re-judged by people count again once agreement is reached; train on what is accepted
     client.update_ml(pid, min_completions=10)
     client.train(pid)
@@ -298,6 +318,8 @@ def run_suspects_seed(dataset: str, seed: int, stack, args) -> dict:
         "dataset": dataset, "seed": seed, "pool": n, "test": len(y_test), "flip_rate": FLIP_RATE,
         "flipped": len(flipped), "oof_examples": len(document["task_ids"]), "oof_folds": document.get("folds"),
         "product": precision_recall(product_flags, flipped), "relabels": relabels, "relabels_per_annotator": per_checker,
+        # accepted tasks when the second version trains: a relabelled task whose people disagree is not accepted
+        "accepted_before": n, "accepted_after_relabel": state["accepted_tasks"],
         "still_listed_after_relabel": len(still_listed), "held_out_before": before, "held_out_after": after,
         "versions": [version_before, version_after], "job": job.get("detail"), "wall_s": round(time.perf_counter() - started, 1)}
     if "error" in cleanlab:
