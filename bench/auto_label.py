@@ -332,6 +332,7 @@ def run_suspects_seed(dataset: str, seed: int, stack, args) -> dict:
 
 
 def suspects_report() -> None:
+    """bench/results/suspects.{md,json} from every suspects-<data set>.json present."""
     records = []
     for dataset in ORDER:
         path = RESULTS / f"suspects-{dataset}.json"
@@ -340,26 +341,58 @@ def suspects_report() -> None:
             records += [data["seeds"][k] for k in sorted(data["seeds"], key=int)]
     if not records:
         return
+
+    def mean(values):
+        values = [v for v in values if v is not None]
+        return statistics.mean(values) if values else None
+
+    def method(r, name):
+        return r["product"] if name == "product" else (r.get("cleanlab") or {}).get(name) or {}
+
+    methods = ("product", "prune_by_noise_rate", "confident_learning")
+    summary = {}
+    for dataset in ORDER:
+        mine = [r for r in records if r["dataset"] == dataset]
+        if not mine:
+            continue
+        summary[dataset] = {"seeds": len(mine), "pool": mine[0]["pool"], "flipped": mean(r["flipped"] for r in mine),
+                            "held_out_before": mean(r["held_out_before"] for r in mine),
+                            "held_out_after": mean(r["held_out_after"] for r in mine),
+                            "relabels": mean(r["relabels"] for r in mine),
+                            **{f"{m}_{k}": mean(method(r, m).get(k) for r in mine)
+                               for m in methods for k in ("flagged", "precision", "recall")}}
     lines = ["# Suspect labels through the product (bench/auto_label.py --suspects)", "",
              f"An annotator flips {FLIP_RATE:.0%} of the pool's labels at random (another class, uniformly); the "
-             "labelled pool is imported, one training (promotion `always`), its suspects job flags the labels the "
-             "out-of-fold probabilities confidently contradict. cleanlab's `find_label_issues` runs on the same "
-             "stored out-of-fold probabilities (its own venv). Then annotators who have not labelled a task take "
-             "`GET /next` while it serves flagged tasks and answer from the ground truth; a new version trains; "
-             "held-out accuracy (`POST /predict` on a test split outside the pool) before and after.", "",
-             "| data set | seed | pool | flipped | product flags | precision | recall | cleanlab default: flags "
-             "| precision | recall | cleanlab confident_learning: flags | precision | recall | relabels "
-             "| held-out before | after |", "|" + "---|" * 16]
+             "labelled pool is imported (Label Studio annotations), one training (promotion `always`), its suspects "
+             "job flags the labels the out-of-fold probabilities confidently contradict (`GET /suspects`). "
+             "cleanlab's `find_label_issues` runs on the same stored out-of-fold probabilities (its own venv), with "
+             "its default filter (`prune_by_noise_rate`) and with `confident_learning` (the rule the product "
+             "implements). Then annotators who have not labelled a task take `GET /next` while it serves flagged "
+             "tasks and answer from the ground truth; a second version trains on the accepted tasks; held-out "
+             "accuracy (`POST /predict` on a test split outside the pool) before and after.", "",
+             "## Means per data set", "",
+             "| data set | seeds | pool | flipped | product: flags / precision / recall | cleanlab default | "
+             "cleanlab confident_learning | relabel completions | held-out before -> after |", "|" + "---|" * 9]
+    for dataset, m in summary.items():
+        cells = [f"{fmt(m[f'{x}_flagged'], 1)} / {fmt(m[f'{x}_precision'])} / {fmt(m[f'{x}_recall'])}" for x in methods]
+        lines.append(f"| {dataset} | {m['seeds']} | {m['pool']} | {fmt(m['flipped'], 1)} | {' | '.join(cells)} "
+                     f"| {fmt(m['relabels'], 1)} | {fmt(m['held_out_before'], 4)} -> {fmt(m['held_out_after'], 4)} |")
+    lines += ["", "## Per seed", "",
+              "| data set | seed | pool | flipped | product flags | precision | recall | cleanlab default: flags "
+              "| precision | recall | cleanlab confident_learning: flags | precision | recall | relabels "
+              "| accepted when retrained | held-out before | after |", "|" + "---|" * 17]
     for r in records:
-        p, c = r["product"], r.get("cleanlab", {})
-        d, cl = c.get("prune_by_noise_rate", {}), c.get("confident_learning", {})
+        p, d, cl = method(r, "product"), method(r, "prune_by_noise_rate"), method(r, "confident_learning")
         lines.append(
             f"| {r['dataset']} | {r['seed']} | {r['pool']} | {r['flipped']} | {p['flagged']} | {fmt(p['precision'])} "
             f"| {fmt(p['recall'])} | {d.get('flagged', '-')} | {fmt(d.get('precision'))} | {fmt(d.get('recall'))} "
             f"| {cl.get('flagged', '-')} | {fmt(cl.get('precision'))} | {fmt(cl.get('recall'))} | {r['relabels']} "
+            f"| {r.get('accepted_after_relabel', '-')} of {r['pool']} "
             f"| {fmt(r['held_out_before'], 4)} | {fmt(r['held_out_after'], 4)} |")
     text = "\n".join(lines) + "\n"
     (RESULTS / "suspects.md").write_text(text)
+    (RESULTS / "suspects.json").write_text(json.dumps({"flip_rate": FLIP_RATE, "summary": summary,
+                                                       "files": [f"suspects-{d}.json" for d in summary]}, indent=1))
     print(text)
 
 

@@ -94,8 +94,9 @@ def local_stack():
         stack.stop()
 
 
-def settle(stack, timeout: float = 900) -> int:
-    """Wait until the stream, the training and the rescoring fan-out have nothing left to deliver."""
+def settle(stack, timeout: float = 3600) -> int:
+    """Wait until the stream, the training and the rescoring fan-out have nothing left to deliver
+    (an hour at most: rescoring a 5,574-task pool through moto takes minutes on a loaded machine)."""
     return stack.pump.drain(timeout=timeout)
 
 
