@@ -138,6 +138,12 @@ def export(project_id):
     return tasks.export(app.current_request, project_id)
 
 
+@route("/api/projects/{project_id}/suspects", methods=["GET"])
+def list_suspects(project_id):
+    """Human labels the model confidently contradicts (ml.suspects), least likely first."""
+    return tasks.list_suspects(app.current_request, project_id)
+
+
 # ---- training, models, predictions
 @route("/api/projects/{project_id}/training", methods=["GET"])
 def get_training(project_id):

@@ -66,6 +66,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", f"{P}/tasks/{{task_id}}/completions"): READER,
     ("DELETE", f"{P}/completions/{{completion_id}}"): ANNOTATOR,
     ("GET", f"{P}/export"): READER,
+    ("GET", f"{P}/suspects"): READER,
     # training, models, predictions
     ("GET", f"{P}/training"): READER,
     ("POST", f"{P}/train"): ADMIN,

@@ -33,6 +33,7 @@ ML_SETTINGS = {
         "promotion": {"type": "string", "enum": ["if_not_worse", "always"]},
         "pinned_version": {"type": "integer", "minimum": 1, "nullable": True},
         "preannotate": {"type": "boolean"},
+        "suspects": {"type": "boolean", "nullable": True},
         "sampling": {"type": "string", "enum": list(SAMPLING_STRATEGIES)},
         "auto_label": {"type": "object", "additionalProperties": False, "properties": {
             "enabled": {"type": "boolean"}, "train_on_auto": {"type": "boolean"},
@@ -91,7 +92,12 @@ QUERIES = {
     ("DELETE", f"{P}/tasks/{{task_id}}/lock"): _ANNOTATOR,
     ("GET", f"{P}/tasks"): _PAGE,
     ("GET", f"{P}/export"): [{"name": "naming", "in": "query",
-                              "schema": {"type": "string", "enum": ["annotations", "completions"]}}],
+                              "schema": {"type": "string", "enum": ["annotations", "completions"]}},
+                             {"name": "auto_labels", "in": "query",
+                              "description": "standing auto labels as predictions marked \"auto\": true (default) "
+                                             "or as annotations marked \"origin\": \"auto\"",
+                              "schema": {"type": "string", "enum": ["predictions", "annotations"]}}],
+    ("GET", f"{P}/suspects"): _PAGE,
 }
 SUCCESS = {"POST": "201", "DELETE": "200"}
 _TEXT = {"schema": {"type": "string"}}

@@ -1,10 +1,10 @@
 """Records -> JSON bodies of the API contract (docs/api.md)."""
 from chalicelib.domain.settings import masked
 from chalicelib.domain.training_state import training_state
-from chalicelib.labeling.results import completion_record, iso, task_to_labelstudio
+from chalicelib.labeling.results import completion_record, completion_to_labelstudio, iso, task_to_labelstudio
 
 completion_json = completion_record
-__all__ = ["completion_json", "iso", "model_version_json", "project_json", "task_json", "token_json"]
+__all__ = ["completion_json", "iso", "model_version_json", "project_json", "suspect_json", "task_json", "token_json"]
 
 
 def project_json(project) -> dict:
@@ -24,6 +24,11 @@ def project_json(project) -> dict:
     }
 
 
+# how the export shows a standing auto label: a prediction marked "auto": true (the default), or an
+# annotation marked "origin": "auto" (`?auto_labels=annotations`), so a Label Studio import shows it
+AUTO_LABEL_EXPORTS = ("predictions", "annotations")
+
+
 def _auto(task) -> list[dict]:
     """A standing auto label, as a prediction marked `"auto": true` (services/auto_labeling.py)."""
     auto = getattr(task, "auto_label", None)
@@ -32,18 +37,43 @@ def _auto(task) -> list[dict]:
     return [{key: auto[key] for key in ("result", "score", "model_version", "auto") if key in auto}]
 
 
-def task_json(task, completions=(), naming: str = "annotations") -> dict:
+def _auto_annotation(task, naming: str) -> list[dict]:
+    """A standing auto label as a Label Studio annotation marked `"origin": "auto"`."""
+    annotations = []
+    for auto in _auto(task):
+        annotation = completion_to_labelstudio(
+            {"id": f"{int(task.task_id)}.auto", "result": auto["result"], "completed_by": "auto",
+             "task_id": int(task.task_id)}, naming)
+        annotations.append({**annotation, "origin": "auto", "model_version": auto.get("model_version"),
+                            "score": auto.get("score")})
+    return annotations
+
+
+def task_json(task, completions=(), naming: str = "annotations", auto_labels: str = "predictions") -> dict:
+    as_annotation = auto_labels == "annotations"
     body = task_to_labelstudio(
         {"id": int(task.task_id), "data": task.data, "meta": task.meta or {}, "created_at": iso(task.created_at)},
         [completion_record(c) for c in completions],
-        list(task.predictions or []) + ([task.preannotation] if task.preannotation else []) + _auto(task),
+        list(task.predictions or []) + ([task.preannotation] if task.preannotation else [])
+        + ([] if as_annotation else _auto(task)),
         naming=naming,
     )
+    if as_annotation:
+        body[naming] += _auto_annotation(task, naming)
     body["project"] = task.project_id
     body["is_labeled"] = bool(task.accepted)
     body["agreement"] = None if task.agreement is None else float(task.agreement)
     body["total_annotations"] = int(task.n_completions or 0)
     return body
+
+
+def suspect_json(task) -> dict:
+    """A suspect task as `GET /suspects` lists it (the mark services/suspects.py wrote)."""
+    mark = task.suspect or {}
+    return {"task_id": int(task.task_id), "human_label": mark.get("human_label"),
+            "model_label": mark.get("model_label"), "score": mark.get("score"),
+            "self_confidence": mark.get("self_confidence"), "control": mark.get("control"),
+            "model_version": mark.get("model_version")}
 
 
 def model_version_json(item, active_version) -> dict:

@@ -1,9 +1,9 @@
 """Tasks (import, list, get), completions (create, list, delete) and export, in Label Studio JSON."""
 from chalicelib.api.http import created, json_body, json_object, page_params, parse_task_id, principal, query_param
-from chalicelib.api.serializers import completion_json, iso, task_json
+from chalicelib.api.serializers import AUTO_LABEL_EXPORTS, completion_json, iso, suspect_json, task_json
 from chalicelib.errors import ValidationError
 from chalicelib.labeling.normalize import normalize_completion
-from chalicelib.services import completions, tasks
+from chalicelib.services import completions, suspects, tasks
 
 
 def import_tasks(request, project_id: str):
@@ -56,6 +56,15 @@ def export(request, project_id: str):
     naming = query_param(request, "naming", "annotations")
     if naming not in ("annotations", "completions"):
         raise ValidationError("naming", f"must be 'annotations' or 'completions', got {naming!r}")
+    auto_labels = query_param(request, "auto_labels", "predictions")
+    if auto_labels not in AUTO_LABEL_EXPORTS:
+        raise ValidationError("auto_labels", f"must be one of {list(AUTO_LABEL_EXPORTS)}, got {auto_labels!r}")
     project, items, exported_at = tasks.export(project_id)
     return {"project": project_id, "title": project.title, "exported_at": iso(exported_at),
-            "tasks": [task_json(t, completions_of, naming) for t, completions_of in items]}
+            "tasks": [task_json(t, completions_of, naming, auto_labels) for t, completions_of in items]}
+
+
+def list_suspects(request, project_id: str):
+    limit, cursor = page_params(request)
+    page, next_cursor = suspects.list_page(project_id, limit, cursor)
+    return {"suspects": [suspect_json(t) for t in page], "next": next_cursor}

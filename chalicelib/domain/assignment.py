@@ -2,8 +2,10 @@
 
 A task is in one of three queues (sparse DynamoDB indexes, see store/models.py):
 - `rework`: someone started it but it is not accepted: fewer completions than `overlap`, or their
-  agreement is below the threshold. Served first (lowest agreement first), to annotators who have
-  not done it, up to `overlap + MAX_EXTRA_ANNOTATORS` completions (then it is left for review).
+  agreement is below the threshold; or it is accepted but its label is a suspect (the model
+  confidently contradicts it, services/suspects.py) and another person should judge it. Served
+  first (lowest agreement first), to annotators who have not done it, up to
+  `overlap + MAX_EXTRA_ANNOTATORS` completions (then it is left for review).
 - `scored`: nobody completed it and the last promoted model ranked it (priority from the project's
   sampling strategy, see ml/sampling.py).
 - `pool`: nobody completed it; read in random-key order = a uniform random permutation.
@@ -37,21 +39,21 @@ LEFT_ON_COMPLETION = frozenset({"pool", "scored"})
 
 
 def queues_of(n_completions: int, accepted: bool, agreement: float | None, overlap: int,
-              has_random_key: bool, has_score: bool) -> frozenset[str]:
+              has_random_key: bool, has_score: bool, suspect: bool = False) -> frozenset[str]:
     """The queues a task is in, from its judged label state. The one rule: the store only turns the
     answer into the sparse index attributes (`<queue>_project`).
 
     - `pool`: nobody completed it (and it has its random key, the index's sort key);
     - `scored`: in the pool and ranked by a model;
-    - `rework`: started, not accepted, fewer than `overlap + MAX_EXTRA_ANNOTATORS` completions, and
-      an agreement (the index's sort key) to rank it by.
+    - `rework`: started, not accepted (or accepted with a `suspect` label: relabel it), fewer than
+      `overlap + MAX_EXTRA_ANNOTATORS` completions, and an agreement (the index's sort key) to rank it by.
     """
     queues = set()
     if n_completions == 0 and has_random_key:
         queues.add("pool")
         if has_score:
             queues.add("scored")
-    if not accepted and 0 < n_completions < overlap + MAX_EXTRA_ANNOTATORS and agreement is not None:
+    if (not accepted or suspect) and 0 < n_completions < overlap + MAX_EXTRA_ANNOTATORS and agreement is not None:
         queues.add("rework")
     return frozenset(queues)
 

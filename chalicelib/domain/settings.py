@@ -14,7 +14,10 @@ Defaults (documented in README.md):
 - pinned_version null: a version number stops automatic promotion (new versions are kept, "held")
   until it is set back to null;
 - preannotate true: after each promotion every task without a human completion gets a stored
-  prediction of the new version (a pre-annotation job).
+  prediction of the new version (a pre-annotation job);
+- suspects null (off): when true, each promoted single-label classification version runs a suspects job
+  (services/suspects.py): out-of-fold probabilities over the accepted tasks flag the human labels it
+  confidently contradicts; `GET /next` serves them to another annotator first.
 """
 from numbers import Real
 from urllib.parse import urlsplit
@@ -44,6 +47,7 @@ DEFAULTS = {
     "pinned_version": None,
     "preannotate": True,
     "auto_label": None,  # None = AUTO_LABEL_DEFAULTS (off)
+    "suspects": None,  # None = never asked for (off); false = turned off (the next run clears the marks)
 }
 # Auto-labelling (domain/calibration.py): where a version's calibrated threshold shows
 # `target_accuracy` with probability `confidence` on at least `min_validation` human labels it did
@@ -115,7 +119,9 @@ def _validate_field(key, value, available_models, field):
         return value
     if key == "pinned_version":
         return None if value is None else _int(value, field, 1)
-    if key == "preannotate":
+    if key == "suspects" and value is None:
+        return None
+    if key in ("preannotate", "suspects"):
         if not isinstance(value, bool):
             raise ValidationError(field, f"must be true or false, got {value!r}")
         return value

@@ -1,17 +1,25 @@
 """The rescore queue's handler: each message is one range of task ids to rescore or backfill
-(services/rescoring.py), and the command that queues random-key backfills."""
+(services/rescoring.py) or a suspects job (services/suspects.py), and the command that queues
+random-key backfills."""
 import argparse
 
 from chalicelib.events.batch import process_batch
-from chalicelib.services import rescoring
+from chalicelib.services import rescoring, suspects
 from chalicelib.store import queue
+
+
+def handle_message(body: str) -> str:
+    request = queue.parse_rescore_request(body)
+    if request["mode"] == "suspects":
+        return suspects.run(request["project_id"], request["version"], request["job"])
+    return rescoring.handle_request(**request)
 
 
 def handle_rescore_batch(event) -> dict:
     """Chalice SQSEvent -> partial batch response."""
     return process_batch(
         event,
-        lambda record: rescoring.handle_request(**queue.parse_rescore_request(record.body)),
+        lambda record: handle_message(record.body),
         identifier=lambda record: record.to_dict()["messageId"],
         ordered=False,
     )

@@ -10,6 +10,7 @@ ratio, not a measurement on this project, whose labels were not drawn at random.
 from chalicelib.labeling.results import iso
 from chalicelib.ml import sampling
 from chalicelib.store import projects as project_db
+from chalicelib.store import tasks as task_db
 from chalicelib.store import training as training_db
 
 # strategy -> (labels needed / random's labels, to 95% of full-pool accuracy; source)
@@ -43,5 +44,7 @@ def report(project_id: str) -> dict:
         random_labels = round(labels / ratio)
         estimate = {"labels_used": labels, "random_would_need": random_labels,
                     "labels_saved": random_labels - labels, "ratio": ratio, "basis": basis}
+    labels = task_db.label_counts(project_id)
+    labels["audited"] = int(project.audit_n or 0)
     return {"project": project_id, "sampling": strategy, "completions": project.completions_count,
-            "curve": curve, "estimated_savings": estimate}
+            "labels": labels, "curve": curve, "estimated_savings": estimate}

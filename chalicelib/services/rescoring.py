@@ -34,7 +34,7 @@ import random
 
 from chalicelib.errors import ConflictError
 from chalicelib.ml import sampling
-from chalicelib.services import auto_labeling, labelstudio_push, prediction
+from chalicelib.services import auto_labeling, labelstudio_push, prediction, suspects
 from chalicelib.store import dynamo, jobs, preannotations, queue
 from chalicelib.store import projects as project_db
 from chalicelib.store import tasks as task_db
@@ -65,11 +65,13 @@ def split(first: int, last: int, chunk: int, fanout: int = FANOUT) -> list[tuple
 
 
 def start(project_id: str, version: int, last_task_id: int, predict: bool = False) -> str | None:
-    """Queue the rescoring of the whole pool by `version` (and its pre-annotation when `predict`);
-    returns the job's id, or None when there is nothing to do."""
+    """Queue the rescoring of the whole pool by `version` (and its pre-annotation when `predict`),
+    and its suspects job (services/suspects.py) when the project asks for one; returns the
+    rescoring job's id, or None when there is nothing to rescore."""
     project = project_db.find_project(project_id)
     if project is None:
         return None
+    suspects.start(project, version)  # its own job on the rescore queue (ml.suspects)
     # a project that ever set ml.auto_label is rescored after each promotion, so that the new version
     # re-judges (or, when turned off, withdraws) the auto labels standing
     score = sampling.needs_model(project.settings.get("sampling")) or project.settings.get("auto_label") is not None

@@ -71,8 +71,9 @@ def refresh_task(project_id: str, task_id: int, settings: dict, config=None) -> 
             for c in completion_db.completions_of_task(project_id, task_id)
         ]
         state = evaluate_task(completions, settings["agreement_threshold"], settings["overlap"], config)
+        flagged = task.suspect_project is not None  # a suspect label (services/suspects.py)
         queues = assignment.queues_of(state.n_completions, state.accepted, state.agreement, settings["overlap"],
-                                      task.random_key is not None, task.score_version is not None)
+                                      task.random_key is not None, task.score_version is not None, flagged)
         unchanged = (
             queues == task_db.queues_of_task(task)
             and state.accepted == bool(task.accepted)
@@ -81,7 +82,10 @@ def refresh_task(project_id: str, task_id: int, settings: dict, config=None) -> 
             and state.agreement == (None if task.agreement is None else float(task.agreement))
         )
         if unchanged:
-            return
+            return  # e.g. a redelivered record: a suspect mark stays
+        if flagged:  # re-judged by a new completion: it leaves the suspects (the write removes the mark)
+            queues = assignment.queues_of(state.n_completions, state.accepted, state.agreement, settings["overlap"],
+                                          task.random_key is not None, task.score_version is not None)
         label_changed = state.accepted != bool(task.accepted) or (
             state.accepted and state.consensus != task.consensus
         )

@@ -19,7 +19,7 @@ from chalicelib.domain.training_state import (
     training_state,
 )
 from chalicelib.errors import ConflictError
-from chalicelib.services import auto_labeling
+from chalicelib.services import auto_labeling, suspects
 from chalicelib.store import dynamo, queue, stream_errors
 from chalicelib.store import projects as project_db
 from chalicelib.store import training as training_db
@@ -52,6 +52,9 @@ def status(project_id: str) -> dict:
         "last_error": project.last_error,
         "errors": stream_errors.as_list(project.stream_errors),
         "auto_label": auto_labeling.status(project),
+        # the cheap counts (counters and the suspects index); /report counts every task
+        "labels": {"human": counters.accepted_tasks, "audited": int(project.audit_n or 0),
+                   "suspect": suspects.count(project_id)},
         "model_version": project.model_version,
         "min_completions": project.settings["min_completions"],
         "request_seq": counters.train_request_seq,

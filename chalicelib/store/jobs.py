@@ -1,5 +1,5 @@
 """Jobs: what a project's background work is doing (training, rescoring, pre-annotation, Label
-Studio pull), shown by `GET /api/projects/{id}/jobs`.
+Studio pull, suspects), shown by `GET /api/projects/{id}/jobs`.
 
 One item per job in the ledger table (pk `jobs#<project>`, sk the job id), so no new table. Every
 write is idempotent under redelivery:
@@ -23,7 +23,7 @@ from chalicelib.store.dynamo import now
 from chalicelib.store.ledger import MARKER_TTL_SECONDS
 
 JOB_TTL_SECONDS = 90 * 24 * 3600
-KINDS = ("training", "rescoring", "preannotation", "rescoring+preannotation", "labelstudio_pull")
+KINDS = ("training", "rescoring", "preannotation", "rescoring+preannotation", "labelstudio_pull", "suspects")
 
 
 class JobModel(Model):

@@ -134,6 +134,25 @@ class ReworkIndex(GlobalSecondaryIndex):
     agreement = NumberAttribute(range_key=True)
 
 
+SUSPECT_PROJECTION = ["suspect", "suspect_version", "label_rev", "n_completions", "accepted", "agreement",
+                      "random_key", "score_version"]
+
+
+class SuspectsIndex(GlobalSecondaryIndex):
+    """Sparse: accepted tasks whose human label the last suspects run of a model version confidently
+    contradicts (`suspect_project` set, services/suspects.py), the least likely label first
+    (`suspect_rank`: the out-of-fold probability of the human label). Projects the mark, so
+    `GET /suspects` pages read only this index, and what a run needs to clear a mark without reading
+    the task (its label state and queue inputs, SUSPECT_PROJECTION)."""
+
+    class Meta:
+        index_name = "suspects"
+        projection = IncludeProjection(SUSPECT_PROJECTION)
+
+    suspect_project = UnicodeAttribute(hash_key=True)
+    suspect_rank = NumberAttribute(range_key=True)
+
+
 class TaskModel(Model):
     """One item per task. Besides its data and label state it carries what active learning needs:
     membership of the sparse `pool` / `scored` / `rework` indexes, the score of the model that last
@@ -177,11 +196,21 @@ class TaskModel(Model):
     auto_project = UnicodeAttribute(null=True)
     auto_version = NumberAttribute(null=True)
     auto_audit = BooleanAttribute(null=True)
+    # suspect labels (store/suspects.py): the human label a suspects run (confident learning over
+    # out-of-fold probabilities) contradicts: {"model_label", "score", "human_label",
+    # "self_confidence", "control", "model_version"}; `suspect_version` the run's version (a run only
+    # overwrites an older run's mark), `suspect_project` / `suspect_rank` the sparse `suspects` index.
+    # A suspect task is in the `rework` queue (domain/assignment.queues_of) until re-judged.
+    suspect = JSONAttribute(null=True)
+    suspect_version = NumberAttribute(null=True)
+    suspect_project = UnicodeAttribute(null=True)
+    suspect_rank = NumberAttribute(null=True)
 
     accepted_index = AcceptedIndex()
     pool_index = PoolIndex()
     scored_index = ScoredIndex()
     rework_index = ReworkIndex()
+    suspects_index = SuspectsIndex()
 
 
 class CompletionModel(Model):

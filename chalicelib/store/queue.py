@@ -56,7 +56,7 @@ def parse_train_message(body: str) -> tuple[str, str, int | str]:
 
 # ---------------------------------------------------------------- the rescore queue (SQS standard)
 
-RESCORE_MODES = ("rescore", "backfill", "preannotate")  # see events/rescoring.py
+RESCORE_MODES = ("rescore", "backfill", "preannotate", "suspects")  # see events/rescoring.py
 
 
 def send_rescore_ranges(project_id: str, version: int, ranges: list[tuple[int, int]], chunk_size: int,
@@ -74,6 +74,13 @@ def send_rescore_ranges(project_id: str, version: int, ranges: list[tuple[int, i
     answer = client("sqs").send_message_batch(QueueUrl=config.rescore_queue_url(), Entries=entries)
     if answer.get("Failed"):
         raise RuntimeError(f"rescore queue refused {len(answer['Failed'])} messages: {answer['Failed'][:2]}")
+
+
+def send_suspects_request(project_id: str, version: int, job: str) -> None:
+    """The suspects job of `version` (services/suspects.py): one message on the rescore queue."""
+    client("sqs").send_message(QueueUrl=config.rescore_queue_url(), MessageBody=json.dumps({
+        "project_id": project_id, "version": version, "first": 0, "last": 0, "chunk": 1, "mode": "suspects",
+        "job": job}))
 
 
 def parse_rescore_request(body: str) -> dict:

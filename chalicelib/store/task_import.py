@@ -65,6 +65,8 @@ def put_imported_tasks(project_id: str, tasks: list[dict]) -> None:
         item = TaskModel(project_id=project_id, task_id=task_id, data=task["data"], meta=task["meta"],
                          predictions=task["predictions"], created_at=ts, completion_seq=len(task["completions"]),
                          random_key=task["random_key"])
+        if task["completions"]:  # who labelled it, as add_completion records it (`next` skips them)
+            item.annotators = {c.get("completed_by") or "unknown" for c in task["completions"]}
         for queue, attribute in QUEUE_ATTRIBUTES.items():
             if queue in task["queues"]:
                 setattr(item, attribute.attr_name, project_id)

@@ -35,6 +35,25 @@ def iter_tasks(project_id: str):
     return TaskModel.query(project_id)
 
 
+COUNTED_ATTRIBUTES = ["task_id", "accepted", "auto_project", "suspect_project"]
+
+
+def label_counts(project_id: str) -> dict:
+    """How the project's tasks are labelled: {"total", "human" (accepted from people's completions),
+    "auto" (a standing auto label), "suspect", "left" (neither)}. One paginated Query of the
+    project's tasks (a few attributes back, but DynamoDB reads whole items: cost grows with the
+    project, so only the on-demand report calls it)."""
+    counts = {"total": 0, "human": 0, "auto": 0, "suspect": 0, "left": 0}
+    for task in TaskModel.query(project_id, attributes_to_get=COUNTED_ATTRIBUTES):
+        counts["total"] += 1
+        human, auto = bool(task.accepted), task.auto_project is not None
+        counts["human"] += human
+        counts["auto"] += auto and not human
+        counts["suspect"] += task.suspect_project is not None
+        counts["left"] += not human and not auto
+    return counts
+
+
 def accepted_tasks(project_id: str):
     """The accepted tasks, from the sparse `accepted` index (no scan of the pool)."""
     return TaskModel.accepted_index.query(project_id)
@@ -42,7 +61,7 @@ def accepted_tasks(project_id: str):
 
 def apply_task_label_state(task: TaskModel, state, label_changed: bool, queues: frozenset) -> bool:
     """Store the task's new agreement/acceptance and its queues (domain.assignment.queues_of), and
-    move the project's counters with it.
+    move the project's counters with it. A suspect mark is removed: the task has been re-judged.
 
     Optimistic: succeeds only if the task's `label_rev` is still the one read. Returns False on
     a lost race (the caller re-reads and recomputes).
@@ -61,6 +80,9 @@ def apply_task_label_state(task: TaskModel, state, label_changed: bool, queues: 
     else:
         task_actions += [TaskModel.consensus.remove(), TaskModel.accepted_project.remove()]
     task_actions += queue_actions(task.project_id, queues)
+    if task.suspect_project is not None:  # re-judged by people: no longer a suspect (store/suspects.py)
+        task_actions += [TaskModel.suspect.remove(), TaskModel.suspect_version.remove(),
+                         TaskModel.suspect_project.remove(), TaskModel.suspect_rank.remove()]
     condition = TaskModel.label_rev == int(task.label_rev or 0)
     project_actions = []
     if accepted_delta:

@@ -55,6 +55,22 @@ def test_calibrated_auto_labels_people_win_and_auto_labels_train_only_when_asked
 
     assert not {t for t in served & set(auto) if not audited(t, AUTO["audit_rate"])}
 
+    # the export marks them: predictions "auto": true by default, annotations "origin": "auto" on request
+    as_annotations = {t["id"]: t for t in api.get(
+        f"/api/projects/{project_id}/export?auto_labels=annotations").json["tasks"]}
+    for task_id, prediction in auto.items():
+        task = as_annotations[task_id]
+        assert not any(p.get("auto") for p in task["predictions"])
+        marked = [a for a in task["annotations"] if a.get("origin") == "auto"]
+        assert [(a["result"], a["model_version"]) for a in marked] == [(prediction["result"], "v1")]
+    assert not any(a.get("origin") for t in as_annotations.values() if t["id"] not in auto for a in t["annotations"])
+    bad = api.get(f"/api/projects/{project_id}/export?auto_labels=both")
+    assert bad.status_code == 400 and bad.json["Field"] == "auto_labels", bad.json
+    # the report counts them
+    labels = api.get(f"/api/projects/{project_id}/report").json["labels"]
+    assert labels["auto"] == len(auto) and labels["human"] == 100 and labels["total"] == 200
+    assert labels["left"] == 100 - len(auto)
+
     # a person labels an auto-labelled task the other way: the human label wins, and the audit counts it
     task_id = next(iter(auto))
     other = "ham" if _choice(auto[task_id]) == "spam" else "spam"

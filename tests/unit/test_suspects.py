@@ -35,3 +35,14 @@ def test_suspects_come_most_likely_wrong_first():
     probabilities = [{"a": 0.9, "b": 0.1}, {"a": 0.99, "b": 0.01}, {"a": 0.1, "b": 0.9}, {"a": 0.2, "b": 0.8}]
     suspects = find_suspects(probabilities, ["b", "b", "b", "a"])
     assert [s.index for s in suspects][:2] == [1, 0]
+
+
+def test_a_suspect_accepted_task_is_in_rework_until_its_extra_annotators_are_spent():
+    from chalicelib.domain.assignment import MAX_EXTRA_ANNOTATORS, queues_of
+
+    # accepted and clean: in no queue; accepted and suspect: served again (rework), never the pool
+    assert queues_of(1, True, 1.0, 1, has_random_key=True, has_score=True) == frozenset()
+    assert queues_of(1, True, 1.0, 1, has_random_key=True, has_score=True, suspect=True) == {"rework"}
+    # no more people than any rework task gets, and not before anyone labelled it
+    assert queues_of(1 + MAX_EXTRA_ANNOTATORS, True, 1.0, 1, True, True, suspect=True) == frozenset()
+    assert queues_of(0, False, None, 1, True, True, suspect=True) == {"pool", "scored"}

@@ -169,7 +169,7 @@ def recorder(aws, monkeypatch):
 
 def run_learning_loop(api, pump):
     rows = balanced_rows(30)
-    project_id = make_project(api, min_completions=20, agreement_threshold=0.6, retrain_every=100)
+    project_id = make_project(api, min_completions=20, agreement_threshold=0.6, retrain_every=100, suspects=True)
     assert api.get("/api/projects").status_code == 200
     assert api.patch(f"/api/projects/{project_id}", {"title": "sms (renamed)"}).status_code == 200
     # one task arrives with its annotation (import writes completions too)
@@ -183,7 +183,7 @@ def run_learning_loop(api, pump):
     assert training(api, project_id)["model_version"] == "v1"
 
     for path in ("tasks", f"tasks/{task_ids[0]}", f"tasks/{task_ids[0]}/completions", "export", "model-versions",
-                 "training", "ml", "models"):
+                 "training", "ml", "models", "suspects", "report"):
         assert api.get(f"/api/projects/{project_id}/{path}").status_code == 200, path
     from chalicelib.ml import serving
 

@@ -59,7 +59,8 @@ def test_create_resources_builds_the_template(env):
     tasks = ddb.describe_table(TableName=f"{prefix}-tasks")["Table"]
     indexes = {g["IndexName"]: [k["AttributeName"] for k in g["KeySchema"]] for g in tasks["GlobalSecondaryIndexes"]}
     assert indexes == {"accepted": ["accepted_project", "task_id"], "pool": ["pool_project", "random_key"],
-                       "scored": ["scored_project", "priority"], "rework": ["rework_project", "agreement"]}
+                       "scored": ["scored_project", "priority"], "rework": ["rework_project", "agreement"],
+                       "suspects": ["suspect_project", "suspect_rank"]}
     assert {"AttributeName": "task_id", "AttributeType": "N"} in tasks["AttributeDefinitions"]
 
     ttl = ddb.describe_time_to_live(TableName=f"{prefix}-ledger")["TimeToLiveDescription"]
