@@ -16,7 +16,7 @@ STACK ?= activelabel-$(STAGE)
 ARTIFACT_BUCKET ?=
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: venv browser test-browser console-screenshots test test-unit test-functional test-e2e test-infra serve run bench bench-cold-start package deploy python312 checkov-venv clean e2e-labelstudio bench-train bench-active-learning bench-active-learning-digits bench-next bench-preannotate
+.PHONY: venv browser test-browser console-screenshots test test-unit test-functional test-e2e test-infra serve run bench bench-cold-start package deploy python312 checkov-venv clean e2e-labelstudio bench-train bench-active-learning bench-active-learning-digits bench-next bench-preannotate bench-auto-label bench-suspects cleanlab-venv
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "need Python 3.11-3.13 (3.12 preferred)"; exit 1; }
@@ -147,6 +147,30 @@ bench-active-learning-digits: venv
 	$(PY) bench/active_learning.py --combine bench/results/active_learning-product-digits-al.json \
 		bench/results/active_learning-product-digits-random.json --tag product-digits-3seeds
 
+# auto-labelling through the product loop: SMS (all 5,574), digits, breast cancer, 10 seeds each
+# (hours on 2 shared cores; each seed is kept as it finishes, see the script's docstring):
+# bench/results/auto_label.{md,json,png} and auto_label-<data set>.json
+bench-auto-label: venv
+	$(PY) bench/auto_label.py --datasets $(or $(DATASETS),sms,digits,breast_cancer) --seeds $(or $(SEEDS),10)
+
+# cleanlab (AGPL: never a product dependency) in a venv of its own; the suspects bench runs its
+# find_label_issues in a subprocess of it, fed a JSON file of out-of-fold probabilities
+CLEANLAB_VENV := .venv-cleanlab
+CLEANLAB_VERSION ?= 2.9.0
+
+$(CLEANLAB_VENV)/.installed:
+	@test -n "$(PYTHON)" || { echo "need Python 3.11-3.13"; exit 1; }
+	@test -x $(CLEANLAB_VENV)/bin/python || $(PYTHON) -m venv $(CLEANLAB_VENV)
+	$(CLEANLAB_VENV)/bin/python -m pip install --quiet cleanlab==$(CLEANLAB_VERSION)
+	@touch $@
+
+cleanlab-venv: $(CLEANLAB_VENV)/.installed
+
+# suspect labels: an annotator flipping 10% of labels; the product's flags vs cleanlab's on the same
+# out-of-fold probabilities, held-out accuracy before and after relabelling the flagged tasks
+bench-suspects: venv cleanlab-venv
+	$(PY) bench/auto_label.py --suspects --datasets $(or $(DATASETS),sms,digits,breast_cancer) --seeds $(or $(SEEDS),10)
+
 # GET /next request count and latency at two pool sizes; rescoring fan-out of a large pool
 # dynalite (npm) is the DynamoDB on which next's latency can be compared across pool sizes: bench/local_dynamodb.py
 bench/dynalite/node_modules/.installed: bench/dynalite/package-lock.json
@@ -161,4 +185,4 @@ bench-preannotate: venv
 	$(PY) bench/preannotate.py --tasks $(or $(N),100000) --out preannotate_$(or $(N),100000).json
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache dist bench/out
+	rm -rf $(VENV) $(CHECKOV_VENV) $(CLEANLAB_VENV) .pytest_cache dist bench/out

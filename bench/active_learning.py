@@ -35,36 +35,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.product_stack import (  # noqa: E402 - after the path insert
+    DIGITS_LABEL_CONFIG, client_for, digits_data, import_pool, local_stack, product_setup, settle,
+    sms_data)
+
 RESULTS = ROOT / "bench" / "results"
 MEMORY_STRATEGIES = ("random", "least_confidence", "margin", "entropy", "diverse_margin", "badge")
 
 
 # ---------------------------------------------------------------- data and models
-
-def sms_data(n_pool: int, n_test: int, seed: int):
-    from activelabel_client.datasets import sms_split
-
-    pool, test = sms_split(n_pool, n_test, seed=seed)
-    return ([r["text"] for r in pool], [r["label"] for r in pool],
-            [r["text"] for r in test], [r["label"] for r in test])
-
-
-def digits_data(n_pool: int, n_test: int, seed: int):
-    """scikit-learn's 1,797 8x8 digits, seeded shuffle: pool rows and test rows as {"p<i>": 0..16}."""
-    import numpy as np
-    from sklearn.datasets import load_digits
-
-    x, y = load_digits(return_X_y=True)
-    order = np.random.default_rng(seed).permutation(len(y))
-    rows = [{f"p{i}": int(v) for i, v in enumerate(pixels)} for pixels in x[order]]
-    y = [str(v) for v in y[order]]
-    n_pool = min(n_pool, len(y) - n_test)
-    return rows[:n_pool], y[:n_pool], rows[n_pool:n_pool + n_test], y[n_pool:n_pool + n_test]
-
-
-DIGITS_LABEL_CONFIG = ('<View><Table name="x" value="$x"/><Choices name="digit" toName="x">'
-                       + "".join(f'<Choice value="{d}"/>' for d in range(10)) + "</Choices></View>")
-
 
 class ProductModel:
     """One of the product's own model kinds for a label config, fitted in memory on raw inputs
@@ -116,17 +95,6 @@ class DigitsModel(ProductModel):
 
 
 DATASETS = {"sms": (sms_data, SmsModel), "digits": (digits_data, DigitsModel)}
-
-
-def product_setup(dataset: str):
-    """(label config, task data of a pool/test row, completion result of a label) for the product loop."""
-    from activelabel_client.datasets import SMS_LABEL_CONFIG, choice_completion
-
-    if dataset == "sms":
-        return (SMS_LABEL_CONFIG, lambda text: {"text": text},
-                lambda label: choice_completion(label, "simulated")["result"])
-    return (DIGITS_LABEL_CONFIG, lambda row: {"x": row},
-            lambda label: choice_completion(label, "simulated", control="digit", to_name="x")["result"])
 
 
 def take(x, idx):
@@ -251,17 +219,14 @@ def peer_selectors():
 # ---------------------------------------------------------------- the product loop
 
 def product_loop(dataset, strategy, seed, args, stack):
-    from activelabel_client.client import ActivelabelClient
-
     label_config, task_data, completion_result = product_setup(dataset)
     x_pool, y_pool, x_test, y_test = DATASETS[dataset][0](args.pool, args.test, seed)
-    client = ActivelabelClient(stack.url, stack.admin_token)
+    client = client_for(stack)
     project = client.create_project(f"al-{dataset}-{strategy}-{seed}", label_config, ml={
         "min_completions": args.first_batch, "retrain_every": args.batch, "sampling": strategy,
         "first_batch_size": args.first_batch})
     pid = project["id"]
-    ids = [int(i) for i in client.import_tasks(pid, [{"data": task_data(x)} for x in x_pool], progress=False)]
-    label_of = dict(zip(ids, y_pool))
+    label_of = import_pool(client, pid, x_pool, y_pool, task_data)
     curve, latencies, seen_version = [], [], None
     done = 0
     while done < (args.product_budget or args.budget):
@@ -273,7 +238,7 @@ def product_loop(dataset, strategy, seed, args, stack):
         client.add_completion(pid, task["id"], completion_result(label_of[int(task["id"])]), completed_by="simulated")
         done += 1
         if done >= args.first_batch and (done - args.first_batch) % args.batch == 0:
-            stack.pump.drain(timeout=600)  # the stream, the training, the rescoring fan-out
+            settle(stack, timeout=600)  # the stream, the training, the rescoring fan-out
             version = client.get_project(pid)["model_version"]
             if version and version != seen_version:
                 seen_version = version
@@ -489,10 +454,7 @@ def main(argv=None):
                     curve = memory_loop(dataset, name, seed, args, select=select)
                     runs.setdefault((dataset, "memory", name), {})[seed] = {"curve": curve}
     if args.product:
-        from chalicelib.local.server import start_stack
-
-        stack = start_stack(port=0, schedule_every=None)
-        try:
+        with local_stack() as stack:
             for dataset in datasets:
                 for strategy in args.product_strategies.split(","):
                     for seed in seeds:
@@ -502,8 +464,6 @@ def main(argv=None):
                             "curve": curve, "latencies": latencies, "budget": args.product_budget or args.budget}
                         print(f"product {dataset} {strategy} seed {seed}: {curve[-1] if curve else None} "
                               f"({time.perf_counter() - started:.1f} s)", flush=True)
-        finally:
-            stack.stop()
     write_report(summarize(runs, full, args.budget), runs, full, args, notes)
 
 
