@@ -128,6 +128,7 @@ class Task:
     suspect_version: int | None = None
     suspect_project: str | None = None
     suspect_rank: float | None = None
+    disputed: frozenset = frozenset()  # completion ids a suspects review set aside
 
 
 @dataclass(frozen=True)

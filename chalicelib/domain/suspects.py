@@ -8,7 +8,9 @@ j; a task is confidently of class j when p_j reaches that threshold (the most pr
 several do). A task confidently of a class other than its label is a suspect; suspects are ranked
 by the probability the model gives their label (lowest first: the most likely wrong). Pure Python.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from chalicelib.domain.agreement import TaskLabelState, evaluate_task
 
 
 @dataclass(frozen=True)
@@ -40,3 +42,22 @@ def find_suspects(probabilities: list[dict], labels: list[str]) -> list[Suspect]
         if best != label:
             suspects.append(Suspect(i, label, best, probs.get(label, 0.0)))
     return sorted(suspects, key=lambda s: (s.self_confidence, s.index))
+
+
+def judge_after_review(completions: list[dict], disputed: frozenset, threshold: float, overlap: int,
+                       config=None) -> TaskLabelState:
+    """A task's label state once people reviewed a suspect label. `completions` carry their "id";
+    `disputed`: the ids of those that stood when the task was flagged.
+
+    The task is judged on all its completions as usual; if that does not accept it and a review
+    completion exists, the disputed completions are set aside and the review completions are judged
+    alone under the same rules (agreement threshold, overlap). So a review that confirms the label
+    keeps it, and one that contradicts it replaces it as soon as the reviews agree enough, instead of
+    the old label holding the agreement under the threshold for good. `n_completions` stays the
+    count of every completion.
+    """
+    state = evaluate_task(completions, threshold, overlap, config)
+    review = [c for c in completions if c.get("id") not in disputed]
+    if state.accepted or not disputed or not review or len(review) == len(completions):
+        return state
+    return replace(evaluate_task(review, threshold, overlap, config), n_completions=state.n_completions)

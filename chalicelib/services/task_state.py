@@ -10,7 +10,7 @@ Every step is safe to repeat, so replayed stream records change nothing.
 import logging
 
 from chalicelib.domain import assignment
-from chalicelib.domain.agreement import evaluate_task
+from chalicelib.domain.suspects import judge_after_review
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.services import auto_labeling, training_requests
 from chalicelib.store import completions as completion_db
@@ -56,22 +56,29 @@ def _rejudge(event_name: str, project, completion_id: str) -> None:
     if event_name in COUNTED_EVENTS:
         ledger.count_completion_once(project_id, f"c#{completion_id}#{event_name.lower()}",
                                          COUNTED_EVENTS[event_name])
-    refresh_task(project_id, task_id, project.settings, parse_label_config(project.label_config))
+    refresh_task(project_id, task_id, project.settings, parse_label_config(project.label_config),
+                 added=completion_id if event_name == "INSERT" else None)
     training_requests.request_if_due(project_id)
 
 
-def refresh_task(project_id: str, task_id: int, settings: dict, config=None) -> None:
-    """Recompute one task's label state and store it if it changed (retrying lost races)."""
+def refresh_task(project_id: str, task_id: int, settings: dict, config=None, added: str | None = None) -> None:
+    """Recompute one task's label state and store it if it changed (retrying lost races). `added`:
+    the completion whose arrival triggered it; on a suspect task the completions standing before it
+    become the disputed ones its review may set aside (domain/suspects.judge_after_review)."""
     for _ in range(MAX_RACE_RETRIES):
         task = task_db.find_task(project_id, task_id)  # read the task before its completions
         if task is None:
             return
         completions = [
-            {"result": c.result, "was_cancelled": c.was_cancelled}
+            {"id": c.completion_id, "result": c.result, "was_cancelled": c.was_cancelled}
             for c in completion_db.completions_of_task(project_id, task_id)
         ]
-        state = evaluate_task(completions, settings["agreement_threshold"], settings["overlap"], config)
         flagged = task.suspect_project is not None  # a suspect label (services/suspects.py)
+        disputed = task.disputed
+        if flagged and added is not None and not disputed:
+            disputed = frozenset(c["id"] for c in completions if c["id"] != added)
+        state = judge_after_review(completions, disputed, settings["agreement_threshold"], settings["overlap"],
+                                   config)
         queues = assignment.queues_of(state.n_completions, state.accepted, state.agreement, settings["overlap"],
                                       task.random_key is not None, task.score_version is not None, flagged)
         unchanged = (
@@ -89,7 +96,7 @@ def refresh_task(project_id: str, task_id: int, settings: dict, config=None) -> 
         label_changed = state.accepted != bool(task.accepted) or (
             state.accepted and state.consensus != task.consensus
         )
-        if task_db.apply_task_label_state(task, state, label_changed, queues):
+        if task_db.apply_task_label_state(task, state, label_changed, queues, disputed):
             if state.accepted:
                 auto_labeling.record_audit(project_id, task, state.consensus)
             return

@@ -209,6 +209,9 @@ class TaskModel(Model):
     suspect_version = NumberAttribute(null=True)
     suspect_project = UnicodeAttribute(null=True)
     suspect_rank = NumberAttribute(null=True)
+    # the completions a suspects review set aside (domain/suspects.judge_after_review): those standing
+    # when the first completion after the mark arrived
+    disputed = UnicodeSetAttribute(null=True)
 
     accepted_index = AcceptedIndex()
     pool_index = PoolIndex()

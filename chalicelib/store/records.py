@@ -81,8 +81,9 @@ def task(item: TaskModel) -> Task:
         value = getattr(item, name, None)
         if value is not None:
             values[name] = value
-    if "annotators" in values:
-        values["annotators"] = frozenset(values["annotators"])
+    for name in ("annotators", "disputed"):
+        if name in values:
+            values[name] = frozenset(values[name])
     for name in ("completion_seq", "label_rev", "n_completions", "score_version", "auto_version", "suspect_version"):
         if name in values:
             values[name] = int(values[name])

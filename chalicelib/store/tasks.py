@@ -62,9 +62,11 @@ def accepted_tasks(project_id: str):
     return map(records.task, TaskModel.accepted_index.query(project_id))
 
 
-def apply_task_label_state(task: Task, state, label_changed: bool, queues: frozenset) -> bool:
+def apply_task_label_state(task: Task, state, label_changed: bool, queues: frozenset,
+                           disputed: frozenset = frozenset()) -> bool:
     """Store the task's new agreement/acceptance and its queues (domain.assignment.queues_of), and
-    move the project's counters with it. A suspect mark is removed: the task has been re-judged.
+    move the project's counters with it. A suspect mark is removed: the task has been re-judged
+    (`disputed`: the completions its review sets aside, stored with it).
 
     Optimistic: succeeds only if the task's `label_rev` is still the one read. Returns False on
     a lost race (the caller re-reads and recomputes).
@@ -86,6 +88,8 @@ def apply_task_label_state(task: Task, state, label_changed: bool, queues: froze
     if task.suspect_project is not None:  # re-judged by people: no longer a suspect (store/suspects.py)
         task_actions += [TaskModel.suspect.remove(), TaskModel.suspect_version.remove(),
                          TaskModel.suspect_project.remove(), TaskModel.suspect_rank.remove()]
+    if disputed and disputed != task.disputed:
+        task_actions.append(TaskModel.disputed.set(set(disputed)))
     condition = TaskModel.label_rev == int(task.label_rev or 0)
     project_actions = []
     if accepted_delta:

@@ -85,9 +85,13 @@ def test_a_flipped_label_is_flagged_served_first_and_leaves_after_a_rejudging_co
     pump.drain()
     assert _suspects(api, project_id)["suspects"] == []
     task = api.get(f"/api/projects/{project_id}/tasks/{flipped}").json
-    assert task["total_annotations"] == 2
-    # now an ordinary disagreement (0.5 < 0.6): a third person judges it, as for any task
-    assert api.get(f"/api/projects/{project_id}/next?annotator=carol").json["id"] == flipped
+    # the review contradicts the flagged label: the task is judged on the review alone (overlap 1),
+    # accepted as spam, and nobody is asked again
+    assert task["total_annotations"] == 2 and task["is_labeled"] and task["agreement"] == 1.0, task
+    from chalicelib.store import tasks as task_db
+
+    assert task_db.get_task(project_id, flipped).consensus == {"label": ["spam"]}
+    assert api.get(f"/api/projects/{project_id}/next?annotator=carol").json["id"] != flipped
 
     # turned off: the next promotion's job clears the marks standing, without computing anything
     from chalicelib.services import suspects

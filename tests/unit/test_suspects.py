@@ -1,7 +1,8 @@
 """Confident learning (domain/suspects.py) finds flipped labels, and agrees with its definition."""
 import random
 
-from chalicelib.domain.suspects import class_thresholds, find_suspects
+from activelabel_client.datasets import choice_completion
+from chalicelib.domain.suspects import class_thresholds, find_suspects, judge_after_review
 
 
 def test_flipped_labels_of_a_good_model_are_found_and_clean_ones_rarely_flagged():
@@ -46,3 +47,29 @@ def test_a_suspect_accepted_task_is_in_rework_until_its_extra_annotators_are_spe
     # no more people than any rework task gets, and not before anyone labelled it
     assert queues_of(1 + MAX_EXTRA_ANNOTATORS, True, 1.0, 1, True, True, suspect=True) == frozenset()
     assert queues_of(0, False, None, 1, True, True, suspect=True) == {"pool", "scored"}
+
+
+def _said(*labels):
+    return [{"id": f"1.{i}", **choice_completion(label, f"a{i}")} for i, label in enumerate(labels)]
+
+
+def test_a_review_that_contradicts_a_suspect_label_replaces_it_under_the_projects_rules():
+    flagged = frozenset({"1.0"})
+    # overlap 1: one contradicting review is the label (the old one no longer holds agreement down)
+    state = judge_after_review(_said("ham", "spam"), flagged, 0.6, 1)
+    assert (state.accepted, state.agreement, state.n_completions) == (True, 1.0, 2)
+    assert state.consensus == judge_after_review(_said("spam"), frozenset(), 0.6, 1).consensus
+    # overlap 2: two reviews must agree; once they do, the task is accepted with their label
+    assert not judge_after_review(_said("ham", "spam"), flagged, 0.6, 2).accepted
+    state = judge_after_review(_said("ham", "spam", "spam"), flagged, 0.6, 2)
+    assert state.accepted and state.n_completions == 3
+    assert state.consensus == judge_after_review(_said("spam"), frozenset(), 0.6, 1).consensus
+    # reviews that disagree among themselves decide nothing
+    assert not judge_after_review(_said("ham", "spam", "ham"), flagged, 0.6, 2).accepted
+
+
+def test_a_review_that_confirms_a_suspect_label_keeps_it_and_no_dispute_changes_nothing():
+    state = judge_after_review(_said("ham", "ham"), frozenset({"1.0"}), 0.6, 1)
+    assert state.accepted and state.consensus == judge_after_review(_said("ham"), frozenset(), 0.6, 1).consensus
+    # without disputed completions the usual rule stands: a disagreement is not accepted
+    assert not judge_after_review(_said("ham", "spam"), frozenset(), 0.6, 1).accepted
