@@ -40,13 +40,14 @@ class Calibration:
     target_accuracy: float
     confidence: float
     reason: str
+    counts: tuple = ()  # threshold_counts of the validation predictions: re-calibration needs only these
 
     def as_dict(self) -> dict:
         return {"threshold": self.threshold, "lower_bound": self.lower_bound,
                 "validation_size": self.validation_size, "covered": self.covered,
                 "expected_coverage": self.expected_coverage, "target_accuracy": self.target_accuracy,
                 "confidence": self.confidence, "method": "fixed-sequence exact binomial tests",
-                "reason": self.reason}
+                "reason": self.reason, "counts": [list(c) for c in self.counts]}
 
 
 def _log_pmf(n: int, k: int, p: float) -> float:
@@ -82,16 +83,29 @@ def clopper_pearson_lower(n: int, k: int, delta: float) -> float:
     return lo
 
 
+def threshold_counts(scored: list[tuple[float, bool]]) -> tuple[tuple[float, int, int], ...]:
+    """(threshold, predictions at or above it, of them right) for every pre-declared threshold: all
+    the calibration reads of the validation predictions, so a version stores these and is
+    re-calibrated under changed settings without its validation set."""
+    return tuple((t, sum(1 for score, _ in scored if score >= t), sum(1 for score, right in scored if score >= t and right))
+                 for t in THRESHOLDS)
+
+
 def calibrate(scored: list[tuple[float, bool]], target_accuracy: float, confidence: float,
               min_validation: int) -> Calibration:
     """`scored`: (the model's confidence, whether its prediction was right) per human-labelled
     validation task. The lowest pre-declared threshold that passes, or a Calibration with
     threshold None and the reason."""
+    return calibrate_counts(threshold_counts(scored), len(scored), target_accuracy, confidence, min_validation)
+
+
+def calibrate_counts(counts, n: int, target_accuracy: float, confidence: float, min_validation: int) -> Calibration:
+    """`calibrate` from `threshold_counts` of `n` validation predictions."""
     delta = 1.0 - confidence
-    n = len(scored)
+    counts = tuple((float(t), int(above), int(k)) for t, above, k in counts)
 
     def refusal(reason: str) -> Calibration:
-        return Calibration(None, None, n, 0, 0.0, target_accuracy, confidence, reason)
+        return Calibration(None, None, n, 0, 0.0, target_accuracy, confidence, reason, counts)
 
     if n < min_validation:
         return refusal(f"{n} validation labels; auto-labelling needs at least {min_validation}")
@@ -101,20 +115,18 @@ def calibrate(scored: list[tuple[float, bool]], target_accuracy: float, confiden
     # right, so the sequence is still fixed before the test statistics are seen.
     smallest = ceil(log(delta) / log(target_accuracy)) if 0 < target_accuracy < 1 else 1
     chosen = None
-    for threshold in THRESHOLDS:
-        above = [right for score, right in scored if score >= threshold]
-        if len(above) < smallest:
+    for threshold, above, k in counts:
+        if above < smallest:
             continue
-        k = sum(above)
-        if binomial_upper_tail(len(above), k, target_accuracy) > delta:
+        if binomial_upper_tail(above, k, target_accuracy) > delta:
             if chosen is None:
                 return refusal(f"accuracy {target_accuracy} is not shown at confidence {confidence} at the first "
-                               f"testable threshold {threshold} ({k} of {len(above)} right)")
+                               f"testable threshold {threshold} ({k} of {above} right)")
             break
-        chosen = (threshold, len(above), k)
+        chosen = (threshold, above, k)
     if chosen is None:
         return refusal(f"no threshold has the {smallest} validation predictions needed to show accuracy "
                        f"{target_accuracy} at confidence {confidence}")
     threshold, covered, k = chosen
     return Calibration(threshold, clopper_pearson_lower(covered, k, delta), n, covered, covered / n,
-                       target_accuracy, confidence, f"{k} of {covered} right at or above {threshold}")
+                       target_accuracy, confidence, f"{k} of {covered} right at or above {threshold}", counts)

@@ -3,13 +3,16 @@
 1. Calibration, per model version, at training: the version's predictions on the project's
    validation set (domain/validation_set.py: human labels it did not train on) give the lowest
    pre-declared confidence threshold whose accuracy is at least `target_accuracy` with probability
-   `confidence` (domain/calibration.py). Stored with the version; a version that cannot show the
-   target auto-labels nothing.
+   `confidence` (domain/calibration.py). Stored with the version with the per-threshold counts it
+   was computed from, so changed settings re-calibrate every version at once (`effective`); a
+   version that cannot show the target auto-labels nothing.
 2. Labelling, in the rescoring pass (services/rescoring.py calls `label_chunk`): an unlabelled task
    the active version predicts at or above its threshold gets that prediction as its auto label
    (marked `auto`) and leaves the human queues, except a stable `audit_rate` share (a hash of the
    task id) that stays queued so people check it. The next version re-judges every auto label: it
-   keeps, replaces or withdraws it (the task goes back to the pool).
+   keeps, replaces or withdraws it (the task goes back to the pool); a version that cannot meet the
+   target withdraws only the labels it contradicts (`label_chunk`). Changing `ml.auto_label`
+   re-judges the pool with the active version at once (services/projects.py).
 3. People win: a human completion takes the task off auto-labelling for good (the auto label is
    kept only to be audited). Auto labels never train a model unless `train_on_auto` is set.
 4. Audit: when an audited task is accepted, whether people agreed with its auto label is counted
@@ -20,8 +23,9 @@ Single-label classification kinds only (Choices): their confidence is a class pr
 """
 import hashlib
 import logging
+from functools import lru_cache
 
-from chalicelib.domain.calibration import Calibration, calibrate, clopper_pearson_lower
+from chalicelib.domain.calibration import Calibration, calibrate, calibrate_counts, clopper_pearson_lower
 from chalicelib.domain.settings import auto_label_settings
 from chalicelib.store import auto_labels
 from chalicelib.store import training as training_db
@@ -77,42 +81,103 @@ def audit_status(project, settings: dict) -> dict:
             "interval": [lower, upper] if n else None, "paused": paused, "reason": reason}
 
 
-def policy(project, calibration: dict | None) -> tuple[float | None, dict, str]:
-    """(threshold or None, settings, why not) for the project's active version now."""
-    settings = auto_label_settings(project.settings)
+def effective(calibration: dict | None, settings: dict) -> dict | None:
+    """A version's calibration under the project's current settings: re-computed from the
+    threshold counts stored with it (the validation predictions are not needed), so a changed
+    target, confidence or min_validation applies to the versions already trained. A record stored
+    without counts keeps its own only while the target and confidence it was made for stand."""
+    if not calibration or not calibration.get("validation_size"):
+        return calibration
+    wanted = (settings["target_accuracy"], settings["confidence"], settings["min_validation"])
+    counts = calibration.get("counts")
+    if counts:
+        return dict(_recalibrated(tuple(tuple(c) for c in counts), int(calibration["validation_size"]), *wanted))
+    if (calibration.get("target_accuracy"), calibration.get("confidence")) == wanted[:2]:
+        return calibration
+    return {**calibration, "threshold": None, "lower_bound": None, "covered": 0, "expected_coverage": 0.0,
+            "reason": f"calibrated for accuracy {calibration.get('target_accuracy')} at confidence "
+                      f"{calibration.get('confidence')}; the next version is calibrated for the settings now"}
+
+
+@lru_cache(maxsize=256)
+def _recalibrated(counts: tuple, n: int, target_accuracy: float, confidence: float, min_validation: int) -> dict:
+    return calibrate_counts(counts, n, target_accuracy, confidence, min_validation).as_dict()
+
+
+def gate(project, settings: dict) -> str | None:
+    """Why auto-labelling is closed for the whole project (turned off, or paused by the audit)."""
     if not settings["enabled"]:
-        return None, settings, "auto-labelling is off (ml.auto_label.enabled)"
+        return "auto-labelling is off (ml.auto_label.enabled)"
+    audit = audit_status(project, settings)
+    return audit["reason"] if audit["paused"] else None
+
+
+def policy(project, calibration: dict | None) -> tuple[float | None, dict, str]:
+    """(threshold or None, settings, why not) for a version of the project now."""
+    settings = auto_label_settings(project.settings)
+    closed = gate(project, settings)
+    if closed:
+        return None, settings, closed
+    calibration = effective(calibration, settings)
     if not calibration or calibration.get("threshold") is None:
         return None, settings, (calibration or {}).get("reason") or "the active version has no calibration"
-    audit = audit_status(project, settings)
-    if audit["paused"]:
-        return None, settings, audit["reason"]
     return float(calibration["threshold"]), settings, "active"
+
+
+class _Standing:
+    """Whether an auto label a version gave still stands under the current settings: that version
+    still meets the target (its calibration re-computed), and the label's score is at or above its
+    threshold. Each version's record is read once per chunk."""
+
+    def __init__(self, project):
+        self.project = project
+        self.thresholds: dict[int, float | None] = {}
+
+    def threshold_of(self, version: int) -> float | None:
+        if version not in self.thresholds:
+            record = training_db.get_model_version(self.project.project_id, version)
+            self.thresholds[version] = policy(self.project, getattr(record, "calibration", None))[0]
+        return self.thresholds[version]
+
+    def __call__(self, task, label) -> bool:
+        auto = task.auto_label or {}
+        if task.auto_version is None or list(auto.get("answer") or []) != [label]:
+            return False  # contradicted by the version judging it
+        threshold = self.threshold_of(int(task.auto_version))
+        return threshold is not None and float(auto.get("score") or 0.0) >= threshold
 
 
 def label_chunk(project, version: int, model, tasks: list, inputs) -> dict:
     """Auto-label (or re-judge) a rescoring chunk's unlabelled and auto-labelled tasks for `version`
-    (`inputs`: their encoded inputs, as rescoring encoded them). Returns {"labelled", "withdrawn"}."""
+    (`inputs`: their encoded inputs, as rescoring encoded them). Returns {"labelled", "withdrawn"}.
+
+    A version that meets the target labels what it predicts at or above its threshold and withdraws
+    every other auto label. A version that cannot meet it labels nothing and withdraws only the
+    auto labels it contradicts, or whose own version no longer meets the target under the current
+    settings: the labels standing are those of the last version that could, so one unlucky
+    validation draw does not send the whole pool back to people. Turned off or paused by the audit:
+    every auto label is withdrawn."""
     if not tasks or not supports(model):
         return {"labelled": 0, "withdrawn": 0}
-    record = training_db.get_model_version(project.project_id, version)
-    threshold, settings, _ = policy(project, getattr(record, "calibration", None))
+    settings = auto_label_settings(project.settings)
     labelled = withdrawn = 0
-    if threshold is None:
+    if gate(project, settings):
         for task in tasks:
             if task.auto_project is not None:
                 withdrawn += auto_labels.withdraw(project.project_id, task.task_id, version)
         return {"labelled": 0, "withdrawn": withdrawn}
-    predicted = model.scored(inputs)
-    for task, (label, score) in zip(tasks, predicted):
+    record = training_db.get_model_version(project.project_id, version)
+    threshold = policy(project, getattr(record, "calibration", None))[0]
+    stands = _Standing(project)
+    for task, (label, score) in zip(tasks, model.scored(inputs)):
         task_id = task.task_id
-        if score >= threshold:
+        if threshold is not None and score >= threshold:
             auto = {"result": model.result_items(label, score), "score": round(float(score), 6),
                     "model_version": f"v{version}", "auto": True,
                     "control": model.control.name, "answer": [label]}
             labelled += auto_labels.apply(project.project_id, task_id, auto, version,
                                           audit=audited(task_id, settings["audit_rate"]))
-        elif task.auto_project is not None:
+        elif task.auto_project is not None and (threshold is not None or not stands(task, label)):
             withdrawn += auto_labels.withdraw(project.project_id, task_id, version)
     return {"labelled": labelled, "withdrawn": withdrawn}
 
@@ -135,7 +200,7 @@ def status(project) -> dict:
     calibration = getattr(record, "calibration", None)
     threshold, settings, why = policy(project, calibration)
     return {"enabled": settings["enabled"], "active": threshold is not None, "reason": why,
-            "calibration": calibration, "audit": audit_status(project, settings)}
+            "calibration": effective(calibration, settings), "audit": audit_status(project, settings)}
 
 
 def training_examples(project_id: str) -> list[tuple[dict, dict]]:

@@ -5,13 +5,13 @@ ML settings are merged onto the defaults and validated (domain/settings.py); the
 be able to learn the chosen control; a custom backend's password is stored encrypted and a changed
 backend is checked as Label Studio checks one (/health then /setup).
 """
-from chalicelib.domain.settings import merge_settings
+from chalicelib.domain.settings import auto_label_settings, merge_settings
 from chalicelib.errors import ValidationError
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.labelstudio import client
 from chalicelib.labelstudio.auth import basic_header, project_credential
 from chalicelib.ml import registry
-from chalicelib.services import model_versions
+from chalicelib.services import model_versions, rescoring
 from chalicelib.store import dynamo
 from chalicelib.store import projects as project_db
 
@@ -124,6 +124,7 @@ def patch(project_id: str, body: dict):
     if "ml" in fields:
         model_versions.follow_pin(project, pinned, fields["ml"],
                                   isinstance(body.get("ml"), dict) and "pinned_version" in body["ml"])
+        _rejudge_auto_labels(project, updated, pinned)
     return updated
 
 
@@ -141,9 +142,27 @@ def put_settings(project_id: str, body) -> dict:
     ml = _check_target(merge_settings(project.ml, body, available_models(config)), config)
     ml = _prepare_custom_backend(project.ml, ml, client.project_key(project), project.label_config)
     pinned = model_versions.pin_changed(project, ml)
-    project_db.update_project(project_id, ml=ml)
+    updated = project_db.update_project(project_id, ml=ml)
     model_versions.follow_pin(project, pinned, ml, isinstance(body, dict) and "pinned_version" in body)
+    _rejudge_auto_labels(project, updated, pinned)
     return ml
+
+
+def _auto_label_rules(ml: dict) -> dict:
+    """The auto-label settings a rescoring pass applies (train_on_auto applies at training)."""
+    return {k: v for k, v in auto_label_settings(ml).items() if k != "train_on_auto"}
+
+
+def _rejudge_auto_labels(before, after, pinned) -> None:
+    """Changed `ml.auto_label` rules take effect now: the active version re-judges the pool (turned
+    on: labels; off: withdraws; a new target: re-calibrated). A retried request that changes
+    nothing starts nothing; with a pin that moved the pointer, the pinned version judges."""
+    if _auto_label_rules(before.ml) == _auto_label_rules(after.ml):
+        return
+    version = after.active_version if pinned is None else project_db.get_project(
+        after.project_id, consistent=True).active_version
+    if version is not None:
+        rescoring.start_rejudging(after.project_id, version, after.task_seq, int(after.updated_at.timestamp() * 1000))
 
 
 def models(project_id: str) -> dict:

@@ -107,6 +107,18 @@ def start_move_preannotation(project_id: str, version: int, move: int) -> str:
     return job_id
 
 
+def start_rejudging(project_id: str, version: int, last_task_id: int, stamp: int) -> str | None:
+    """`ml.auto_label` changed: the active version re-judges the pool's auto labels now instead of at
+    the next promotion (one rescoring pass; its scores are the ones the version already wrote).
+    `stamp` (the settings write's time in ms) names the job, one per settings change."""
+    if last_task_id < 1:
+        return None
+    job_id = f"rescoring-v{version}-s{stamp}"
+    jobs.start(project_id, job_id, "rescoring", last_task_id, f"v{version}")
+    queue.send_rescore_ranges(project_id, version, [(1, last_task_id)], chunk_size(), mode="rescore", job=job_id)
+    return job_id
+
+
 def _start_pass(project_id: str, job_id: str, version: int, last_task_id: int):
     job = jobs.start(project_id, job_id, "preannotation", last_task_id, f"v{version}")
     if last_task_id < 1:

@@ -176,7 +176,7 @@ def release_lock(project_id: str, task_id: int, owner: str) -> bool:
 
 
 RESCORING_ATTRIBUTES = ["task_id", "data", "random_key", "pool_project", "completion_seq", "auto_project",
-                        "auto_version"]
+                        "auto_version", "auto_label"]
 
 
 def rescoring_tasks_in_range(project_id: str, first: int, last: int) -> list[Task]:

@@ -83,12 +83,53 @@ def test_calibrated_auto_labels_people_win_and_auto_labels_train_only_when_asked
     assert training(api, project_id)["auto_label"]["audit"]["audited"] == 1
     assert training(api, project_id)["auto_label"]["audit"]["agreed"] == 0
 
-    # auto labels do not train: v2 trains on the same human labels (plus the one just added)
+    # a new target applies now, to the version already trained (re-calibrated from its stored counts):
+    # no threshold shows 0.9999 on this validation set, so the settings' rescoring pass withdraws them all
+    before = _auto_labels(api, project_id)
+    assert api.put(f"/api/projects/{project_id}/ml", {"auto_label": {"target_accuracy": 0.9999}}).status_code == 200
+    pump.drain()
+    state = training(api, project_id)["auto_label"]
+    assert not state["active"] and state["calibration"]["threshold"] is None and "0.9999" in state["reason"]
+    assert _auto_labels(api, project_id) == {}
+    assert api.put(f"/api/projects/{project_id}/ml", {"auto_label": {"target_accuracy": AUTO["target_accuracy"]}}
+                   ).status_code == 200
+    pump.drain()
+    again = _auto_labels(api, project_id)  # the same labels (their result ids are new)
+    assert {i: (_choice(p), p["score"], p["model_version"]) for i, p in again.items()} == {
+        i: (_choice(p), p["score"], p["model_version"]) for i, p in before.items()}
+    assert training(api, project_id)["auto_label"]["active"]
+
+    # auto labels do not train: v2 trains on the same human labels (plus the one just added).
+    # v2 cannot meet the target (its stored counts made to fail before its rescoring pass): it labels
+    # nothing and withdraws only the v1 labels it contradicts
     n_v1 = _versions(api, project_id)["v1"]["n_train"]
-    assert api.post(f"/api/projects/{project_id}/train").status_code == 202
+    with pump.holding("rescore_worker"):
+        assert api.post(f"/api/projects/{project_id}/train").status_code == 202
+        pump.drain()
+        from chalicelib.store.models import ModelVersionModel
+
+        record = ModelVersionModel.get(project_id, 2)
+        failing = [[t, above, above // 2] for t, above, _ in record.calibration["counts"]]
+        record.update(actions=[ModelVersionModel.calibration.set({**record.calibration, "counts": failing})])
+        # and one v1 label that v2 will contradict (as if v1 had labelled it the other way)
+        from chalicelib.store.models import TaskModel
+
+        flipped = next(i for i in before if i != task_id)
+        stored = TaskModel.get(project_id, flipped)
+        other_label = "ham" if stored.auto_label["answer"] == ["spam"] else "spam"
+        stored.update(actions=[TaskModel.auto_label.set({**stored.auto_label, "answer": [other_label]})])
     pump.drain()
     assert training(api, project_id)["model_version"] == "v2"
     assert _versions(api, project_id)["v2"]["n_train"] <= n_v1 + 1
+    assert not training(api, project_id)["auto_label"]["active"]
+    kept = _auto_labels(api, project_id)
+    texts = {t["id"]: t["data"]["text"] for t in api.get(f"/api/projects/{project_id}/export").json["tasks"]}
+    v2 = api.post(f"/api/projects/{project_id}/predict", {"tasks": [{"data": {"text": texts[i]}} for i in before]}).json
+    says = {task_id: _choice(p) for task_id, p in zip(before, v2["results"])}
+    assert kept and set(kept) <= set(before) and all(p["model_version"] == "v1" for p in kept.values())
+    assert all(says[i] == _choice(kept[i]) for i in kept)
+    assert flipped not in kept and says[flipped] != other_label
+    assert set(kept) == {i for i in before if says[i] == _choice(before[i])} - {task_id, flipped}
     # ... unless asked
     assert api.put(f"/api/projects/{project_id}/ml", {"auto_label": {"train_on_auto": True}}).status_code == 200
     standing = len(_auto_labels(api, project_id))

@@ -4,7 +4,8 @@ import random
 
 import pytest
 
-from chalicelib.domain.calibration import THRESHOLDS, binomial_upper_tail, calibrate, clopper_pearson_lower
+from chalicelib.domain.calibration import (THRESHOLDS, binomial_upper_tail, calibrate, calibrate_counts,
+                                           clopper_pearson_lower, threshold_counts)
 
 
 def simulated(n, rng):
@@ -79,3 +80,21 @@ def test_the_clopper_pearson_bound_is_the_tail_inverse():
     bound = clopper_pearson_lower(100, 97, 0.05)
     assert binomial_upper_tail(100, 97, bound) == pytest.approx(0.05, abs=1e-6)
     assert 0.9 < bound < 0.97
+
+
+def test_a_stored_calibration_recalibrates_under_new_settings_from_its_counts_alone():
+    """What a version stores (`as_dict`, with the per-threshold counts) gives, under other settings,
+    the calibration its validation predictions would give (services/auto_labeling.effective)."""
+    from chalicelib.domain.settings import AUTO_LABEL_DEFAULTS
+    from chalicelib.services.auto_labeling import effective
+
+    scored = simulated(400, random.Random(3))
+    stored = calibrate(scored, 0.95, 0.95, min_validation=50).as_dict()
+    for target, confidence, minimum in [(0.95, 0.95, 50), (0.9, 0.8, 50), (0.99, 0.95, 50), (0.95, 0.95, 500)]:
+        settings = {**AUTO_LABEL_DEFAULTS, "target_accuracy": target, "confidence": confidence, "min_validation": minimum}
+        assert effective(stored, settings) == calibrate(scored, target, confidence, minimum).as_dict()
+    assert calibrate_counts(threshold_counts(scored), len(scored), 0.9, 0.9, 50) == calibrate(scored, 0.9, 0.9, 50)
+    # a record stored before the counts were: its own threshold under its own target only
+    legacy = {k: v for k, v in stored.items() if k != "counts"}
+    assert effective(legacy, {**AUTO_LABEL_DEFAULTS, "min_validation": 50}) == legacy
+    assert effective(legacy, {**AUTO_LABEL_DEFAULTS, "target_accuracy": 0.99})["threshold"] is None
