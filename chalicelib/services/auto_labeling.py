@@ -161,10 +161,11 @@ def label_chunk(project, version: int, model, tasks: list, inputs) -> dict:
         return {"labelled": 0, "withdrawn": 0}
     settings = auto_label_settings(project.settings)
     labelled = withdrawn = 0
+    move = project.activation_seq  # the version judges in this epoch of the pointer (store/auto_labels.epoch)
     if gate(project, settings):
         for task in tasks:
             if task.auto_project is not None:
-                withdrawn += auto_labels.withdraw(project.project_id, task.task_id, version)
+                withdrawn += auto_labels.withdraw(project.project_id, task.task_id, version, move)
         return {"labelled": 0, "withdrawn": withdrawn}
     record = training_db.get_model_version(project.project_id, version)
     threshold = policy(project, getattr(record, "calibration", None))[0]
@@ -176,9 +177,9 @@ def label_chunk(project, version: int, model, tasks: list, inputs) -> dict:
                     "model_version": f"v{version}", "auto": True,
                     "control": model.control.name, "answer": [label]}
             labelled += auto_labels.apply(project.project_id, task_id, auto, version,
-                                          audit=audited(task_id, settings["audit_rate"]))
+                                          audit=audited(task_id, settings["audit_rate"]), move=move)
         elif task.auto_project is not None and (threshold is not None or not stands(task, label)):
-            withdrawn += auto_labels.withdraw(project.project_id, task_id, version)
+            withdrawn += auto_labels.withdraw(project.project_id, task_id, version, move)
     return {"labelled": labelled, "withdrawn": withdrawn}
 
 

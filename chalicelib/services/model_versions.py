@@ -75,7 +75,8 @@ def activate(project_id: str, version_param, body: dict) -> dict:
 
 def make_active(project_id: str, item, ml: dict) -> str | None:
     """Move the pointer to `item`; with `ml.preannotate`, start the pre-annotation pass of this move
-    (a job named after the move, `preannotation-v<n>-a<move>`). Returns the pass's job id.
+    (a job named after the move, `preannotation-v<n>-a<move>`), and with `ml.auto_label` set its
+    re-judging pass (`rescoring-v<n>-a<move>`). Returns the pre-annotation pass's job id.
 
     Idempotent: a retried request finds the version active and its move recorded, and starts the
     move's job only if the first request stopped before it was sent (rescoring.start_move_preannotation).
@@ -87,6 +88,8 @@ def make_active(project_id: str, item, ml: dict) -> str | None:
                 or not project.activation_seq:
             return None
         move = project.activation_seq
+    if ml.get("auto_label") is not None:  # the version moved to re-judges the auto labels standing
+        rescoring.start_move_rejudging(project_id, item.version, move)
     if not ml.get("preannotate", True):
         return None
     return rescoring.start_move_preannotation(project_id, item.version, move)

@@ -92,18 +92,27 @@ def start_preannotation(project_id: str):
 
 
 def start_move_preannotation(project_id: str, version: int, move: int) -> str:
-    """The pre-annotation pass of the pointer's move number `move` to `version` (rollback, pin).
+    """The pre-annotation pass of the pointer's move number `move` to `version` (rollback, pin)."""
+    return _start_move_pass(project_id, f"preannotation-v{version}-a{move}", version)
 
-    Idempotent: the job is created once; a repeated call sends the fan-out again only while the job
+
+def start_move_rejudging(project_id: str, version: int, move: int) -> str:
+    """The auto-label re-judging pass of the pointer's move number `move` (ml.auto_label set): the
+    version moved to judges every auto label standing, those of the version moved from included
+    (their writes carry the move: store/auto_labels.py)."""
+    return _start_move_pass(project_id, f"rescoring-v{version}-a{move}", version, mode="rescore")
+
+
+def _start_move_pass(project_id: str, job_id: str, version: int, mode: str = "preannotate") -> str:
+    """Idempotent: the job is created once; a repeated call sends the fan-out again only while the job
     has counted nothing yet (the first call may have stopped between creating the job and sending;
     leaves are idempotent, so a second send costs work, never a wrong count)."""
-    job_id = f"preannotation-v{version}-a{move}"
     existing = jobs.find(project_id, job_id)
     if existing is not None and (existing.state != "running" or int(existing.done or 0) or int(existing.failed or 0)):
         return job_id
     last_task_id = int(existing.total) if existing is not None else project_db.get_project(
         project_id, consistent=True).task_seq
-    _start_pass(project_id, job_id, version, last_task_id)
+    _start_pass(project_id, job_id, version, last_task_id, mode)
     return job_id
 
 
@@ -119,13 +128,14 @@ def start_rejudging(project_id: str, version: int, last_task_id: int, stamp: int
     return job_id
 
 
-def _start_pass(project_id: str, job_id: str, version: int, last_task_id: int):
-    job = jobs.start(project_id, job_id, "preannotation", last_task_id, f"v{version}")
+def _start_pass(project_id: str, job_id: str, version: int, last_task_id: int, mode: str = "preannotate"):
+    job = jobs.start(project_id, job_id, "preannotation" if mode == "preannotate" else "rescoring", last_task_id,
+                     f"v{version}")
     if last_task_id < 1:
         jobs.finish(project_id, job_id)
     else:
-        queue.send_rescore_ranges(project_id, version, [(1, last_task_id)], chunk_size(), mode="preannotate",
-                                  job=job_id, predict=True)
+        queue.send_rescore_ranges(project_id, version, [(1, last_task_id)], chunk_size(), mode=mode,
+                                  job=job_id, predict=mode == "preannotate")
     return job
 
 

@@ -2,7 +2,8 @@
 
 Every write is one conditional UpdateItem, so rescoring chunks can be redelivered and versions can
 race: an auto label is written only on a task no human has started (`completion_seq` = 0) and only
-by a version at least as new as the one that wrote it; a human completion (store/completions.add_completion)
+at an epoch at least as late as the one that wrote it (`epoch`: a version at least as new, or a
+later pointer move by hand); a human completion (store/completions.add_completion)
 removes `auto_project`, after which no version touches the task's label again.
 """
 import time
@@ -19,30 +20,49 @@ from chalicelib.store.tasks import _update_task
 _untouched_by_people = TaskModel.completion_seq.does_not_exist() | (TaskModel.completion_seq == 0)
 
 
-def _not_newer_than(version: int):
-    return TaskModel.auto_version.does_not_exist() | (TaskModel.auto_version <= version)
+EPOCH_MOVE = 1_000_000  # an epoch is move * EPOCH_MOVE + version (versions stay below a million)
 
 
-def apply(project_id: str, task_id: int, label: dict, version: int, audit: bool) -> bool:
-    """Give an unlabelled task `version`'s auto label. It leaves the human queues, unless `audit`
-    keeps it there (served to people as a check of the auto labels)."""
-    actions = [TaskModel.auto_label.set(label), TaskModel.auto_version.set(version),
+def epoch(move: int, version: int) -> int:
+    """When a label was written: the project's count of pointer moves by hand (rollback, pin:
+    `activation_seq`), then the version. A rollback starts a later epoch than the labels of the
+    version it moved from, so the version moved to may replace them; a stale message of that newer
+    version may not replace what was written after the move."""
+    return int(move or 0) * EPOCH_MOVE + int(version)
+
+
+def _not_newer_than(written: int):
+    """The task's label (if any) was written at or before epoch `written` (labels written before
+    epochs were stored count as move 0: their version is their epoch)."""
+    return (TaskModel.auto_epoch.exists() & (TaskModel.auto_epoch <= written)) | (
+        TaskModel.auto_epoch.does_not_exist() & (TaskModel.auto_version.does_not_exist()
+                                                 | (TaskModel.auto_version <= written)))
+
+
+def apply(project_id: str, task_id: int, label: dict, version: int, audit: bool, move: int = 0) -> bool:
+    """Give an unlabelled task `version`'s auto label (`move`: the project's pointer moves by hand
+    when the version judged, see `epoch`). It leaves the human queues, unless `audit` keeps it
+    there (served to people as a check of the auto labels)."""
+    written = epoch(move, version)
+    actions = [TaskModel.auto_label.set(label), TaskModel.auto_version.set(version), TaskModel.auto_epoch.set(written),
                TaskModel.auto_project.set(project_id), TaskModel.auto_audit.set(audit)]
     if audit:
         actions.append(TaskModel.pool_project.set(project_id))
     else:
         actions += [TaskModel.pool_project.remove(), TaskModel.scored_project.remove()]
     still_open = TaskModel.pool_project.exists() | TaskModel.auto_project.exists()
-    return _update_task(project_id, task_id, actions, still_open & _untouched_by_people & _not_newer_than(version))
+    return _update_task(project_id, task_id, actions, still_open & _untouched_by_people & _not_newer_than(written))
 
 
-def withdraw(project_id: str, task_id: int, version: int) -> bool:
-    """`version` no longer stands by the task's auto label: remove it; the task is back in the pool."""
+def withdraw(project_id: str, task_id: int, version: int, move: int = 0) -> bool:
+    """`version` no longer stands by the task's auto label: remove it; the task is back in the pool.
+    The epoch stays, so a stale message of an earlier epoch cannot label the task again."""
+    written = epoch(move, version)
     return _update_task(
         project_id, task_id,
-        [TaskModel.auto_label.remove(), TaskModel.auto_version.remove(), TaskModel.auto_project.remove(),
-         TaskModel.auto_audit.remove(), TaskModel.pool_project.set(project_id)],
-        TaskModel.auto_project.exists() & _untouched_by_people & _not_newer_than(version))
+        [TaskModel.auto_label.remove(), TaskModel.auto_version.remove(), TaskModel.auto_epoch.set(written),
+         TaskModel.auto_project.remove(), TaskModel.auto_audit.remove(), TaskModel.pool_project.set(project_id)],
+        TaskModel.auto_project.exists() & _untouched_by_people & _not_newer_than(written))
 
 
 def count_audit_once(project_id: str, task_id: int, agreed: bool) -> bool:

@@ -199,6 +199,7 @@ class TaskModel(Model):
     auto_label = JSONAttribute(null=True)
     auto_project = UnicodeAttribute(null=True)
     auto_version = NumberAttribute(null=True)
+    auto_epoch = NumberAttribute(null=True)  # store/auto_labels.epoch: the pointer move and version that wrote it
     auto_audit = BooleanAttribute(null=True)
     # suspect labels (store/suspects.py): the human label a suspects run (confident learning over
     # out-of-fold probabilities) contradicts: {"model_label", "score", "human_label",

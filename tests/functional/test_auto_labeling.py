@@ -137,6 +137,18 @@ def test_calibrated_auto_labels_people_win_and_auto_labels_train_only_when_asked
     pump.drain()
     assert _versions(api, project_id)["v3"]["n_train"] >= n_v1 + standing - 1
 
+    # a rollback re-judges: after PUT .../v1/active every auto label standing is v1's (v3's replaced or
+    # withdrawn, though v3 is the newer version), through the move's own job
+    assert any(p["model_version"] == "v3" for p in _auto_labels(api, project_id).values())
+    moved = api.put(f"/api/projects/{project_id}/model-versions/v1/active", {})
+    assert moved.status_code == 200, moved.json
+    pump.drain()
+    threshold_v1 = training(api, project_id)["auto_label"]["calibration"]["threshold"]
+    standing = _auto_labels(api, project_id)
+    assert standing and all(p["model_version"] == "v1" and p["score"] >= threshold_v1 for p in standing.values())
+    jobs = {j["id"]: j for j in api.get(f"/api/projects/{project_id}/jobs").json["jobs"]}
+    assert jobs["rescoring-v1-a1"]["state"] == "succeeded", jobs
+
     # turned off: the next version withdraws every auto label, and the tasks are back in the pool
     assert api.put(f"/api/projects/{project_id}/ml", {"auto_label": {"enabled": False}}).status_code == 200
     assert api.post(f"/api/projects/{project_id}/train").status_code == 202
