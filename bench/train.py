@@ -10,7 +10,8 @@ moto S3, breast cancer as tables), n accepted tasks (completions) with task ids 
   stable hash), examples from consensus, encoding (images fetched and featurised), the fit, the
   metrics on the validation set, auto-label calibration, joblib and the numpy form; plus the
   champion's side of champion / challenger (`promotion.qualities` of the previous run's model on
-  the validation set, as `judge` runs it when a version is active). Not included: store I/O
+  the validation set, as `judge` runs it when a version is active: the model as served, i.e. its
+  numpy form when it has one, as `prediction.load_version` loads it). Not included: store I/O
   (reading the tasks, loading the champion's artifact, writing artifacts and records);
 - bare: the shipped scikit-learn estimator, cloned unfitted, fit once on the same encoded arrays
   the product's fit reads (the training tasks, without the validation set).
@@ -121,6 +122,14 @@ def bare_fit_seconds(model, fit_on: list) -> tuple[float, float]:
     return time.perf_counter() - start, encoding
 
 
+def served(built):
+    """The version as the worker loads it to judge the next one (serving.from_bytes): the numpy
+    form when the kind has one, else the pickle."""
+    from chalicelib.ml import numpy_form, training
+
+    return numpy_form.load(built.compact) if built.compact is not None else training.deserialize(built.body)
+
+
 def measure(label: str, config_xml: str, accepted: list, repeat: int) -> dict:
     from types import SimpleNamespace
 
@@ -133,7 +142,7 @@ def measure(label: str, config_xml: str, accepted: list, repeat: int) -> dict:
     target = kind.target(parse_label_config(config_xml))
     tasks = [SimpleNamespace(task_id=i + 1, data=data, consensus=consensus) for i, (data, consensus) in enumerate(accepted)]
     project = bench_project(config_xml, len(tasks))
-    champion = build_version(project, kind, target, tasks, [], 1).outcome.model  # warm-up, untimed
+    champion = served(build_version(project, kind, target, tasks, [], 1))  # warm-up, untimed
     ours, bare, champion_s, encode_s = [], [], [], []
     for run in range(repeat):
         start = time.perf_counter()
@@ -142,7 +151,7 @@ def measure(label: str, config_xml: str, accepted: list, repeat: int) -> dict:
         promotion.qualities(champion, built.validation, built.outcome.held_out)
         ours.append(time.perf_counter() - start)
         champion_s.append(time.perf_counter() - middle)
-        champion = built.outcome.model
+        champion = served(built)  # untimed, as the worker's artifact load is
         fit_s, encoding_s = bare_fit_seconds(built.outcome.model, built.fit_on)
         bare.append(fit_s)
         encode_s.append(encoding_s)

@@ -43,25 +43,16 @@ def table_features():
 
 
 def dense_columns(vectorizer, rows: list):
-    """`vectorizer.transform(rows)` for a dense DictVectorizer. When every row has the same keys
-    in the same order and only numbers (a table's usual shape), the rows become one float array
-    whose columns are placed by the vocabulary (absent features 0, unknown keys dropped, as
-    DictVectorizer does); otherwise DictVectorizer's own transform."""
+    """`vectorizer.transform(rows)` for a fitted DictVectorizer: numpy_form's `dense_table` when the
+    rows have a table's usual shape and the output is dense float64, else DictVectorizer's own."""
     import numpy as np
 
-    if not rows or vectorizer.sparse or np.dtype(vectorizer.dtype) != np.float64:
+    from chalicelib.ml.numpy_form.features import dense_table
+
+    if vectorizer.sparse or np.dtype(vectorizer.dtype) != np.float64:
         return vectorizer.transform(rows)
-    keys = tuple(rows[0])
-    if any(tuple(row) != keys for row in rows):
-        return vectorizer.transform(rows)
-    values = np.array([tuple(row.values()) for row in rows])
-    if values.dtype != np.float64 or values.shape != (len(rows), len(keys)):
-        return vectorizer.transform(rows)  # strings (one-hot), or no columns
-    vocabulary = vectorizer.vocabulary_
-    known = [i for i, key in enumerate(keys) if key in vocabulary]
-    out = np.zeros((len(rows), len(vocabulary)))
-    out[:, [vocabulary[keys[i]] for i in known]] = values[:, known]
-    return out
+    dense = dense_table(vectorizer.vocabulary_, rows)
+    return vectorizer.transform(rows) if dense is None else dense
 
 
 class TableInputs:

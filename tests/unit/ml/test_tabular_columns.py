@@ -1,10 +1,12 @@
-"""Tabular scoring builds the DictVectorizer's array itself (dense_columns) when rows share their
-keys and hold numbers: the same array as DictVectorizer.transform, so the same probabilities."""
+"""Tabular scoring, in training (dense_columns) and in the numpy serving form (DictColumns), builds
+the DictVectorizer's array at once when rows share their keys and hold numbers: the same array as
+DictVectorizer.transform, so the same probabilities."""
 import numpy as np
 
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.ml import numpy_form, training
 from chalicelib.ml.registry import get_kind
+from chalicelib.ml.numpy_form.features import DictColumns
 from chalicelib.ml.tabular import dense_columns, row_of
 from tests.kind_data import breast_cancer_rows, tabular_config
 
@@ -42,6 +44,9 @@ def test_rows_of_other_shapes_give_what_dict_vectorizer_gives():
         [{**first, "mean radius": "large"}, first],  # a string: one-hot (unknown here)
         [{}, {}],
     ]
+    served = DictColumns({"separator": vectorizer.separator, "sparse": False}, vectorizer.feature_names_)
     for shape in shapes:
-        assert np.array_equal(dense_columns(vectorizer, shape), vectorizer.transform(shape))
+        expected = vectorizer.transform(shape)
+        assert np.array_equal(dense_columns(vectorizer, shape), expected)
+        assert np.array_equal(served.transform(shape), expected)
     assert dense_columns(vectorizer, shapes[3])[0, vectorizer.vocabulary_["mean radius"]] == 0.0
