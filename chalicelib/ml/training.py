@@ -31,12 +31,14 @@ HOLDOUT_MIN_EXAMPLES = 100
 class HeldOutScores:
     """`owner` (a fitted model) on held-out (data, consensus) pairs, in their order: `examples[i]` is
     the pair's (raw input, label) or None when it has no label for the model's control; `X` the
-    encoded inputs and `scored` the (label, score) predictions of the examples that are not None."""
+    encoded inputs and `scored` the (label, score) predictions of the examples that are not None;
+    `pairs` the (data, consensus) pairs themselves."""
 
     owner: object
     examples: list
     X: object
     scored: list
+    pairs: list | None = None
 
     def kept(self) -> list:
         return [e for e in self.examples if e is not None]
@@ -185,7 +187,7 @@ def score_held_out(model, held_out: list[tuple[dict, dict]]) -> HeldOutScores | 
         X = model.encode([raw for raw, _ in kept])
     except ValidationError:
         return None
-    return HeldOutScores(owner=model, examples=examples, X=X, scored=model.scored(X))
+    return HeldOutScores(owner=model, examples=examples, X=X, scored=model.scored(X), pairs=list(held_out))
 
 
 def held_out_metrics(model, scored: HeldOutScores, labels: list) -> dict:
