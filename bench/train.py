@@ -14,7 +14,8 @@ moto S3, breast cancer as tables), n accepted tasks (completions) with task ids 
   numpy form when it has one, as `prediction.load_version` loads it). Not included: store I/O
   (reading the tasks, loading the champion's artifact, writing artifacts and records);
 - bare: the shipped scikit-learn estimator, cloned unfitted, fit once on the same encoded arrays
-  the product's fit reads (the training tasks, without the validation set).
+  the product's fit reads (the training tasks, without the validation set), with BLAS on one
+  thread as build_version runs (ml/training.py one_blas_thread).
 One untimed warm-up build per kind first (imports, and the first champion). Prints medians of
 `--repeat` runs and the ratio ours / bare of the same run, the champion's share of ours, the
 encoding of the training inputs that ours does and bare is given (timed apart: images fetched
@@ -117,9 +118,10 @@ def bare_fit_seconds(model, fit_on: list) -> tuple[float, float]:
         X, labels = rows, tags
     encoding = time.perf_counter() - start
     estimator = clone(model.estimator)  # the shipped configuration, unfitted
-    start = time.perf_counter()
-    estimator.fit(X, labels)
-    return time.perf_counter() - start, encoding
+    with training.one_blas_thread():  # as build_version fits it
+        start = time.perf_counter()
+        estimator.fit(X, labels)
+        return time.perf_counter() - start, encoding
 
 
 def served(built):
@@ -134,6 +136,7 @@ def measure(label: str, config_xml: str, accepted: list, repeat: int) -> dict:
     from types import SimpleNamespace
 
     from chalicelib.labeling.config import parse_label_config
+    from chalicelib.ml import training
     from chalicelib.ml.registry import get_kind
     from chalicelib.services import promotion
     from chalicelib.services.training import build_version
@@ -148,7 +151,8 @@ def measure(label: str, config_xml: str, accepted: list, repeat: int) -> dict:
         start = time.perf_counter()
         built = build_version(project, kind, target, tasks, [], run + 2)
         middle = time.perf_counter()
-        promotion.qualities(champion, built.validation, built.outcome.held_out)
+        with training.one_blas_thread():  # judge runs inside build_version, under the same limit
+            promotion.qualities(champion, built.validation, built.outcome.held_out)
         ours.append(time.perf_counter() - start)
         champion_s.append(time.perf_counter() - middle)
         champion = served(built)  # untimed, as the worker's artifact load is

@@ -221,6 +221,18 @@ def train(kind: ModelKind, target: Target, accepted: list[tuple[dict, dict]], se
     return TrainingOutcome(model=model, metrics=metrics, n_train=len(labels))
 
 
+def one_blas_thread():
+    """A context in which BLAS (OpenBLAS under numpy and scipy) runs on one thread, for a training's
+    compute. scipy's L-BFGS-B (the lbfgs solver of LogisticRegression) makes small level-1 BLAS calls
+    on every iteration; with OpenBLAS's own threads those calls wait on each other and the fit takes
+    several times longer than on one thread (scipy issues 22438 and 23191, OpenBLAS issue 5383),
+    while the fits here are too small for threaded BLAS to pay. The fitted models agree with the
+    threaded ones to floating-point rounding."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def serialize(model) -> bytes:
     """The model as a standard pickle (protocol 5), which `joblib.load` reads too. joblib's own
     writer subclasses the pure-Python pickler: on a TF-IDF model (~100k vocabulary strings) it
