@@ -6,6 +6,8 @@ Numbers (and numeric strings, booleans) are numeric columns; other strings are o
 (Choices) or ridge regression (Rating/Number, clipped to the tag's range) is fit.
 """
 from chalicelib.ml.base import ChoicesModel, NumericModel
+from chalicelib.ml.numpy_form import NumpyPipeline
+from chalicelib.ml.numpy_form.features import dense_table
 
 
 def row_of(data: dict, obj) -> dict:
@@ -47,8 +49,6 @@ def dense_columns(vectorizer, rows: list):
     rows have a table's usual shape and the output is dense float64, else DictVectorizer's own."""
     import numpy as np
 
-    from chalicelib.ml.numpy_form.features import dense_table
-
     if vectorizer.sparse or np.dtype(vectorizer.dtype) != np.float64:
         return vectorizer.transform(rows)
     dense = dense_table(vectorizer.vocabulary_, rows)
@@ -63,8 +63,6 @@ class TableInputs:
 
     def last_step_inputs(self, X):
         """(the pipeline's last step, what it reads for rows X), or None to use the estimator as is."""
-        from chalicelib.ml.numpy_form import NumpyPipeline
-
         if isinstance(self.estimator, NumpyPipeline):
             return None
         from sklearn.feature_extraction import DictVectorizer
