@@ -10,10 +10,12 @@ moto S3, breast cancer as tables), n accepted tasks (completions) with task ids 
   stable hash), examples from consensus, encoding (images fetched and featurised), the fit, the
   metrics on the validation set, auto-label calibration, joblib and the numpy form; plus the
   champion's side of champion / challenger (`promotion.qualities` of the previous run's model on
-  the validation set, as `judge` runs it when a version is active). Not included: store I/O
+  the validation set, as `judge` runs it when a version is active: the model as served, i.e. its
+  numpy form when it has one, as `prediction.load_version` loads it). Not included: store I/O
   (reading the tasks, loading the champion's artifact, writing artifacts and records);
 - bare: the shipped scikit-learn estimator, cloned unfitted, fit once on the same encoded arrays
-  the product's fit reads (the training tasks, without the validation set).
+  the product's fit reads (the training tasks, without the validation set), with BLAS on one
+  thread as build_version runs (ml/training.py one_blas_thread).
 One untimed warm-up build per kind first (imports, and the first champion). Prints medians of
 `--repeat` runs and the ratio ours / bare of the same run, the champion's share of ours, the
 encoding of the training inputs that ours does and bare is given (timed apart: images fetched
@@ -116,15 +118,25 @@ def bare_fit_seconds(model, fit_on: list) -> tuple[float, float]:
         X, labels = rows, tags
     encoding = time.perf_counter() - start
     estimator = clone(model.estimator)  # the shipped configuration, unfitted
-    start = time.perf_counter()
-    estimator.fit(X, labels)
-    return time.perf_counter() - start, encoding
+    with training.one_blas_thread():  # as build_version fits it
+        start = time.perf_counter()
+        estimator.fit(X, labels)
+        return time.perf_counter() - start, encoding
+
+
+def served(built):
+    """The version as the worker loads it to judge the next one (serving.from_bytes): the numpy
+    form when the kind has one, else the pickle."""
+    from chalicelib.ml import numpy_form, training
+
+    return numpy_form.load(built.compact) if built.compact is not None else training.deserialize(built.body)
 
 
 def measure(label: str, config_xml: str, accepted: list, repeat: int) -> dict:
     from types import SimpleNamespace
 
     from chalicelib.labeling.config import parse_label_config
+    from chalicelib.ml import training
     from chalicelib.ml.registry import get_kind
     from chalicelib.services import promotion
     from chalicelib.services.training import build_version
@@ -133,16 +145,17 @@ def measure(label: str, config_xml: str, accepted: list, repeat: int) -> dict:
     target = kind.target(parse_label_config(config_xml))
     tasks = [SimpleNamespace(task_id=i + 1, data=data, consensus=consensus) for i, (data, consensus) in enumerate(accepted)]
     project = bench_project(config_xml, len(tasks))
-    champion = build_version(project, kind, target, tasks, [], 1).outcome.model  # warm-up, untimed
+    champion = served(build_version(project, kind, target, tasks, [], 1))  # warm-up, untimed
     ours, bare, champion_s, encode_s = [], [], [], []
     for run in range(repeat):
         start = time.perf_counter()
         built = build_version(project, kind, target, tasks, [], run + 2)
         middle = time.perf_counter()
-        promotion.qualities(champion, built.validation, built.outcome.held_out)
+        with training.one_blas_thread():  # judge runs inside build_version, under the same limit
+            promotion.qualities(champion, built.validation, built.outcome.held_out)
         ours.append(time.perf_counter() - start)
         champion_s.append(time.perf_counter() - middle)
-        champion = built.outcome.model
+        champion = served(built)  # untimed, as the worker's artifact load is
         fit_s, encoding_s = bare_fit_seconds(built.outcome.model, built.fit_on)
         bare.append(fit_s)
         encode_s.append(encoding_s)

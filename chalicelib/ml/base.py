@@ -141,14 +141,15 @@ class ChoicesModel(ModelBase):
         return self.estimator.predict_proba(X)
 
     def scored(self, X):
+        proba = self.predict_proba(X)
+        if self.problem != "multilabel":
+            best = proba.argmax(axis=1)
+            top = proba[range(len(best)), best]
+            return [(self.classes_[b], p) for b, p in zip(best.tolist(), top.tolist())]
         out = []
-        for row in self.predict_proba(X):
-            if self.problem == "multilabel":
-                chosen = [i for i, p in enumerate(row) if p >= MULTILABEL_THRESHOLD] or [int(row.argmax())]
-                out.append((tuple(self.classes_[i] for i in chosen), float(sum(row[i] for i in chosen) / len(chosen))))
-            else:
-                best = int(row.argmax())
-                out.append((self.classes_[best], float(row[best])))
+        for row in proba:
+            chosen = [i for i, p in enumerate(row) if p >= MULTILABEL_THRESHOLD] or [int(row.argmax())]
+            out.append((tuple(self.classes_[i] for i in chosen), float(sum(row[i] for i in chosen) / len(chosen))))
         return out
 
     def result_items(self, label, score):
@@ -216,8 +217,12 @@ class NumericModel(ModelBase):
             self.confidence = max(0.0, 1.0 - rmse / (self.high - self.low))
         return self
 
+    def regress(self, X):
+        """The fitted regressor's raw (unclipped) values for inputs X."""
+        return self.estimator.predict(X)
+
     def scored(self, X):
-        values = self.clip(self.estimator.predict(X))
+        values = self.clip(self.regress(X))
         return [(int(v) if self.integer else float(v), self.confidence) for v in values]
 
     def result_items(self, label, score):

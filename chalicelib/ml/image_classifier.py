@@ -40,19 +40,51 @@ def decode(body: bytes, url: str = "image"):
         raise MediaError(url, f"not a readable image: {exc}") from None
 
 
+def _cell_slots():
+    """Each pixel's (cell row, cell column) bin offset in the cells x orientations histogram."""
+    import numpy as np
+
+    n = SIDE // CELL
+    cell_of = np.arange(SIDE) // CELL
+    return (cell_of[:, None] * n + cell_of[None, :]) * BINS
+
+
+_CELL_SLOTS = []  # [_cell_slots()] once numpy is imported (this module is imported without it)
+
+
+def gradient(gray):
+    """np.gradient(gray) (unit spacing, first-order edges) without its generic set-up: the same
+    differences and divisions, so the same values."""
+    import numpy as np
+
+    gy, gx = np.empty_like(gray), np.empty_like(gray)
+    gy[1:-1] = (gray[2:] - gray[:-2]) / 2.0
+    gy[0] = (gray[1] - gray[0]) / 1.0
+    gy[-1] = (gray[-1] - gray[-2]) / 1.0
+    gx[:, 1:-1] = (gray[:, 2:] - gray[:, :-2]) / 2.0
+    gx[:, 0] = (gray[:, 1] - gray[:, 0]) / 1.0
+    gx[:, -1] = (gray[:, -1] - gray[:, -2]) / 1.0
+    return gy, gx
+
+
 def gradient_histograms(gray):
     import numpy as np
 
-    gy, gx = np.gradient(gray)
+    if not _CELL_SLOTS:
+        _CELL_SLOTS.append(_cell_slots())
+    gy, gx = gradient(gray)
     magnitude = np.hypot(gx, gy)
     orientation = (np.degrees(np.arctan2(gy, gx)) % 180.0) / (180.0 / BINS)
     bins = np.minimum(orientation.astype(int), BINS - 1)
     n = SIDE // CELL
     # each pixel's magnitude added to its (cell row, cell column, orientation) bin in one pass
-    cell_of = np.arange(SIDE) // CELL
-    slot = ((cell_of[:, None] * n + cell_of[None, :]) * BINS + bins).ravel()
+    slot = (_CELL_SLOTS[0] + bins).ravel()
     cells = np.bincount(slot, weights=magnitude.ravel(), minlength=n * n * BINS).reshape(n, n, BINS)
-    padded = np.pad((cells ** 2).sum(axis=2), ((0, 1), (0, 1)), mode="edge")
+    energy = (cells ** 2).sum(axis=2)
+    padded = np.empty((n + 1, n + 1))  # np.pad(energy, ((0, 1), (0, 1)), mode="edge")
+    padded[:n, :n] = energy
+    padded[n, :n] = energy[n - 1]
+    padded[:, n] = padded[:, n - 1]
     block = padded[:-1, :-1] + padded[1:, :-1] + padded[:-1, 1:] + padded[1:, 1:]
     return (cells / np.sqrt(block[:, :, None] + 1e-6)).ravel()
 

@@ -31,12 +31,14 @@ HOLDOUT_MIN_EXAMPLES = 100
 class HeldOutScores:
     """`owner` (a fitted model) on held-out (data, consensus) pairs, in their order: `examples[i]` is
     the pair's (raw input, label) or None when it has no label for the model's control; `X` the
-    encoded inputs and `scored` the (label, score) predictions of the examples that are not None."""
+    encoded inputs and `scored` the (label, score) predictions of the examples that are not None;
+    `pairs` the (data, consensus) pairs themselves."""
 
     owner: object
     examples: list
     X: object
     scored: list
+    pairs: list | None = None
 
     def kept(self) -> list:
         return [e for e in self.examples if e is not None]
@@ -185,7 +187,7 @@ def score_held_out(model, held_out: list[tuple[dict, dict]]) -> HeldOutScores | 
         X = model.encode([raw for raw, _ in kept])
     except ValidationError:
         return None
-    return HeldOutScores(owner=model, examples=examples, X=X, scored=model.scored(X))
+    return HeldOutScores(owner=model, examples=examples, X=X, scored=model.scored(X), pairs=list(held_out))
 
 
 def held_out_metrics(model, scored: HeldOutScores, labels: list) -> dict:
@@ -217,6 +219,18 @@ def train(kind: ModelKind, target: Target, accepted: list[tuple[dict, dict]], se
         model.fit(X, labels)
     metrics["n_train"] = len(labels)
     return TrainingOutcome(model=model, metrics=metrics, n_train=len(labels))
+
+
+def one_blas_thread():
+    """A context in which BLAS (OpenBLAS under numpy and scipy) runs on one thread, for a training's
+    compute. scipy's L-BFGS-B (the lbfgs solver of LogisticRegression) makes small level-1 BLAS calls
+    on every iteration; with OpenBLAS's own threads those calls wait on each other and the fit takes
+    several times longer than on one thread (scipy issues 22438 and 23191, OpenBLAS issue 5383),
+    while the fits here are too small for threaded BLAS to pay. The fitted models agree with the
+    threaded ones to floating-point rounding."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def serialize(model) -> bytes:

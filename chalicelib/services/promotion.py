@@ -12,6 +12,16 @@ from chalicelib.store import training as training_db
 log = logging.getLogger("activelabel.services.promotion")
 
 
+def examples_of(model, tasks: list, scored=None) -> list:
+    """`model.example` of each task. Taken from `scored` when it was computed from these very
+    (data, consensus) objects by a model of the same class and target: `example` reads nothing else."""
+    if scored is not None and scored.pairs is not None and type(scored.owner) is type(model) \
+            and scored.owner.target == model.target and len(scored.pairs) == len(tasks) \
+            and all(data is t.data and consensus is t.consensus for (data, consensus), t in zip(scored.pairs, tasks)):
+        return scored.examples
+    return [model.example(t.data, t.consensus) for t in tasks]
+
+
 def qualities(model, tasks: list, scored=None) -> list[float] | None:
     """Per-task quality of `model` on validation tasks (None if a task gives it no example).
 
@@ -19,7 +29,7 @@ def qualities(model, tasks: list, scored=None) -> list[float] | None:
     them. When they are this model's own predictions (`scored.owner`) they are used as they are;
     otherwise, when this model reads the same raw inputs and is of the same class (`encode` is the
     class's code), it predicts on those encoded inputs instead of encoding (fetching) again."""
-    examples = [model.example(t.data, t.consensus) for t in tasks]
+    examples = examples_of(model, tasks, scored)
     if any(e is None for e in examples):
         return None
     truth = [label for _, label in examples]

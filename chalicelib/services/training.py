@@ -139,7 +139,13 @@ class BuiltVersion:
 def build_version(project, kind, target, accepted: list, extra: list, version: int) -> BuiltVersion:
     """The compute of a training, between reading the accepted tasks and storing: split off the
     validation set, fit (metrics on the validation set), judge against the active version,
-    calibrate auto-labelling, serialize (joblib and the numpy form). bench/train.py times this."""
+    calibrate auto-labelling, serialize (joblib and the numpy form). bench/train.py times this.
+    BLAS runs on one thread throughout (ml/training.py one_blas_thread)."""
+    with training.one_blas_thread():
+        return _build_version(project, kind, target, accepted, extra, version)
+
+
+def _build_version(project, kind, target, accepted: list, extra: list, version: int) -> BuiltVersion:
     fit_on, validation, held_out = validation_set.split(project.project_id, accepted, lambda t: t.task_id)
     try:
         outcome = training.train(kind, target, [(t.data, t.consensus) for t in fit_on] + extra, seed=version,

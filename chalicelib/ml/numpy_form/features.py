@@ -129,6 +129,30 @@ class Union:
         return Rows(indptr, np.concatenate(indices)[order], np.concatenate(data)[order], offset)
 
 
+def dense_table(vocabulary: dict, rows: list):
+    """A dense DictVectorizer's transform of `rows` when every row has the same keys in the same
+    order and only numbers (a table's usual shape): one float64 array, each key's values in its
+    vocabulary column, absent features 0, unknown keys dropped. None for any other rows (strings
+    to one-hot, differing keys, no rows), which the caller transforms cell by cell."""
+    import numpy as np
+
+    if not rows:
+        return None
+    keys = tuple(rows[0])
+    if any(tuple(row) != keys for row in rows):
+        return None
+    try:
+        values = np.array([tuple(row.values()) for row in rows])
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if values.dtype != np.float64 or values.shape != (len(rows), len(keys)):
+        return None
+    known = [i for i, key in enumerate(keys) if key in vocabulary]
+    out = np.zeros((len(rows), len(vocabulary)))
+    out[:, [vocabulary[keys[i]] for i in known]] = values[:, known]
+    return out
+
+
 class DictColumns:
     """DictVectorizer.transform: numbers under their key, strings as key=value with 1, unknown keys dropped."""
 
@@ -139,6 +163,11 @@ class DictColumns:
         self.n_features = len(feature_names)
 
     def transform(self, X):
+        if not self.sparse:
+            X = list(X)
+            dense = dense_table(self.vocabulary, X)
+            if dense is not None:
+                return dense
         get, separator = self.vocabulary.get, self.separator
         indptr, indices, values = [0], [], []
         for x in X:

@@ -54,3 +54,20 @@ def test_the_artifact_is_a_pickle_joblib_reads_and_old_joblib_artifacts_still_lo
     joblib.dump(model, old)
     for loaded in (joblib.load(io.BytesIO(body)), training.deserialize(body), training.deserialize(old.getvalue())):
         assert np.array_equal(loaded.predict_proba(X), expected)
+
+
+def test_the_champion_reads_the_challengers_examples_only_from_the_same_task_objects():
+    kind = get_kind("tabular")
+    target = kind.target(parse_label_config(tabular_config("Choices")))
+    rows = breast_cancer_rows()
+    tasks = [SimpleNamespace(data=d, consensus=c) for d, c in pairs(rows[300:400])]
+    challenger = training.train(kind, target, pairs(rows[:300]), seed=0).model
+    champion = training.train(kind, target, pairs(rows[100:200]), seed=1).model
+    scored = training.score_held_out(challenger, [(t.data, t.consensus) for t in tasks])
+    assert promotion.examples_of(champion, tasks, scored) is scored.examples
+    assert promotion.qualities(champion, tasks, scored) == promotion.qualities(champion, tasks)
+    # a task whose consensus is another object (here another label): its example is read again
+    flipped = {"label": ["benign" if tasks[0].consensus["label"] == ["malignant"] else "malignant"]}
+    changed = [SimpleNamespace(data=tasks[0].data, consensus=flipped)] + tasks[1:]
+    assert promotion.examples_of(champion, changed, scored)[0][1] == flipped["label"][0]
+    assert promotion.qualities(champion, changed, scored) == promotion.qualities(champion, changed)
