@@ -1,13 +1,17 @@
 """Champion / challenger for a freshly trained version: score it and the active version on the
 project's validation set (domain/validation_set.py) and decide (domain/promotion.py) under the
 project's `ml.promotion` and `ml.pinned_version`."""
+import hashlib
+import json
 import logging
 
 from chalicelib.domain import promotion
 from chalicelib.domain.validation_set import VALIDATION_FLOOR
 from chalicelib.errors import ArtifactIntegrityError, ValidationError
+from chalicelib.ml import training
 from chalicelib.services import prediction
 from chalicelib.store import training as training_db
+from chalicelib.store import validation_predictions
 
 log = logging.getLogger("activelabel.services.promotion")
 
@@ -22,26 +26,80 @@ def examples_of(model, tasks: list, scored=None) -> list:
     return [model.example(t.data, t.consensus) for t in tasks]
 
 
-def qualities(model, tasks: list, scored=None) -> list[float] | None:
+def qualities(model, tasks: list, scored=None, known: dict | None = None) -> list[float] | None:
     """Per-task quality of `model` on validation tasks (None if a task gives it no example).
 
     `scored` (ml/training.py HeldOutScores of these tasks, in order): inputs already encoded for
     them. When they are this model's own predictions (`scored.owner`) they are used as they are;
     otherwise, when this model reads the same raw inputs and is of the same class (`encode` is the
-    class's code), it predicts on those encoded inputs instead of encoding (fetching) again."""
+    class's code), it predicts on those encoded inputs instead of encoding (fetching) again.
+    `known`: this model's stored validation predictions (`prediction_document` of its own
+    training): a task found there with the same input is not predicted again."""
     examples = examples_of(model, tasks, scored)
     if any(e is None for e in examples):
         return None
     truth = [label for _, label in examples]
     if scored is not None and scored.examples == examples and scored.owner is model:
         predicted = list(model.predict_scored(scored.scored))
-    elif scored is not None and type(scored.owner) is type(model) \
-            and [raw for raw, _ in scored.kept()] == [raw for raw, _ in examples]:
-        predicted = list(model.predict(scored.X))
     else:
-        predicted = list(model.predict(model.encode([raw for raw, _ in examples])))
+        predicted = _predicted(model, tasks, examples, scored, (known or {}).get("predictions") or {})
     scale = promotion.regression_scale(truth) if model.problem == "regression" else 1.0
     return [promotion.task_quality(model.problem, t, p, scale) for t, p in zip(truth, predicted)]
+
+
+def _predicted(model, tasks: list, examples: list, scored, known: dict) -> list:
+    """`model`'s predictions on the examples: the stored ones where the input is unchanged, the
+    others predicted (on `scored`'s encoded inputs when this model reads them, else encoded here)."""
+    predicted, missing = [None] * len(examples), [] if known else list(range(len(examples)))
+    for i, (task, (raw, _)) in enumerate(zip(tasks, examples) if known else ()):
+        entry = known.get(str(task.task_id))
+        if isinstance(entry, list) and len(entry) == 2 and entry[0] == input_digest(raw):
+            predicted[i] = _restored(entry[1])
+        else:
+            missing.append(i)
+    if not missing:
+        return predicted
+    if scored is not None and type(scored.owner) is type(model) \
+            and [raw for raw, _ in scored.kept()] == [raw for raw, _ in examples]:
+        fresh = model.predict(scored.X if len(missing) == len(examples) else training._take(scored.X, missing))
+    else:
+        fresh = model.predict(model.encode([examples[i][0] for i in missing]))
+    for i, value in zip(missing, fresh):
+        predicted[i] = value
+    return predicted
+
+
+def input_digest(raw) -> str:
+    """A short digest of a model's raw input (text, table row, image URL)."""
+    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _plain(value):
+    """A prediction as JSON: tuples (multi-label, spans) as lists, numpy scalars as Python ones."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    return value.item() if hasattr(value, "item") else value
+
+
+def _restored(value):
+    """A stored prediction as `predict` gives it: lists back to tuples."""
+    return tuple(_restored(v) for v in value) if isinstance(value, list) else value
+
+
+def prediction_document(model, tasks: list, scored) -> dict | None:
+    """The fresh version's predictions on the validation tasks, from its own HeldOutScores, to
+    store with it (store/validation_predictions.py): {"predictions": {task id: [input digest,
+    prediction]}}. None when it has no scores of these tasks."""
+    if scored is None or scored.owner is not model or len(scored.examples) != len(tasks):
+        return None
+    labels = iter(model.predict_scored(scored.scored))
+    out = {}
+    for task, example in zip(tasks, scored.examples):
+        if example is not None:
+            out[str(task.task_id)] = [input_digest(example[0]), _plain(next(labels))]
+    return {"format": 1, "predictions": out}
 
 
 def _comparable(project, challenger, validation: list, held_out: bool, scored=None):
@@ -62,7 +120,8 @@ def _comparable(project, challenger, validation: list, held_out: bool, scored=No
     if type(champion) is not type(challenger) or champion.control.name != challenger.control.name:
         return None, f"the active version v{active} is another model or learns another control"
     try:
-        ours, theirs = qualities(challenger, validation, scored), qualities(champion, validation, scored)
+        ours = qualities(challenger, validation, scored)
+        theirs = qualities(champion, validation, scored, validation_predictions.get(project.project_id, active))
     except ValidationError as exc:
         return None, f"a validation task cannot be read: {exc.message}"
     if ours is None or theirs is None:

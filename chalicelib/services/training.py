@@ -22,6 +22,7 @@ from chalicelib.store import completions as completion_db
 from chalicelib.store import projects as project_db
 from chalicelib.store import tasks as task_db
 from chalicelib.store import training as training_db
+from chalicelib.store import validation_predictions
 from chalicelib.domain.records import ModelPointer, ModelVersion
 
 log = logging.getLogger("activelabel.services.training")
@@ -105,6 +106,8 @@ def train_version(project, version: int, seq: int) -> ModelVersion:
     stored = artifacts.put_artifact(artifacts.artifact_key(project.project_id, version), body, metadata)
     served = stored if compact is None else artifacts.put_artifact(
         artifacts.artifact_key(project.project_id, version, "model.npz"), compact, metadata)
+    if built.validation_predictions is not None:  # before the record: judged as a champion once it is active
+        validation_predictions.put(project.project_id, version, built.validation_predictions)
 
     def pointer_to(artifact) -> ModelPointer:
         return ModelPointer(bucket=artifact.bucket, key=artifact.key, version_id=artifact.version_id,
@@ -134,6 +137,7 @@ class BuiltVersion:
     calibration: dict | None
     body: bytes  # the joblib artifact
     compact: bytes | None  # the numpy form, None when the kind has none
+    validation_predictions: dict | None = None  # promotion.prediction_document: the next judge reads it
 
 
 def build_version(project, kind, target, accepted: list, extra: list, version: int) -> BuiltVersion:
@@ -161,8 +165,9 @@ def _build_version(project, kind, target, accepted: list, extra: list, version: 
     calibration = auto_labeling.calibrate_version(project, outcome.model, validation, held_out, outcome.held_out)
     body = training.serialize(outcome.model)
     compact = numpy_form.export(outcome.model)  # None when the kind has no numpy form: joblib serves
+    kept = promotion.prediction_document(outcome.model, validation, outcome.held_out) if held_out else None
     return BuiltVersion(outcome=outcome, fit_on=fit_on, validation=validation, held_out=held_out, decision=decision,
-                        calibration=calibration, body=body, compact=compact)
+                        calibration=calibration, body=body, compact=compact, validation_predictions=kept)
 
 
 def model_versions(project_id: str) -> tuple[object, list]:

@@ -243,9 +243,22 @@ def run_learning_loop(api, pump):
 
     assert api.post(f"/api/projects/{project_id}/train").status_code in (200, 201, 202)
     pump.drain()
-    # rollback (its pre-annotation pass), a pass on demand, and the jobs they show
+    # enough labels for a validation set: v4 holds one out (and keeps its predictions on it); v5 is
+    # judged against v4, whose model and stored predictions the train worker reads
     from chalicelib.ml import serving as model_serving
 
+    more = balanced_rows(80, seed=5)[:50]
+    assert api.post(f"/api/projects/{project_id}/tasks", [
+        {"data": {"text": r["text"]}, "annotations": [choice_completion(r["label"], "a")]} for r in more]).status_code == 201
+    pump.drain()
+    for _ in range(2):
+        assert api.post(f"/api/projects/{project_id}/train").status_code in (200, 201, 202)
+        model_serving.clear_cache()  # one process plays every function here; in Lambda each has its own cache
+        pump.drain()
+    versions = api.get(f"/api/projects/{project_id}/model-versions").json["versions"]
+    judged = next(v for v in versions if v["model_version"] == "v5")
+    assert "comparison" in judged["decision"], judged["decision"]
+    # rollback (its pre-annotation pass), a pass on demand, and the jobs they show
     model_serving.clear_cache()
     rollback = api.put(f"/api/projects/{project_id}/model-versions/v1/active")
     assert rollback.status_code == 200 and rollback.json["preannotation_job"], rollback.json
@@ -287,9 +300,9 @@ def test_policies_allow_every_call_and_grant_nothing_unused(secrets_in_ssm, api,
 
 
 def test_the_policy_check_can_fail(aws):
-    """A call outside the grants is reported: the train worker may not read model artifacts."""
+    """A call outside the grants is reported: the train worker may not delete model artifacts."""
     kinds = Recorder(aws).kinds
     grants = policy_grants("policy-train-worker.json", kinds)
-    assert not any(a == "s3:GetObjectVersion" for a, _ in grants)
+    assert not any(a == "s3:DeleteObject" for a, _ in grants)
     assert ("s3:PutObject", "bucket:ModelBucket/models/*") in grants
     assert not fnmatch.fnmatchcase("bucket:ModelBucket/other/key", "bucket:ModelBucket/models/*")

@@ -71,3 +71,32 @@ def test_the_champion_reads_the_challengers_examples_only_from_the_same_task_obj
     changed = [SimpleNamespace(data=tasks[0].data, consensus=flipped)] + tasks[1:]
     assert promotion.examples_of(champion, changed, scored)[0][1] == flipped["label"][0]
     assert promotion.qualities(champion, changed, scored) == promotion.qualities(champion, changed)
+
+
+def test_the_champion_reads_its_stored_validation_predictions_and_predicts_only_changed_tasks():
+    """What a version keeps of its own validation predictions (promotion.prediction_document, stored
+    as JSON) gives the qualities predicting would, when it is judged as the next training's champion;
+    a task that is new, or whose input changed, is predicted again."""
+    import json
+
+    kind = get_kind("tabular")
+    target = kind.target(parse_label_config(tabular_config("Choices")))
+    rows = breast_cancer_rows()
+    tasks = [SimpleNamespace(task_id=i, data=d, consensus=c) for i, (d, c) in enumerate(pairs(rows[300:400]))]
+    old = training.train(kind, target, pairs(rows[100:200]), seed=1,
+                         held_out=[(t.data, t.consensus) for t in tasks[:90]])
+    kept = json.loads(json.dumps(promotion.prediction_document(old.model, tasks[:90], old.held_out)))
+    assert len(kept["predictions"]) == 90
+    champion = old.model
+    calls = []
+    original = champion.predict
+    champion.predict = lambda X: calls.append(len(X)) or original(X)
+    assert promotion.qualities(champion, tasks[:90], known=kept) == promotion.qualities(old.model, tasks[:90]) \
+        and calls == [90]  # the second call is the plain one; the stored predictions made none
+    calls.clear()
+    moved = [SimpleNamespace(task_id=0, data={"x": rows[0][0]}, consensus=tasks[0].consensus)] + tasks[1:]
+    expected = promotion.qualities(champion, moved)
+    calls.clear()
+    assert promotion.qualities(champion, moved, known=kept) == expected
+    assert calls == [11]  # task 0's input changed and tasks 90-99 are new: only they are predicted
+    assert promotion._restored(promotion._plain(((1, 4, "PER"), (6, 9, "LOC")))) == ((1, 4, "PER"), (6, 9, "LOC"))
