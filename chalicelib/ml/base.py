@@ -156,6 +156,10 @@ class ChoicesModel(ModelBase):
         choices = list(label) if isinstance(label, tuple) else [label]
         return [self.item({"choices": choices}, score)]
 
+    def answer_of(self, label) -> list:
+        """A predicted label as a consensus holds the control's answer (auto labels, their audit)."""
+        return [str(c) for c in label] if self.problem == "multilabel" else [str(label)]
+
 
 def numeric_bounds(control) -> tuple[float | None, float | None, bool]:
     """(low, high, integer) a Rating (1..maxRating stars) or Number (min/max if set) answer lies in."""

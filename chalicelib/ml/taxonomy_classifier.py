@@ -31,3 +31,6 @@ class TaxonomyClassifier(ChoicesModel):
 
     def result_items(self, label, score):
         return [self.item({"taxonomy": [label.split(PATH_SEPARATOR)]}, score)]
+
+    def answer_of(self, label) -> list:
+        return [str(label).split(PATH_SEPARATOR)]

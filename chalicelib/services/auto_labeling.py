@@ -19,7 +19,8 @@
    once (store/auto_labels.py). If the upper confidence bound of the audited accuracy falls below
    the target, auto-labelling pauses for the project (`status` says why).
 
-Single-label classification kinds only (Choices): their confidence is a class probability.
+Classification kinds (Choices, single or multiple, and Taxonomy): the confidence is the predicted
+class's probability (for a set of choices, the mean probability of the chosen ones).
 """
 import hashlib
 import logging
@@ -36,7 +37,10 @@ MIN_AUDITED_TO_PAUSE = 20  # audited tasks before the audit may pause auto-label
 
 
 def supports(model) -> bool:
-    return getattr(model, "problem", None) == "classification" and model.control.type == "Choices"
+    """Classification kinds: single or multiple Choices (text, image, tabular) and Taxonomy. A
+    prediction is right when it equals the human label (the whole set, the whole path)."""
+    return getattr(model, "problem", None) in ("classification", "multilabel") \
+        and model.control.type in ("Choices", "Taxonomy")
 
 
 def calibrate_version(project, model, validation: list, held_out: bool, held_out_scores=None) -> dict | None:
@@ -129,8 +133,8 @@ class _Standing:
     still meets the target (its calibration re-computed), and the label's score is at or above its
     threshold. Each version's record is read once per chunk."""
 
-    def __init__(self, project):
-        self.project = project
+    def __init__(self, project, model):
+        self.project, self.model = project, model
         self.thresholds: dict[int, float | None] = {}
 
     def threshold_of(self, version: int) -> float | None:
@@ -141,7 +145,7 @@ class _Standing:
 
     def __call__(self, task, label) -> bool:
         auto = task.auto_label or {}
-        if task.auto_version is None or list(auto.get("answer") or []) != [label]:
+        if task.auto_version is None or list(auto.get("answer") or []) != self.model.answer_of(label):
             return False  # contradicted by the version judging it
         threshold = self.threshold_of(int(task.auto_version))
         return threshold is not None and float(auto.get("score") or 0.0) >= threshold
@@ -169,13 +173,13 @@ def label_chunk(project, version: int, model, tasks: list, inputs) -> dict:
         return {"labelled": 0, "withdrawn": withdrawn}
     record = training_db.get_model_version(project.project_id, version)
     threshold = policy(project, getattr(record, "calibration", None))[0]
-    stands = _Standing(project)
+    stands = _Standing(project, model)
     for task, (label, score) in zip(tasks, model.scored(inputs)):
         task_id = task.task_id
         if threshold is not None and score >= threshold:
             auto = {"result": model.result_items(label, score), "score": round(float(score), 6),
                     "model_version": f"v{version}", "auto": True,
-                    "control": model.control.name, "answer": [label]}
+                    "control": model.control.name, "answer": model.answer_of(label)}
             labelled += auto_labels.apply(project.project_id, task_id, auto, version,
                                           audit=audited(task_id, settings["audit_rate"]), move=move)
         elif task.auto_project is not None and (threshold is not None or not stands(task, label)):

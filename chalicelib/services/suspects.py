@@ -29,7 +29,6 @@ from chalicelib.domain.suspects import find_suspects
 from chalicelib.errors import TrainingDataError, ValidationError
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.ml import out_of_fold, registry
-from chalicelib.services import auto_labeling
 from chalicelib.store import jobs, queue
 from chalicelib.store import projects as project_db
 from chalicelib.store import suspects as suspects_db
@@ -57,6 +56,11 @@ def _model_of(project, kind_name: str | None):
     return kind, target, kind.implementation()(target)
 
 
+def single_label(model) -> bool:
+    """Confident learning reads one class probability per label: single-label Choices kinds."""
+    return getattr(model, "problem", None) == "classification" and model.control.type == "Choices"
+
+
 def start(project, version: int) -> str | None:
     """Queue the suspects job of freshly promoted `version` when the project asks for it and its
     model kind is a single-label classifier, or when it was turned off (the job then clears the
@@ -65,7 +69,7 @@ def start(project, version: int) -> str | None:
         return None  # never asked for: nothing to flag or clear
     if project.settings.get("suspects"):
         found = _model_of(project, project.settings.get("model"))
-        if found is None or not auto_labeling.supports(found[2]):
+        if found is None or not single_label(found[2]):
             return None
     # turned off after it was on: the job clears the marks standing
     job = job_id(version)

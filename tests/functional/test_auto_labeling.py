@@ -2,6 +2,8 @@
 auto labels train only when asked, and turning it off withdraws them."""
 from types import SimpleNamespace
 
+import pytest
+
 from activelabel_client.datasets import choice_completion
 from chalicelib.domain.settings import AUTO_LABEL_DEFAULTS
 from chalicelib.services.auto_labeling import MIN_AUDITED_TO_PAUSE, audit_status
@@ -170,3 +172,56 @@ def test_the_audit_pauses_auto_labelling_when_its_upper_bound_is_below_the_targe
     assert poor["paused"] and "below the target" in poor["reason"] and poor["interval"][1] < 0.95
     few = audit_status(_project(MIN_AUDITED_TO_PAUSE - 1, 0), settings)
     assert not few["paused"]  # too few audited tasks to judge yet
+
+
+MULTIPLE = ('<View><Text name="text" value="$text"/><Choices name="label" toName="text" choice="multiple">'
+            '<Choice value="spam"/><Choice value="ham"/></Choices></View>')
+TAXONOMY = ('<View><Text name="text" value="$text"/><Taxonomy name="label" toName="text">'
+            '<Choice value="message"><Choice value="spam"/><Choice value="ham"/></Choice></Taxonomy></View>')
+
+
+def _answer(config, label):
+    """(the Label Studio result value, the consensus answer) of an SMS label under `config`."""
+    if config is TAXONOMY:
+        return {"taxonomy": [["message", label]]}, [["message", label]]
+    return {"choices": [label]}, [label]
+
+
+@pytest.mark.parametrize("config", [MULTIPLE, TAXONOMY], ids=["multiple-choices", "taxonomy"])
+def test_multiple_choices_and_taxonomy_auto_label_in_their_own_shape_and_are_audited(api, pump, config):
+    rows = balanced_rows(160, seed=4)
+    answer = api.post("/api/projects", {"title": "sms", "label_config": config, "ml": {
+        "min_completions": 100, "sampling": "random", "preannotate": False, "retrain_every": 100_000,
+        "auto_label": {**AUTO, "audit_rate": 0.0}}})
+    assert answer.status_code == 201, answer.json
+    project_id = answer.json["id"]
+
+    def completion(label, who):
+        value = _answer(config, label)[0]
+        kind = "taxonomy" if config is TAXONOMY else "choices"
+        return {"result": [{"from_name": "label", "to_name": "text", "type": kind, "value": value}], "completed_by": who}
+
+    labelled = [{"data": {"text": r["text"]}, "annotations": [completion(r["label"], "ann")]} for r in rows[:100]]
+    assert api.post(f"/api/projects/{project_id}/tasks", labelled).status_code == 201
+    ids = import_texts(api, project_id, rows[100:])
+    truth = dict(zip(map(int, ids), (r["label"] for r in rows[100:])))
+    pump.drain()
+
+    state = training(api, project_id)["auto_label"]
+    assert state["active"] and state["calibration"]["threshold"] is not None, state
+    auto = _auto_labels(api, project_id)
+    assert len(auto) >= 20, len(auto)
+    for task_id, prediction in auto.items():
+        value = prediction["result"][0]["value"]  # in the control's own shape: a path, or a set of choices
+        assert set(value) == ({"taxonomy"} if config is TAXONOMY else {"choices"}), value
+    right = sum(prediction["result"][0]["value"] == _answer(config, truth[i])[0] for i, prediction in auto.items())
+    assert right / len(auto) >= AUTO["target_accuracy"], (right, len(auto))
+    # a person gives an auto-labelled task the same label: the audit counts an agreement
+    task_id, prediction = next(iter(auto.items()))
+    label = prediction["result"][0]["value"]["taxonomy"][0][-1] if config is TAXONOMY \
+        else prediction["result"][0]["value"]["choices"][0]
+    assert api.post(f"/api/projects/{project_id}/tasks/{task_id}/completions",
+                    completion(label, "person")).status_code == 201
+    pump.drain()
+    audit = training(api, project_id)["auto_label"]["audit"]
+    assert (audit["audited"], audit["agreed"]) == (1, 1), audit
