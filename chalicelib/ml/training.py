@@ -206,19 +206,16 @@ def train(kind: ModelKind, target: Target, accepted: list[tuple[dict, dict]], se
     inputs, labels = collect_examples(model, accepted)
     check_trainable(model.problem, target.control.name, labels)
     X = encode(model, inputs)
+    scored = None
     if held_out:
         model.fit(X, labels)
         scored = score_held_out(model, held_out)
-        if scored is not None:
-            metrics = held_out_metrics(model, scored, labels)
-            metrics["n_train"] = len(labels)
-            return TrainingOutcome(model=model, metrics=metrics, n_train=len(labels), held_out=scored)
-        metrics = evaluate(model, X, labels, seed)
+        metrics = evaluate(model, X, labels, seed) if scored is None else held_out_metrics(model, scored, labels)
     else:
         metrics = evaluate(model, X, labels, seed)
         model.fit(X, labels)
     metrics["n_train"] = len(labels)
-    return TrainingOutcome(model=model, metrics=metrics, n_train=len(labels))
+    return TrainingOutcome(model=model, metrics=metrics, n_train=len(labels), held_out=scored)
 
 
 def one_blas_thread():

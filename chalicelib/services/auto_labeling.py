@@ -171,9 +171,8 @@ def label_chunk(project, version: int, model, tasks: list, inputs) -> dict:
             if task.auto_project is not None:
                 withdrawn += auto_labels.withdraw(project.project_id, task.task_id, version, move)
         return {"labelled": 0, "withdrawn": withdrawn}
-    record = training_db.get_model_version(project.project_id, version)
-    threshold = policy(project, getattr(record, "calibration", None))[0]
     stands = _Standing(project, model)
+    threshold = stands.threshold_of(version)
     for task, (label, score) in zip(tasks, model.scored(inputs)):
         task_id = task.task_id
         if threshold is not None and score >= threshold:

@@ -156,13 +156,12 @@ def _auto_label_rules(ml: dict) -> dict:
 def _rejudge_auto_labels(before, after, pinned) -> None:
     """Changed `ml.auto_label` rules take effect now: the active version re-judges the pool (turned
     on: labels; off: withdraws; a new target: re-calibrated). A retried request that changes
-    nothing starts nothing; with a pin that moved the pointer, the pinned version judges."""
-    if _auto_label_rules(before.ml) == _auto_label_rules(after.ml):
+    nothing starts nothing; a pin that moved the pointer already re-judges with the pinned version
+    (model_versions.make_active)."""
+    if pinned is not None or after.active_version is None or _auto_label_rules(before.ml) == _auto_label_rules(after.ml):
         return
-    version = after.active_version if pinned is None else project_db.get_project(
-        after.project_id, consistent=True).active_version
-    if version is not None:
-        rescoring.start_rejudging(after.project_id, version, after.task_seq, int(after.updated_at.timestamp() * 1000))
+    rescoring.start_rejudging(after.project_id, after.active_version, after.task_seq,
+                              int(after.updated_at.timestamp() * 1000))
 
 
 def models(project_id: str) -> dict:

@@ -50,9 +50,9 @@ def qualities(model, tasks: list, scored=None, known: dict | None = None) -> lis
 def _predicted(model, tasks: list, examples: list, scored, known: dict) -> list:
     """`model`'s predictions on the examples: the stored ones where the input is unchanged, the
     others predicted (on `scored`'s encoded inputs when this model reads them, else encoded here)."""
-    predicted, missing = [None] * len(examples), [] if known else list(range(len(examples)))
-    for i, (task, (raw, _)) in enumerate(zip(tasks, examples) if known else ()):
-        entry = known.get(str(task.task_id))
+    predicted, missing = [None] * len(examples), []
+    for i, (task, (raw, _)) in enumerate(zip(tasks, examples)):
+        entry = known.get(str(task.task_id)) if known else None
         if isinstance(entry, list) and len(entry) == 2 and entry[0] == input_digest(raw):
             predicted[i] = _restored(entry[1])
         else:

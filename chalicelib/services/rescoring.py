@@ -123,8 +123,7 @@ def start_rejudging(project_id: str, version: int, last_task_id: int, stamp: int
     if last_task_id < 1:
         return None
     job_id = f"rescoring-v{version}-s{stamp}"
-    jobs.start(project_id, job_id, "rescoring", last_task_id, f"v{version}")
-    queue.send_rescore_ranges(project_id, version, [(1, last_task_id)], chunk_size(), mode="rescore", job=job_id)
+    _start_pass(project_id, job_id, version, last_task_id, mode="rescore")
     return job_id
 
 

@@ -135,7 +135,7 @@ class BuiltVersion:
     held_out: bool
     decision: object  # domain/promotion.py Decision
     calibration: dict | None
-    body: bytes  # the joblib artifact
+    body: bytes  # the pickled model (ml/training.serialize; joblib reads it too)
     compact: bytes | None  # the numpy form, None when the kind has none
     validation_predictions: dict | None = None  # promotion.prediction_document: the next judge reads it
 
