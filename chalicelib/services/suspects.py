@@ -91,12 +91,8 @@ def run(project_id: str, version: int, job: str) -> str:
         return "skipped:superseded"
     overlap = project.settings["overlap"]
 
-    def unflagged_queues(task):
-        return assignment.queues_of(task.n_completions, bool(task.accepted), _agreement(task), overlap,
-                                    task.random_key is not None, task.score_version is not None)
-
     def clear_all_but(keep: set) -> int:
-        return sum(suspects_db.clear(task, version, unflagged_queues(task))
+        return sum(suspects_db.clear(task, version, _queues(task, bool(task.accepted), overlap))
                    for task in suspects_db.flagged(project_id) if task.task_id not in keep)
 
     if not project.settings.get("suspects"):
@@ -127,9 +123,7 @@ def run(project_id: str, version: int, job: str) -> str:
         body = {"model_label": suspect.suggested, "score": by_class[suspect.index][suspect.suggested],
                 "human_label": suspect.given, "self_confidence": round(suspect.self_confidence, 6),
                 "control": target.control.name, "model_version": f"v{version}"}
-        queues = assignment.queues_of(task.n_completions, True, _agreement(task), overlap,
-                                      task.random_key is not None, task.score_version is not None, suspect=True)
-        marked += suspects_db.mark(task, body, version, queues)
+        marked += suspects_db.mark(task, body, version, _queues(task, True, overlap, suspect=True))
         flagged.add(task.task_id)
     cleared = clear_all_but(flagged)
     jobs.finish(project_id, job, done=1, detail={
@@ -140,8 +134,11 @@ def run(project_id: str, version: int, job: str) -> str:
     return f"suspects:{len(flagged)}"
 
 
-def _agreement(task) -> float | None:
-    return None if task.agreement is None else float(task.agreement)
+def _queues(task, accepted: bool, overlap: int, suspect: bool = False) -> frozenset:
+    """The task's queues from its stored label state, with or without a suspect mark."""
+    agreement = None if task.agreement is None else float(task.agreement)
+    return assignment.queues_of(task.n_completions, accepted, agreement, overlap, task.random_key is not None,
+                                task.score_version is not None, suspect=suspect)
 
 
 def list_page(project_id: str, limit: int, cursor: str | None):

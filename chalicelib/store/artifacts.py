@@ -7,6 +7,7 @@ matches the digest recorded there; the numpy form, loaded without pickle, goes t
 """
 import base64
 import hashlib
+import json
 from dataclasses import dataclass
 
 from chalicelib import config
@@ -40,6 +41,12 @@ def put_artifact(key: str, body: bytes, metadata: dict[str, str]) -> StoredArtif
     if not version_id:
         raise ArtifactIntegrityError(f"bucket {bucket} is not versioned: refusing to record an unversioned model")
     return StoredArtifact(bucket, key, version_id, digest.hex(), len(body))
+
+
+def put_json(project_id: str, version: int, name: str, document: dict) -> StoredArtifact:
+    """A JSON document kept beside version `version`'s model (`models/<project>/v<n>/<name>`)."""
+    return put_artifact(artifact_key(project_id, version, name), json.dumps(document, separators=(",", ":")).encode(),
+                        {"project-id": str(project_id), "model-version": f"v{version}"})
 
 
 def get_artifact(bucket: str, key: str, version_id: str, sha256: str) -> bytes:

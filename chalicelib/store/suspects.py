@@ -9,7 +9,6 @@ should not:
   store/tasks.apply_task_label_state, whose own `label_rev` condition orders it).
 The mark and the task's queues (domain/assignment.queues_of, with `suspect`) are written together.
 """
-import json
 import re
 
 from chalicelib.domain.records import Task
@@ -29,9 +28,7 @@ def oof_key(project_id: str, version: int) -> str:
 
 def put_out_of_fold(project_id: str, version: int, document: dict) -> dict:
     """Store the run's out-of-fold probabilities as JSON in the model bucket (versioned, sha256)."""
-    body = json.dumps(document, separators=(",", ":")).encode()
-    stored = artifacts.put_artifact(oof_key(project_id, version), body,
-                                    {"project-id": project_id, "model-version": f"v{version}"})
+    stored = artifacts.put_json(project_id, version, OOF_NAME, document)
     return {"bucket": stored.bucket, "key": stored.key, "version_id": stored.version_id, "sha256": stored.sha256}
 
 

@@ -24,9 +24,7 @@ def key(project_id: str, version: int) -> str:
 
 
 def put(project_id: str, version: int, document: dict) -> None:
-    body = json.dumps(document, separators=(",", ":")).encode()
-    artifacts.put_artifact(key(project_id, version), body,
-                           {"project-id": str(project_id), "model-version": f"v{version}"})
+    artifacts.put_json(project_id, version, NAME, document)
 
 
 def get(project_id: str, version: int) -> dict | None:
