@@ -10,6 +10,7 @@ work for photos and scans alike, about 900 numbers per image:
 Standardised, then a logistic regression (one-vs-rest for `choice="multiple"`).
 """
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from io import BytesIO
 
 from chalicelib.ml.base import ChoicesModel
@@ -40,16 +41,15 @@ def decode(body: bytes, url: str = "image"):
         raise MediaError(url, f"not a readable image: {exc}") from None
 
 
+@lru_cache(maxsize=1)
 def _cell_slots():
-    """Each pixel's (cell row, cell column) bin offset in the cells x orientations histogram."""
+    """Each pixel's (cell row, cell column) bin offset in the cells x orientations histogram (built
+    once, when numpy is first needed: this module is imported without it)."""
     import numpy as np
 
     n = SIDE // CELL
     cell_of = np.arange(SIDE) // CELL
     return (cell_of[:, None] * n + cell_of[None, :]) * BINS
-
-
-_CELL_SLOTS = []  # [_cell_slots()] once numpy is imported (this module is imported without it)
 
 
 def gradient(gray):
@@ -70,15 +70,13 @@ def gradient(gray):
 def gradient_histograms(gray):
     import numpy as np
 
-    if not _CELL_SLOTS:
-        _CELL_SLOTS.append(_cell_slots())
     gy, gx = gradient(gray)
     magnitude = np.hypot(gx, gy)
     orientation = (np.degrees(np.arctan2(gy, gx)) % 180.0) / (180.0 / BINS)
     bins = np.minimum(orientation.astype(int), BINS - 1)
     n = SIDE // CELL
     # each pixel's magnitude added to its (cell row, cell column, orientation) bin in one pass
-    slot = (_CELL_SLOTS[0] + bins).ravel()
+    slot = (_cell_slots() + bins).ravel()
     cells = np.bincount(slot, weights=magnitude.ravel(), minlength=n * n * BINS).reshape(n, n, BINS)
     energy = (cells ** 2).sum(axis=2)
     padded = np.empty((n + 1, n + 1))  # np.pad(energy, ((0, 1), (0, 1)), mode="edge")
