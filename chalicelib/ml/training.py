@@ -46,10 +46,20 @@ class HeldOutScores:
 
 @dataclass
 class TrainingOutcome:
+    """`model` is the model to serve; `judge` the model the metrics and `held_out` scores belong to.
+    They are one object unless `train` was asked to refit on the held-out examples too: then
+    `judge` never saw them (the evidence for promotion and calibration) and `model` did (every
+    human label trains what predicts and chooses the next task)."""
+
     model: object
     metrics: dict
     n_train: int
     held_out: HeldOutScores | None = None
+    judge: object = None
+
+    def __post_init__(self):
+        if self.judge is None:
+            self.judge = self.model
 
 
 def collect_examples(model, accepted: list[tuple[dict, dict]]):
@@ -199,9 +209,12 @@ def held_out_metrics(model, scored: HeldOutScores, labels: list) -> dict:
 
 
 def train(kind: ModelKind, target: Target, accepted: list[tuple[dict, dict]], seed: int = 0,
-          held_out: list[tuple[dict, dict]] | None = None) -> TrainingOutcome:
+          held_out: list[tuple[dict, dict]] | None = None, refit_with_held_out: bool = False) -> TrainingOutcome:
     """Fit `kind` on accepted (data, consensus) pairs, evaluated on `held_out` pairs when given
-    (see the module's docstring). Raises TrainingDataError when it cannot."""
+    (see the module's docstring). With `refit_with_held_out`, the model to serve is then fit again
+    on the accepted and the held-out examples together, on the inputs already encoded (images are
+    not fetched twice), and the first fit stays the outcome's `judge`. Raises TrainingDataError
+    when it cannot."""
     model = kind.implementation()(target, seed=seed)
     inputs, labels = collect_examples(model, accepted)
     check_trainable(model.problem, target.control.name, labels)
@@ -215,7 +228,26 @@ def train(kind: ModelKind, target: Target, accepted: list[tuple[dict, dict]], se
         metrics = evaluate(model, X, labels, seed)
         model.fit(X, labels)
     metrics["n_train"] = len(labels)
-    return TrainingOutcome(model=model, metrics=metrics, n_train=len(labels), held_out=scored)
+    if not (refit_with_held_out and scored is not None):
+        return TrainingOutcome(model=model, metrics=metrics, n_train=len(labels), held_out=scored)
+    every_label = labels + [label for _, label in scored.kept()]
+    served = model.fresh().fit(_concat(X, scored.X), every_label)
+    metrics["n_train"] = len(every_label)
+    metrics["n_fit_judged"] = len(labels)
+    return TrainingOutcome(model=served, metrics=metrics, n_train=len(every_label), held_out=scored, judge=model)
+
+
+def _concat(first, second):
+    """Two encoded input batches of one model as one (lists, dense or sparse arrays)."""
+    if isinstance(first, list):
+        return first + list(second)
+    import numpy as np
+
+    if hasattr(first, "tocsr"):
+        from scipy.sparse import vstack
+
+        return vstack([first, second]).tocsr()
+    return np.concatenate([np.asarray(first), np.asarray(second)])
 
 
 def one_blas_thread():

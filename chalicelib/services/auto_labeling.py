@@ -28,6 +28,7 @@ from functools import lru_cache
 
 from chalicelib.domain.calibration import Calibration, calibrate, calibrate_counts, clopper_pearson_lower
 from chalicelib.domain.settings import auto_label_settings
+from chalicelib.services import prediction
 from chalicelib.store import auto_labels
 from chalicelib.store import training as training_db
 
@@ -151,9 +152,11 @@ class _Standing:
         return threshold is not None and float(auto.get("score") or 0.0) >= threshold
 
 
-def label_chunk(project, version: int, model, tasks: list, inputs) -> dict:
+def label_chunk(project, version: int, model, tasks: list, inputs, labeler=None) -> dict:
     """Auto-label (or re-judge) a rescoring chunk's unlabelled and auto-labelled tasks for `version`
     (`inputs`: their encoded inputs, as rescoring encoded them). Returns {"labelled", "withdrawn"}.
+    The labels are `labeler`'s (by default the version's judge, services/prediction.py
+    load_auto_labeler): the model its calibration holds for, which reads the same encoded inputs.
 
     A version that meets the target labels what it predicts at or above its threshold and withdraws
     every other auto label. A version that cannot meet it labels nothing and withdraws only the
@@ -171,7 +174,12 @@ def label_chunk(project, version: int, model, tasks: list, inputs) -> dict:
             if task.auto_project is not None:
                 withdrawn += auto_labels.withdraw(project.project_id, task.task_id, version, move)
         return {"labelled": 0, "withdrawn": withdrawn}
+    record = training_db.get_model_version(project.project_id, version)
+    if labeler is None:
+        labeler = (record and prediction.load_auto_labeler(project.project_id, version, record)) or model
+    model = labeler
     stands = _Standing(project, model)
+    stands.thresholds[version] = policy(project, getattr(record, "calibration", None))[0]
     threshold = stands.threshold_of(version)
     for task, (label, score) in zip(tasks, model.scored(inputs)):
         task_id = task.task_id

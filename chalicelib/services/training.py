@@ -82,9 +82,11 @@ def forward(project, seq: int) -> str:
 
 
 def train_version(project, version: int, seq: int) -> ModelVersion:
-    """Fit model `version` on the accepted tasks outside the validation set, judge it against the
-    active version (services/promotion.py), store its artifact and its model-version record (with
-    the decision: promote, reject or hold)."""
+    """Fit model `version`: a judge on the accepted tasks outside the validation set, judged
+    against the active version (services/promotion.py) and calibrated for auto-labelling on it,
+    and the model to serve on every accepted task; store the artifacts and the model-version record
+    (with the decision: promote, reject or hold). The calibration names the judge's artifact: auto
+    labels come from the model the calibration's guarantee is about (services/auto_labeling.py)."""
     config = parse_label_config(project.label_config)
     ml = project.settings
     kind = registry.get_kind(ml.get("model") or "")
@@ -106,6 +108,11 @@ def train_version(project, version: int, seq: int) -> ModelVersion:
     stored = artifacts.put_artifact(artifacts.artifact_key(project.project_id, version), body, metadata)
     served = stored if compact is None else artifacts.put_artifact(
         artifacts.artifact_key(project.project_id, version, "model.npz"), compact, metadata)
+    if built.judge_compact is not None and calibration is not None:  # auto labels come from the judge
+        judge = artifacts.put_artifact(artifacts.artifact_key(project.project_id, version, "judge.npz"),
+                                       built.judge_compact, metadata)
+        calibration = {**calibration, "model": {"key": judge.key, "version_id": judge.version_id,
+                                                "sha256": judge.sha256}}
     if built.validation_predictions is not None:  # before the record: judged as a champion once it is active
         validation_predictions.put(project.project_id, version, built.validation_predictions)
 
@@ -119,7 +126,8 @@ def train_version(project, version: int, seq: int) -> ModelVersion:
                         joblib=None if served is stored else pointer_to(stored),
                         status=decision.status, decision=decision.as_dict(),
                         validation={"held_out": held_out, "n": len(validation),
-                                    "share": validation_set.VALIDATION_SHARE},
+                                    "share": validation_set.VALIDATION_SHARE,
+                                    "served_fit": "all" if outcome.judge is not outcome.model else "training share"},
                         calibration=calibration)
     training_db.record_model_version(item)
     log.info("project %s: model v%s trained on %s tasks (%s held out): %s; %s", project.project_id, version,
@@ -138,6 +146,7 @@ class BuiltVersion:
     body: bytes  # the pickled model (ml/training.serialize; joblib reads it too)
     compact: bytes | None  # the numpy form, None when the kind has none
     validation_predictions: dict | None = None  # promotion.prediction_document: the next judge reads it
+    judge_compact: bytes | None = None  # the judge's numpy form when it is not the served model (auto labels)
 
 
 def build_version(project, kind, target, accepted: list, extra: list, version: int) -> BuiltVersion:
@@ -153,21 +162,26 @@ def _build_version(project, kind, target, accepted: list, extra: list, version: 
     fit_on, validation, held_out = validation_set.split(project.project_id, accepted, lambda t: t.task_id)
     try:
         outcome = training.train(kind, target, [(t.data, t.consensus) for t in fit_on] + extra, seed=version,
-                                 held_out=[(t.data, t.consensus) for t in validation])
+                                 held_out=[(t.data, t.consensus) for t in validation], refit_with_held_out=True)
     except TrainingDataError:
         if not held_out:
             raise
         # what is left after the hold-out cannot train (e.g. one class): train on everything, ungated
         fit_on, validation, held_out = accepted, [], False
         outcome = training.train(kind, target, [(t.data, t.consensus) for t in fit_on] + extra, seed=version)
-    # the validation tasks were encoded and scored once, in training: judging and calibrating reuse it
-    decision = promotion.judge(project, outcome.model, validation, held_out, outcome.held_out)
-    calibration = auto_labeling.calibrate_version(project, outcome.model, validation, held_out, outcome.held_out)
+    # The evidence comes from the judge, fit without the validation set; the served model is the
+    # same learner fit on every label (ml/training.py TrainingOutcome). The validation tasks were
+    # encoded and scored once, in training: judging and calibrating reuse it.
+    judge = outcome.judge
+    decision = promotion.judge(project, judge, validation, held_out, outcome.held_out)
+    calibration = auto_labeling.calibrate_version(project, judge, validation, held_out, outcome.held_out)
     body = training.serialize(outcome.model)
     compact = numpy_form.export(outcome.model)  # None when the kind has no numpy form: joblib serves
-    kept = promotion.prediction_document(outcome.model, validation, outcome.held_out) if held_out else None
+    kept = promotion.prediction_document(judge, validation, outcome.held_out) if held_out else None
+    judge_compact = numpy_form.export(judge) if calibration is not None and judge is not outcome.model else None
     return BuiltVersion(outcome=outcome, fit_on=fit_on, validation=validation, held_out=held_out, decision=decision,
-                        calibration=calibration, body=body, compact=compact, validation_predictions=kept)
+                        calibration=calibration, body=body, compact=compact, validation_predictions=kept,
+                        judge_compact=judge_compact)
 
 
 def model_versions(project_id: str) -> tuple[object, list]:
