@@ -16,7 +16,7 @@ from chalicelib.errors import TrainingDataError, ValidationError
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.labelstudio import client, net
 from chalicelib.ml import numpy_form, registry, training
-from chalicelib.services import auto_labeling, promotion, rescoring
+from chalicelib.services import auto_labeling, pool_features, promotion, rescoring
 from chalicelib.store import artifacts, dynamo, jobs, model_registry
 from chalicelib.store import completions as completion_db
 from chalicelib.store import projects as project_db
@@ -100,7 +100,8 @@ def train_version(project, version: int, seq: int) -> ModelVersion:
     accepted = list(task_db.accepted_tasks(project.project_id))
     # auto labels train only when asked (ml.auto_label.train_on_auto): no self-reinforcement by default
     extra = auto_labeling.training_examples(project.project_id) if auto_label_settings(ml)["train_on_auto"] else []
-    built = build_version(project, kind, target, accepted, extra, version)
+    pool, representation = pool_features.for_training(project, kind.implementation()(target, seed=version), version)
+    built = build_version(project, kind, target, accepted, extra, version, pool)
     outcome, decision, validation, held_out = built.outcome, built.decision, built.validation, built.held_out
     calibration, body, compact = built.calibration, built.body, built.compact
     sklearn_version = training.sklearn_version()
@@ -128,11 +129,18 @@ def train_version(project, version: int, seq: int) -> ModelVersion:
                         validation={"held_out": held_out, "n": len(validation),
                                     "share": validation_set.VALIDATION_SHARE,
                                     "served_fit": "all" if outcome.judge is not outcome.model else "training share"},
-                        calibration=calibration)
+                        calibration=calibration, representation=_representation(representation, outcome))
     training_db.record_model_version(item)
     log.info("project %s: model v%s trained on %s tasks (%s held out): %s; %s", project.project_id, version,
              outcome.n_train, len(validation), outcome.metrics, decision.status)
     return item
+
+
+def _representation(recorded: dict | None, outcome) -> dict | None:
+    """The version's record of its pool representation, with the feature mode its model uses."""
+    if recorded is None:
+        return None
+    return {**recorded, "mode": getattr(outcome.model, "feature_mode", "present")}
 
 
 @dataclass
@@ -149,26 +157,27 @@ class BuiltVersion:
     judge_compact: bytes | None = None  # the judge's numpy form when it is not the served model (auto labels)
 
 
-def build_version(project, kind, target, accepted: list, extra: list, version: int) -> BuiltVersion:
+def build_version(project, kind, target, accepted: list, extra: list, version: int, pool=None) -> BuiltVersion:
     """The compute of a training, between reading the accepted tasks and storing: split off the
     validation set, fit (metrics on the validation set), judge against the active version,
     calibrate auto-labelling, serialize (joblib and the numpy form). bench/train.py times this.
     BLAS runs on one thread throughout (ml/training.py one_blas_thread)."""
     with training.one_blas_thread():
-        return _build_version(project, kind, target, accepted, extra, version)
+        return _build_version(project, kind, target, accepted, extra, version, pool)
 
 
-def _build_version(project, kind, target, accepted: list, extra: list, version: int) -> BuiltVersion:
+def _build_version(project, kind, target, accepted: list, extra: list, version: int, pool) -> BuiltVersion:
     fit_on, validation, held_out = validation_set.split(project.project_id, accepted, lambda t: t.task_id)
     try:
-        outcome = training.train(kind, target, [(t.data, t.consensus) for t in fit_on] + extra, seed=version,
-                                 held_out=[(t.data, t.consensus) for t in validation], refit_with_held_out=True)
+        outcome = training.train_choosing_features(kind, target, [(t.data, t.consensus) for t in fit_on] + extra,
+                                                   version, [(t.data, t.consensus) for t in validation], pool)
     except TrainingDataError:
         if not held_out:
             raise
         # what is left after the hold-out cannot train (e.g. one class): train on everything, ungated
         fit_on, validation, held_out = accepted, [], False
-        outcome = training.train(kind, target, [(t.data, t.consensus) for t in fit_on] + extra, seed=version)
+        outcome = training.train_choosing_features(kind, target, [(t.data, t.consensus) for t in fit_on] + extra,
+                                                   version, None, pool)
     # The evidence comes from the judge, fit without the validation set; the served model is the
     # same learner fit on every label (ml/training.py TrainingOutcome). The validation tasks were
     # encoded and scored once, in training: judging and calibrating reuse it.
