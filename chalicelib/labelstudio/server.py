@@ -41,7 +41,7 @@ def predict(body: dict, conn: Connection) -> dict:
     project = labelstudio_link.resolve(conn, protocol.ls_project_key(body.get("project")))
     started = time.monotonic()
     results, version = prediction.predict_tasks(project, tasks)
-    metrics.predictions_served(len(results), started, project.project_id, version, "labelstudio")
+    metrics.predictions_served(len(results), started, getattr(project, "project_id", None), version, "labelstudio")
     return {"results": results, "model_version": version}
 
 
