@@ -10,7 +10,7 @@ from chalicelib.labelstudio import server as ls
 from chalicelib.telemetry import logs
 
 logs.configure_for_lambda()  # JSON lines on stdout in a deployed function (chalicelib/telemetry)
-app = Chalice(app_name="activelabel")
+app = Chalice(app_name="activelabel", configure_logs=False)  # not Chalice's text handler at level ERROR
 # app.route + token check (/api/) or Basic auth (/ls/) + error bodies
 route = http.route_factory(app, auth.authenticate, ls_auth.authenticate)
 

@@ -144,3 +144,19 @@ def test_every_emitted_metric_name_is_known():
                     and isinstance(node.args[0], ast.Dict):
                 names |= {key.value for key in node.args[0].keys if isinstance(key, ast.Constant)}
     assert names and names <= set(metrics.UNITS), names - set(metrics.UNITS)
+
+
+def test_in_a_deployed_function_lines_go_to_stdout_as_json(monkeypatch, capsys):
+    logger = logging.getLogger("activelabel")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    monkeypatch.setenv("ACTIVELABEL_STAGE", "local")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "activelabel-dev-api_handler")
+    assert logs.configure_for_lambda() is False  # the local stack configures itself
+    monkeypatch.setenv("ACTIVELABEL_STAGE", "dev")
+    try:
+        assert logs.configure_for_lambda() is True
+        logging.getLogger("activelabel.api").info("GET /health -> 200")
+    finally:
+        logger.handlers[:], logger.level, logger.propagate = saved
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["message"] == "GET /health -> 200"
