@@ -154,7 +154,7 @@ def handle_request(project_id: str, version: int, first: int, last: int, chunk: 
     project = project_db.find_project(project_id, consistent=False)
     if project is None:
         return "skipped:project deleted"
-    leaf = rescoring_chunk.Chunk(project_id, version, first, last, job)
+    leaf = rescoring_chunk.Chunk(project_id, version, first, last, job, mode)
     if mode != "backfill" and rescoring_chunk.superseded(project, leaf):
         return "skipped:superseded"
     settings = project.settings

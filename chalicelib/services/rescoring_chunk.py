@@ -26,6 +26,7 @@ from chalicelib.services.migrations import random_keys
 from chalicelib.store import jobs, preannotations, task_plans
 from chalicelib.store import projects as project_db
 from chalicelib.store import tasks as task_db
+from chalicelib.telemetry import metrics
 
 log = logging.getLogger("activelabel.services.rescoring")
 
@@ -41,6 +42,7 @@ class Chunk:
     first: int
     last: int
     job: str | None = None
+    mode: str = "rescore"  # the job type
 
 
 def superseded(project, chunk: Chunk) -> bool:
@@ -127,11 +129,19 @@ def _model_pass(project, chunk: Chunk, work: Work) -> str:
     if chunk.job:
         jobs.record_leaf(project_id, chunk.job, chunk.first, done=chunk.last - chunk.first + 1,
                          stored=counts["predicted"], pushed=pushed)
-    log.info("project %s: v%s scored %s, predicted %s, auto-labelled %s, withdrew %s in [%s, %s] "
-             "(%s random keys backfilled)", project_id, chunk.version, counts["scored"], counts["predicted"],
-             counts["labelled"], counts["withdrawn"], chunk.first, chunk.last, backfilled)
+    _report(chunk, work, counts, backfilled)
     return f"scored:{counts['scored']}" + (f",predicted:{counts['predicted']}" if work.predict else "") + (
         f",auto:{counts['labelled']}" if counts["labelled"] or counts["withdrawn"] else "")
+
+
+def _report(chunk: Chunk, work: Work, counts: dict, backfilled: int) -> None:
+    """The log line and the metric line of one chunk."""
+    log.info("project %s: v%s scored %s, predicted %s, auto-labelled %s, withdrew %s in [%s, %s] "
+             "(%s random keys backfilled)", chunk.project_id, chunk.version, counts["scored"], counts["predicted"],
+             counts["labelled"], counts["withdrawn"], chunk.first, chunk.last, backfilled)
+    metrics.emit({"TasksRescored": counts["scored"], "TasksPreannotated": counts["predicted"],
+                  "AutoLabelsApplied": counts["labelled"], "AutoLabelsWithdrawn": counts["withdrawn"]},
+                 chunk.project_id, model_version=f"v{chunk.version}", mode=chunk.mode)
 
 
 def after_chunk(project, chunk: Chunk, updates: list, predictions: dict[int, dict]) -> int:
