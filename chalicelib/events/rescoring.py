@@ -7,10 +7,12 @@ from chalicelib.events.batch import process_batch
 from chalicelib.services import rescoring, suspects
 from chalicelib.services.migrations import random_keys
 from chalicelib.store import queue
+from chalicelib.telemetry import context, edge
 
 
 def handle_message(body: str) -> str:
     request = queue.parse_rescore_request(body)
+    context.annotate(project_id=request["project_id"], job_id=request["job"], model_version=f"v{request['version']}")
     if request["mode"] == "suspects":
         return suspects.run(request["project_id"], request["version"], request["job"])
     return rescoring.handle_request(**request)
@@ -23,6 +25,8 @@ def handle_rescore_batch(event) -> dict:
         lambda record: handle_message(record.body),
         identifier=lambda record: record.to_dict()["messageId"],
         ordered=False,
+        function="rescore_worker",
+        correlation_of=lambda record: edge.from_message(record.body),
     )
 
 

@@ -30,6 +30,7 @@ from chalicelib.domain.calibration import Calibration, calibrate, calibrate_coun
 from chalicelib.domain.settings import auto_label_settings
 from chalicelib.store import auto_labels
 from chalicelib.store import training as training_db
+from chalicelib.telemetry import metrics
 
 log = logging.getLogger("activelabel.services.auto_labeling")
 
@@ -195,6 +196,7 @@ def record_audit(project_id: str, task, consensus: dict | None) -> None:
     agreed = sorted(consensus.get(auto.get("control"), []) or []) == sorted(auto.get("answer") or [])
     if auto_labels.count_audit_once(project_id, task.task_id, agreed):
         log.info("project %s: audit of task %s: %s", project_id, task.task_id, "agreed" if agreed else "disagreed")
+        metrics.emit({"AuditAccuracy": 1.0 if agreed else 0.0}, project_id)  # its Average is the accuracy
 
 
 def status(project) -> dict:

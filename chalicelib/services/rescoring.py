@@ -34,6 +34,7 @@ from chalicelib.services.migrations import random_keys
 from chalicelib.store import dynamo, jobs, preannotations, queue
 from chalicelib.store import projects as project_db
 from chalicelib.store import tasks as task_db
+from chalicelib.telemetry import metrics
 
 log = logging.getLogger("activelabel.services.rescoring")
 
@@ -193,11 +194,19 @@ def handle_request(project_id: str, version: int, first: int, last: int, chunk: 
         auto = auto_labeling.label_chunk(project, version, model, judged, inputs_of(judged))
     if job:
         jobs.record_leaf(project_id, job, first, done=last - first + 1, stored=stored, pushed=pushed)
-    log.info("project %s: v%s scored %s of %s, predicted %s of %s tasks in [%s, %s] (%s random keys backfilled; "
-             "auto-labelled %s, withdrawn %s)", project_id, version, written, len(tasks), stored, len(unlabeled),
-             first, last, backfilled, auto["labelled"], auto["withdrawn"])
+    _report(project_id, version, mode, (first, last), (written, len(tasks)), (stored, len(unlabeled)), backfilled, auto)
     return f"scored:{written}" + (f",predicted:{stored}" if predict else "") + (
         f",auto:{auto['labelled']}" if auto["labelled"] or auto["withdrawn"] else "")
+
+
+def _report(project_id: str, version: int, mode: str, bounds: tuple, scored: tuple, predicted: tuple,
+            backfilled: int, auto: dict) -> None:
+    """The log line and the metric line of one rescored range."""
+    log.info("project %s: v%s scored %s of %s, predicted %s of %s tasks in [%s, %s] (%s random keys backfilled; "
+             "auto-labelled %s, withdrawn %s)", project_id, version, *scored, *predicted, *bounds, backfilled,
+             auto["labelled"], auto["withdrawn"])
+    metrics.emit({"TasksRescored": scored[0], "TasksPreannotated": predicted[0], "AutoLabelsApplied": auto["labelled"],
+                  "AutoLabelsWithdrawn": auto["withdrawn"]}, project_id, model_version=f"v{version}", mode=mode)
 
 
 def _auto_held(read: list) -> list:

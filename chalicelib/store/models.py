@@ -241,6 +241,7 @@ class CompletionModel(Model):
     was_cancelled = BooleanAttribute(default=False)
     ground_truth = BooleanAttribute(default=False)
     lead_time = NumberAttribute(null=True)
+    correlation_id = UnicodeAttribute(null=True)  # the request that wrote it: its stream record's log lines carry it
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
 
