@@ -44,6 +44,7 @@ class Project:
     # the last move of the pointer by hand (rollback, pin): its number and the version it activated
     activation_seq: int = 0
     activation_version: int | None = None
+    revision: int = 0  # the settings' and hand-moved pointer's revision (store/projects.write_settings)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ def project(item: ProjectModel) -> Project:
         ls_link=item.ls_link, stream_errors=item.stream_errors,
         audit_n=_int(item.audit_n), audit_correct=_int(item.audit_correct),
         activation_seq=_int(item.activation_seq), activation_version=_int(item.activation_version, None),
+        revision=_int(item.revision),
     )
 
 
