@@ -105,6 +105,11 @@ def import_tasks(project_id):
     return tasks.import_tasks(app.current_request, project_id)
 
 
+@route("/api/projects/{project_id}/imports/{key}", methods=["GET"])
+def get_import(project_id, key):
+    return tasks.get_import(project_id, key)
+
+
 @route("/api/projects/{project_id}/tasks", methods=["GET"])
 def list_tasks(project_id):
     return tasks.list_tasks(app.current_request, project_id)
