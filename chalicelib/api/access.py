@@ -41,6 +41,7 @@ GLOBAL_ADMIN = Rule("admin", all_projects=True)
 P = "/api/projects/{project_id}"
 ROUTE_ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/health"): PUBLIC,
+    ("GET", "/api/health/detail"): GLOBAL_ADMIN,  # the deployment's queues and every project's failures
     # the web console's static files (chalicelib/console): the page itself authenticates its API calls
     ("GET", "/ui"): PUBLIC,
     ("GET", "/ui/{asset}"): PUBLIC,
@@ -60,6 +61,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Rule] = {
     ("PUT", f"{P}/ml"): ADMIN,
     # tasks and completions
     ("POST", f"{P}/tasks"): ADMIN,
+    ("GET", f"{P}/imports/{{key}}"): ADMIN,
     ("GET", f"{P}/tasks"): READER,
     ("GET", f"{P}/tasks/{{task_id}}"): READER,
     ("POST", f"{P}/tasks/{{task_id}}/completions"): ANNOTATOR,

@@ -23,6 +23,7 @@ from chalicelib import config
 from chalicelib.local.pump import EventPump
 from chalicelib.local.cfn_template import REPO_ROOT
 from chalicelib.local.resources import DEFAULT_STACK_NAME, create_resources
+from chalicelib.telemetry import logs
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +244,25 @@ def _start_threads(stack: LocalStack, poll_interval: float,
     stack._http_thread.start()
 
 
+def head_check(method: str, path: str, headers: Any):
+    """What the app would refuse from a request's head alone, before the front answers `100 Continue`:
+    a missing or unknown token (/api/), a wrong Label Studio credential (/ls/); (status, code,
+    message, field) or None."""
+    from chalicelib.api import auth
+    from chalicelib.errors import ActivelabelError
+    from chalicelib.labelstudio import auth as ls_auth
+
+    route = path.split("?", 1)[0]
+    try:
+        if route.startswith("/api/"):
+            auth.authenticate(headers)
+        elif route == "/ls" or route.startswith("/ls/"):
+            ls_auth.authenticate(headers)
+    except ActivelabelError as exc:
+        return exc.status, exc.code, exc.message, exc.field or "Authorization"
+    return None
+
+
 def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
                 admin_token: str | None = None, stack_name: str = DEFAULT_STACK_NAME,
                 schedule_every: float | None = 300.0, poll_interval: float = 0.2,
@@ -290,7 +310,7 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
         chalice_app = _load_app(app, project)
         pump = _prepared_pump(chalice_app, env, session, record_deliveries, state)
         http = make_http_server(chalice_app, _chalice_config(chalice_app, project),
-                                host, port, access_log)
+                                host, port, access_log, head_check)
         real_port = http.server.server_address[1]
         stack = LocalStack(url=f"http://{host}:{real_port}", host=host, port=real_port,
                            admin_token=token, aws_endpoint=endpoint, env=env, pump=pump,
@@ -313,8 +333,7 @@ def serve(port: int = 8000, host: str = "127.0.0.1", schedule_every: float | Non
     from chalicelib.local.state import default_state_dir
     import signal
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(sys.stderr, root=True)  # JSON lines unless stderr is a terminal (chalicelib/telemetry)
     for noisy in ("botocore", "boto3", "urllib3", "werkzeug"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     stop = stop or threading.Event()

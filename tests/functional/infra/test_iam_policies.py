@@ -53,7 +53,7 @@ def function_on_stack() -> str | None:
         if frame.f_code.co_filename == APP_FILE:
             name = frame.f_code.co_name
             return name if name in EVENT_FUNCTIONS else "api_handler"
-        if frame.f_code.co_filename == ROUTE_WRAPPER_FILE and frame.f_code.co_name == "wrapped":
+        if frame.f_code.co_filename == ROUTE_WRAPPER_FILE and frame.f_code.co_name in ("wrapped", "_guarded"):
             return "api_handler"  # authentication runs in the route wrapper, before app.py's view
         frame = frame.f_back
     return None
@@ -269,6 +269,9 @@ def run_learning_loop(api, pump):
     completion_id = api.get(f"/api/projects/{project_id}/tasks/{task_ids[1]}/completions").json["completions"][0]["id"]
     assert api.delete(f"/api/projects/{project_id}/completions/{completion_id}").status_code == 200
     pump.drain()
+    # the operator's health view reads every queue's depth (the dead-letter queues included)
+    health = api.get("/api/health/detail")
+    assert health.status_code == 200 and len(health.json["queues"]) == 5, health.json
     assert api.delete(f"/api/projects/{project_id}").status_code in (200, 204)
     pump.drain()
 
