@@ -40,6 +40,8 @@ def run(project_id: str, seq: int) -> str:
     if project.settings.get("model") == "custom":
         return forward(project, seq)
     version = project.version_seq
+    if training_db.get_model_version(project_id, version) is not None:  # recorded by an attempt that died after
+        version = training_db.next_version(project_id, seq)
     context.annotate(model_version=f"v{version}")
     job_id = f"training-{seq}"
     jobs.start(project_id, job_id, "training", 1, f"v{version}")
