@@ -124,6 +124,7 @@ class Task:
     auto_project: str | None = None
     auto_version: int | None = None
     auto_audit: bool | None = None
+    auto_epoch: int | None = None  # the pointer move and version that wrote it (domain/rescoring_plan.epoch)
     # suspect labels (services/suspects.py): the human label a suspects run confidently contradicts
     suspect: dict | None = None
     suspect_version: int | None = None

@@ -58,7 +58,7 @@ def parse_train_message(body: str) -> tuple[str, str, int | str]:
 
 # ---------------------------------------------------------------- the rescore queue (SQS standard)
 
-RESCORE_MODES = ("rescore", "backfill", "preannotate", "suspects")  # see events/rescoring.py
+RESCORE_MODES = ("rescore", "preannotate", "rejudge", "backfill", "suspects")  # domain/rescoring_plan.py
 
 
 def send_rescore_ranges(project_id: str, version: int, ranges: list[tuple[int, int]], chunk_size: int,
@@ -87,7 +87,7 @@ def send_suspects_request(project_id: str, version: int, job: str) -> None:
 
 def parse_rescore_request(body: str) -> dict:
     message = json.loads(body)
-    mode = str(message.get("mode") or "rescore")  # messages sent before modes existed rescore
+    mode = str(message.get("mode") or "rescore")  # a message without a mode is a rescore
     if mode not in RESCORE_MODES:
         raise ValueError(f"unknown rescore mode {mode!r}")
     return {"project_id": str(message["project_id"]), "version": int(message["version"]),

@@ -85,7 +85,7 @@ def task(item: TaskModel) -> Task:
     for name in ("annotators", "disputed"):
         if name in values:
             values[name] = frozenset(values[name])
-    for name in ("completion_seq", "label_rev", "n_completions", "score_version", "auto_version", "suspect_version"):
+    for name in ("completion_seq", "label_rev", "n_completions", "score_version", "auto_version", "auto_epoch", "suspect_version"):
         if name in values:
             values[name] = int(values[name])
     return Task(project_id=item.project_id, task_id=int(item.task_id), **values)
