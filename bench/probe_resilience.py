@@ -134,7 +134,7 @@ def killed_import(server, n: int, annotated: bool) -> dict:
             break
         time.sleep(2)
     retry_seconds = time.monotonic() - started
-    deadline = time.monotonic() + 120  # the stream counts the annotations
+    deadline = time.monotonic() + 900  # the stream counts the annotations (slowly on a loaded machine)
     while annotated and time.monotonic() < deadline:
         if api(server, "GET", f"/api/projects/{project_id}/training").json()["completions"] >= n:
             break
