@@ -24,11 +24,11 @@ ML_SETTINGS = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "min_completions": {"type": "integer", "minimum": 1},
+        "min_completions": {"type": "integer", "minimum": 1, "maximum": 1_000_000_000},
         "agreement_threshold": {"type": "number", "minimum": 0, "maximum": 1},
         "overlap": {"type": "integer", "minimum": 1, "maximum": 100},
-        "retrain_every": {"type": "integer", "minimum": 1},
-        "first_batch_size": {"type": "integer", "minimum": 1, "nullable": True},
+        "retrain_every": {"type": "integer", "minimum": 1, "maximum": 1_000_000_000},
+        "first_batch_size": {"type": "integer", "minimum": 1, "maximum": 1_000_000_000, "nullable": True},
         "model": _STR,
         "promotion": {"type": "string", "enum": ["if_not_worse", "always"]},
         "pinned_version": {"type": "integer", "minimum": 1, "nullable": True},
@@ -53,7 +53,7 @@ IMPORTED_COMPLETION = {  # a Label Studio annotation: its other keys (id, create
     "type": "object",
     "required": ["result"],
     "properties": {"result": RESULT, "was_cancelled": {"type": "boolean"},
-                   "ground_truth": {"type": "boolean"}, "lead_time": {"type": "number", "nullable": True}},
+                   "ground_truth": {"type": "boolean"}, "lead_time": {"type": "number", "nullable": True, "minimum": -1e9, "maximum": 1e9}},
 }
 COMPLETION = {**IMPORTED_COMPLETION,
               "properties": {**IMPORTED_COMPLETION["properties"],
@@ -86,13 +86,14 @@ BODIES = {
     ("POST", f"{P}/predict"): {"oneOf": [
         {"type": "object", "required": ["tasks"], "properties": {
             "tasks": {"type": "array", "items": {"type": "object", "required": ["data"], "properties": {"data": _OBJ}}}}},
-        {"type": "object", "required": ["samples"], "properties": {"samples": {"type": "array", "items": _OBJ}}},
+        {"type": "object", "required": ["samples"], "not": {"required": ["tasks"]},  # "tasks" is read first
+         "properties": {"samples": {"type": "array", "items": _OBJ}}},
     ]},
 }
 # path parameters the API parses (http.parse_task_id, model_versions.parse_version, imports.KEY)
 PATH_PARAMS = {"task_id": {"type": "string", "pattern": "^0*[1-9][0-9]{0,17}$"},
                "version": {"type": "string", "pattern": "^v?0*[1-9][0-9]{0,8}$"},
-               "key": {"type": "string", "pattern": "^[A-Za-z0-9_.:~+=-]{1,255}$"}}
+               "key": {"type": "string", "pattern": "^[A-Za-z0-9_.~-]{1,255}$"}}
 OPTIONAL_BODIES = {("PUT", f"{P}/model-versions/{{version}}/active")}  # {"pin"} may be left out
 _PAGE = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
@@ -117,7 +118,7 @@ QUERIES = {
     ("POST", f"{P}/tasks"): [{"name": "Idempotency-Key", "in": "header", "required": False,
                               "description": "makes the import safe to retry: the same key answers the first "
                                              "import's result or finishes it (kept 24 h; docs/api.md)",
-                              "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:~+=-]{1,255}$"}}],
+                              "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.~-]{1,255}$"}}],
 }
 SUCCESS = {"POST": "201", "DELETE": "200"}
 _TEXT = {"schema": {"type": "string"}}

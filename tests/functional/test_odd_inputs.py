@@ -60,3 +60,19 @@ def test_an_integer_a_double_cannot_hold_is_a_400_naming_where(api):
     assert answer.status_code == 400 and answer.json["Field"] == "body[0].meta.w", answer.json
     ok = api.call("POST", f"/api/projects/{project_id}/tasks", raw='[{"data": {"text": "x"}, "meta": {"w": 1' + "0" * 300 + '}}]')
     assert ok.status_code == 201, ok.json
+
+
+def test_a_lead_time_dynamodb_cannot_store_is_rounded_or_refused(api):
+    """Found by the schemathesis run's positive cases: 1e-200 seconds answered 500 (DynamoDB's
+    numbers stop at 1e-130), 1e200 too (past 9.9e125)."""
+    from activelabel_client.datasets import SMS_LABEL_CONFIG
+
+    project_id = api.post("/api/projects", {"title": "t", "label_config": SMS_LABEL_CONFIG}).json["id"]
+    task_id = import_texts(api, project_id, [{"text": "hi"}])[0]
+    result = [{"from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": ["spam"]}}]
+    answer = api.post(f"/api/projects/{project_id}/tasks/{task_id}/completions",
+                      {"result": result, "lead_time": 1e-200, "completed_by": "a"})
+    assert answer.status_code == 201 and answer.json["lead_time"] == 0, answer.json
+    answer = api.post(f"/api/projects/{project_id}/tasks/{task_id}/completions",
+                      {"result": result, "lead_time": 1e200, "completed_by": "b"})
+    assert answer.status_code == 400 and answer.json["Field"] == "lead_time", answer.json
