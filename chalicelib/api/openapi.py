@@ -51,14 +51,16 @@ RESULT = {"type": "array", "items": {"type": "object", "required": ["from_name",
                                      "properties": {"from_name": _STR, "to_name": _STR, "type": _STR, "value": _OBJ}}}
 IMPORTED_COMPLETION = {  # a Label Studio annotation: its other keys (id, created_at, ...) are ignored
     "type": "object",
-    "required": ["result"],
-    "properties": {"result": RESULT, "was_cancelled": {"type": "boolean"},
-                   "ground_truth": {"type": "boolean"}, "lead_time": {"type": "number", "nullable": True, "minimum": -1e9, "maximum": 1e9}},
+    "anyOf": [{"required": ["result"]},  # a cancelled (skipped) annotation may have no result
+              {"required": ["was_cancelled"], "properties": {"was_cancelled": {"enum": [True]}}},
+              {"required": ["skipped"], "properties": {"skipped": {"enum": [True]}}}],
+    "properties": {"result": RESULT, "was_cancelled": {"type": "boolean"}, "skipped": {"type": "boolean"},
+                   "ground_truth": {"type": "boolean"}, "lead_time": {"type": "number", "nullable": True,
+                                                                      "minimum": -1e9, "maximum": 1e9},
+                   # a name (at most 256 characters), a Label Studio user id or user object
+                   "completed_by": {}},
 }
-COMPLETION = {**IMPORTED_COMPLETION,
-              "properties": {**IMPORTED_COMPLETION["properties"],
-                             "completed_by": {"type": "string", "minLength": 1, "maxLength": 256,
-                                              "nullable": True}}}
+COMPLETION = IMPORTED_COMPLETION
 PREDICTION = {"type": "object", "required": ["result"], "properties": {
     "result": RESULT, "score": {"type": "number"}, "model_version": _STR}}
 TASK = {"type": "object", "required": ["data"], "properties": {
