@@ -1,7 +1,8 @@
 """The train queue's handler: each message is a training request (services/training.py) or a pull
-of a linked Label Studio project's export (services/labelstudio_sync.py), which requests one."""
+of a linked Label Studio project's export (services/labelstudio_sync.py), which requests one, or
+the settings of its labeling stream (services/labelstudio_stream.py)."""
 from chalicelib.events.batch import process_batch
-from chalicelib.services import labelstudio_sync, training
+from chalicelib.services import labelstudio_stream, labelstudio_sync, training
 from chalicelib.store.queue import parse_train_message
 
 
@@ -9,6 +10,8 @@ def handle_message(body: str) -> str:
     kind, project_id, ref = parse_train_message(body)
     if kind == "pull_labelstudio":
         return labelstudio_sync.pull_and_train(project_id, ref)
+    if kind == "labelstudio_stream":
+        return labelstudio_stream.reconcile(project_id, ref)
     return training.run(project_id, ref)
 
 

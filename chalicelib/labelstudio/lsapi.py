@@ -102,3 +102,57 @@ def tasks_holding(hostname: str, token: str, ls_project_number: str, ls_task_ids
             break
         page += 1
     return held
+
+
+# ---- the labeling stream (services/labelstudio_stream.py): project settings, Data Manager actions, overlap
+
+STREAM_TIMEOUT = (5.0, 60.0)
+
+
+def _call(method: str, hostname: str, token: str, path: str, body=None, what: str = "") -> dict | list:
+    reply = net.request(method, net.join(hostname, path), headers={"Authorization": auth_header(hostname, token)},
+                        body=body, timeout=STREAM_TIMEOUT, field="hostname")
+    if reply.status not in (200, 201, 204):
+        raise net.UpstreamError(f"Label Studio {what or path} answered {reply.status}", "status", reply.status,
+                                "hostname")
+    return reply.body if reply.body is not None else {}
+
+
+def get_project(hostname: str, token: str, ls_project_number: str) -> dict:
+    """`GET /api/projects/<n>`: its settings (`sampling`, `model_version`, `show_overlap_first`, ...)."""
+    body = _call("GET", hostname, token, f"api/projects/{ls_project_number}", what=f"project {ls_project_number}")
+    if not isinstance(body, dict):
+        raise net.UpstreamError(f"Label Studio project {ls_project_number} is not a JSON object", "not_json",
+                                200, "hostname")
+    return body
+
+
+def patch_project(hostname: str, token: str, ls_project_number: str, fields: dict) -> dict:
+    return _call("PATCH", hostname, token, f"api/projects/{ls_project_number}", fields,
+                 what=f"project {ls_project_number} update")
+
+
+def whoami(hostname: str, token: str) -> int:
+    """The id of the user the token belongs to (the author of activelabel's annotations)."""
+    body = _call("GET", hostname, token, "api/current-user/whoami", what="current user")
+    if not isinstance(body, dict) or not isinstance(body.get("id"), int):
+        raise net.UpstreamError("Label Studio's current user has no id", "not_json", 200, "hostname")
+    return body["id"]
+
+
+def dm_action(hostname: str, token: str, ls_project_number: str, action: str, ls_task_ids: list[int],
+              extra: dict | None = None, version_prefix: str | None = None) -> dict:
+    """A Data Manager action (`POST /api/dm/actions?id=<action>&project=<n>`) on the tasks listed,
+    narrowed to tasks holding a prediction whose model version contains `version_prefix`."""
+    body = {"selectedItems": {"all": False, "included": sorted(ls_task_ids)}, **(extra or {})}
+    if version_prefix:
+        body["filters"] = {"conjunction": "and", "items": [
+            {"filter": "filter:tasks:predictions_model_versions", "operator": "contains", "type": "List",
+             "value": [version_prefix]}]}
+    found = _call("POST", hostname, token, f"api/dm/actions?{urlencode({'id': action, 'project': ls_project_number})}",
+                  body, what=f"action {action} on project {ls_project_number}")
+    return found if isinstance(found, dict) else {}
+
+
+def patch_task(hostname: str, token: str, ls_task_id: int, fields: dict) -> dict:
+    return _call("PATCH", hostname, token, f"api/tasks/{int(ls_task_id)}/", fields, what=f"task {ls_task_id} update")

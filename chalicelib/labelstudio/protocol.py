@@ -13,6 +13,9 @@ MODEL_CLASS = "activelabel"  # what /health answers: a custom backend that says 
 ANNOTATION_EVENTS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
 DELETE_EVENTS = ("ANNOTATION_DELETED", "ANNOTATIONS_DELETED")
 TRAIN_EVENTS = ("START_TRAINING",)
+# activelabel's auto labels in Label Studio: predictions of this model version turned into
+# annotations (services/labelstudio_stream.py); they are not human labels
+AUTO_VERSION_PREFIX = "activelabel-auto-"
 MAX_KEY = 200
 
 
@@ -124,3 +127,23 @@ def exported_tasks(tasks, field: str) -> list[tuple[int, dict, list[tuple[int, d
 
 def empty_prediction(model_version: str) -> dict:
     return {"result": [], "score": 0.0, "model_version": model_version}
+
+
+def drop_auto_annotations(tasks):
+    """Exported tasks without the annotations activelabel made from its auto labels: those whose
+    `parent_prediction` is one of the task's `activelabel-auto-` predictions and whose result is
+    still that prediction's (an annotation a person edited is theirs). Other shapes pass as they are."""
+    if not isinstance(tasks, list):
+        return tasks
+    kept = []
+    for task in tasks:
+        if isinstance(task, dict) and isinstance(task.get("annotations"), list):
+            auto = {p.get("id"): p.get("result") for p in task.get("predictions") or []
+                    if isinstance(p, dict) and str(p.get("model_version") or "").startswith(AUTO_VERSION_PREFIX)}
+            if auto:
+                task = {**task, "annotations": [
+                    a for a in task["annotations"]
+                    if not (isinstance(a, dict) and a.get("parent_prediction") in auto
+                            and a.get("result") == auto[a.get("parent_prediction")])]}
+        kept.append(task)
+    return kept

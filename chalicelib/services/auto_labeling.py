@@ -166,10 +166,12 @@ def label_chunk(project, version: int, model, tasks: list, inputs) -> dict:
     settings = auto_label_settings(project.settings)
     labelled = withdrawn = 0
     move = project.activation_seq  # the version judges in this epoch of the pointer (store/auto_labels.epoch)
+    in_ls: dict[int, dict] = {}  # what Label Studio's tasks get (with ml.labelstudio_stream)
     if gate(project, settings):
         for task in tasks:
             if task.auto_project is not None:
                 withdrawn += auto_labels.withdraw(project.project_id, task.task_id, version, move)
+        _to_labelstudio(project, version, tasks, in_ls)
         return {"labelled": 0, "withdrawn": withdrawn}
     stands = _Standing(project, model)
     threshold = stands.threshold_of(version)
@@ -179,11 +181,25 @@ def label_chunk(project, version: int, model, tasks: list, inputs) -> dict:
             auto = {"result": model.result_items(label, score), "score": round(float(score), 6),
                     "model_version": f"v{version}", "auto": True,
                     "control": model.control.name, "answer": model.answer_of(label)}
-            labelled += auto_labels.apply(project.project_id, task_id, auto, version,
-                                          audit=audited(task_id, settings["audit_rate"]), move=move)
+            audit = audited(task_id, settings["audit_rate"])
+            labelled += auto_labels.apply(project.project_id, task_id, auto, version, audit=audit, move=move)
+            if not audit:
+                in_ls[task_id] = auto
         elif task.auto_project is not None and (threshold is not None or not stands(task, label)):
             withdrawn += auto_labels.withdraw(project.project_id, task_id, version, move)
+        elif task.auto_project is not None and task.pool_project is None and task.auto_label:
+            in_ls[task_id] = task.auto_label  # an earlier version's label that still stands (not audited)
+    _to_labelstudio(project, version, tasks, in_ls)
     return {"labelled": labelled, "withdrawn": withdrawn}
+
+
+def _to_labelstudio(project, version: int, tasks: list, in_ls: dict[int, dict]) -> None:
+    """The chunk's auto labels as annotations of its linked Label Studio project (when its stream
+    follows activelabel): `in_ls` labelled, every other task people have not labelled cleared."""
+    from chalicelib.services import labelstudio_stream
+
+    cleared = [t.task_id for t in tasks if t.task_id not in in_ls and not t.completion_seq]
+    labelstudio_stream.auto_labels(project, version, in_ls, cleared)
 
 
 def record_audit(project_id: str, task, consensus: dict | None) -> None:

@@ -158,7 +158,7 @@ def pull_and_train(project_id: str, request_id: str) -> str:
         ledger.put_marker(project_id, marker)
         jobs.finish(project_id, job_id, error=f"Label Studio export refused: {exc.message}")
         return f"failed:{exc.message}"
-    pulled = sync_tasks(project, protocol.exported_tasks(exported, "export"))
+    pulled = sync_tasks(project, protocol.exported_tasks(protocol.drop_auto_annotations(exported), "export"))
     training = request_training(project)
     ledger.put_marker(project_id, marker)
     jobs.finish(project_id, job_id, done=pulled["tasks"], total=pulled["tasks"],

@@ -17,7 +17,7 @@ import logging
 
 from chalicelib.errors import ArtifactIntegrityError, ConflictError, NotFoundError, ValidationError
 from chalicelib.ml import serving
-from chalicelib.services import prediction, rescoring
+from chalicelib.services import labelstudio_stream, prediction, rescoring
 from chalicelib.store import model_registry
 from chalicelib.store import projects as project_db
 from chalicelib.store import training as training_db
@@ -88,6 +88,7 @@ def make_active(project_id: str, item, ml: dict) -> str | None:
                 or not project.activation_seq:
             return None
         move = project.activation_seq
+    labelstudio_stream.follow(project_db.get_project(project_id), f"move-{move}")  # Label Studio's model_version
     if ml.get("auto_label") is not None:  # the version moved to re-judges the auto labels standing
         rescoring.start_move_rejudging(project_id, item.version, move)
     if not ml.get("preannotate", True):
