@@ -156,3 +156,13 @@ def dm_action(hostname: str, token: str, ls_project_number: str, action: str, ls
 
 def patch_task(hostname: str, token: str, ls_task_id: int, fields: dict) -> dict:
     return _call("PATCH", hostname, token, f"api/tasks/{int(ls_task_id)}/", fields, what=f"task {ls_task_id} update")
+
+
+def auto_predictions(hostname: str, token: str, ls_project_number: str, prefix: str) -> dict[int, list]:
+    """{prediction id: result} of the project's predictions whose model version starts with `prefix`
+    (`GET /api/predictions?project=<n>`): the export names an annotation's `parent_prediction` by id only."""
+    body = _call("GET", hostname, token, f"api/predictions?project={ls_project_number}",
+                 what=f"predictions of project {ls_project_number}")
+    items = body.get("results", []) if isinstance(body, dict) else body
+    return {p["id"]: p.get("result") for p in items
+            if isinstance(p, dict) and "id" in p and str(p.get("model_version") or "").startswith(prefix)}

@@ -129,21 +129,25 @@ def empty_prediction(model_version: str) -> dict:
     return {"result": [], "score": 0.0, "model_version": model_version}
 
 
-def drop_auto_annotations(tasks):
+def has_parent_predictions(tasks) -> bool:
+    return isinstance(tasks, list) and any(
+        isinstance(a, dict) and a.get("parent_prediction") is not None
+        for t in tasks if isinstance(t, dict) for a in (t.get("annotations") or []) if isinstance(t.get("annotations"), list))
+
+
+def drop_auto_annotations(tasks, auto: dict):
     """Exported tasks without the annotations activelabel made from its auto labels: those whose
-    `parent_prediction` is one of the task's `activelabel-auto-` predictions and whose result is
-    still that prediction's (an annotation a person edited is theirs). Other shapes pass as they are."""
-    if not isinstance(tasks, list):
+    `parent_prediction` is one of `auto` ({prediction id: result} of the `activelabel-auto-`
+    predictions; the export names predictions by id) and whose result is still that prediction's
+    (a person who edits one makes it theirs). Other shapes pass as they are."""
+    if not isinstance(tasks, list) or not auto:
         return tasks
     kept = []
     for task in tasks:
         if isinstance(task, dict) and isinstance(task.get("annotations"), list):
-            auto = {p.get("id"): p.get("result") for p in task.get("predictions") or []
-                    if isinstance(p, dict) and str(p.get("model_version") or "").startswith(AUTO_VERSION_PREFIX)}
-            if auto:
-                task = {**task, "annotations": [
-                    a for a in task["annotations"]
-                    if not (isinstance(a, dict) and a.get("parent_prediction") in auto
-                            and a.get("result") == auto[a.get("parent_prediction")])]}
+            task = {**task, "annotations": [
+                a for a in task["annotations"]
+                if not (isinstance(a, dict) and a.get("parent_prediction") in auto
+                        and a.get("result") == auto[a.get("parent_prediction")])]}
         kept.append(task)
     return kept

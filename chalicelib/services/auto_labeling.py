@@ -28,6 +28,7 @@ from functools import lru_cache
 
 from chalicelib.domain.calibration import Calibration, calibrate, calibrate_counts, clopper_pearson_lower
 from chalicelib.domain.settings import auto_label_settings
+from chalicelib.services import labelstudio_stream
 from chalicelib.store import auto_labels
 from chalicelib.store import training as training_db
 
@@ -196,8 +197,6 @@ def label_chunk(project, version: int, model, tasks: list, inputs) -> dict:
 def _to_labelstudio(project, version: int, tasks: list, in_ls: dict[int, dict]) -> None:
     """The chunk's auto labels as annotations of its linked Label Studio project (when its stream
     follows activelabel): `in_ls` labelled, every other task people have not labelled cleared."""
-    from chalicelib.services import labelstudio_stream
-
     cleared = [t.task_id for t in tasks if t.task_id not in in_ls and not t.completion_seq]
     labelstudio_stream.auto_labels(project, version, in_ls, cleared)
 

@@ -36,9 +36,10 @@ import logging
 
 from chalicelib.errors import ValidationError
 from chalicelib.labelstudio import crypto, lsapi, net, protocol
-from chalicelib.services import labelstudio_push
+from chalicelib.services.prediction import is_custom, model_version
 from chalicelib.store import jobs, preannotations, queue
 from chalicelib.store import projects as project_db
+from chalicelib.store import suspects as suspects_db
 from chalicelib.store import training as training_db
 
 log = logging.getLogger("activelabel.services.labelstudio_stream")
@@ -46,18 +47,24 @@ log = logging.getLogger("activelabel.services.labelstudio_stream")
 FIELD = "ml.labelstudio_stream"
 STREAM_SETTINGS = {"sampling": "Uncertainty sampling", "show_overlap_first": True}
 AUTO_PREFIX = protocol.AUTO_VERSION_PREFIX
-MAX_PER_REQUEST = labelstudio_push.MAX_PER_REQUEST
+MAX_PER_REQUEST = 2000
+
+
+def linked(project) -> bool:
+    """Linked to a Label Studio project whose API we can call (hostname and token stored)."""
+    link = project.ls_link or {}
+    return bool(link.get("hostname") and link.get("access_token") and link.get("ls_project"))
 
 
 def check_switch(project, ml: dict) -> None:
     """Before settings are stored: the switch needs a linked project with a stored token."""
-    if ml.get("labelstudio_stream") and not labelstudio_push.linked(project):
+    if ml.get("labelstudio_stream") and not linked(project):
         raise ValidationError(FIELD, "needs a Label Studio project linked with its API token: connect activelabel "
                                      "as the project's model in Label Studio (Settings > Model) first")
 
 
 def on(project) -> bool:
-    return bool((project.ml or {}).get("labelstudio_stream")) and labelstudio_push.linked(project)
+    return bool((project.ml or {}).get("labelstudio_stream")) and linked(project)
 
 
 def follow(project, reason: str) -> bool:
@@ -76,8 +83,6 @@ def _connection(project):
 
 
 def _wanted(project) -> dict:
-    from chalicelib.services.prediction import is_custom, model_version
-
     wanted = dict(STREAM_SETTINGS)
     if not is_custom(project):  # a custom backend's predictions carry its own version, set by /setup
         wanted["model_version"] = model_version(project)
@@ -89,7 +94,7 @@ def reconcile(project_id: str, request_id: str) -> str:
     project = project_db.find_project(project_id)
     if project is None:
         return "skipped:project deleted"
-    if not labelstudio_push.linked(project):
+    if not linked(project):
         return "skipped:not linked"
     job_id = f"labelstudio_stream-{request_id}"
     jobs.start(project_id, job_id, "labelstudio_stream", 1)
@@ -117,8 +122,33 @@ def _turn_on(project) -> dict:
         link["stream_restore"] = {key: found.get(key) for key in STREAM_SETTINGS}
         project_db.save_connection(project.project_id, link)
     wanted = _wanted(project)
+    version = wanted.pop("model_version", None)
     lsapi.patch_project(hostname, token, number, wanted)
-    return {"state": "on", **wanted}
+    outcome = {"state": "on", **wanted}
+    if version is not None:
+        outcome["model_version"] = _set_model_version(hostname, token, number, version)
+    return outcome
+
+
+def _set_model_version(hostname: str, token: str, number: str, version: str) -> str:
+    """Label Studio accepts a `model_version` only once it holds predictions of it (or its ML
+    backend reports it): refused before, it is set by the push of the version's predictions
+    (`predictions_pushed`)."""
+    try:
+        lsapi.patch_project(hostname, token, number, {"model_version": version})
+    except net.UpstreamError as exc:
+        if exc.kind != "status" or exc.http_status != 400:
+            raise
+        return f"{version} once Label Studio holds its predictions"
+    return version
+
+
+def predictions_pushed(project, version: str) -> None:
+    """After predictions of `version` reached Label Studio: with the switch on, its stream orders by
+    them (the project's `model_version`). Called by the pre-annotation push, once per leaf."""
+    if on(project) and not is_custom(project) and version == model_version(project):
+        hostname, token, number = _connection(project)
+        _set_model_version(hostname, token, number, version)
 
 
 def _turn_off(project) -> dict:
@@ -136,8 +166,6 @@ def _turn_off(project) -> dict:
 
 
 def _flagged_ls_ids(project) -> list[int]:
-    from chalicelib.store import suspects as suspects_db
-
     ids = [t.task_id for t in suspects_db.flagged(project.project_id)]
     return sorted(preannotations.ls_task_ids(project.project_id, ids).values()) if ids else []
 

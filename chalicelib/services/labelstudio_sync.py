@@ -158,10 +158,26 @@ def pull_and_train(project_id: str, request_id: str) -> str:
         ledger.put_marker(project_id, marker)
         jobs.finish(project_id, job_id, error=f"Label Studio export refused: {exc.message}")
         return f"failed:{exc.message}"
-    pulled = sync_tasks(project, protocol.exported_tasks(protocol.drop_auto_annotations(exported), "export"))
+    auto = _auto_predictions(project_id, link["hostname"], token, number, exported)
+    pulled = sync_tasks(project, protocol.exported_tasks(protocol.drop_auto_annotations(exported, auto), "export"))
     training = request_training(project)
     ledger.put_marker(project_id, marker)
     jobs.finish(project_id, job_id, done=pulled["tasks"], total=pulled["tasks"],
                 detail={**pulled, "training": training["training"]})
     log.info("project %s: pulled %s from Label Studio; training %s", project_id, pulled, training)
     return f"pulled:{pulled['written']}, training {training['training']}"
+
+
+def _auto_predictions(project_id: str, hostname: str, token: str, number: str, exported) -> dict:
+    """The `activelabel-auto-` predictions of the project when the export holds annotations made
+    from predictions: activelabel's own auto annotations (services/labelstudio_stream.py) are not
+    human labels. Unreachable: raised (the pull is retried)."""
+    if not protocol.has_parent_predictions(exported):
+        return {}
+    try:
+        return lsapi.auto_predictions(hostname, token, number, protocol.AUTO_VERSION_PREFIX)
+    except net.UpstreamError as exc:
+        training_db.record_training_error(project_id, f"Label Studio predictions: {exc.message}")
+        if exc.kind in ("connect", "timeout"):
+            raise
+        return {}

@@ -70,7 +70,8 @@ class FakeLabelStudio(FakeServer):
     `predictions`, each given an id) and the Data Manager's `GET /api/tasks?project=<n>&query=...`
     (the filters the push uses: an id range and a model-version substring, as Label Studio 1.23
     applies them; paged) with `Authorization: Token <token>` only. For the labeling stream:
-    `GET`/`PATCH /api/projects/<n>` (`settings`), `PATCH /api/tasks/<id>/` (`task_fields`),
+    `GET`/`PATCH /api/projects/<n>` (`settings`; a `model_version` no prediction holds is refused,
+    as Label Studio 1.23 refuses it), `PATCH /api/tasks/<id>/` (`task_fields`),
     `GET /api/current-user/whoami` (user `user_id`), and the Data Manager actions
     `predictions_to_annotations` (only predictions without a child annotation, as Label Studio's)
     and `delete_tasks_annotations` (an `annotator` and a model-version filter) over `annotations`."""
@@ -97,6 +98,10 @@ class FakeLabelStudio(FakeServer):
             return 200, {"id": task_id, **self.task_fields[task_id]}
         for number, tasks in self.exports.items():
             if path == f"/api/projects/{number}" and method in ("GET", "PATCH"):
+                version = (body or {}).get("model_version")
+                if version and version not in {p["model_version"] for p in self.predictions}:
+                    return 400, {"detail": "Validation error", "validation_errors": {"model_version": [
+                        "Model version doesn't exist either as live model or as static predictions."]}}
                 self.settings[number].update(body or {})
                 return 200, self.settings[number]
             if method == "GET" and path.startswith(f"/api/projects/{number}/export"):
@@ -106,6 +111,8 @@ class FakeLabelStudio(FakeServer):
                     self.predictions.append({**prediction, "id": 1000 + len(self.predictions)})
                 return 201, {"created": len(body)}
             params = {k: v[0] for k, v in parse_qs(urlsplit(path).query).items()}
+            if method == "GET" and path.startswith("/api/predictions?") and params.get("project") == number:
+                return 200, self.predictions
             if method == "GET" and path.startswith("/api/tasks?") and params.get("project") == number:
                 return self._task_list(tasks, params)
             if method == "POST" and path.startswith("/api/dm/actions?") and params.get("project") == number:
