@@ -7,7 +7,9 @@ from chalicelib.console import static as console
 from chalicelib.events import completion_stream, rescoring, schedule, training_job
 from chalicelib.labelstudio import auth as ls_auth
 from chalicelib.labelstudio import server as ls
+from chalicelib.telemetry import logs
 
+logs.configure_for_lambda()  # JSON lines on stdout in a deployed function (chalicelib/telemetry)
 app = Chalice(app_name="activelabel")
 # app.route + token check (/api/) or Basic auth (/ls/) + error bodies
 route = http.route_factory(app, auth.authenticate, ls_auth.authenticate)
@@ -95,6 +97,11 @@ def put_ml(project_id):
 @route("/api/projects/{project_id}/tasks", methods=["POST"])
 def import_tasks(project_id):
     return tasks.import_tasks(app.current_request, project_id)
+
+
+@route("/api/projects/{project_id}/imports/{key}", methods=["GET"])
+def get_import(project_id, key):
+    return tasks.get_import(project_id, key)
 
 
 @route("/api/projects/{project_id}/tasks", methods=["GET"])
@@ -261,4 +268,4 @@ def rescore_worker(event):
 
 @app.schedule(Rate(1, unit=Rate.HOURS), name="retrain_schedule")
 def retrain_schedule(event):
-    return schedule.run_schedule()
+    return schedule.run_schedule(event.context)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -20,6 +21,7 @@ import requests
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 MAX_PREDICT_BATCH = 1000  # the API's limit per /predict request
+IMPORT_ATTEMPTS = 6  # per import chunk, about 30 s of back-off in all (an interrupted write's lease is 20 s)
 
 
 class ApiError(Exception):
@@ -92,13 +94,14 @@ class ActivelabelClient:
 
     # ------------------------------------------------------------------ plumbing
 
-    def request(self, method: str, path: str, body: Any = None, params: dict | None = None) -> Any:
+    def request(self, method: str, path: str, body: Any = None, params: dict | None = None,
+                headers: dict | None = None) -> Any:
         """One call; returns the decoded JSON body (None for an empty one), raises ApiError."""
         url = f"{self.base_url}{path}"
         try:
             response = self.session.request(
                 method, url, json=body, params={k: v for k, v in (params or {}).items() if v is not None},
-                timeout=self.timeout)
+                timeout=self.timeout, headers=headers)
         except requests.ConnectionError as exc:
             raise ApiError(0, "ConnectionError", f"cannot reach {self.base_url} ({type(exc).__name__}); "
                                                  "is the server running? (make serve)") from exc
@@ -166,8 +169,11 @@ class ActivelabelClient:
                      progress: bool = True) -> list[str]:
         """Import Label Studio tasks in chunks of `batch_size`; returns the task ids in input order.
 
-        Each chunk is all-or-nothing on the server; when a later chunk fails, the earlier ones
-        stay imported and the ApiError names the field relative to that chunk.
+        Each chunk is sent with its own `Idempotency-Key` (a new UUID) and resent with the same key
+        when the server cannot be reached, answers 503 (a write failed part-way) or 409 (a request
+        with the key is still writing): the retry finishes that chunk's import and never stores a
+        copy (docs/api.md). When a later chunk fails for good, the earlier ones stay imported and
+        the ApiError names the field relative to that chunk.
         """
         tasks = list(tasks)
         if batch_size < 1:
@@ -177,11 +183,23 @@ class ActivelabelClient:
         try:
             for start in range(0, len(tasks), batch_size):
                 chunk = tasks[start:start + batch_size]
-                task_ids += self.request("POST", f"{self._project(project_id)}/tasks", chunk)["task_ids"]
+                task_ids += self._import_chunk(project_id, chunk)["task_ids"]
                 bar.update(len(chunk))
         finally:
             bar.close()
         return task_ids
+
+    def _import_chunk(self, project_id: str, chunk: list[dict], attempts: int = IMPORT_ATTEMPTS) -> dict:
+        headers = {"Idempotency-Key": str(uuid.uuid4())}
+        for attempt in range(attempts):
+            try:
+                return self.request("POST", f"{self._project(project_id)}/tasks", chunk, headers=headers)
+            except ApiError as exc:
+                if exc.status not in (0, 409, 502, 503, 504) or attempt == attempts - 1 or \
+                        (exc.status == 409 and exc.field != "Idempotency-Key"):
+                    raise
+                time.sleep(min(2 ** attempt, 15))
+        raise AssertionError("unreachable")
 
     def list_tasks(self, project_id: str, limit: int | None = None, cursor: str | None = None) -> dict:
         """One page: `{"tasks": [...], "next": cursor or None}`."""

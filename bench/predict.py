@@ -348,6 +348,45 @@ def chalice_dev_server(app, config):
     return dev.server
 
 
+def wsgi_front(gateway):
+    """The same Chalice gateway as a WSGI app (for a maintained WSGI server to serve; the comparison
+    of issue 26: the present front against waitress, when it is importable)."""
+    from http import HTTPStatus
+    from urllib.parse import quote
+
+    def app(environ, start_response):
+        headers = {key[5:].replace("_", "-").title(): value for key, value in environ.items()
+                   if key.startswith("HTTP_")}
+        for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if environ.get(key):
+                headers[key.replace("_", "-").title()] = environ[key]
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else None
+        path = quote(environ.get("PATH_INFO", "")) + (f"?{environ['QUERY_STRING']}" if environ.get("QUERY_STRING") else "")
+        answer = gateway.handle_request(environ["REQUEST_METHOD"], path, headers, body)
+        payload = answer["body"] if isinstance(answer["body"], bytes) else (answer["body"] or "").encode()
+        code = answer["statusCode"]
+        start_response(f"{code} {HTTPStatus(code).phrase}",
+                       [*answer["headers"].items(), ("Content-Length", str(len(payload)))])
+        return [payload]
+    return app
+
+
+def waitress_server(gateway):
+    """waitress (pure Python, ZPL) serving `wsgi_front(gateway)` on an ephemeral port, or None when
+    waitress is not importable (it is not a dependency: `pip install --target DIR waitress` and
+    PYTHONPATH=DIR to compare)."""
+    try:
+        import waitress
+    except ImportError:
+        return None
+    import threading
+
+    server = waitress.create_server(wsgi_front(gateway), host="127.0.0.1", port=0, threads=4)
+    threading.Thread(target=server.run, daemon=True).start()
+    return server
+
+
 def stages(stack, token: str, project_id: str, model, model_version: str) -> list[dict]:
     """The predict request layer by layer, each layer's call timed round-robin with the others (one
     run, same load): the model (the limit), the use case, the view (+ body parse), the Lambda handler
@@ -366,6 +405,7 @@ def stages(stack, token: str, project_id: str, model, model_version: str) -> lis
     gateway = stack._http._wrapped_handler.func.gateway
     config = stack._http._wrapped_handler.keywords["config"]
     dev = chalice_dev_server(stack.app, config)
+    waitress = waitress_server(gateway)
     floor = None
     path = f"/api/projects/{project_id}/predict"
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
@@ -408,6 +448,8 @@ def stages(stack, token: str, project_id: str, model, model_version: str) -> lis
                 "HTTP ours, requests.Session": requests_call,
                 "HTTP Chalice's dev server, http.client": poster(f"http://127.0.0.1:{dev.server_address[1]}", path,
                                                                  body, headers),
+                **({} if waitress is None else {"HTTP waitress on the same gateway, http.client": poster(
+                    f"http://127.0.0.1:{waitress.effective_port}", path, body, headers)}),
                 "HTTP floor: bare http.server, same bytes": poster(f"http://127.0.0.1:{floor.server_address[1]}",
                                                                    path, body, headers),
             }
@@ -420,6 +462,8 @@ def stages(stack, token: str, project_id: str, model, model_version: str) -> lis
     finally:
         dev.shutdown()
         dev.server_close()
+        if waitress is not None:
+            waitress.close()
         if floor is not None:
             floor.shutdown()
             floor.server_close()

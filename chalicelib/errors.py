@@ -56,6 +56,16 @@ class ImportIncompleteError(ActivelabelError):
         return {**super().to_body(), "stored_task_ids": self.stored_task_ids}
 
 
+class IdempotencyKeyError(ActivelabelError):
+    """An `Idempotency-Key` that is malformed, or was sent before with another body: 422."""
+
+    status = 422
+    code = "IdempotencyKeyError"
+
+    def __init__(self, message: str):
+        super().__init__(f"Idempotency-Key: {message}", "Idempotency-Key")
+
+
 class UnauthorizedError(ActivelabelError):
     status = 401
     code = "UnauthorizedError"

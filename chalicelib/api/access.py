@@ -60,6 +60,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Rule] = {
     ("PUT", f"{P}/ml"): ADMIN,
     # tasks and completions
     ("POST", f"{P}/tasks"): ADMIN,
+    ("GET", f"{P}/imports/{{key}}"): ADMIN,
     ("GET", f"{P}/tasks"): READER,
     ("GET", f"{P}/tasks/{{task_id}}"): READER,
     ("POST", f"{P}/tasks/{{task_id}}/completions"): ANNOTATOR,

@@ -4,10 +4,12 @@ import json
 import logging
 import math
 import threading
+import time
 
 from chalice import Response
 
 from chalicelib import hops
+from chalicelib.telemetry import edge
 from chalicelib.api import access
 from chalicelib.errors import ActivelabelError, ForbiddenError, PayloadTooLargeError, ValidationError
 
@@ -163,6 +165,10 @@ def route_factory(app, authenticate, ls_authenticate=None):
 
     Errors: Chalice turns any exception of a view into a bare 500 before middleware sees it, so
     each view is wrapped here: domain errors become `{"Code", "Message", "Field"}` with their status.
+
+    Logs: each request runs bound to a correlation id (the caller's `X-Correlation-Id` or a new one,
+    echoed in the response's header; telemetry/edge.py) and ends with one log line: method, route,
+    status, duration.
     """
     def route(path, **options):
         rules = {method: access.rule_for(method, path) for method in options.get("methods", ["GET"])}
@@ -170,29 +176,49 @@ def route_factory(app, authenticate, ls_authenticate=None):
         def decorator(view):
             @functools.wraps(view)
             def wrapped(*args, **kwargs):
-                try:
-                    request = app.current_request
-                    hops.receive(request.headers)
-                    rule = rules[request.method.upper()]
-                    if path == "/ls" or path.startswith("/ls/"):
-                        if ls_authenticate is None:
-                            raise ForbiddenError("the Label Studio routes are not enabled", "path")
-                        request.context["connection"] = ls_authenticate(request.headers)
-                    elif not rule.public:
-                        principal = authenticate(request.headers)
-                        access.authorize(principal, rule, (request.uri_params or {}).get("project_id"))
-                        request.context["principal"] = principal
-                    return view(*args, **kwargs)
-                except ActivelabelError as exc:
-                    if exc.status >= 500:
-                        log.error("%s: %s", type(exc).__name__, exc.message)
-                    return error_response(exc)
+                request = app.current_request
+                project_id = (request.uri_params or {}).get("project_id")
+                with edge.http_request(request.headers, getattr(app, "lambda_context", None), project_id) as cid:
+                    started = time.monotonic()
+                    try:
+                        response = _guarded(request, path, rules, authenticate, ls_authenticate,
+                                            lambda: view(*args, **kwargs))
+                    except Exception:
+                        log.exception("%s %s failed", request.method, path)
+                        raise
+                    response = response if isinstance(response, Response) else Response(body=response)
+                    response.headers[edge.HEADER] = cid
+                    log.info("%s %s -> %s", request.method, path, response.status_code,
+                             extra={"status": response.status_code,
+                                    "duration_ms": round((time.monotonic() - started) * 1000, 1)})
+                    return response
 
             return app.route(path, **options)(wrapped)
 
         return decorator
 
     return route
+
+
+def _guarded(request, path: str, rules: dict, authenticate, ls_authenticate, call):
+    """Authenticate and authorize the request, then `call()` the view; a domain error becomes its
+    JSON error response."""
+    try:
+        hops.receive(request.headers)
+        rule = rules[request.method.upper()]
+        if path == "/ls" or path.startswith("/ls/"):
+            if ls_authenticate is None:
+                raise ForbiddenError("the Label Studio routes are not enabled", "path")
+            request.context["connection"] = ls_authenticate(request.headers)
+        elif not rule.public:
+            principal = authenticate(request.headers)
+            access.authorize(principal, rule, (request.uri_params or {}).get("project_id"))
+            request.context["principal"] = principal
+        return call()
+    except ActivelabelError as exc:
+        if exc.status >= 500:
+            log.error("%s: %s", type(exc).__name__, exc.message)
+        return error_response(exc)
 
 
 def principal(request):

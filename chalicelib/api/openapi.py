@@ -98,6 +98,10 @@ QUERIES = {
                                              "or as annotations marked \"origin\": \"auto\"",
                               "schema": {"type": "string", "enum": ["predictions", "annotations"]}}],
     ("GET", f"{P}/suspects"): _PAGE,
+    ("POST", f"{P}/tasks"): [{"name": "Idempotency-Key", "in": "header", "required": False,
+                              "description": "makes the import safe to retry: the same key answers the first "
+                                             "import's result or finishes it (kept 24 h; docs/api.md)",
+                              "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:~+=-]{1,255}$"}}],
 }
 SUCCESS = {"POST": "201", "DELETE": "200"}
 _TEXT = {"schema": {"type": "string"}}

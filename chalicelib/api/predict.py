@@ -1,8 +1,11 @@
 """`POST /api/projects/{id}/predict`: predictions in Label Studio's result format
 (services/prediction.py: the promoted built-in model or the custom backend)."""
+import time
+
 from chalicelib.api.http import json_object
 from chalicelib.errors import ValidationError
 from chalicelib.services import prediction
+from chalicelib.telemetry import metrics
 
 MAX_SAMPLES = 1000
 
@@ -29,5 +32,7 @@ def predict(request, project_id: str):
     samples, field = samples_from_body(json_object(request))
     if len(samples) > MAX_SAMPLES:
         raise ValidationError(field, f"has {len(samples)} items; at most {MAX_SAMPLES} per request")
+    started = time.monotonic()
     results, version = prediction.predict_samples(project_id, samples, field)
+    metrics.predictions_served(len(results), started, project_id, version, "api")
     return {"results": results, "model_version": version}

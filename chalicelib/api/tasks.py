@@ -3,7 +3,7 @@ from chalicelib.api.http import created, json_body, json_object, page_params, pa
 from chalicelib.api.serializers import AUTO_LABEL_EXPORTS, completion_json, iso, suspect_json, task_json
 from chalicelib.errors import ValidationError
 from chalicelib.labeling.normalize import normalize_completion
-from chalicelib.services import completions, suspects, tasks
+from chalicelib.services import completions, imports, suspects, tasks
 
 
 def import_tasks(request, project_id: str):
@@ -15,8 +15,20 @@ def import_tasks(request, project_id: str):
         body = [body]
     if not isinstance(body, list) or not body:
         raise ValidationError("body", "must be a non-empty list of Label Studio tasks")
-    task_ids = tasks.import_tasks(project_id, body)
-    return created({"task_ids": task_ids, "count": len(task_ids)})
+    key = request.headers.get(imports.HEADER)
+    if key is None:
+        task_ids = tasks.import_tasks(project_id, body)
+        return created({"task_ids": task_ids, "count": len(task_ids)})
+    task_ids, replayed = imports.import_once(project_id, key, body)
+    response = created({"task_ids": task_ids, "count": len(task_ids)})
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def get_import(project_id: str, key: str):
+    """An import's record by its Idempotency-Key (services/imports.py)."""
+    return imports.describe(project_id, key)
 
 
 def list_tasks(request, project_id: str):

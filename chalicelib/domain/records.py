@@ -44,6 +44,7 @@ class Project:
     # the last move of the pointer by hand (rollback, pin): its number and the version it activated
     activation_seq: int = 0
     activation_version: int | None = None
+    revision: int = 0  # the settings' and hand-moved pointer's revision (store/projects.write_settings)
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class Task:
     auto_project: str | None = None
     auto_version: int | None = None
     auto_audit: bool | None = None
+    auto_epoch: int | None = None  # the pointer move and version that wrote it (domain/rescoring_plan.epoch)
     # suspect labels (services/suspects.py): the human label a suspects run confidently contradicts
     suspect: dict | None = None
     suspect_version: int | None = None

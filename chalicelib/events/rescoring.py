@@ -1,18 +1,18 @@
-"""The rescore queue's handler: each message is one range of task ids to rescore or backfill
-(services/rescoring.py) or a suspects job (services/suspects.py), and the command that queues
-the random-key migration (services/migrations/random_keys.py)."""
+"""The rescore queue's handler: each message is one job type (rescore, preannotate, rejudge,
+backfill: a range of task ids, services/rescoring.py; suspects: services/suspects.py), and the
+command that queues the random-key migration (services/migrations/random_keys.py)."""
 import argparse
 
 from chalicelib.events.batch import process_batch
-from chalicelib.services import rescoring, suspects
+from chalicelib.services import rescoring
 from chalicelib.services.migrations import random_keys
 from chalicelib.store import queue
+from chalicelib.telemetry import context, edge
 
 
 def handle_message(body: str) -> str:
     request = queue.parse_rescore_request(body)
-    if request["mode"] == "suspects":
-        return suspects.run(request["project_id"], request["version"], request["job"])
+    context.annotate(project_id=request["project_id"], job_id=request["job"], model_version=f"v{request['version']}")
     return rescoring.handle_request(**request)
 
 
@@ -23,6 +23,8 @@ def handle_rescore_batch(event) -> dict:
         lambda record: handle_message(record.body),
         identifier=lambda record: record.to_dict()["messageId"],
         ordered=False,
+        function="rescore_worker",
+        correlation_of=lambda record: edge.from_message(record.body),
     )
 
 

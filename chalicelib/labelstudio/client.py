@@ -16,10 +16,11 @@ from chalicelib.labeling.results import completion_record, task_to_labelstudio
 from chalicelib.labelstudio import crypto, net, protocol
 from chalicelib.labelstudio.auth import basic_header
 
-HEALTH_TIMEOUT = (1.0, 1.0)
-SETUP_TIMEOUT = (1.0, 3.0)
-PREDICT_TIMEOUT = (1.0, 100.0)
-TRAIN_TIMEOUT = (1.0, 100.0)
+# (connect, each read, total) seconds (net.request)
+HEALTH_TIMEOUT = (1.0, 1.0, 4.0)
+SETUP_TIMEOUT = (1.0, 3.0, 6.0)
+PREDICT_TIMEOUT = (1.0, 100.0, 110.0)
+TRAIN_TIMEOUT = (1.0, 100.0, 110.0)
 BATCH_SIZE = 100
 URL_FIELD = "ml.custom_backend.url"
 

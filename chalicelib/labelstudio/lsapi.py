@@ -13,8 +13,11 @@ from urllib.parse import urlencode
 
 from chalicelib.labelstudio import net
 
-TOKEN_TIMEOUT = (3.0, 10.0)
-EXPORT_TIMEOUT = (5.0, 300.0)  # read by the train worker (15 min timeout), not inside a request
+TOKEN_TIMEOUT = (3.0, 10.0, 20.0)
+# (connect, each read, total) seconds (net.request). The export is read by the train worker (15 min
+# timeout), not inside a request: the total lets the largest answer read (net.MAX_RESPONSE_BYTES,
+# 50 MiB: ~25,000 tasks of 2 KB) arrive at 100 KB/s, and leaves the worker time to store it.
+EXPORT_TIMEOUT = (5.0, 60.0, 600.0)
 
 
 def _looks_like_jwt(token: str) -> bool:
@@ -45,7 +48,7 @@ def export_tasks(hostname: str, token: str, ls_project_number: str) -> list[dict
     return reply.body
 
 
-IMPORT_TIMEOUT = (5.0, 60.0)
+IMPORT_TIMEOUT = (5.0, 60.0, 120.0)
 
 
 def import_predictions(hostname: str, token: str, ls_project_number: str, predictions: list[dict]) -> int:

@@ -8,11 +8,18 @@ host name in `Host` and for TLS (SNI and certificate check), and never follows r
 
 Retries follow Label Studio's own client (`HTTPAdapter(max_retries=2)`): connection errors only,
 never read timeouts or HTTP errors. Uses urllib3, which botocore already depends on.
+
+Every call is bounded as a whole: `timeout` is (connect, each read, total) seconds; the total
+covers the connection attempts, the wait for the answer and the reading of its body, checked
+between reads of at most READ_CHUNK bytes (each read also bounded by the read timeout), so an
+answer that drips a byte at a time ends at the total. A 2-tuple's total is what its connect
+attempts and one read timeout add up to.
 """
 import ipaddress
 import json
 import os
 import socket
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -24,6 +31,7 @@ from chalicelib.errors import ActivelabelError, ValidationError
 ALLOW_ENV = "ACTIVELABEL_OUTBOUND_ALLOW"
 CONNECT_RETRIES = 2
 MAX_RESPONSE_BYTES = 50 * 1024 * 1024
+READ_CHUNK = 64 * 1024
 
 _METADATA = {
     ipaddress.ip_address("169.254.169.254"),   # AWS, GCP, Azure, OpenStack
@@ -122,10 +130,31 @@ class Reply:
     text: str
 
 
-def request(method: str, url: str, *, body=None, headers: dict | None = None, timeout: tuple[float, float],
+def _total(timeout: tuple) -> float:
+    return float(timeout[2]) if len(timeout) > 2 else timeout[0] * (CONNECT_RETRIES + 1) + timeout[1]
+
+
+def _read_within(response, deadline: float, url: str, total: float, field: str) -> bytes:
+    """The body, at most MAX_RESPONSE_BYTES + 1 bytes, unless `deadline` passes first."""
+    parts, size = [], 0
+    while size <= MAX_RESPONSE_BYTES:
+        if time.monotonic() > deadline:
+            raise UpstreamError(f"{url}: the answer took longer than {total:g} s in all", "timeout", field=field)
+        part = response.read1(READ_CHUNK)
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
+
+
+def request(method: str, url: str, *, body=None, headers: dict | None = None, timeout: tuple,
             field: str = "url") -> Reply:
-    """One JSON request through the SSRF guard. Raises UpstreamError on connection errors and
-    timeouts; HTTP errors are returned (the caller decides), never retried."""
+    """One JSON request through the SSRF guard, within `timeout` = (connect, each read, total)
+    seconds. Raises UpstreamError on connection errors and timeouts; HTTP errors are returned (the
+    caller decides), never retried."""
+    total = _total(timeout)
+    deadline = time.monotonic() + total
     hop_count = hops.outgoing(url)
     target = check_url(url, field)
     all_headers = {"Host": target.host if target.port in (80, 443) else f"{target.host}:{target.port}",
@@ -137,7 +166,7 @@ def request(method: str, url: str, *, body=None, headers: dict | None = None, ti
     all_headers.update(headers or {})
     retries = urllib3.Retry(total=CONNECT_RETRIES, connect=CONNECT_RETRIES, read=0, status=0, other=0,
                             redirect=0, raise_on_redirect=False, raise_on_status=False, allowed_methods=None)
-    t = urllib3.Timeout(connect=timeout[0], read=timeout[1])
+    t = urllib3.Timeout(connect=timeout[0], read=timeout[1], total=total)
     if target.scheme == "https":
         pool = urllib3.HTTPSConnectionPool(target.address, target.port, timeout=t, retries=retries,
                                            server_hostname=target.host, assert_hostname=target.host)
@@ -146,7 +175,7 @@ def request(method: str, url: str, *, body=None, headers: dict | None = None, ti
     try:
         response = pool.urlopen(method, target.path, body=payload, headers=all_headers, redirect=False,
                                 preload_content=False)
-        raw = response.read(MAX_RESPONSE_BYTES + 1)
+        raw = _read_within(response, deadline, url, total, field)
         response.release_conn()
     except urllib3.exceptions.MaxRetryError as exc:
         reason = exc.reason

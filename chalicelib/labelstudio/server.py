@@ -13,10 +13,13 @@ Studio's request (protocol.py), calls one use case and shapes Label Studio's ans
   requests a training (services/labelstudio_sync.py).
 - `/train` (legacy, `annotations` or `completions`), `/versions`.
 """
+import time
+
 from chalicelib.errors import NotFoundError, ValidationError
 from chalicelib.labelstudio import protocol
 from chalicelib.labelstudio.auth import Connection
 from chalicelib.services import labelstudio_link, labelstudio_sync, prediction
+from chalicelib.telemetry import metrics
 
 MODEL_CLASS = protocol.MODEL_CLASS
 MAX_PREDICT_TASKS = 1000
@@ -36,7 +39,9 @@ def predict(body: dict, conn: Connection) -> dict:
     if len(tasks) > MAX_PREDICT_TASKS:
         raise ValidationError("tasks", f"has {len(tasks)} tasks; at most {MAX_PREDICT_TASKS} per request")
     project = labelstudio_link.resolve(conn, protocol.ls_project_key(body.get("project")))
+    started = time.monotonic()
     results, version = prediction.predict_tasks(project, tasks)
+    metrics.predictions_served(len(results), started, getattr(project, "project_id", None), version, "labelstudio")
     return {"results": results, "model_version": version}
 
 

@@ -29,11 +29,13 @@ from chalice.local import (ChaliceRequestHandler, CustomLocalChalice, ForbiddenE
                            LocalGatewayException, MatchResult, RouteMatcher, ThreadedHTTPServer)
 
 from chalicelib.api.http import MAX_BODY_BYTES
+from chalicelib.local.http_framing import (FramingError, HeaderError, RequestHeaders, Watchdog,  # noqa: F401
+                                           body_length, read_chunked, read_headers)
 
 log = logging.getLogger("activelabel.local.http")
 
-MAX_HEADERS = 100  # as http.client
-MAX_LINE = 65536
+IDLE_SECONDS = 15.0  # a keep-alive connection waiting for its next request line
+REQUEST_SECONDS = 30.0  # from a request line to the end of its body
 
 
 def error_body(code: str, message: str, field: str) -> bytes:
@@ -114,68 +116,6 @@ class Gateway(LocalGateway):
         return super().handle_request(method, path, headers, body)
 
 
-class RequestHeaders(dict):
-    """Request headers by name as received (the first of a repeated name), read case-insensitively
-    with `get` and `[]` (None when absent), as the email.message.Message http.server makes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.by_lower: dict[str, str] = {}
-
-    def add(self, name: str, value: str) -> bool:
-        """Keep `value` unless the name came before (True when kept)."""
-        key = name.lower()
-        if key in self.by_lower:
-            return False
-        self.by_lower[key] = value
-        dict.__setitem__(self, name, value)
-        return True
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return self.by_lower.get(name.lower(), default)
-
-    def __getitem__(self, name: str) -> Any:
-        return self.by_lower.get(name.lower())
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self.by_lower
-
-
-class HeaderError(Exception):
-    pass
-
-
-def read_headers(rfile: Any) -> RequestHeaders:
-    """The header block up to the blank line (http.client's limits: 100 headers, 64 KiB a line).
-    A continuation line extends the previous value; a line without ':' ends the block's reading."""
-    headers = RequestHeaders()
-    last = None  # the name the previous line kept, which a continuation line extends
-    ended = False
-    for count in range(MAX_HEADERS + 2):
-        line = rfile.readline(MAX_LINE + 1)
-        if len(line) > MAX_LINE:
-            raise HeaderError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long")
-        if line in (b"\r\n", b"\n", b""):
-            return headers
-        if count >= MAX_HEADERS:
-            raise HeaderError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers")
-        if ended:
-            continue
-        text = line.decode("iso-8859-1").rstrip("\r\n")
-        if text[:1] in (" ", "\t"):
-            if last is not None:
-                value = headers.by_lower[last.lower()] + text
-                headers.by_lower[last.lower()] = value
-                dict.__setitem__(headers, last, value)
-            continue
-        name, sep, value = text.partition(":")
-        if not sep:
-            ended = True
-            continue
-        last = name if headers.add(name, value.lstrip(" \t")) else None
-    raise HeaderError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers")
-
-
 _date: tuple[int, str] = (0, "")
 
 
@@ -197,6 +137,9 @@ class NoDelayHandler(ChaliceRequestHandler):
 
     access_log = False
     gateway: Gateway
+    # (method, path, headers) -> None or (status, code, message, field): what the app would refuse
+    # from the head alone (its credential), checked before `100 Continue` (server.head_check)
+    head_check: Any = None
 
     def __init__(self, request: Any, client_address: Any, server: Any, app_object: Any = None,
                  config: Any = None) -> None:
@@ -252,32 +195,71 @@ class NoDelayHandler(ChaliceRequestHandler):
             self.close_connection = True
         elif connection == "keep-alive":
             self.close_connection = False
-        if (self.headers.get("Expect", "").lower() == "100-continue"
-                and self.request_version >= "HTTP/1.1" and not self.handle_expect_100()):
-            return False
-        return True
+        return True  # Expect: 100-continue is answered by _read_body, after the checks
+
+    def handle_one_request(self) -> None:
+        """http.server's, with the watchdog's bounds: IDLE for the request line, REQUEST from there
+        to the end of the body (the app's own time is not bounded here)."""
+        watchdog = self.server.watchdog
+        watchdog.watch(self.connection, self.server.idle_seconds)
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+            watchdog.watch(self.connection, self.server.request_seconds)
+            if len(self.raw_requestline) > 65536:
+                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if self.parse_request():
+                getattr(self, "do_" + self.command)()
+                self.wfile.flush()
+        except TimeoutError:
+            self.close_connection = True
+        finally:
+            watchdog.clear(self.connection)
+
+    def _refuse(self, status: int, code: str, message: str, field: str = "body") -> None:
+        self.close_connection = True
+        self._send_http_response(status, {"Content-Type": "application/json", "Connection": "close"},
+                                 error_body(code, message, field))
+
+    def _read_body(self) -> bytes | None:
+        """The body, framed strictly (http_framing); `100 Continue` only once the head passed the size
+        and credential checks. None after an error answer (the connection then closes)."""
+        try:
+            length = body_length(self.headers, self.request_version, MAX_BODY_BYTES)
+        except FramingError as exc:
+            code = {413: "PayloadTooLargeError", 501: "NotImplementedError"}.get(exc.status, "BadRequestError")
+            self._refuse(exc.status, code, exc.message)
+            return None
+        if self.headers.get("Expect", "").lower() == "100-continue" and self.request_version >= "HTTP/1.1":
+            refused = self.head_check(self.command, self.path, self.headers) if self.head_check else None
+            if refused is not None:
+                self._refuse(*refused)
+                return None
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.wfile.flush()
+        try:
+            return read_chunked(self.rfile, MAX_BODY_BYTES) if length is None else self.rfile.read(length)
+        except FramingError as exc:
+            self._refuse(exc.status, "PayloadTooLargeError" if exc.status == 413 else "BadRequestError", exc.message)
+            return None
 
     def _generic_handle(self) -> None:
-        """Refuse an oversized body from its Content-Length, before reading it (as API Gateway
-        and Lambda do), so a 50 MB upload never reaches memory; otherwise the gateway answers."""
-        raw_length = self.headers.get("content-length", "0")
-        try:
-            length = int(raw_length)
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_BODY_BYTES:
-            message = (f"body: Content-Length {raw_length!r} is over the limit of {MAX_BODY_BYTES} bytes"
-                       if length > 0 else "body: bad Content-Length")
-            body = json.dumps({"Code": "PayloadTooLargeError" if length > 0 else "BadRequestError",
-                               "Message": message, "Field": "body"}).encode()
-            self.close_connection = True
-            self._send_http_response(413 if length > 0 else 400,
-                                     {"Content-Type": "application/json", "Connection": "close"}, body)
+        """Refuse a badly framed or oversized body from the head, before reading it (as API Gateway
+        and Lambda refuse a large one), so a 50 MB upload never reaches memory; else the gateway answers."""
+        body = self._read_body()
+        if body is None:
             return
-        body = self.rfile.read(length) if length > 0 else None
+        self.server.watchdog.clear(self.connection)
+        headers = dict(self.headers)
+        if "transfer-encoding" in self.headers:  # the app sees the body as API Gateway passes it on
+            headers = {k: v for k, v in headers.items() if k.lower() != "transfer-encoding"}
+            headers["Content-Length"] = str(len(body))
         try:
             response = self.local_gateway.handle_request(method=self.command, path=self.path,
-                                                         headers=dict(self.headers), body=body)
+                                                         headers=headers, body=body or None)
             headers = response["headers"].copy()
             headers.update(response["multiValueHeaders"])
             response = self._handle_binary(response)
@@ -302,6 +284,8 @@ class NoDelayHandler(ChaliceRequestHandler):
         if self.request_version == "HTTP/0.9":
             self.wfile.write(payload)
             return
+        if self.command == "HEAD":  # the length a GET would have, and no body
+            payload = b""
         reason = self.responses[code][0] if code in self.responses else ""
         lines = [f"{self.protocol_version} {code} {reason}\r\nServer: {self.version_string()}\r\n"
                  f"Date: {http_date()}\r\n"]
@@ -351,6 +335,17 @@ class Server(ThreadedHTTPServer):
 
     allow_reuse_address = True
     request_queue_size = 128  # listen backlog (socketserver's 5 resets bursts)
+    idle_seconds = IDLE_SECONDS
+    request_seconds = REQUEST_SECONDS
+
+    def server_activate(self) -> None:
+        super().server_activate()
+        self.watchdog = Watchdog()
+
+    def server_close(self) -> None:
+        super().server_close()
+        if hasattr(self, "watchdog"):
+            self.watchdog.stop()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hangs up before its answer is written (a timeout on its side) is one log
@@ -362,11 +357,11 @@ class Server(ThreadedHTTPServer):
         super().handle_error(request, client_address)
 
 
-def make_http_server(app: Any, cfg: Any, host: str, port: int, access_log: bool) -> Any:
+def make_http_server(app: Any, cfg: Any, host: str, port: int, access_log: bool, head_check: Any = None) -> Any:
     # What chalice.local.create_local_server does: a per-thread current_request.
     if not isinstance(app, LocalChalice):
         CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
         app.__class__ = CustomLocalChalice
-    handler = type("NoDelayHandler", (NoDelayHandler,), {"access_log": access_log,
-                                                         "gateway": Gateway(app, cfg)})
+    handler = type("NoDelayHandler", (NoDelayHandler,), {"access_log": access_log, "gateway": Gateway(app, cfg),
+                                                         "head_check": staticmethod(head_check) if head_check else None})
     return LocalDevServer(app, cfg, host, port, handler_cls=handler, server_cls=Server)

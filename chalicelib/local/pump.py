@@ -156,8 +156,10 @@ class EventPump(StreamDelivery, QueueDelivery, ScheduleDelivery):
                  [s.function_name for s in streams], [q.function_name for q in queues],
                  self.schedule_functions())
 
-    def _invoke_absorbing(self, function_name: str, event: dict) -> tuple[bool, Any]:
+    def _invoke_absorbing(self, function_name: str, event: dict, locked: bool = True) -> tuple[bool, Any]:
         try:
+            if not locked:  # a concurrent delivery (pump_queues): as Lambda, side by side
+                return True, self.app.handler_map[function_name](event, self._context(function_name))
             return True, self.invoke(function_name, event)
         except Exception as e:  # a handler failure must never stop the pump
             log.exception("event pump: %s raised", function_name)
@@ -197,8 +199,9 @@ class EventPump(StreamDelivery, QueueDelivery, ScheduleDelivery):
         with self._lock:
             self._setup()
 
-    def poll_once(self) -> int:
-        """One pass over every stream shard and queue; returns records/messages delivered."""
+    def poll_once(self, concurrent: bool = False) -> int:
+        """One pass over every stream shard and queue; returns records/messages delivered (with
+        `concurrent`, queue batches handed to worker threads: pump_queues.py)."""
         with self._lock:
             self._setup()
             n = 0
@@ -206,7 +209,7 @@ class EventPump(StreamDelivery, QueueDelivery, ScheduleDelivery):
                 n += self._poll_stream(stream)
             for queue in self._queues or []:
                 if queue.function_name not in self.held:
-                    n += self._poll_queue(queue)
+                    n += self._poll_queue(queue, concurrent)
             return n
 
     @contextlib.contextmanager
@@ -236,7 +239,7 @@ class EventPump(StreamDelivery, QueueDelivery, ScheduleDelivery):
         while True:
             n = self.poll_once()
             total = self.total_delivered  # counts deliveries by other threads too
-            quiet = quiet + 1 if (n == 0 and total == last_total) else 0
+            quiet = quiet + 1 if (n == 0 and total == last_total and not self.queues_in_flight()) else 0
             last_total = total
             if quiet >= 2:
                 return total - start_total
@@ -269,7 +272,7 @@ class EventPump(StreamDelivery, QueueDelivery, ScheduleDelivery):
         while not stop.is_set():
             n = 0
             try:
-                n = self.poll_once()
+                n = self.poll_once(concurrent=True)
             except Exception:
                 log.exception("event pump: poll failed")
             if next_schedule is not None and self.clock() >= next_schedule:
@@ -288,6 +291,10 @@ class EventPump(StreamDelivery, QueueDelivery, ScheduleDelivery):
                     log.exception("event pump: the time-to-live sweep failed")
             if n == 0:
                 stop.wait(interval)
+        for queue in self._queues or []:  # batches still running finish on their threads
+            if queue.pool is not None:
+                queue.pool.shutdown(wait=False, cancel_futures=True)
+                queue.pool = None
 
     def start(self, interval: float = 0.2, schedule_every: float | None = None
               ) -> tuple[threading.Thread, threading.Event]:

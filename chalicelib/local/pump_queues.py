@@ -2,6 +2,12 @@
 
 Succeeded messages are deleted; failed ones become visible again at once, and go to the queue's
 DLQ (its RedrivePolicy) or, without one, to `dead_letters` after `max_attempts` receives.
+
+Concurrent delivery (`run_forever`, as Lambda runs invocations side by side): each batch is handed
+to a worker thread, at most QUEUE_WORKERS batches of a queue at a time, while the pump goes on
+polling the streams and the other queues; a message in flight stays invisible (the queue's
+visibility timeout), so one slow call (a Label Studio export that drips) holds one worker, not
+the other projects' events. `drain()` and `poll_once()` deliver in the caller's thread.
 """
 from __future__ import annotations
 
@@ -9,7 +15,8 @@ import base64
 import copy
 import json
 import logging
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib import config
@@ -24,6 +31,11 @@ class _QueueSource:
     queue_arn: str
     batch_size: int
     max_receive_count: int | None  # from the RedrivePolicy
+    in_flight: int = 0  # batches on worker threads (concurrent delivery)
+    pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+
+
+QUEUE_WORKERS = 4
 
 
 class QueueDelivery:
@@ -90,7 +102,9 @@ class QueueDelivery:
             rec["md5OfMessageAttributes"] = m["MD5OfMessageAttributes"]
         return rec
 
-    def _poll_queue(self, src: _QueueSource) -> int:
+    def _poll_queue(self, src: _QueueSource, concurrent: bool = False) -> int:
+        if concurrent and src.in_flight >= QUEUE_WORKERS:
+            return 0  # as a throttled function: the messages wait
         sqs = self._client("sqs")
         resp = sqs.receive_message(QueueUrl=src.queue_url, MaxNumberOfMessages=src.batch_size,
                                    MessageSystemAttributeNames=["All"],
@@ -101,7 +115,32 @@ class QueueDelivery:
         event = {"Records": [self._sqs_record(src, m) for m in messages]}
         if self.record_deliveries:
             self.delivered_sqs_batches.append(copy.deepcopy(event))
-        ok, result = self._invoke_absorbing(src.function_name, event)
+        if not concurrent:
+            self._settle_queue_batch(src, messages, *self._invoke_absorbing(src.function_name, event))
+            return len(messages)
+        if src.pool is None:
+            src.pool = ThreadPoolExecutor(QUEUE_WORKERS, thread_name_prefix=f"pump-{src.function_name}")
+        src.in_flight += 1
+        src.pool.submit(self._deliver_unlocked, src, messages, event)
+        return len(messages)
+
+    def _deliver_unlocked(self, src: _QueueSource, messages: list, event: dict) -> None:
+        """One batch on a worker thread: the handler runs outside the pump's lock."""
+        try:
+            ok, result = self._invoke_absorbing(src.function_name, event, locked=False)
+            with self._lock:
+                self._settle_queue_batch(src, messages, ok, result)
+        except Exception:
+            log.exception("event pump: settling a batch of %s failed", src.function_name)
+        finally:
+            with self._lock:
+                src.in_flight -= 1
+
+    def queues_in_flight(self) -> int:
+        return sum(q.in_flight for q in self._queues or [])
+
+    def _settle_queue_batch(self, src: _QueueSource, messages: list, ok: bool, result: Any) -> None:
+        sqs = self._client("sqs")
         self._count(src.function_name, len(messages))
         ids = [m["MessageId"] for m in messages]
         failed = self._failed_ids(result, ids) if ok else None
@@ -136,4 +175,3 @@ class QueueDelivery:
                           m["MessageId"], receives)
             sqs.change_message_visibility(QueueUrl=src.queue_url,
                                           ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
-        return len(messages)

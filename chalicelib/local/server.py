@@ -243,6 +243,25 @@ def _start_threads(stack: LocalStack, poll_interval: float,
     stack._http_thread.start()
 
 
+def head_check(method: str, path: str, headers: Any):
+    """What the app would refuse from a request's head alone, before the front answers `100 Continue`:
+    a missing or unknown token (/api/), a wrong Label Studio credential (/ls/); (status, code,
+    message, field) or None."""
+    from chalicelib.api import auth
+    from chalicelib.errors import ActivelabelError
+    from chalicelib.labelstudio import auth as ls_auth
+
+    route = path.split("?", 1)[0]
+    try:
+        if route.startswith("/api/"):
+            auth.authenticate(headers)
+        elif route == "/ls" or route.startswith("/ls/"):
+            ls_auth.authenticate(headers)
+    except ActivelabelError as exc:
+        return exc.status, exc.code, exc.message, exc.field or "Authorization"
+    return None
+
+
 def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
                 admin_token: str | None = None, stack_name: str = DEFAULT_STACK_NAME,
                 schedule_every: float | None = 300.0, poll_interval: float = 0.2,
@@ -290,7 +309,7 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
         chalice_app = _load_app(app, project)
         pump = _prepared_pump(chalice_app, env, session, record_deliveries, state)
         http = make_http_server(chalice_app, _chalice_config(chalice_app, project),
-                                host, port, access_log)
+                                host, port, access_log, head_check)
         real_port = http.server.server_address[1]
         stack = LocalStack(url=f"http://{host}:{real_port}", host=host, port=real_port,
                            admin_token=token, aws_endpoint=endpoint, env=env, pump=pump,

@@ -141,7 +141,10 @@ class ChoicesModel(ModelBase):
         return self.estimator.predict_proba(X)
 
     def scored(self, X):
-        proba = self.predict_proba(X)
+        return self.scored_from(self.predict_proba(X))
+
+    def scored_from(self, proba) -> list[tuple[object, float]]:
+        """`scored` from class probabilities already computed (rescoring reuses one predict_proba)."""
         if self.problem != "multilabel":
             best = proba.argmax(axis=1)
             top = proba[range(len(best)), best]

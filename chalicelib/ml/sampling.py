@@ -3,7 +3,7 @@
 Every strategy turns a model's `predict_proba` output (n_samples x n_classes, any probabilistic
 model kind) into one *priority* per sample, lower = served first. Priorities are plain floats so
 they can be stored in a DynamoDB index and compared across chunks of a pool scored separately
-(see chalicelib/events/rescoring.py); `select` takes the k lowest for an in-memory loop, so the
+(see services/rescoring_chunk.py); `select` takes the k lowest for an in-memory loop, so the
 product and the benchmark's plain loop use the very same code.
 
 - `sequential`: task id order.            - `random`: a seeded uniform permutation.
@@ -27,7 +27,7 @@ product and the benchmark's plain loop use the very same code.
   bench/results/README.md: through the product loop 0.43x random's labels on all of digits and
   0.29x on SMS, fewer than plain `margin` on both; badge and a dozen other strategies were worse).
 
-Diversity is computed within one rescoring chunk (chalicelib/events/rescoring.py, 2,000 tasks by
+Diversity is computed within one rescoring chunk (services/rescoring_chunk.py, 2,000 tasks by
 default): a pool of several chunks gets each chunk's own clusters, which overlap.
 
 numpy / scikit-learn are imported inside the functions: this module is imported by the API.
@@ -103,12 +103,21 @@ def clusters_of(embedding, n_clusters: int, seed: int):
 def diverse_margin(probabilities, embedding=None, clusters: int = DEFAULT_CLUSTERS,
                    candidates_per_cluster: int = CANDIDATES_PER_CLUSTER, seed: int = 0,
                    representative_first: bool = True):
+    return diverse_margin_clusters(probabilities, embedding, clusters, candidates_per_cluster, seed,
+                                   representative_first)[0]
+
+
+def diverse_margin_clusters(probabilities, embedding=None, clusters: int = DEFAULT_CLUSTERS,
+                            candidates_per_cluster: int = CANDIDATES_PER_CLUSTER, seed: int = 0,
+                            representative_first: bool = True):
+    """diverse_margin's priorities and each sample's cluster id (-1: not a candidate)."""
     import numpy as np
 
     gaps = margin(probabilities)
     n = len(gaps)
+    cluster_of = np.full(n, -1, dtype=int)
     if n == 0:
-        return gaps
+        return gaps, cluster_of
     order = np.argsort(gaps, kind="stable")
     candidates = order[: min(n, clusters * candidates_per_cluster)]
     space = np.asarray(probabilities, dtype=float) if embedding is None else embedding
@@ -125,7 +134,8 @@ def diverse_margin(probabilities, embedding=None, clusters: int = DEFAULT_CLUSTE
     rest_base = float(ranks.max() + 1) if len(ranks) else 0.0
     out = rest_base + 1.0 + gaps  # margins are <= 1: every non-candidate after every candidate
     out[candidates] = ranks + gaps[candidates]
-    return out
+    cluster_of[candidates] = labels
+    return out, cluster_of
 
 
 def _row_dots(x, i):
@@ -196,6 +206,14 @@ def priorities(strategy: str | None, probabilities=None, *, task_ids=None, embed
     if name == "badge":
         return badge(probabilities, embedding, seed=seed)
     return diverse_margin(probabilities, embedding, clusters=clusters, seed=seed)
+
+
+def ranked(strategy: str | None, probabilities=None, *, task_ids=None, embedding=None, seed: int = 0):
+    """`priorities` and, for diverse_margin, each sample's cluster id (-1: not a candidate; None for
+    the strategies without clusters)."""
+    if resolve(strategy) == "diverse_margin" and probabilities is not None:
+        return diverse_margin_clusters(probabilities, embedding, seed=seed)
+    return priorities(strategy, probabilities, task_ids=task_ids, embedding=embedding, seed=seed), None
 
 
 def select(strategy: str | None, k: int, probabilities=None, *, task_ids=None, embedding=None, seed: int = 0):

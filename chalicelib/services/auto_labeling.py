@@ -6,12 +6,13 @@
    `confidence` (domain/calibration.py). Stored with the version with the per-threshold counts it
    was computed from, so changed settings re-calibrate every version at once (`effective`); a
    version that cannot show the target auto-labels nothing.
-2. Labelling, in the rescoring pass (services/rescoring.py calls `label_chunk`): an unlabelled task
+2. Labelling, in the rescoring pass (services/rescoring_chunk.py; `chunk_policy` gives the planner,
+   domain/rescoring_plan.judge_task, what it decides with): an unlabelled task
    the active version predicts at or above its threshold gets that prediction as its auto label
    (marked `auto`) and leaves the human queues, except a stable `audit_rate` share (a hash of the
    task id) that stays queued so people check it. The next version re-judges every auto label: it
    keeps, replaces or withdraws it (the task goes back to the pool); a version that cannot meet the
-   target withdraws only the labels it contradicts (`label_chunk`). Changing `ml.auto_label`
+   target withdraws only the labels it contradicts (`judge_task`). Changing `ml.auto_label`
    re-judges the pool with the active version at once (services/projects.py).
 3. People win: a human completion takes the task off auto-labelling for good (the auto label is
    kept only to be audited). Auto labels never train a model unless `train_on_auto` is set.
@@ -22,15 +23,15 @@
 Classification kinds (Choices, single or multiple, and Taxonomy): the confidence is the predicted
 class's probability (for a set of choices, the mean probability of the chosen ones).
 """
-import hashlib
 import logging
 from functools import lru_cache
 
 from chalicelib.domain.calibration import Calibration, calibrate, calibrate_counts, clopper_pearson_lower
+from chalicelib.domain.rescoring_plan import AutoPolicy, audited  # noqa: F401 (audited: the audit share)
 from chalicelib.domain.settings import auto_label_settings
-from chalicelib.services import labelstudio_stream
 from chalicelib.store import auto_labels
 from chalicelib.store import training as training_db
+from chalicelib.telemetry import metrics
 
 log = logging.getLogger("activelabel.services.auto_labeling")
 
@@ -66,12 +67,6 @@ def calibrate_version(project, model, validation: list, held_out: bool, held_out
         result = Calibration(None, None, 0, 0, 0.0, settings["target_accuracy"], settings["confidence"],
                              "no validation set held out yet")
     return result.as_dict()
-
-
-def audited(task_id: int, rate: float) -> bool:
-    """A stable `rate` share of tasks (the same tasks for every version)."""
-    digest = hashlib.sha256(f"audit/{int(task_id)}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2 ** 64 < rate
 
 
 def audit_status(project, settings: dict) -> dict:
@@ -129,76 +124,28 @@ def policy(project, calibration: dict | None) -> tuple[float | None, dict, str]:
     return float(calibration["threshold"]), settings, "active"
 
 
-class _Standing:
-    """Whether an auto label a version gave still stands under the current settings: that version
-    still meets the target (its calibration re-computed), and the label's score is at or above its
-    threshold. Each version's record is read once per chunk."""
-
-    def __init__(self, project, model):
-        self.project, self.model = project, model
-        self.thresholds: dict[int, float | None] = {}
-
-    def threshold_of(self, version: int) -> float | None:
-        if version not in self.thresholds:
-            record = training_db.get_model_version(self.project.project_id, version)
-            self.thresholds[version] = policy(self.project, getattr(record, "calibration", None))[0]
-        return self.thresholds[version]
-
-    def __call__(self, task, label) -> bool:
-        auto = task.auto_label or {}
-        if task.auto_version is None or list(auto.get("answer") or []) != self.model.answer_of(label):
-            return False  # contradicted by the version judging it
-        threshold = self.threshold_of(int(task.auto_version))
-        return threshold is not None and float(auto.get("score") or 0.0) >= threshold
-
-
-def label_chunk(project, version: int, model, tasks: list, inputs) -> dict:
-    """Auto-label (or re-judge) a rescoring chunk's unlabelled and auto-labelled tasks for `version`
-    (`inputs`: their encoded inputs, as rescoring encoded them). Returns {"labelled", "withdrawn"}.
-
-    A version that meets the target labels what it predicts at or above its threshold and withdraws
-    every other auto label. A version that cannot meet it labels nothing and withdraws only the
-    auto labels it contradicts, or whose own version no longer meets the target under the current
-    settings: the labels standing are those of the last version that could, so one unlucky
-    validation draw does not send the whole pool back to people. Turned off or paused by the audit:
-    every auto label is withdrawn."""
-    if not tasks or not supports(model):
-        return {"labelled": 0, "withdrawn": 0}
+def chunk_policy(project, version: int, model, tasks: list) -> AutoPolicy | None:
+    """What the planner (domain/rescoring_plan.judge_task) needs to judge a chunk's auto labels with
+    `version`: the gate, its threshold, and the threshold of each version whose labels the chunk
+    holds, re-computed under the current settings (each version's record read once). None when
+    auto-labelling cannot apply to the model's kind."""
+    if not supports(model):
+        return None
     settings = auto_label_settings(project.settings)
-    labelled = withdrawn = 0
-    move = project.activation_seq  # the version judges in this epoch of the pointer (store/auto_labels.epoch)
-    in_ls: dict[int, dict] = {}  # what Label Studio's tasks get (with ml.labelstudio_stream)
-    if gate(project, settings):
-        for task in tasks:
-            if task.auto_project is not None:
-                withdrawn += auto_labels.withdraw(project.project_id, task.task_id, version, move)
-        _to_labelstudio(project, version, tasks, in_ls)
-        return {"labelled": 0, "withdrawn": withdrawn}
-    stands = _Standing(project, model)
-    threshold = stands.threshold_of(version)
-    for task, (label, score) in zip(tasks, model.scored(inputs)):
-        task_id = task.task_id
-        if threshold is not None and score >= threshold:
-            auto = {"result": model.result_items(label, score), "score": round(float(score), 6),
-                    "model_version": f"v{version}", "auto": True,
-                    "control": model.control.name, "answer": model.answer_of(label)}
-            audit = audited(task_id, settings["audit_rate"])
-            labelled += auto_labels.apply(project.project_id, task_id, auto, version, audit=audit, move=move)
-            if not audit:
-                in_ls[task_id] = auto
-        elif task.auto_project is not None and (threshold is not None or not stands(task, label)):
-            withdrawn += auto_labels.withdraw(project.project_id, task_id, version, move)
-        elif task.auto_project is not None and task.pool_project is None and task.auto_label:
-            in_ls[task_id] = task.auto_label  # an earlier version's label that still stands (not audited)
-    _to_labelstudio(project, version, tasks, in_ls)
-    return {"labelled": labelled, "withdrawn": withdrawn}
+    closed = gate(project, settings) is not None
+    standing: dict[int, float | None] = {}
 
+    def read(wanted: int) -> None:
+        record = training_db.get_model_version(project.project_id, wanted)
+        standing[wanted] = policy(project, getattr(record, "calibration", None))[0]
 
-def _to_labelstudio(project, version: int, tasks: list, in_ls: dict[int, dict]) -> None:
-    """The chunk's auto labels as annotations of its linked Label Studio project (when its stream
-    follows activelabel): `in_ls` labelled, every other task people have not labelled cleared."""
-    cleared = [t.task_id for t in tasks if t.task_id not in in_ls and not t.completion_seq]
-    labelstudio_stream.auto_labels(project, version, in_ls, cleared)
+    if not closed:
+        read(version)
+        if standing[version] is None:  # then the labels standing keep their own version's threshold
+            for other in {int(t.auto_version) for t in tasks if t.auto_version is not None} - {version}:
+                read(other)
+    return AutoPolicy(closed=closed, threshold=standing.get(version), standing=standing,
+                      audit_rate=float(settings["audit_rate"]), control=model.control.name)
 
 
 def record_audit(project_id: str, task, consensus: dict | None) -> None:
@@ -210,6 +157,7 @@ def record_audit(project_id: str, task, consensus: dict | None) -> None:
     agreed = sorted(consensus.get(auto.get("control"), []) or []) == sorted(auto.get("answer") or [])
     if auto_labels.count_audit_once(project_id, task.task_id, agreed):
         log.info("project %s: audit of task %s: %s", project_id, task.task_id, "agreed" if agreed else "disagreed")
+        metrics.emit({"AuditAccuracy": 1.0 if agreed else 0.0}, project_id)  # its Average is the accuracy
 
 
 def status(project) -> dict:

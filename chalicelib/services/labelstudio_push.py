@@ -19,6 +19,7 @@ from chalicelib.errors import ValidationError
 from chalicelib.labelstudio import crypto, lsapi, net, protocol
 from chalicelib.services import labelstudio_stream
 from chalicelib.store import jobs, ledger, preannotations
+from chalicelib.telemetry import metrics
 
 log = logging.getLogger("activelabel.services.labelstudio_push")
 
@@ -53,6 +54,7 @@ def push(project, job_id: str | None, first: int, stored: dict[int, dict]) -> in
             labelstudio_stream.predictions_pushed(project, version)
     except net.UpstreamError as exc:
         if exc.kind in ("connect", "timeout"):
+            metrics.emit({"LabelStudioRefusals": 1}, project_id, operation="push", kind=exc.kind)
             raise
         _refused(project_id, job_id, marker, exc.message)
         return 0
@@ -60,12 +62,14 @@ def push(project, job_id: str | None, first: int, stored: dict[int, dict]) -> in
         _refused(project_id, job_id, marker, exc.message)
         return 0
     ledger.put_marker(project_id, marker)
+    metrics.emit({"LabelStudioPushes": created}, project_id)
     log.info("project %s: pushed %s predictions to Label Studio (leaf %s of %s)", project_id, created, first, job_id)
     return created
 
 
 def _refused(project_id: str, job_id: str | None, marker: str, message: str) -> None:
     log.warning("project %s: Label Studio refused the predictions of %s: %s", project_id, job_id, message)
+    metrics.emit({"LabelStudioRefusals": 1}, project_id, operation="push", kind="refused")
     if job_id:
         jobs.note_error(project_id, job_id, f"Label Studio predictions import: {message}")
     ledger.put_marker(project_id, marker)

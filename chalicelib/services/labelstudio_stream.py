@@ -13,7 +13,8 @@ Label Studio 1.23's next-task endpoint already serves, with its project setting
   there first are kept in the link (`stream_restore`) and put back when the switch is turned off.
 - **Order**: the pre-annotation pass already pushes each prediction with `score` (the model's
   confidence), so the lowest-confidence task is served first (services/labelstudio_push.py).
-- **Auto labels** (`auto_labels`, from the rescoring pass that judges them, services/auto_labeling.py):
+- **Auto labels** (`clear_auto_labels` / `write_auto_labels`, around the writes of a rescoring
+  chunk that judges them, services/rescoring_chunk.py):
   each non-audited auto label is imported as a prediction of model version `activelabel-auto-v<n>`
   and turned into an annotation by the Data Manager action "Create Annotations From Predictions"
   (`predictions_to_annotations`; it converts only predictions without a child annotation, so a
@@ -189,11 +190,25 @@ def _refusals_recorded(write):
     return guarded
 
 
+def clear_auto_labels(project, updates: list) -> None:
+    """Before a chunk's writes: the tasks whose auto label is withdrawn, or kept for the audit
+    (people label those in the stream), lose any activelabel annotation in Label Studio."""
+    cleared = [u.task_id for u in updates if u.withdraw or (u.auto is not None and u.audit)]
+    if cleared:
+        auto_labels(project, {}, cleared)
+
+
+def write_auto_labels(project, version: int, updates: list) -> None:
+    """After a chunk's writes: its auto labels (not audited) stand as activelabel annotations."""
+    labelled = {u.task_id: u.auto for u in updates if u.auto is not None and not u.audit}
+    if labelled:
+        auto_labels(project, labelled, [])
+
+
 @_refusals_recorded
-def auto_labels(project, version: int, labelled: dict[int, dict], cleared: list[int]) -> dict:
-    """Write a judged chunk's auto labels to Label Studio: `labelled` {task id: auto label} (not
-    audited; each names its `model_version`) stand as activelabel annotations of that version; the
-    tasks `cleared` (judged, not labelled, no human completion) lose any activelabel annotation.
+def auto_labels(project, labelled: dict[int, dict], cleared: list[int]) -> dict:
+    """Write auto labels to Label Studio: `labelled` {task id: auto label} stand as activelabel
+    annotations of the label's `model_version`; the tasks `cleared` lose any activelabel annotation.
     A few requests per chunk (a task-list read per version, one delete, one import and one
     conversion per version). Returns counts."""
     if not on(project) or not (labelled or cleared):
@@ -205,8 +220,7 @@ def auto_labels(project, version: int, labelled: dict[int, dict], cleared: list[
     groups: dict[str, dict[int, dict]] = {}
     for task_id, label in labelled.items():
         if task_id in ls_ids:
-            name = AUTO_PREFIX + str(label.get("model_version") or f"v{version}")
-            groups.setdefault(name, {})[ls_ids[task_id]] = label
+            groups.setdefault(AUTO_PREFIX + str(label["model_version"]), {})[ls_ids[task_id]] = label
     fresh = {name: sorted(set(wanted) - lsapi.tasks_holding(hostname, token, number, sorted(wanted), name))
              for name, wanted in groups.items()}
     stale = sorted({ls_ids[t] for t in cleared if t in ls_ids} | {i for ids in fresh.values() for i in ids})
@@ -224,8 +238,8 @@ def auto_labels(project, version: int, labelled: dict[int, dict], cleared: list[
         answer = lsapi.dm_action(hostname, token, number, "predictions_to_annotations", sorted(wanted),
                                  {"model_version": name})
         annotated += _count(answer)
-    log.info("project %s: Label Studio auto annotations of v%s's chunk: %s created, %s removed", project.project_id,
-             version, annotated, removed)
+    log.info("project %s: Label Studio auto annotations: %s created, %s removed", project.project_id, annotated,
+             removed)
     return {"annotated": annotated, "removed": removed}
 
 

@@ -29,6 +29,7 @@ from chalicelib.store import jobs, ledger, queue
 from chalicelib.store import projects as project_db
 from chalicelib.store import tasks as task_db
 from chalicelib.store import training as training_db
+from chalicelib.telemetry import metrics
 
 log = logging.getLogger("activelabel.services.labelstudio_sync")
 
@@ -148,12 +149,14 @@ def pull_and_train(project_id: str, request_id: str) -> str:
         exported = lsapi.export_tasks(link["hostname"], token, number)
     except net.UpstreamError as exc:
         training_db.record_training_error(project_id, f"Label Studio export: {exc.message}")
+        metrics.emit({"LabelStudioRefusals": 1}, project_id, operation="pull", kind=exc.kind)
         if exc.kind in ("connect", "timeout"):
             raise
         ledger.put_marker(project_id, marker)
         jobs.finish(project_id, job_id, error=f"Label Studio export: {exc.message}")
         return f"failed:{exc.message}"
     except ValidationError as exc:  # the outbound guard refused the address: retrying cannot help
+        metrics.emit({"LabelStudioRefusals": 1}, project_id, operation="pull", kind="guard")
         training_db.record_training_error(project_id, f"Label Studio export refused: {exc.message}")
         ledger.put_marker(project_id, marker)
         jobs.finish(project_id, job_id, error=f"Label Studio export refused: {exc.message}")

@@ -18,7 +18,6 @@ import logging
 from chalicelib.errors import ArtifactIntegrityError, ConflictError, NotFoundError, ValidationError
 from chalicelib.ml import serving
 from chalicelib.services import labelstudio_stream, prediction, rescoring
-from chalicelib.store import model_registry
 from chalicelib.store import projects as project_db
 from chalicelib.store import training as training_db
 
@@ -46,6 +45,28 @@ def checked_version(project_id: str, version: int, field: str = "version"):
     return item
 
 
+WRITE_ATTEMPTS = 8
+
+
+def write_settings(project_id: str, compute):
+    """Read the project, `compute(project)` -> (fields to set, version to move the pointer to by hand
+    or None), and write both in one write conditioned on the revision read (store/projects.
+    write_settings); on a conflict read again and recompute, so concurrent partial writes all land.
+    Returns (the project as read, as written); 409 after WRITE_ATTEMPTS conflicts in a row."""
+    for _ in range(WRITE_ATTEMPTS):
+        project = project_db.get_project(project_id, consistent=True)
+        fields, move = compute(project)
+        if move is not None and project.active_version == move.version:
+            move = None
+        if not fields and move is None:
+            return project, project
+        written = project_db.write_settings(project, move, **fields)
+        if written is not None:
+            return project, written
+    raise ConflictError(f"project {project_id}'s settings changed under this request {WRITE_ATTEMPTS} times "
+                        "in a row; send it again", "ml")
+
+
 def activate(project_id: str, version_param, body: dict) -> dict:
     """`PUT .../model-versions/{version}/active`: body {"pin": true | false}, optional."""
     version = parse_version(version_param)
@@ -55,65 +76,59 @@ def activate(project_id: str, version_param, body: dict) -> dict:
     pin = body.get("pin")
     if pin is not None and not isinstance(pin, bool):
         raise ValidationError("pin", f"must be true or false, got {pin!r}")
-    project = project_db.get_project(project_id, consistent=True)
+    project_db.get_project(project_id)
     item = checked_version(project_id, version)
-    ml = dict(project.ml)
-    pinned = ml.get("pinned_version")
-    if pin is True or (pin is None and pinned is not None):
-        ml["pinned_version"] = version
-    elif pin is False:
-        ml["pinned_version"] = None
-    if ml.get("pinned_version") != pinned:
-        project_db.update_project(project_id, ml=ml)
-    previous = project.model_version
-    job = make_active(project_id, item, ml)
+
+    def pinned_and_moved(project):
+        ml = dict(project.ml)
+        pinned = ml.get("pinned_version")
+        if pin is True or (pin is None and pinned is not None):
+            ml["pinned_version"] = version
+        elif pin is False:
+            ml["pinned_version"] = None
+        return ({"ml": ml} if ml.get("pinned_version") != pinned else {}), item
+
+    before, after = write_settings(project_id, pinned_and_moved)
+    job = start_move_jobs(after, version)
     log.info("project %s: %s made active by hand (was %s; pinned %s; pre-annotation job %s)", project_id,
-             item.model_version, previous, ml.get("pinned_version"), job)
-    return {"model_version": item.model_version, "previous": previous, "pinned_version": ml.get("pinned_version"),
-            "preannotation_job": job}
+             item.model_version, before.model_version, after.ml.get("pinned_version"), job)
+    return {"model_version": item.model_version, "previous": before.model_version,
+            "pinned_version": after.ml.get("pinned_version"), "preannotation_job": job}
 
 
-def make_active(project_id: str, item, ml: dict) -> str | None:
-    """Move the pointer to `item`; with `ml.preannotate`, start the pre-annotation pass of this move
-    (a job named after the move, `preannotation-v<n>-a<move>`), and with `ml.auto_label` set its
-    re-judging pass (`rescoring-v<n>-a<move>`). Returns the pre-annotation pass's job id.
-
-    Idempotent: a retried request finds the version active and its move recorded, and starts the
-    move's job only if the first request stopped before it was sent (rescoring.start_move_preannotation).
-    A version that is active through a promotion is left as it is: the promotion's own job predicts."""
-    move = model_registry.activate(project_id, item)
-    if move is None:
-        project = project_db.get_project(project_id, consistent=True)
-        if (project.active_version, project.activation_version) != (item.version, item.version) \
-                or not project.activation_seq:
-            return None
-        move = project.activation_seq
-    labelstudio_stream.follow(project_db.get_project(project_id), f"move-{move}")  # Label Studio's model_version
+def start_move_jobs(project, version: int) -> str | None:
+    """After the pointer was moved to `version` by hand (`project` as written): with `ml.auto_label`
+    the move's re-judging pass (`rescoring-v<n>-a<move>`), with `ml.preannotate` its pre-annotation
+    pass (`preannotation-v<n>-a<move>`, returned). Idempotent: a retried request finds the version
+    active and its move recorded, and starts a pass only if the first request stopped before it was
+    sent (rescoring._start_move_pass). A version that is active through a promotion is left as it
+    is: the promotion's own job predicts."""
+    move = project.activation_seq
+    if (project.active_version, project.activation_version) != (version, version) or not move:
+        return None
+    ml = project.ml
+    labelstudio_stream.follow(project, f"move-{move}")  # Label Studio's model_version
     if ml.get("auto_label") is not None:  # the version moved to re-judges the auto labels standing
-        rescoring.start_move_rejudging(project_id, item.version, move)
+        rescoring.start_move_rejudging(project.project_id, version, move)
     if not ml.get("preannotate", True):
         return None
-    return rescoring.start_move_preannotation(project_id, item.version, move)
+    return rescoring.start_move_preannotation(project.project_id, version, move)
 
 
 def pin_changed(project, ml: dict):
-    """Before settings with a `pinned_version` are stored: the record of the version to activate
-    (checked), or None when the pin is unset, or set and already the active version."""
+    """The record of the version settings `ml` pin and `project` (as read) does not have pinned and
+    active yet (its artifact checked), or None."""
     version = ml.get("pinned_version")
     if version is None or (version == project.ml.get("pinned_version") and project.active_version == version):
         return None
     return checked_version(project.project_id, version, "ml.pinned_version")
 
 
-def follow_pin(project, pinned, ml: dict, pin_asked: bool) -> str | None:
-    """After the settings are stored: activate `pinned` (from `pin_changed`). A request that names
-    `pinned_version` again (`pin_asked`), with the pin unchanged and the pin's move by hand the last
-    one, finishes that move if a first request stopped before its pre-annotation pass was sent (a
-    retried PUT); the artifact is not checked again then. Other settings changes start nothing."""
-    if pinned is not None:
-        return make_active(project.project_id, pinned, ml)
-    version = ml.get("pinned_version")
-    if not pin_asked or version is None or not ml.get("preannotate", True) or not project.activation_seq \
-            or (project.active_version, project.activation_version) != (version, version):
+def follow_pin(before, after, pin_asked: bool) -> str | None:
+    """After settings were written: the passes of a pin that moved the pointer, or of a request that
+    names `pinned_version` again (`pin_asked`) whose move was the last one by hand (a retried PUT
+    whose first attempt stopped before its pass was sent). Other settings changes start nothing."""
+    version = after.ml.get("pinned_version")
+    if version is None or not (pin_asked or after.activation_seq != before.activation_seq):
         return None
-    return rescoring.start_move_preannotation(project.project_id, version, project.activation_seq)
+    return start_move_jobs(after, version)

@@ -98,9 +98,7 @@ def get(project_id: str):
     return project_db.get_project(project_id)
 
 
-def patch(project_id: str, body: dict):
-    _check_fields(body)
-    project = project_db.get_project(project_id, consistent=True)
+def _patched(body: dict, project) -> dict:
     fields = {}
     if "title" in body:
         fields["title"] = _title(body["title"])
@@ -119,16 +117,24 @@ def patch(project_id: str, body: dict):
     if "ml" in fields:
         fields["ml"] = _prepare_custom_backend(project.ml, fields["ml"], client.project_key(project),
                                                fields.get("label_config", project.label_config))
-    if "ml" in fields:
-        labelstudio_stream.check_switch(project, fields["ml"])
-    pinned = model_versions.pin_changed(project, fields["ml"]) if "ml" in fields else None
-    updated = project_db.update_project(project_id, **fields) if fields else project
-    if "ml" in fields:
-        model_versions.follow_pin(project, pinned, fields["ml"],
-                                  isinstance(body.get("ml"), dict) and "pinned_version" in body["ml"])
-        _rejudge_auto_labels(project, updated, pinned)
-        _follow_switch(project, updated, body.get("ml"))
-    return updated
+    return fields
+
+
+def patch(project_id: str, body: dict):
+    _check_fields(body)
+
+    def patched(project):
+        fields = _patched(body, project)
+        if "ml" in fields:
+            labelstudio_stream.check_switch(project, fields["ml"])
+        return fields, model_versions.pin_changed(project, fields["ml"]) if "ml" in fields else None
+
+    before, after = model_versions.write_settings(project_id, patched)
+    if "ml" in body or "label_config" in body:
+        model_versions.follow_pin(before, after, isinstance(body.get("ml"), dict) and "pinned_version" in body["ml"])
+        _rejudge_auto_labels(before, after)
+        _follow_switch(before, after, body.get("ml"))
+    return after
 
 
 def delete(project_id: str) -> None:
@@ -140,17 +146,20 @@ def settings(project_id: str) -> dict:
 
 
 def put_settings(project_id: str, body) -> dict:
-    project = project_db.get_project(project_id, consistent=True)
-    config = parse_label_config(project.label_config)
-    ml = _check_target(merge_settings(project.ml, body, available_models(config)), config)
-    ml = _prepare_custom_backend(project.ml, ml, client.project_key(project), project.label_config)
-    labelstudio_stream.check_switch(project, ml)
-    pinned = model_versions.pin_changed(project, ml)
-    updated = project_db.update_project(project_id, ml=ml)
-    model_versions.follow_pin(project, pinned, ml, isinstance(body, dict) and "pinned_version" in body)
-    _rejudge_auto_labels(project, updated, pinned)
-    _follow_switch(project, updated, body)
-    return ml
+    """Merge `body` onto the settings as stored; concurrent partial PUTs all land (a conditional
+    write, recomputed on a conflict: model_versions.write_settings)."""
+    def merged(project):
+        config = parse_label_config(project.label_config)
+        ml = _check_target(merge_settings(project.ml, body, available_models(config)), config)
+        ml = _prepare_custom_backend(project.ml, ml, client.project_key(project), project.label_config)
+        labelstudio_stream.check_switch(project, ml)
+        return {"ml": ml}, model_versions.pin_changed(project, ml)
+
+    before, after = model_versions.write_settings(project_id, merged)
+    model_versions.follow_pin(before, after, isinstance(body, dict) and "pinned_version" in body)
+    _rejudge_auto_labels(before, after)
+    _follow_switch(before, after, body)
+    return after.ml
 
 
 def _auto_label_rules(ml: dict) -> dict:
@@ -158,12 +167,13 @@ def _auto_label_rules(ml: dict) -> dict:
     return {k: v for k, v in auto_label_settings(ml).items() if k != "train_on_auto"}
 
 
-def _rejudge_auto_labels(before, after, pinned) -> None:
+def _rejudge_auto_labels(before, after) -> None:
     """Changed `ml.auto_label` rules take effect now: the active version re-judges the pool (turned
     on: labels; off: withdraws; a new target: re-calibrated). A retried request that changes
     nothing starts nothing; a pin that moved the pointer already re-judges with the pinned version
-    (model_versions.make_active)."""
-    if pinned is not None or after.active_version is None or _auto_label_rules(before.ml) == _auto_label_rules(after.ml):
+    (model_versions.start_move_jobs)."""
+    moved = after.activation_seq != before.activation_seq
+    if moved or after.active_version is None or _auto_label_rules(before.ml) == _auto_label_rules(after.ml):
         return
     rescoring.start_rejudging(after.project_id, after.active_version, after.task_seq,
                               int(after.updated_at.timestamp() * 1000))

@@ -88,7 +88,7 @@ def run(project_id: str, version: int, job: str) -> str:
     if record is not None and record.state != "running":
         return f"skipped:{record.state}"
     if project.active_version != version:
-        jobs.finish(project_id, job, error=f"superseded: v{version} is no longer the active version")
+        jobs.supersede(project_id, job, f"v{version} is no longer the active version")
         return "skipped:superseded"
     overlap = project.settings["overlap"]
 

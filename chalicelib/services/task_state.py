@@ -17,6 +17,7 @@ from chalicelib.store import completions as completion_db
 from chalicelib.store import ledger, stream_errors
 from chalicelib.store import projects as project_db
 from chalicelib.store import tasks as task_db
+from chalicelib.telemetry import metrics
 
 log = logging.getLogger("activelabel.services.task_state")
 
@@ -54,8 +55,10 @@ def _rejudge(event_name: str, project, completion_id: str) -> None:
     project_id = project.project_id
     task_id = int(completion_id.split(".", 1)[0])
     if event_name in COUNTED_EVENTS:
-        ledger.count_completion_once(project_id, f"c#{completion_id}#{event_name.lower()}",
-                                         COUNTED_EVENTS[event_name])
+        counted = ledger.count_completion_once(project_id, f"c#{completion_id}#{event_name.lower()}",
+                                               COUNTED_EVENTS[event_name])
+        if counted and event_name == "INSERT":
+            metrics.emit({"Completions": 1}, project_id)
     refresh_task(project_id, task_id, project.settings, parse_label_config(project.label_config),
                  added=completion_id if event_name == "INSERT" else None)
     training_requests.request_if_due(project_id)

@@ -40,20 +40,31 @@ def _queues_at_import(task: dict) -> frozenset:
     return assignment.queues_of(len(task["completions"]), False, None, 1, has_random_key=True, has_score=False)
 
 
-def import_tasks(project_id: str, raw_tasks: list) -> list[str]:
-    """Store Label Studio tasks (with their annotations) all or nothing; returns the new task ids."""
+def prepare_import(project_id: str, raw_tasks: list) -> tuple:
+    """(the project, its tasks normalized): every task checked before anything is written."""
     if len(raw_tasks) > MAX_TASKS_PER_IMPORT:
         raise ValidationError("body", f"has {len(raw_tasks)} tasks; at most {MAX_TASKS_PER_IMPORT} per request")
     project = project_db.get_project(project_id)
-    normalized = _normalized(parse_label_config(project.label_config), raw_tasks)
-    first = project_db.reserve_task_ids(project_id, len(normalized))
-    sequential = project.settings.get("sampling") == "sequential"
+    return project, _normalized(parse_label_config(project.label_config), raw_tasks)
+
+
+def number_tasks(normalized: list[dict], first: int, sequential: bool, random_key=None) -> None:
+    """Ids from `first`; the unlabeled pool in random order (see domain/assignment.py), by
+    `random_key(task_id)` when given (a resumed import draws the same keys); imported completions
+    are judged by the stream, which moves the task to the right queue."""
     for offset, task in enumerate(normalized):
         task["task_id"] = first + offset
-        # the unlabeled pool in random order (see domain/assignment.py); imported completions
-        # are judged by the stream, which moves the task to the right queue
-        task["random_key"] = float(task["task_id"]) if sequential else _random.random()
+        task["random_key"] = float(task["task_id"]) if sequential else \
+            random_key(task["task_id"]) if random_key else _random.random()
         task["queues"] = _queues_at_import(task)
+
+
+def import_tasks(project_id: str, raw_tasks: list) -> list[str]:
+    """Store Label Studio tasks (with their annotations) all or nothing; returns the new task ids.
+    An import by Idempotency-Key goes through services/imports.py."""
+    project, normalized = prepare_import(project_id, raw_tasks)
+    first = project_db.reserve_task_ids(project_id, len(normalized))
+    number_tasks(normalized, first, project.settings.get("sampling") == "sequential")
     task_import.put_imported_tasks(project_id, normalized)
     return [str(task["task_id"]) for task in normalized]
 

@@ -24,6 +24,7 @@ from chalicelib.store import tasks as task_db
 from chalicelib.store import training as training_db
 from chalicelib.store import validation_predictions
 from chalicelib.domain.records import ModelPointer, ModelVersion
+from chalicelib.telemetry import context
 
 log = logging.getLogger("activelabel.services.training")
 
@@ -39,6 +40,7 @@ def run(project_id: str, seq: int) -> str:
     if project.settings.get("model") == "custom":
         return forward(project, seq)
     version = project.version_seq
+    context.annotate(model_version=f"v{version}")
     job_id = f"training-{seq}"
     jobs.start(project_id, job_id, "training", 1, f"v{version}")
     try:

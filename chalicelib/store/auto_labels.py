@@ -10,6 +10,7 @@ import time
 
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain import rescoring_plan
 from chalicelib.domain.records import Task
 from chalicelib.store import records
 from chalicelib.store.dynamo import conditional, connection
@@ -20,15 +21,12 @@ from chalicelib.store.tasks import _update_task
 _untouched_by_people = TaskModel.completion_seq.does_not_exist() | (TaskModel.completion_seq == 0)
 
 
-EPOCH_MOVE = 1_000_000  # an epoch is move * EPOCH_MOVE + version (versions stay below a million)
-
-
 def epoch(move: int, version: int) -> int:
     """When a label was written: the project's count of pointer moves by hand (rollback, pin:
-    `activation_seq`), then the version. A rollback starts a later epoch than the labels of the
-    version it moved from, so the version moved to may replace them; a stale message of that newer
-    version may not replace what was written after the move."""
-    return int(move or 0) * EPOCH_MOVE + int(version)
+    `activation_seq`), then the version (domain/rescoring_plan.epoch). A rollback starts a later epoch
+    than the labels of the version it moved from, so the version moved to may replace them; a stale
+    message of that newer version may not replace what was written after the move."""
+    return rescoring_plan.epoch(move, version)
 
 
 def _not_newer_than(written: int):
@@ -39,30 +37,44 @@ def _not_newer_than(written: int):
                                                  | (TaskModel.auto_version <= written)))
 
 
-def apply(project_id: str, task_id: int, label: dict, version: int, audit: bool, move: int = 0) -> bool:
-    """Give an unlabelled task `version`'s auto label (`move`: the project's pointer moves by hand
-    when the version judged, see `epoch`). It leaves the human queues, unless `audit` keeps it
-    there (served to people as a check of the auto labels)."""
-    written = epoch(move, version)
+def apply_actions(project_id: str, label: dict, version: int, written: int, audit: bool) -> list:
     actions = [TaskModel.auto_label.set(label), TaskModel.auto_version.set(version), TaskModel.auto_epoch.set(written),
                TaskModel.auto_project.set(project_id), TaskModel.auto_audit.set(audit)]
     if audit:
         actions.append(TaskModel.pool_project.set(project_id))
     else:
         actions += [TaskModel.pool_project.remove(), TaskModel.scored_project.remove()]
+    return actions
+
+
+def apply_condition(written: int):
     still_open = TaskModel.pool_project.exists() | TaskModel.auto_project.exists()
-    return _update_task(project_id, task_id, actions, still_open & _untouched_by_people & _not_newer_than(written))
+    return still_open & _untouched_by_people & _not_newer_than(written)
+
+
+def apply(project_id: str, task_id: int, label: dict, version: int, audit: bool, move: int = 0) -> bool:
+    """Give an unlabelled task `version`'s auto label (`move`: the project's pointer moves by hand
+    when the version judged, see `epoch`). It leaves the human queues, unless `audit` keeps it
+    there (served to people as a check of the auto labels)."""
+    written = epoch(move, version)
+    return _update_task(project_id, task_id, apply_actions(project_id, label, version, written, audit),
+                        apply_condition(written))
+
+
+def withdraw_actions(project_id: str, written: int) -> list:
+    """The epoch stays, so a stale message of an earlier epoch cannot label the task again."""
+    return [TaskModel.auto_label.remove(), TaskModel.auto_version.remove(), TaskModel.auto_epoch.set(written),
+            TaskModel.auto_project.remove(), TaskModel.auto_audit.remove(), TaskModel.pool_project.set(project_id)]
+
+
+def withdraw_condition(written: int):
+    return TaskModel.auto_project.exists() & _untouched_by_people & _not_newer_than(written)
 
 
 def withdraw(project_id: str, task_id: int, version: int, move: int = 0) -> bool:
-    """`version` no longer stands by the task's auto label: remove it; the task is back in the pool.
-    The epoch stays, so a stale message of an earlier epoch cannot label the task again."""
+    """`version` no longer stands by the task's auto label: remove it; the task is back in the pool."""
     written = epoch(move, version)
-    return _update_task(
-        project_id, task_id,
-        [TaskModel.auto_label.remove(), TaskModel.auto_version.remove(), TaskModel.auto_epoch.set(written),
-         TaskModel.auto_project.remove(), TaskModel.auto_audit.remove(), TaskModel.pool_project.set(project_id)],
-        TaskModel.auto_project.exists() & _untouched_by_people & _not_newer_than(written))
+    return _update_task(project_id, task_id, withdraw_actions(project_id, written), withdraw_condition(written))
 
 
 def count_audit_once(project_id: str, task_id: int, agreed: bool) -> bool:

@@ -9,6 +9,7 @@ from chalicelib.store import records
 from chalicelib.store.dynamo import conditional, now
 from chalicelib.store.models import CompletionModel, TaskModel
 from chalicelib.store.tasks import find_task, queue_actions, release_lock, update_returning_task
+from chalicelib.telemetry import context
 
 
 def completion_prefix(task_id: int) -> str:
@@ -98,6 +99,7 @@ def new_completion_item(project_id: str, task_id: int, completion_id: str, compl
         was_cancelled=bool(completion.get("was_cancelled")),
         ground_truth=bool(completion.get("ground_truth")),
         lead_time=completion.get("lead_time"),
+        correlation_id=context.correlation_id(),
         created_at=ts,
         updated_at=ts,
     )

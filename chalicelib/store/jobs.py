@@ -33,7 +33,7 @@ class JobModel(Model):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     kind = UnicodeAttribute()
-    state = UnicodeAttribute()  # "running" | "succeeded" | "failed"
+    state = UnicodeAttribute()  # "running" | "succeeded" | "failed" | "superseded"
     total = NumberAttribute(default=0)
     done = NumberAttribute(default=0)
     failed = NumberAttribute(default=0)
@@ -92,6 +92,20 @@ def finish(project_id: str, job_id: str, error: str | None = None, done: int | N
     try:
         JobModel(pk=_pk(project_id), sk=job_id).update(
             actions=actions, condition=JobModel.state == "running" if if_running else JobModel.sk.exists())
+    except UpdateError as exc:
+        if not _is_conditional_failure(exc):
+            raise
+
+
+def supersede(project_id: str, job_id: str, reason: str) -> None:
+    """A running job overtaken by a newer version (or a move by hand) ends as "superseded", not
+    "failed"; a job already finished keeps its outcome (idempotent)."""
+    _bind()
+    try:
+        JobModel(pk=_pk(project_id), sk=job_id).update(
+            actions=[JobModel.state.set("superseded"), JobModel.finished.set(now()),
+                     JobModel.detail.set({"reason": reason[:2000]})],
+            condition=JobModel.state == "running")
     except UpdateError as exc:
         if not _is_conditional_failure(exc):
             raise

@@ -22,7 +22,7 @@ def activate(project_id: str, version: ModelVersion) -> int | None:
     already active or the project is gone (nothing written)."""
     item = ProjectModel(project_id=project_id)
     actions = [*pointer_actions(version), ProjectModel.updated_at.set(now()), ProjectModel.activation_seq.add(1),
-               ProjectModel.activation_version.set(version.version)]
+               ProjectModel.activation_version.set(version.version), ProjectModel.revision.add(1)]
     condition = ProjectModel.project_id.exists() & (
         ProjectModel.active_version.does_not_exist() | (ProjectModel.active_version != version.version))
     warm.projects.discard(project_id)

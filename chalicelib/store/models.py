@@ -75,6 +75,11 @@ class ProjectModel(Model):
     # the last one activated; they name the pre-annotation pass of each move
     activation_seq = NumberAttribute(null=True)
     activation_version = NumberAttribute(null=True)
+    # optimistic concurrency (store/projects.write_settings): one more on every write of the settings
+    # or a move of the pointer by hand, each conditioned on the revision it read; `pinned_version`
+    # mirrors `ml.pinned_version` in the same write so that a promotion can be conditioned on it
+    revision = NumberAttribute(null=True)
+    pinned_version = NumberAttribute(null=True)
 
     # a linked Label Studio project (chalicelib/store/labelstudio.py): hostname, encrypted token
     ls_link = JSONAttribute(null=True)
@@ -236,6 +241,7 @@ class CompletionModel(Model):
     was_cancelled = BooleanAttribute(default=False)
     ground_truth = BooleanAttribute(default=False)
     lead_time = NumberAttribute(null=True)
+    correlation_id = UnicodeAttribute(null=True)  # the request that wrote it: its stream record's log lines carry it
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
 
@@ -281,6 +287,9 @@ class LedgerModel(Model):
     sk = UnicodeAttribute(range_key=True)
     value = NumberAttribute(null=True)
     expires_at = NumberAttribute(null=True)
+    record = JSONAttribute(null=True)  # an import's record, by its Idempotency-Key (store/import_records.py)
+    lease_owner = UnicodeAttribute(null=True)  # the request writing that import, until `lease_until` (epoch s)
+    lease_until = NumberAttribute(null=True)
 
 
 class TokenModel(Model):

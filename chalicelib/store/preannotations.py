@@ -11,11 +11,14 @@ def _no_completion():
     return TaskModel.completion_seq.does_not_exist() | (TaskModel.completion_seq == 0)
 
 
+def prediction_condition():
+    return TaskModel.task_id.exists() & _no_completion()
+
+
 def store_prediction(project_id: str, task_id: int, prediction: dict) -> bool:
     """Store `prediction` on a task no human has started to complete (False when one has: the
     check is in the write). Idempotent: a redelivered chunk writes the same prediction again."""
-    return _update_task(project_id, task_id, [TaskModel.preannotation.set(prediction)],
-                        TaskModel.task_id.exists() & _no_completion())
+    return _update_task(project_id, task_id, [TaskModel.preannotation.set(prediction)], prediction_condition())
 
 
 def tasks_in_range(project_id: str, first: int, last: int) -> list[Task]:

@@ -2,11 +2,12 @@
 Reads return `domain.records.Project` records (store/records.py)."""
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib.domain.records import Project
+from chalicelib.domain.records import ModelVersion, Project
 from chalicelib.errors import NotFoundError
 from chalicelib.store import records, warm
 from chalicelib.store.dynamo import conditional, decode_cursor, now, page
 from chalicelib.store.ledger import next_counter
+from chalicelib.store.training import pointer_actions
 from chalicelib.store.models import (
     CompletionModel,
     ModelVersionModel,
@@ -65,14 +66,52 @@ def all_projects():
     return (records.project(item) for item in ProjectModel.scan())
 
 
-def update_project(project_id: str, **fields) -> Project:
-    """Set `fields` (attributes of the project item) and return the project as written."""
-    item = ProjectModel(project_id=project_id)
+def _field_actions(fields: dict) -> list:
     actions = [getattr(ProjectModel, key).set(value) for key, value in fields.items()]
-    actions.append(ProjectModel.updated_at.set(now()))
+    if "ml" in fields:  # the mirror a promotion's condition reads, and one more revision
+        pinned = (fields["ml"] or {}).get("pinned_version")
+        actions += [ProjectModel.pinned_version.remove() if pinned is None else ProjectModel.pinned_version.set(pinned),
+                    ProjectModel.revision.add(1)]
+    return [*actions, ProjectModel.updated_at.set(now())]
+
+
+def update_project(project_id: str, **fields) -> Project:
+    """Set `fields` (attributes of the project item) and return the project as written. A write of
+    `ml` that must not overwrite a concurrent one goes through `write_settings` instead."""
+    item = ProjectModel(project_id=project_id)
+    actions = _field_actions(fields)
     warm.projects.discard(project_id)
     if not conditional(lambda: item.update(actions=actions, condition=ProjectModel.project_id.exists())):
         raise _not_found(project_id)
+    return records.project(item)
+
+
+def _as_read(attribute, value):
+    """The condition that `attribute` still holds `value` as read (absent reads as 0 / None)."""
+    if value is None:
+        return attribute.does_not_exist()
+    if value == 0:
+        return attribute.does_not_exist() | (attribute == 0)
+    return attribute == value
+
+
+def write_settings(project: Project, move: ModelVersion | None = None, **fields) -> Project | None:
+    """Set `fields` on `project` as read (its `revision`) and, with `move`, point it at that version by
+    hand (one more `activation_seq`), in one write conditioned on the revision and the pointer being
+    still as read. Returns the project as written, or None when another write came first (the
+    caller reads again and retries) or the project is gone."""
+    item = ProjectModel(project_id=project.project_id)
+    actions = _field_actions(fields)
+    if "ml" not in fields:
+        actions.append(ProjectModel.revision.add(1))
+    if move is not None:
+        actions += [*pointer_actions(move), ProjectModel.activation_seq.add(1),
+                    ProjectModel.activation_version.set(move.version)]
+    condition = ProjectModel.project_id.exists() & _as_read(ProjectModel.revision, project.revision) \
+        & _as_read(ProjectModel.active_version, project.active_version)
+    warm.projects.discard(project.project_id)
+    if not conditional(lambda: item.update(actions=actions, condition=condition)):
+        return None
     return records.project(item)
 
 

@@ -1,4 +1,5 @@
 """The train queue (SQS FIFO, one message group per project) and the rescore queue (SQS standard).
+Every message also carries the sender's correlation id (`correlation_id`, telemetry/edge.py).
 
 The train queue carries two kinds of message, in order per project: a training request
 (`{"project_id", "seq"}`) and a pull of a linked Label Studio project's export before training
@@ -9,12 +10,13 @@ import json
 from chalicelib import config
 from chalicelib.store import training as training_db
 from chalicelib.store.aws import client
+from chalicelib.telemetry.edge import carried
 
 
 def send_train_request(project_id: str, seq: int, dedup_suffix: str = "") -> None:
     client("sqs").send_message(
         QueueUrl=config.train_queue_url(),
-        MessageBody=json.dumps({"project_id": project_id, "seq": seq}),
+        MessageBody=json.dumps({"project_id": project_id, "seq": seq, **carried()}),
         MessageGroupId=f"project-{project_id}",
         MessageDeduplicationId=f"{project_id}-{seq}{dedup_suffix}",
     )
@@ -40,7 +42,7 @@ def send_labelstudio_pull(project_id: str, request_id: str) -> None:
     training of the project already queued. `request_id` makes a resent request one message."""
     client("sqs").send_message(
         QueueUrl=config.train_queue_url(),
-        MessageBody=json.dumps({"project_id": project_id, "pull_labelstudio": request_id}),
+        MessageBody=json.dumps({"project_id": project_id, "pull_labelstudio": request_id, **carried()}),
         MessageGroupId=f"project-{project_id}",
         MessageDeduplicationId=f"{project_id}-pull-{request_id}",
     )
@@ -69,7 +71,7 @@ def parse_train_message(body: str) -> tuple[str, str, int | str]:
 
 # ---------------------------------------------------------------- the rescore queue (SQS standard)
 
-RESCORE_MODES = ("rescore", "backfill", "preannotate", "suspects")  # see events/rescoring.py
+RESCORE_MODES = ("rescore", "preannotate", "rejudge", "backfill", "suspects")  # domain/rescoring_plan.py
 
 
 def send_rescore_ranges(project_id: str, version: int, ranges: list[tuple[int, int]], chunk_size: int,
@@ -81,7 +83,7 @@ def send_rescore_ranges(project_id: str, version: int, ranges: list[tuple[int, i
     entries = [
         {"Id": str(i), "MessageBody": json.dumps({
             "project_id": project_id, "version": version, "first": first, "last": last, "chunk": chunk_size,
-            "mode": mode, **({"job": job} if job else {}), **({"predict": True} if predict else {})})}
+            "mode": mode, **({"job": job} if job else {}), **({"predict": True} if predict else {}), **carried()})}
         for i, (first, last) in enumerate(ranges)
     ]
     answer = client("sqs").send_message_batch(QueueUrl=config.rescore_queue_url(), Entries=entries)
@@ -93,12 +95,12 @@ def send_suspects_request(project_id: str, version: int, job: str) -> None:
     """The suspects job of `version` (services/suspects.py): one message on the rescore queue."""
     client("sqs").send_message(QueueUrl=config.rescore_queue_url(), MessageBody=json.dumps({
         "project_id": project_id, "version": version, "first": 0, "last": 0, "chunk": 1, "mode": "suspects",
-        "job": job}))
+        "job": job, **carried()}))
 
 
 def parse_rescore_request(body: str) -> dict:
     message = json.loads(body)
-    mode = str(message.get("mode") or "rescore")  # messages sent before modes existed rescore
+    mode = str(message.get("mode") or "rescore")  # a message without a mode is a rescore
     if mode not in RESCORE_MODES:
         raise ValueError(f"unknown rescore mode {mode!r}")
     return {"project_id": str(message["project_id"]), "version": int(message["version"]),

@@ -48,6 +48,7 @@ def project(item: ProjectModel) -> Project:
         ls_link=item.ls_link, stream_errors=item.stream_errors,
         audit_n=_int(item.audit_n), audit_correct=_int(item.audit_correct),
         activation_seq=_int(item.activation_seq), activation_version=_int(item.activation_version, None),
+        revision=_int(item.revision),
     )
 
 
@@ -84,7 +85,7 @@ def task(item: TaskModel) -> Task:
     for name in ("annotators", "disputed"):
         if name in values:
             values[name] = frozenset(values[name])
-    for name in ("completion_seq", "label_rev", "n_completions", "score_version", "auto_version", "suspect_version"):
+    for name in ("completion_seq", "label_rev", "n_completions", "score_version", "auto_version", "auto_epoch", "suspect_version"):
         if name in values:
             values[name] = int(values[name])
     return Task(project_id=item.project_id, task_id=int(item.task_id), **values)

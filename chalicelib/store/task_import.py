@@ -20,7 +20,8 @@ def _batch_delete(model, items: list) -> None:
             batch.delete(item)
 
 
-def put_tasks(tasks: list[TaskModel], completions: list[CompletionModel]) -> None:
+def put_tasks(tasks: list[TaskModel], completions: list[CompletionModel], keep_alive=None,
+              rollback: bool = True) -> None:
     """Store an import: all of it, or nothing.
 
     BatchWriteItem is not atomic (and an import is larger than a transaction's 100 items), so the
@@ -28,7 +29,9 @@ def put_tasks(tasks: list[TaskModel], completions: list[CompletionModel]) -> Non
     so far is deleted again and ImportIncompleteError says nothing is stored. Only if that
     clean-up fails too does the error list the task ids that may remain. Task ids are never
     reused, so deleted imports leave gaps, not clashes; completions written and deleted again are
-    counted in and out by the stream (each exactly once).
+    counted in and out by the stream (each exactly once). `keep_alive()` runs after each batch
+    (an import by Idempotency-Key renews its lease; it raises when the lease was lost). Without
+    `rollback` (an import by Idempotency-Key) a failure leaves what was written for the retry.
     """
     attempted: list[tuple] = []  # (model, chunk), in write order
     try:
@@ -37,8 +40,14 @@ def put_tasks(tasks: list[TaskModel], completions: list[CompletionModel]) -> Non
                 chunk = items[start:start + BATCH_WRITE_LIMIT]
                 attempted.append((model, chunk))
                 _batch_put(model, chunk)
+                if keep_alive is not None:
+                    keep_alive()
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
+        if not rollback:  # an import by Idempotency-Key: its retry writes what is missing
+            raise ImportIncompleteError(
+                f"the import failed part-way ({reason}); send the same request with the same "
+                "Idempotency-Key to finish it", []) from exc
         try:
             for model, chunk in reversed(attempted):
                 _batch_delete(model, chunk)
@@ -55,9 +64,12 @@ def put_tasks(tasks: list[TaskModel], completions: list[CompletionModel]) -> Non
         ) from exc
 
 
-def put_imported_tasks(project_id: str, tasks: list[dict]) -> None:
+def put_imported_tasks(project_id: str, tasks: list[dict], resume: bool = False, keep_alive=None,
+                       rollback: bool = True) -> None:
     """Store normalized imported tasks (with `task_id`, `random_key`, `queues` and their
-    `completions`, numbered 1..n), all or nothing (`put_tasks`)."""
+    `completions`, numbered 1..n), all or nothing (`put_tasks`). `resume`: the import was begun
+    before (same ids, same content) and may have stopped part-way: only the items not stored yet
+    are written (an item the stream has moved on since is never overwritten)."""
     ts = now()
     items, completions = [], []
     for task in tasks:
@@ -73,7 +85,19 @@ def put_imported_tasks(project_id: str, tasks: list[dict]) -> None:
         items.append(item)
         completions += [new_completion_item(project_id, task_id, f"{completion_prefix(task_id)}{n}", completion)
                         for n, completion in enumerate(task["completions"], start=1)]
-    put_tasks(items, completions)
+    if resume:
+        items, completions = _missing(TaskModel, items), _missing(CompletionModel, completions)
+    put_tasks(items, completions, keep_alive, rollback)
+
+
+def _missing(model, items: list) -> list:
+    """Those of `items` not stored (strongly consistent reads, 100 keys per BatchGetItem)."""
+    key = (lambda i: (i.project_id, i.task_id)) if model is TaskModel else (lambda i: (i.project_id, i.completion_id))
+    found = set()
+    for start in range(0, len(items), 100):
+        found |= {key(stored) for stored in model.batch_get([key(i) for i in items[start:start + 100]],
+                                                             consistent_read=True)}
+    return [item for item in items if key(item) not in found]
 
 
 def _stored_task_ids(tasks: list[TaskModel]) -> list[str]:

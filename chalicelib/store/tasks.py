@@ -175,8 +175,8 @@ def release_lock(project_id: str, task_id: int, owner: str) -> bool:
     ))
 
 
-RESCORING_ATTRIBUTES = ["task_id", "data", "random_key", "pool_project", "completion_seq", "auto_project",
-                        "auto_version", "auto_label"]
+RESCORING_ATTRIBUTES = ["task_id", "data", "random_key", "pool_project", "completion_seq", "score_version",
+                        "auto_project", "auto_version", "auto_epoch", "auto_label"]
 
 
 def rescoring_tasks_in_range(project_id: str, first: int, last: int) -> list[Task]:
@@ -209,9 +209,12 @@ def store_score(project_id: str, task_id: int, priority: float, version: int) ->
     return _update_task(
         project_id, task_id,
         [TaskModel.priority.set(priority), TaskModel.score_version.set(version),
-         TaskModel.scored_project.set(project_id)],
-        TaskModel.pool_project.exists() & (
-            TaskModel.score_version.does_not_exist() | (TaskModel.score_version <= version)))
+         TaskModel.scored_project.set(project_id)], score_condition(version))
+
+
+def score_condition(version: int):
+    return TaskModel.pool_project.exists() & (
+        TaskModel.score_version.does_not_exist() | (TaskModel.score_version <= version))
 
 
 def backfill_random_key(project_id: str, task_id: int, random_key: float) -> str | None:

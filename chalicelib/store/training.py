@@ -100,9 +100,11 @@ def pointer_actions(version: ModelVersion) -> list:
 
 
 def promote(project_id: str, version: ModelVersion) -> bool:
-    """Point the project at `version` unless a newer version is already active."""
+    """Point the project at `version` unless a newer version is already active or the project was
+    pinned meanwhile (its `pinned_version` mirror, written with the pin: the pin and the pointer agree)."""
     actions = pointer_actions(version)
-    condition = ProjectModel.active_version.does_not_exist() | (ProjectModel.active_version < version.version)
+    condition = (ProjectModel.active_version.does_not_exist() | (ProjectModel.active_version < version.version)) \
+        & ProjectModel.pinned_version.does_not_exist()
     warm.projects.discard(project_id)
     return conditional(lambda: ProjectModel(project_id=project_id).update(actions=actions, condition=condition))
 

@@ -96,7 +96,7 @@ def test_auto_labels_become_label_studio_annotations_once_and_the_pull_skips_the
         project_id = linked_project_id(api)
         assert api.put(f"/api/projects/{project_id}/ml", {
             "labelstudio_stream": True, "min_completions": 100, "promotion": "always", "retrain_every": 100_000,
-            "sampling": "random", "auto_label": AUTO, "preannotate": False}).status_code == 200
+            "sampling": "random", "auto_label": AUTO}).status_code == 200
         api.post("/ls/webhook", {"action": "START_TRAINING", "project": {"id": 7}}, headers=BASIC)
         pump.drain()
         assert training(api, project_id)["model_version"] == "v1"

@@ -60,6 +60,12 @@ def test_promotion_rescores_the_pool_through_the_fan_out(api, pump, monkeypatch)
 
     # a message for a version that is no longer active does nothing
     assert rescoring.handle_request(project_id, 0, 1, 40, 40) == "skipped:superseded"
+    # ... and ends its job as superseded, not failed
+    from chalicelib.store import jobs
+
+    jobs.start(project_id, "rescoring-v0", "rescoring", 40, "v0")
+    assert rescoring.handle_request(project_id, 0, 1, 40, 40, job="rescoring-v0") == "skipped:superseded"
+    assert api.get(f"/api/projects/{project_id}/jobs/rescoring-v0").json["state"] == "superseded"
 
     # the label-savings report: each version against its labels, and the estimate with its basis
     body = api.get(f"/api/projects/{project_id}/report").json

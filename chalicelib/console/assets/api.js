@@ -21,8 +21,8 @@ export const token = {
   clear: () => sessionStorage.removeItem(TOKEN_KEY),
 };
 
-export async function call(method, path, body) {
-  const headers = { Authorization: `Token ${token.get() || ""}`, Accept: "application/json" };
+export async function call(method, path, body, extraHeaders = {}) {
+  const headers = { Authorization: `Token ${token.get() || ""}`, Accept: "application/json", ...extraHeaders };
   const init = { method, headers, cache: "no-store", credentials: "omit", redirect: "error" };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -49,7 +49,7 @@ export async function call(method, path, body) {
 
 export const api = {
   get: (path) => call("GET", path),
-  post: (path, body) => call("POST", path, body === undefined ? {} : body),
+  post: (path, body, headers) => call("POST", path, body === undefined ? {} : body, headers),
   put: (path, body) => call("PUT", path, body),
   del: (path) => call("DELETE", path),
 };

@@ -36,8 +36,11 @@ export function view(data, ctx) {
     h("h2", {}, "Import tasks"),
     field("tasks", "Tasks (Label Studio JSON: a list of {\"data\": {...}})", input), formError, status,
     h("button", { type: "submit", disabled: !ctx.admin, id: "import" }, "Import"));
+  let importKey = null;  // the Idempotency-Key of the text being imported (docs/api.md)
+  let keyedText = null;
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
+    if (input.value !== keyedText) [importKey, keyedText] = [crypto.randomUUID(), input.value];
     let body;
     try {
       body = JSON.parse(input.value);
@@ -46,7 +49,9 @@ export function view(data, ctx) {
       return;
     }
     try {
-      const answer = await api.post(project(ctx.id, "/tasks"), body);
+      // one key per import: resending the same form after an error finishes it, never a copy
+      const answer = await api.post(project(ctx.id, "/tasks"), body, { "Idempotency-Key": importKey });
+      keyedText = null;  // imported: the same text again is a new import
       status.textContent = `Imported ${answer.task_ids.length} tasks.`;
       ctx.rerender();
     } catch (e) {

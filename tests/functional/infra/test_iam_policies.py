@@ -53,7 +53,7 @@ def function_on_stack() -> str | None:
         if frame.f_code.co_filename == APP_FILE:
             name = frame.f_code.co_name
             return name if name in EVENT_FUNCTIONS else "api_handler"
-        if frame.f_code.co_filename == ROUTE_WRAPPER_FILE and frame.f_code.co_name == "wrapped":
+        if frame.f_code.co_filename == ROUTE_WRAPPER_FILE and frame.f_code.co_name in ("wrapped", "_guarded"):
             return "api_handler"  # authentication runs in the route wrapper, before app.py's view
         frame = frame.f_back
     return None

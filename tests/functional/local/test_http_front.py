@@ -77,7 +77,13 @@ def front():
     def item(item):
         return {"item": item, "q": dict(app.current_request.query_params or {})}
 
-    server = make_http_server(app, Config.create(), "127.0.0.1", 0, False)
+    def head_check(method, path, headers):  # as the stack's: a credential checked before 100 Continue
+        if headers.get("authorization") != "Token ok":
+            return 401, "UnauthorizedError", "no token", "Authorization"
+        return None
+
+    server = make_http_server(app, Config.create(), "127.0.0.1", 0, False, head_check)
+    server.server.idle_seconds, server.server.request_seconds = 1.0, 2.0
     thread = threading.Thread(target=server.server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -122,7 +128,7 @@ def test_keep_alive_connection_pipelined_requests_close_and_continue(front):
 
     with socket.create_connection(("127.0.0.1", front), timeout=10) as s:  # Expect: 100-continue
         s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
-                  b"Content-Length: %d\r\n\r\n" % len(body))
+                  b"Authorization: Token ok\r\nContent-Length: %d\r\n\r\n" % len(body))
         ((interim, _, _),) = answers(s, 1)
         assert interim == b"HTTP/1.1 100 Continue"
         s.sendall(body)
@@ -154,3 +160,116 @@ def test_a_client_that_hangs_up_mid_answer_is_a_log_line_not_a_traceback(front, 
         s.sendall(b"GET /items/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         ((status, _, _),) = answers(s, 1)
         assert status == b"HTTP/1.1 200 OK"
+
+
+# ---- request smuggling shapes, HEAD, bounds and 100 Continue (issue 26, item 4): one test per shape
+
+def exchange(port: int, raw: bytes, count: int = 1):
+    """Send `raw`, read `count` answers, and whether the server closed the connection after them."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(raw)
+        got = answers(s, count)
+        try:
+            closed = s.recv(1) == b""
+        except (ConnectionResetError, TimeoutError):
+            closed = True
+        return got, closed
+
+
+SMUGGLED = b"GET /items/smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+@pytest.mark.parametrize("head", [
+    b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",  # CL + TE
+    b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+    b"Content-Length: 5\r\nContent-Length: 40\r\n",  # two lengths
+    b"Content-Length: 5\r\nContent-Length: 5\r\n",
+    b"Content-Length: 1_0\r\n", b"Content-Length: +2\r\n", b"Content-Length: -1\r\n",
+    b"Content-Length: 2 2\r\n", b"Content-Length: 0x5\r\n", "Content-Length: \u00b2\r\n".encode("utf-8"),
+    b"Content-Length : 5\r\n", b"Transfer-Encoding : chunked\r\n",  # a space before the colon
+    b"Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n",
+])
+def test_an_ambiguously_framed_request_is_refused_and_its_connection_closed(front, head):
+    raw = b"POST /echo HTTP/1.1\r\nHost: x\r\n" + head + b"\r\n0\r\n\r\n" + SMUGGLED
+    ((status, _, body),), closed = exchange(front, raw)
+    assert status.startswith(b"HTTP/1.1 400") and closed, (status, body)
+
+
+@pytest.mark.parametrize("coding,expected", [(b"gzip", b"501"), (b"gzip, chunked", b"501"), (b"chunked, chunked", b"501")])
+def test_a_transfer_coding_other_than_chunked_is_not_implemented(front, coding, expected):
+    raw = b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + coding + b"\r\n\r\n0\r\n\r\n" + SMUGGLED
+    ((status, _, _),), closed = exchange(front, raw)
+    assert status.split()[1] == expected and closed
+
+
+def test_a_chunked_post_is_served_and_the_connection_goes_on(front):
+    raw = (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"7;ext=1\r\n{\"x\": [\r\n6\r\n1, 2]}\r\n0\r\nX-Trailer: t\r\n\r\n"
+           b"GET /items/next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    ((status, _, body), (second, _, body2)), closed = exchange(front, raw, 2)
+    assert status == b"HTTP/1.1 200 OK" and body.startswith(b'{"body":{"x":[1,2]}'), body
+    assert second == b"HTTP/1.1 200 OK" and b'"next"' in body2 and closed
+
+
+@pytest.mark.parametrize("chunks", [b"zz\r\nab\r\n0\r\n\r\n", b"2\r\nabc\r\n0\r\n\r\n", b"+2\r\nab\r\n0\r\n\r\n"])
+def test_a_malformed_chunked_body_is_refused(front, chunks):
+    raw = b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + SMUGGLED
+    ((status, _, _),), closed = exchange(front, raw)
+    assert status.startswith(b"HTTP/1.1 400") and closed
+
+
+def test_a_chunked_body_over_the_limit_is_refused(front, monkeypatch):
+    from chalicelib.local import http_server
+
+    monkeypatch.setattr(http_server, "MAX_BODY_BYTES", 10)
+    raw = b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n"
+    ((status, _, _),), closed = exchange(front, raw)
+    assert status.startswith(b"HTTP/1.1 413") and closed
+
+
+def test_head_answers_without_a_body(front):
+    raw = b"HEAD /items/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /items/2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", front), timeout=10) as s:
+        s.sendall(raw)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 ") and b"Content-Length: " in head  # (Chalice: 405 for a GET route)
+    assert rest.startswith(b"HTTP/1.1 200 OK"), rest[:80]  # the next answer, no body in between
+
+
+def test_an_idle_connection_is_closed_after_the_bound(front):
+    with socket.create_connection(("127.0.0.1", front), timeout=10) as s:
+        started = time.monotonic()
+        assert s.recv(1) == b""
+        assert time.monotonic() - started < 5
+
+
+def test_a_half_sent_request_is_closed_after_the_bound(front):
+    for partial in (b"POST /echo HTTP/1.1\r\nHost: x\r\n", b"POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc",
+                    b"POST /ec"):
+        with socket.create_connection(("127.0.0.1", front), timeout=10) as s:
+            s.sendall(partial)
+            started = time.monotonic()
+            for _ in range(8):  # dripping a byte now and then does not keep it open
+                time.sleep(0.25)
+                try:
+                    s.sendall(b"X")
+                except OSError:
+                    break
+            try:
+                rest = s.recv(65536)
+                while rest and not rest.endswith(b"}"):
+                    rest = s.recv(65536)
+            except (ConnectionResetError, TimeoutError):
+                rest = b""
+            assert time.monotonic() - started < 6, partial
+
+
+def test_100_continue_only_after_the_size_and_credential_checks(front):
+    head = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+    ((status, _, body),), closed = exchange(front, head + b"Content-Length: 2\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 401") and b"Authorization" in body and closed
+    ((status, _, _),), closed = exchange(front, head + b"Authorization: Token ok\r\nContent-Length: 99999999\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 413") and closed

@@ -307,3 +307,36 @@ def test_handled_stream_records_are_trimmed_unhandled_ones_kept(env, recorder, a
     got = streams.get_records(ShardIterator=it)["Records"]
     assert [r["dynamodb"]["Keys"]["completion_id"]["S"] for r in got] == [
         "c10", "c11", "c12", "c13", "c14"]
+
+
+def test_a_slow_queue_handler_holds_no_other_project_s_events(env, pump, recorder):
+    """Issue 26, item 3: a call that hangs in one project's train worker (a Label Studio export
+    that drips) does not hold the stream or another project's queue messages: the background loop
+    hands queue batches to worker threads, as Lambda runs invocations side by side."""
+    release, got_fast, got_stream = threading.Event(), threading.Event(), threading.Event()
+
+    def train(event, records):
+        if records[0].body == "slow":
+            release.wait(30)
+        else:
+            got_fast.set()
+
+    recorder.hooks["train_worker"] = train
+    recorder.hooks["on_completion"] = lambda event, records: got_stream.set()
+    thread, stop = pump.start(interval=0.05)
+    try:
+        send_train(env, body="slow", group="p1", dedup="s1")
+        deadline = time.monotonic() + 15
+        while not recorder.calls["train_worker"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert recorder.calls["train_worker"], "the slow message was not delivered"
+        send_train(env, body="fast", group="p2", dedup="f1")
+        completions_table(env).put_item(Item={"project_id": "p2", "completion_id": "c1"})
+        assert got_fast.wait(15.0) and got_stream.wait(15.0), "held behind the slow handler"
+        assert not release.is_set()
+    finally:
+        release.set()
+        stop.set()
+        thread.join(10)
+    pump.drain(timeout=10)
+    assert queue_counts(env["ACTIVELABEL_TRAIN_QUEUE_URL"]) == 0

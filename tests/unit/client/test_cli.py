@@ -256,10 +256,36 @@ def test_predict_needs_tasks_or_samples_and_chunks(monkeypatch):
 def test_import_tasks_chunks_and_keeps_order(monkeypatch):
     api = ActivelabelClient("http://127.0.0.1:1", "t")
     counter = iter(range(1, 100))
-    monkeypatch.setattr(api, "request", lambda method, path, body=None, params=None: {
-        "task_ids": [str(next(counter)) for _ in body]})
+    keys = []
+    monkeypatch.setattr(api, "request", lambda method, path, body=None, params=None, headers=None: (
+        keys.append(headers["Idempotency-Key"]) or {"task_ids": [str(next(counter)) for _ in body]}))
     assert api.import_tasks("1", [{"data": {"text": "x"}}] * 7, batch_size=3, progress=False) == \
         [str(i) for i in range(1, 8)]
+    assert len(set(keys)) == 3  # one key per chunk
+
+
+def test_an_import_chunk_is_resent_with_its_key_until_it_lands(monkeypatch):
+    from activelabel_client.client import ApiError
+
+    api = ActivelabelClient("http://127.0.0.1:1", "t")
+    monkeypatch.setattr("activelabel_client.client.time.sleep", lambda s: None)
+    answers = iter([ApiError(0, "ConnectionError", "down"), ApiError(503, "ImportIncompleteError", "part-way"),
+                    ApiError(409, "ConflictError", "writing", "Idempotency-Key"), {"task_ids": ["1", "2"]}])
+    keys = []
+
+    def request(method, path, body=None, params=None, headers=None):
+        keys.append(headers["Idempotency-Key"])
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(api, "request", request)
+    assert api.import_tasks("1", [{"data": {"text": "x"}}] * 2, progress=False) == ["1", "2"]
+    assert len(keys) == 4 and len(set(keys)) == 1
+    monkeypatch.setattr(api, "request", lambda *a, **k: (_ for _ in ()).throw(ApiError(400, "BadRequestError", "no")))
+    with pytest.raises(ApiError, match="400"):
+        api.import_tasks("1", [{"data": {"text": "x"}}], progress=False)
 
 
 def test_classes_first_puts_every_label_early():
