@@ -152,9 +152,16 @@ def run(stack, ours, ls, proc, log_path) -> None:
     label_until(40)
     state = wait_for(lambda: (lambda b: b if b["model_version"] and b["state"] == "idle" else None)(
         ours.get(f"{api}/training").json()), 180, "a model trained from Label Studio's annotations")
-    version = state["model_version"]
-    project = wait_for(lambda: (lambda p: p if p.get("model_version") == version else None)(
-        ls.call("GET", f"/api/projects/{pid}")), 180, f"Label Studio's model_version becomes {version}")
+    print(f"   trained {state['model_version']} ({len(labelled)} labels); jobs: " + "; ".join(
+        f"{j['kind']} {j['state']} {j.get('error') or ''}" for j in ours.get(f"{api}/jobs").json()["jobs"][:6]), flush=True)
+
+    def follows():
+        version = ours.get(f"{api}/training").json()["model_version"]
+        found = ls.call("GET", f"/api/projects/{pid}")
+        return found if found.get("model_version") == version else None
+
+    project = wait_for(follows, 300, "Label Studio's model_version follows the active version", every=3)
+    version = project["model_version"]
     check(True, f"3. {len(labelled)} labels through Label Studio's stream; {version} trained and pushed; "
                 f"Label Studio model_version {project['model_version']!r}")
     check_order(ls, a, pid, labelled, truth)

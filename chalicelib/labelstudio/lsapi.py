@@ -68,14 +68,20 @@ HOLDING_PAGE = 200  # tasks per page of the Data Manager's task list (each with 
 
 def tasks_holding(hostname: str, token: str, ls_project_number: str, ls_task_ids: list[int],
                   model_version: str) -> set[int]:
-    """Which of `ls_task_ids` already hold a prediction whose model_version is `model_version`.
+    """Which of `ls_task_ids` already hold a prediction whose model_version is `model_version`."""
+    return set(predictions_held(hostname, token, ls_project_number, ls_task_ids, model_version))
+
+
+def predictions_held(hostname: str, token: str, ls_project_number: str, ls_task_ids: list[int],
+                     model_version: str) -> dict[int, int]:
+    """{task id: the id of its prediction whose model_version is `model_version`} for `ls_task_ids`.
 
     Label Studio's predictions list (`/api/predictions`) filters by task or project only, so this
     reads the Data Manager's task list (`GET /api/tasks`, paged) filtered to the tasks' id range and
     to tasks whose predictions' model versions contain `model_version` (a substring match: "v1" also
     finds "v12"), and checks each task's predictions for the exact version."""
     if not ls_task_ids:
-        return set()
+        return {}
     wanted = set(ls_task_ids)
     query = {"filters": {"conjunction": "and", "items": [
         {"filter": "filter:tasks:id", "operator": "in", "type": "Number",
@@ -84,7 +90,7 @@ def tasks_holding(hostname: str, token: str, ls_project_number: str, ls_task_ids
          "value": [model_version]}]},
         "selectedItems": {"all": True, "excluded": []}}
     header = {"Authorization": auth_header(hostname, token)}
-    held, page, seen = set(), 1, 0
+    held, page, seen = {}, 1, 0
     while True:
         params = urlencode({"project": ls_project_number, "fields": "all", "page_size": HOLDING_PAGE, "page": page,
                             "query": json.dumps(query, separators=(",", ":"))})
@@ -97,9 +103,10 @@ def tasks_holding(hostname: str, token: str, ls_project_number: str, ls_task_ids
                                     f"{reply.status}", "status", reply.status, "hostname")
         tasks = reply.body["tasks"]
         for task in tasks:
-            if task.get("id") in wanted and any(isinstance(p, dict) and p.get("model_version") == model_version
-                                                for p in task.get("predictions") or []):
-                held.add(task["id"])
+            found = [p.get("id") for p in task.get("predictions") or []
+                     if isinstance(p, dict) and p.get("model_version") == model_version]
+            if task.get("id") in wanted and found:
+                held[task["id"]] = found[0]
         seen += len(tasks)
         if len(tasks) < HOLDING_PAGE or seen >= int(reply.body.get("total") or 0):
             break
@@ -169,3 +176,9 @@ def auto_predictions(hostname: str, token: str, ls_project_number: str, prefix: 
     items = body.get("results", []) if isinstance(body, dict) else body
     return {p["id"]: p.get("result") for p in items
             if isinstance(p, dict) and "id" in p and str(p.get("model_version") or "").startswith(prefix)}
+
+
+def patch_prediction(hostname: str, token: str, prediction_id: int, fields: dict) -> dict:
+    """`PATCH /api/predictions/<id>/`: e.g. its `cluster`, which the predictions import does not keep."""
+    return _call("PATCH", hostname, token, f"api/predictions/{int(prediction_id)}/", fields,
+                 what=f"prediction {prediction_id} update")

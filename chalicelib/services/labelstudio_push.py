@@ -51,7 +51,8 @@ def push(project, job_id: str | None, first: int, stored: dict[int, dict]) -> in
             for start in range(0, len(payload), MAX_PER_REQUEST):
                 created += lsapi.import_predictions(link["hostname"], token, number,
                                                     payload[start:start + MAX_PER_REQUEST])
-            labelstudio_stream.predictions_pushed(project, version)
+            clusters = {ls_ids[t]: p["cluster"] for t, p in stored.items() if t in ls_ids and p.get("cluster") is not None}
+            labelstudio_stream.predictions_pushed(project, version, first, clusters)
     except net.UpstreamError as exc:
         if exc.kind in ("connect", "timeout"):
             metrics.emit({"LabelStudioRefusals": 1}, project_id, operation="push", kind=exc.kind)

@@ -11,8 +11,10 @@ Label Studio 1.23's next-task endpoint already serves, with its project setting
   project gets `sampling` "Uncertainty sampling", `show_overlap_first` true and `model_version` our
   active version (again after every promotion, rollback and pin: `follow`); the settings found
   there first are kept in the link (`stream_restore`) and put back when the switch is turned off.
-- **Order**: the pre-annotation pass already pushes each prediction with `score` (the model's
-  confidence), so the lowest-confidence task is served first (services/labelstudio_push.py).
+- **Order**: the pre-annotation pass pushes each prediction with `score` (the model's confidence),
+  so the lowest-confidence task is served first (services/labelstudio_push.py), and sets the
+  `cluster` rescoring gave the chunk's diversity candidates (`predictions_pushed`), so that Label
+  Studio serves the cluster an annotator solved least first.
 - **Auto labels** (`clear_auto_labels` / `write_auto_labels`, around the writes of a rescoring
   chunk that judges them, services/rescoring_chunk.py):
   each non-audited auto label is imported as a prediction of model version `activelabel-auto-v<n>`
@@ -144,12 +146,23 @@ def _set_model_version(hostname: str, token: str, number: str, version: str) -> 
     return version
 
 
-def predictions_pushed(project, version: str) -> None:
-    """After predictions of `version` reached Label Studio: with the switch on, its stream orders by
-    them (the project's `model_version`). Called by the pre-annotation push, once per leaf."""
-    if on(project) and not is_custom(project) and version == model_version(project):
-        hostname, token, number = _connection(project)
-        _set_model_version(hostname, token, number, version)
+def predictions_pushed(project, version: str, first: int, clusters: dict[int, int]) -> int:
+    """After predictions of `version` reached Label Studio (the pre-annotation push of the leaf
+    starting at task `first`): with the switch on, its stream orders by them (the project's
+    `model_version`), and the predictions of `clusters` ({Label Studio task id: diversity cluster})
+    get their `cluster` (one update each: Label Studio's predictions import drops it; the clustered
+    tasks of a chunk are its diversity candidates, about 100). Cluster numbers are made distinct per
+    chunk (`first * 100 + cluster`). Returns how many clusters were set."""
+    if not on(project) or is_custom(project) or version != model_version(project):
+        return 0
+    hostname, token, number = _connection(project)
+    _set_model_version(hostname, token, number, version)
+    if not clusters:
+        return 0
+    held = lsapi.predictions_held(hostname, token, number, sorted(clusters), version)
+    for ls_task, prediction_id in sorted(held.items()):
+        lsapi.patch_prediction(hostname, token, prediction_id, {"cluster": int(first) * 100 + int(clusters[ls_task])})
+    return len(held)
 
 
 def _turn_off(project) -> dict:

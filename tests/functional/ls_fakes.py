@@ -72,7 +72,8 @@ class FakeLabelStudio(FakeServer):
     applies them; paged) with `Authorization: Token <token>` only. For the labeling stream:
     `GET`/`PATCH /api/projects/<n>` (`settings`; a `model_version` no prediction holds is refused,
     as Label Studio 1.23 refuses it), `PATCH /api/tasks/<id>/` (`task_fields`),
-    `GET /api/current-user/whoami` (user `user_id`), and the Data Manager actions
+    `PATCH /api/predictions/<id>/` (its `cluster`), `GET /api/current-user/whoami` (user `user_id`),
+    `GET /api/predictions?project=<n>`, and the Data Manager actions
     `predictions_to_annotations` (only predictions without a child annotation, as Label Studio's)
     and `delete_tasks_annotations` (an `annotator` and a model-version filter) over `annotations`."""
 
@@ -92,6 +93,12 @@ class FakeLabelStudio(FakeServer):
             return 401, {"detail": "Authentication credentials were not provided."}
         if method == "GET" and path == "/api/current-user/whoami":
             return 200, {"id": self.user_id, "email": "owner@example.com"}
+        if method == "PATCH" and path.startswith("/api/predictions/"):
+            found = [p for p in self.predictions if p["id"] == int(path.split("/")[3])]
+            if not found:
+                return 404, {"detail": "Not found."}
+            found[0].update(body)
+            return 200, found[0]
         if method == "PATCH" and path.startswith("/api/tasks/"):
             task_id = int(path.split("/")[3])
             self.task_fields.setdefault(task_id, {}).update(body)

@@ -57,6 +57,9 @@ def test_switch_on_follows_promotions_and_switch_off_restores_label_studio(api, 
         assert training(api, project_id)["model_version"] == "v1"
         assert fake.settings["7"]["model_version"] == "v1"
         assert {p["model_version"] for p in fake.predictions} == {"v1"} and all("score" in p for p in fake.predictions)
+        # the diversity candidates' clusters (the import drops them): set prediction by prediction
+        clustered = {p["task"]: p["cluster"] for p in fake.predictions if "cluster" in p}
+        assert clustered and all(100 <= c < 200 for c in clustered.values()), clustered  # chunk 1: 1 * 100 + k
         # switched off: the settings found first come back, once, and a redelivery changes nothing
         assert api.put(f"/api/projects/{project_id}/ml", {"labelstudio_stream": False}).status_code == 200
         pump.drain()
