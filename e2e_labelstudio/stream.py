@@ -176,16 +176,18 @@ def run(stack, ours, ls, proc, log_path) -> None:
 
 
 def current_scores(ls, pid) -> dict[int, float]:
+    """{unlabeled task: the score of its prediction of the project's model_version}."""
     version = ls.call("GET", f"/api/projects/{pid}")["model_version"]
-    return {t["id"]: min(p["score"] for p in t["predictions"] if p["model_version"] == version)
-            for t in ls.tasks(pid) if not t["is_labeled"] and any(
-                p["model_version"] == version for p in t.get("predictions") or [])}
+    open_tasks = {t["id"] for t in ls.tasks(pid) if not t["is_labeled"]}
+    return {p["task"]: p["score"] for p in ls.predictions(pid)
+            if p["model_version"] == version and p["task"] in open_tasks}
 
 
 def check_order(ls, a, pid, labelled, truth) -> None:
     scores = current_scores(ls, pid)
     ranked = sorted(scores.values())
     task = a.next()
+    check(task["id"] in scores, f"   Label Studio's next task {task['id']} holds a prediction of the active version")
     rank = sum(s < scores[task["id"]] for s in ranked)
     check(rank <= 2, f"   Label Studio's next task {task['id']}: score {scores[task['id']]:.3f}, rank {rank} of "
                      f"{len(ranked)} unlabeled tasks (lowest {ranked[0]:.3f}; with two annotators Label Studio picks "

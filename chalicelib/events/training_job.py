@@ -23,7 +23,10 @@ def handle_message(body: str) -> str:
         return labelstudio_sync.pull_and_train(project_id, ref)
     if kind == "labelstudio_stream":
         context.annotate(project_id=project_id, job_id=f"labelstudio_stream-{ref}")
-        return labelstudio_stream.reconcile(project_id, ref)
+        outcome = labelstudio_stream.reconcile(project_id, ref)
+        if outcome == "stream:on" and ref.startswith("switch-"):  # turned on: every task of Label Studio's ours
+            outcome += "; " + labelstudio_sync.pull_for_stream(project_id, ref)
+        return outcome
     context.annotate(project_id=project_id, job_id=f"training-{ref}")
     return run_training(project_id, ref)
 

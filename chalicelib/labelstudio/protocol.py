@@ -13,6 +13,7 @@ MODEL_CLASS = "activelabel"  # what /health answers: a custom backend that says 
 ANNOTATION_EVENTS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
 DELETE_EVENTS = ("ANNOTATION_DELETED", "ANNOTATIONS_DELETED")
 TRAIN_EVENTS = ("START_TRAINING",)
+TASK_EVENTS = ("TASKS_CREATED",)
 # activelabel's auto labels in Label Studio: predictions of this model version turned into
 # annotations (services/labelstudio_stream.py); they are not human labels
 AUTO_VERSION_PREFIX = "activelabel-auto-"
@@ -151,3 +152,16 @@ def drop_auto_annotations(tasks, auto: dict):
                         and a.get("result") == auto[a.get("parent_prediction")])]}
         kept.append(task)
     return kept
+
+
+def created_tasks(body: dict) -> list[tuple[int, dict]]:
+    """TASKS_CREATED -> [(Label Studio task id, data)]."""
+    tasks = body.get("tasks")
+    if not isinstance(tasks, list):
+        raise ValidationError("tasks", "missing: the event carries no tasks")
+    parsed = []
+    for i, task in enumerate(tasks):
+        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            raise ValidationError(f"tasks[{i}].data", "must be an object with the task's data")
+        parsed.append((_int_id(task.get("id"), f"tasks[{i}].id"), task["data"]))
+    return parsed

@@ -43,11 +43,15 @@ def test_switch_on_follows_promotions_and_switch_off_restores_label_studio(api, 
     with serving(fake):
         setup_sms(api, hostname=fake.url, token=TOKEN)
         project_id = linked_project_id(api)
-        answer = api.put(f"/api/projects/{project_id}/ml", {"labelstudio_stream": True, "min_completions": 10,
+        answer = api.put(f"/api/projects/{project_id}/ml", {"labelstudio_stream": True, "min_completions": 100,
                                                              "promotion": "always"})
         assert answer.status_code == 200, answer.json
         assert fake.calls == []  # the request only queues
         pump.drain()
+        # turned on: every Label Studio task is pulled (so the passes reach the tasks never seen)
+        assert "/api/projects/7/export?exportType=JSON&download_all_tasks=true" in fake.paths("GET")
+        assert len(api.get(f"/api/projects/{project_id}/export").json["tasks"]) == 14
+        api.put(f"/api/projects/{project_id}/ml", {"min_completions": 10})
         # Label Studio refuses a model_version it holds no prediction of: set once they are pushed
         assert fake.settings["7"] == {"id": 7, "sampling": "Uncertainty sampling", "show_overlap_first": True,
                                       "model_version": ""}
@@ -100,8 +104,7 @@ def test_auto_labels_become_label_studio_annotations_once_and_the_pull_skips_the
         assert api.put(f"/api/projects/{project_id}/ml", {
             "labelstudio_stream": True, "min_completions": 100, "promotion": "always", "retrain_every": 100_000,
             "sampling": "random", "auto_label": AUTO}).status_code == 200
-        api.post("/ls/webhook", {"action": "START_TRAINING", "project": {"id": 7}}, headers=BASIC)
-        pump.drain()
+        pump.drain()  # turned on: the export is pulled, which trains v1
         assert training(api, project_id)["model_version"] == "v1"
         assert training(api, project_id)["auto_label"]["active"], training(api, project_id)["auto_label"]
         exported = {t["id"]: t for t in api.get(f"/api/projects/{project_id}/export").json["tasks"]}
@@ -156,3 +159,19 @@ def test_flagged_tasks_are_served_again_through_overlap_and_cleared_ones_put_bac
         project = project_db.get_project(project_id)
         assert labelstudio_stream.relabels(project, {ours[100]: 1}, [ours[101]]) == 2
         assert fake.task_fields == {100: {"overlap": 2, "is_labeled": False}, 101: {"overlap": 1, "is_labeled": True}}
+
+
+def test_tasks_created_in_label_studio_become_ours(api, pump):
+    rows = balanced_rows(3, seed=8)
+    setup_sms(api)
+    project_id = linked_project_id(api)
+    event = {"action": "TASKS_CREATED", "project": {"id": 7},
+             "tasks": [{"id": 900 + i, "data": {"text": r["text"]}} for i, r in enumerate(rows)]
+             + [{"id": 999, "data": {"wrong": "key"}}]}
+    answer = api.post("/ls/webhook", event, headers=BASIC)
+    assert answer.status_code == 201 and (answer.json["tasks"], answer.json["skipped"]) == (3, 1), answer.json
+    assert api.post("/ls/webhook", event, headers=BASIC).json["tasks"] == 3  # redelivered: the same tasks
+    tasks = api.get(f"/api/projects/{project_id}/export").json["tasks"]
+    assert sorted(t["meta"]["ls_task_id"] for t in tasks) == [900, 901, 902]
+    bad = api.post("/ls/webhook", {"action": "TASKS_CREATED", "project": {"id": 7}}, headers=BASIC)
+    assert bad.status_code == 400 and bad.json["Field"] == "tasks", bad.json
