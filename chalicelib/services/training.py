@@ -16,7 +16,7 @@ from chalicelib.errors import TrainingDataError, ValidationError
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.labelstudio import client, net
 from chalicelib.ml import numpy_form, registry, training
-from chalicelib.services import auto_labeling, promotion, rescoring
+from chalicelib.services import auto_labeling, labelstudio_stream, promotion, rescoring
 from chalicelib.store import artifacts, dynamo, jobs, model_registry
 from chalicelib.store import completions as completion_db
 from chalicelib.store import projects as project_db
@@ -52,6 +52,7 @@ def run(project_id: str, seq: int) -> str:
             model_registry.set_status(project_id, version, "superseded")
         if promoted:  # before finishing: if queuing fails, the redelivered request trains and queues again
             rescoring.start(project_id, version, project.task_seq, predict=bool(project.settings["preannotate"]))
+            labelstudio_stream.follow(project, f"promote-v{version}")  # Label Studio's model_version
         training_db.finish_training(project_id, seq, None)
     except TrainingDataError as exc:
         training_db.finish_training(project_id, seq, str(exc))
