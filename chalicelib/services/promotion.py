@@ -126,7 +126,7 @@ def _comparable(project, challenger, validation: list, held_out: bool, scored=No
         return None, f"the active version v{active} cannot be loaded: {exc.message}"
     if type(champion) is not type(challenger) or champion.control.name != challenger.control.name:
         return None, f"the active version v{active} is another model or learns another control"
-    known = validation_predictions.get(project.project_id, active)
+    known = validation_predictions.get(record)
     if known is None and (record.validation or {}).get("served_fit") == "all":
         # its served model trained on the validation tasks: only its judge's stored predictions are fair
         return None, f"the active version v{active}'s held-out validation predictions cannot be read"
