@@ -50,6 +50,7 @@ class LocalStack:
     _pump_stop: threading.Event | None = field(repr=False, default=None)
     _saved_env: dict[str, str | None] | None = field(repr=False, default=None)
     state: Any = None  # chalicelib.local.state.StateStore when the stack keeps its state
+    aws_requests: Any = None  # chalicelib.local.metering.AwsRequests: GET /local/aws-requests
     _stopped: bool = field(repr=False, default=False)
 
     def stop(self) -> None:
@@ -65,6 +66,11 @@ class LocalStack:
             self._http_thread.join(timeout=5)
         if self._pump_thread is not None:
             self._pump_thread.join(timeout=10)
+        if self.aws_requests is not None:
+            from chalicelib.local import aws_route
+
+            self.aws_requests.stop()
+            aws_route.unregister(self.app)
         if self._moto is not None:
             self._moto.stop()
         if self.state is not None:
@@ -280,7 +286,9 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
     """
     import boto3
 
+    from chalicelib.local import aws_route
     from chalicelib.local.http_server import make_http_server
+    from chalicelib.local.metering import AwsRequests
     from chalicelib.local.motoserver import AtomicMotoServer
 
     project = Path(project_dir) if project_dir else REPO_ROOT
@@ -288,6 +296,7 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
     moto = None
     stack = None
     state = None
+    tally = None
     try:
         if state_dir is not None:
             state = _open_state(state_dir, fresh)
@@ -307,6 +316,8 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
         rebind_store()
 
         chalice_app = _load_app(app, project)
+        tally = AwsRequests().start()
+        aws_route.register(chalice_app, tally)
         pump = _prepared_pump(chalice_app, env, session, record_deliveries, state)
         http = make_http_server(chalice_app, _chalice_config(chalice_app, project),
                                 host, port, access_log, head_check)
@@ -314,10 +325,12 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
         stack = LocalStack(url=f"http://{host}:{real_port}", host=host, port=real_port,
                            admin_token=token, aws_endpoint=endpoint, env=env, pump=pump,
                            app=chalice_app, _moto=moto, _http=http, _saved_env=saved,
-                           state=state)
+                           state=state, aws_requests=tally)
         _start_threads(stack, poll_interval, schedule_every)
         return stack
     except BaseException:
+        if tally is not None and stack is None:
+            tally.stop()
         _abandon(stack, moto, state, saved)
         raise
 
