@@ -2,7 +2,6 @@
 cached per warm container) or its custom backend. Every caller (the predict route, Label Studio's
 /predict, the rescore worker) gets its model pointer and its artifact bytes from here.
 """
-import functools
 import logging
 
 from chalicelib.errors import ConflictError, ValidationError
@@ -36,9 +35,8 @@ def load_version(project_id: str, version: int):
     return None if item is None else serving.load(item.pointer, fetch)
 
 
-@functools.lru_cache(maxsize=64)
 def parsed_config(label_config: str):
-    """The parsed label config, once per distinct XML per warm container (callers only read it)."""
+    """The parsed label config (labeling/config.parse_label_config keeps each distinct XML parsed once)."""
     return parse_label_config(label_config)
 
 

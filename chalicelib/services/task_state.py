@@ -25,15 +25,49 @@ MAX_RACE_RETRIES = 8
 COUNTED_EVENTS = {"INSERT": +1, "REMOVE": -1}
 
 
+class StreamBatch:
+    """The records of one stream batch: each project is read once for the batch (its settings and
+    label config), and whether a training is due is decided once per project when the batch's
+    records are applied (`finish`), from a fresh read of its counters."""
+
+    def __init__(self) -> None:
+        self.projects: dict = {}
+        self.touched: list[str] = []
+
+    def project(self, project_id: str):
+        if project_id not in self.projects:
+            self.projects[project_id] = project_db.find_project(project_id)
+        return self.projects[project_id]
+
+    def completion_changed(self, event_name: str, project_id: str, completion_id: str, image: dict | None = None):
+        """`image`: the record's NEW_IMAGE of an INSERT (a task's first completion is then not read again)."""
+        project = self.project(project_id)
+        if project is None:
+            return  # the project was deleted; its completions go with it
+        added = completion_db.from_stream_image(image) if event_name == "INSERT" else None
+        _rejudge_recording_errors(event_name, project, completion_id, added)
+        if project_id not in self.touched:
+            self.touched.append(project_id)
+
+    def finish(self) -> None:
+        """Request the trainings now due (a failure raises: the stream retries the batch's last record)."""
+        for project_id in self.touched:
+            training_requests.request_if_due(project_id)
+
+
 def completion_changed(event_name: str, project_id: str, completion_id: str) -> None:
-    """One stream record of the completions table (INSERT, MODIFY or REMOVE). A failure is kept on
-    the project (shown in /training as `errors`) until the record succeeds, then re-raised so the
-    stream retries it."""
-    project = project_db.find_project(project_id)
-    if project is None:
-        return  # the project was deleted; its completions go with it
+    """One stream record of the completions table (INSERT, MODIFY or REMOVE), as a batch of one."""
+    batch = StreamBatch()
+    batch.completion_changed(event_name, project_id, completion_id)
+    batch.finish()
+
+
+def _rejudge_recording_errors(event_name: str, project, completion_id: str, added=None) -> None:
+    """A failure is kept on the project (shown in /training as `errors`) until the record succeeds,
+    then re-raised so the stream retries it."""
+    project_id = project.project_id
     try:
-        _rejudge(event_name, project, completion_id)
+        _rejudge(event_name, project, completion_id, added)
     except Exception as exc:
         try:
             stream_errors.record(project_id, completion_id, _describe(exc))
@@ -51,30 +85,38 @@ def _describe(exc: Exception) -> str:
     return f"{text} ({code}: {message})" if code or message else text
 
 
-def _rejudge(event_name: str, project, completion_id: str) -> None:
+def _rejudge(event_name: str, project, completion_id: str, added=None) -> None:
+    """Count the record once and re-judge its task: one transaction does both when the task's state
+    changes (the usual case); otherwise the count is written apart."""
     project_id = project.project_id
     task_id = int(completion_id.split(".", 1)[0])
-    if event_name in COUNTED_EVENTS:
-        counted = ledger.count_completion_once(project_id, f"c#{completion_id}#{event_name.lower()}",
-                                               COUNTED_EVENTS[event_name])
-        if counted and event_name == "INSERT":
-            metrics.emit({"Completions": 1}, project_id)
-    refresh_task(project_id, task_id, project.settings, parse_label_config(project.label_config),
-                 added=completion_id if event_name == "INSERT" else None)
-    training_requests.request_if_due(project_id)
+    count = (f"c#{completion_id}#{event_name.lower()}", COUNTED_EVENTS[event_name]) \
+        if event_name in COUNTED_EVENTS else None
+    counted = refresh_task(project_id, task_id, project.settings, parse_label_config(project.label_config),
+                           added=completion_id if event_name == "INSERT" else None, count=count,
+                           known=added if added is not None and added.completion_id == completion_id else None)
+    if count is not None and counted is None:
+        counted = ledger.count_completion_once(project_id, *count)
+    if counted and event_name == "INSERT":
+        metrics.emit({"Completions": 1}, project_id)
 
 
-def refresh_task(project_id: str, task_id: int, settings: dict, config=None, added: str | None = None) -> None:
+def refresh_task(project_id: str, task_id: int, settings: dict, config=None, added: str | None = None,
+                 count: tuple[str, int] | None = None, known=None) -> bool | None:
     """Recompute one task's label state and store it if it changed (retrying lost races). `added`:
     the completion whose arrival triggered it; on a suspect task the completions standing before it
-    become the disputed ones its review may set aside (domain/suspects.judge_after_review)."""
+    become the disputed ones its review may set aside (domain/suspects.judge_after_review).
+    `count`: (marker, delta) to count in the state's own write; returns True when it was counted
+    there or apart, False when it had been counted before, None when it was not (the caller counts
+    it apart). `known`: the added completion as the stream record carries it."""
+    counted = None
     for _ in range(MAX_RACE_RETRIES):
         task = task_db.find_task(project_id, task_id)  # read the task before its completions
         if task is None:
-            return
+            return counted
         completions = [
             {"id": c.completion_id, "result": c.result, "was_cancelled": c.was_cancelled}
-            for c in completion_db.completions_of_task(project_id, task_id)
+            for c in _completions(task, known)
         ]
         flagged = task.suspect_project is not None  # a suspect label (services/suspects.py)
         disputed = task.disputed
@@ -92,15 +134,26 @@ def refresh_task(project_id: str, task_id: int, settings: dict, config=None, add
             and state.agreement == (None if task.agreement is None else float(task.agreement))
         )
         if unchanged:
-            return  # e.g. a redelivered record: a suspect mark stays
+            return counted  # e.g. a redelivered record: a suspect mark stays
         if flagged:  # re-judged by a new completion: it leaves the suspects (the write removes the mark)
             queues = assignment.queues_of(state.n_completions, state.accepted, state.agreement, settings["overlap"],
                                           task.random_key is not None, task.score_version is not None)
         label_changed = state.accepted != bool(task.accepted) or (
             state.accepted and state.consensus != task.consensus
         )
-        if task_db.apply_task_label_state(task, state, label_changed, queues, disputed):
+        if task_db.apply_task_label_state(task, state, label_changed, queues, disputed, count):
             if state.accepted:
                 auto_labeling.record_audit(project_id, task, state.consensus)
-            return
+            return True if count is not None else counted
+        if count is not None:  # a lost race, or the record was counted before: count apart, then retry
+            counted, count = ledger.count_completion_once(project_id, *count), None
     raise RuntimeError(f"task {project_id}/{task_id} kept changing under {MAX_RACE_RETRIES} attempts")
+
+
+def _completions(task, known) -> list:
+    """The task's completions: the one `known` when it is the task's first and only one (one slot
+    taken, none judged yet: the stream record carries it), else one query of the task's completions."""
+    if known is not None and task.n_completions == 0 and int(task.completion_seq or 0) == 1 \
+            and known.completion_id == f"{completion_db.completion_prefix(task.task_id)}1":
+        return [known]
+    return completion_db.completions_of_task(task.project_id, task.task_id)
