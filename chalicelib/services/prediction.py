@@ -31,8 +31,12 @@ def project_pointer(project) -> serving.ModelPointer:
 def load_version(project_id: str, version: int):
     """Model `version` of the project (from the warm container's cache after the first load), or None
     when its record is missing."""
-    item = training_db.get_model_version(project_id, version)
-    return None if item is None else serving.load(item.pointer, fetch)
+    return load_record(training_db.get_model_version(project_id, version))
+
+
+def load_record(record):
+    """The model of a model-version record already read (None for None)."""
+    return None if record is None else serving.load(record.pointer, fetch)
 
 
 def parsed_config(label_config: str):

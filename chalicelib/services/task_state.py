@@ -152,8 +152,11 @@ def refresh_task(project_id: str, task_id: int, settings: dict, config=None, add
 
 def _completions(task, known) -> list:
     """The task's completions: the one `known` when it is the task's first and only one (one slot
-    taken, none judged yet: the stream record carries it), else one query of the task's completions."""
-    if known is not None and task.n_completions == 0 and int(task.completion_seq or 0) == 1 \
-            and known.completion_id == f"{completion_db.completion_prefix(task.task_id)}1":
+    taken, the task never judged, its annotator still on the task: the stream record carries it),
+    else one query of the task's completions. A completion deleted before its INSERT is judged
+    is judged gone by its REMOVE record, which follows on the same shard."""
+    if known is not None and not task.label_rev and int(task.completion_seq or 0) == 1 \
+            and known.completion_id == f"{completion_db.completion_prefix(task.task_id)}1" \
+            and (known.completed_by == "unknown" or known.completed_by in task.annotators):
         return [known]
     return completion_db.completions_of_task(task.project_id, task.task_id)
