@@ -225,12 +225,24 @@ def _prepared_pump(chalice_app: Any, env: dict[str, str], session: Any,
     return pump
 
 
+def _metered(chalice_app: Any) -> Any:
+    """Count every AWS request from now on and answer them at GET /local/aws-requests."""
+    from chalicelib.local import aws_route
+    from chalicelib.local.metering import AwsRequests
+
+    tally = AwsRequests().start()
+    aws_route.register(chalice_app, tally)
+    return tally
+
+
 def _abandon(stack: LocalStack | None, moto: Any, state: Any,
-             saved: dict[str, str | None]) -> None:
+             saved: dict[str, str | None], tally: Any = None) -> None:
     """Undo what a failed `start_stack` had started, and its env changes."""
     if stack is not None:
         stack.stop()
     else:
+        if tally is not None:
+            tally.stop()
         if moto is not None:
             moto.stop()
         if state is not None:
@@ -286,9 +298,7 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
     """
     import boto3
 
-    from chalicelib.local import aws_route
     from chalicelib.local.http_server import make_http_server
-    from chalicelib.local.metering import AwsRequests
     from chalicelib.local.motoserver import AtomicMotoServer
 
     project = Path(project_dir) if project_dir else REPO_ROOT
@@ -316,8 +326,7 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
         rebind_store()
 
         chalice_app = _load_app(app, project)
-        tally = AwsRequests().start()
-        aws_route.register(chalice_app, tally)
+        tally = _metered(chalice_app)
         pump = _prepared_pump(chalice_app, env, session, record_deliveries, state)
         http = make_http_server(chalice_app, _chalice_config(chalice_app, project),
                                 host, port, access_log, head_check)
@@ -329,9 +338,7 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
         _start_threads(stack, poll_interval, schedule_every)
         return stack
     except BaseException:
-        if tally is not None and stack is None:
-            tally.stop()
-        _abandon(stack, moto, state, saved)
+        _abandon(stack, moto, state, saved, tally)
         raise
 
 

@@ -83,6 +83,8 @@ def resume_rescoring(project_id: str, seq: int) -> None:
         return
     rescoring.start(project_id, record.version, project.task_seq, predict=bool(project.settings["preannotate"]),
                     project=project)
+    if project.last_error:
+        training_db.clear_training_error(project_id, seq)
 
 
 def forward(project, seq: int) -> str:

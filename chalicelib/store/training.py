@@ -65,6 +65,14 @@ def finish_training(project_id: str, seq: int, error: str | None) -> bool:
         actions=_finish_actions(seq, error), condition=ProjectModel.trained_seq < seq))
 
 
+def clear_training_error(project_id: str, seq: int) -> None:
+    """The error a finished request `seq` recorded after its end (its rescoring was not queued) is
+    mended: cleared, unless a later request has finished since."""
+    conditional(lambda: ProjectModel(project_id=project_id).update(
+        actions=[ProjectModel.last_error.remove(), ProjectModel.last_error_at.remove()],
+        condition=ProjectModel.trained_seq == seq))
+
+
 def record_training_error(project_id: str, error: str) -> None:
     """Make a failure visible in /training while the request stays open for its retry."""
     ProjectModel(project_id=project_id).update(actions=[
