@@ -14,9 +14,13 @@ STAGE ?= dev
 # make deploy: where `aws cloudformation package` uploads the zips, and the stack to create/update.
 STACK ?= activelabel-$(STAGE)
 ARTIFACT_BUCKET ?=
+# make deploy: where the alarms go (an email address; empty: subscribe to the topic yourself) and the
+# project ids with their own metric series (comma-separated, at most 20): docs/operations.md
+ALARM_EMAIL ?=
+METRIC_PROJECTS ?=
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: venv browser test-browser console-screenshots test test-unit test-functional test-e2e test-infra serve run bench bench-cold-start package deploy python312 checkov-venv clean e2e-labelstudio bench-train bench-active-learning bench-active-learning-digits bench-next bench-preannotate bench-auto-label bench-suspects cleanlab-venv
+.PHONY: venv browser test-browser console-screenshots test test-unit test-functional test-e2e test-infra serve run bench bench-cold-start package deploy python312 checkov-venv clean e2e-labelstudio bench-labelstudio-stream bench-train bench-active-learning bench-active-learning-digits bench-next bench-preannotate bench-auto-label bench-suspects cleanlab-venv
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "need Python 3.11-3.13 (3.12 preferred)"; exit 1; }
@@ -52,7 +56,8 @@ deploy: package
 	aws cloudformation package --template-file dist/$(STAGE)/sam.yaml --s3-bucket $(ARTIFACT_BUCKET) \
 	  --output-template-file dist/$(STAGE)/packaged.yaml
 	aws cloudformation deploy --template-file dist/$(STAGE)/packaged.yaml --stack-name $(STACK) \
-	  --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND
+	  --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
+	  --parameter-overrides AlarmEmail="$(ALARM_EMAIL)" MetricProjects="$(METRIC_PROJECTS)"
 	aws cloudformation describe-stacks --stack-name $(STACK) --query "Stacks[0].Outputs" --output table
 
 # Headless Chromium for the console's browser test: Debian's packages (apt-get, as root; a browser
@@ -125,7 +130,12 @@ $(LSML_VENV)/.bench-peer: $(LSML_VENV)/.installed
 
 e2e-labelstudio: venv $(LS_VENV)/.installed $(LSML_VENV)/.installed
 	$(PY) e2e_labelstudio/run.py
+	$(PY) e2e_labelstudio/stream.py
 	$(PY) -m pytest tests/e2e/test_labelstudio_ml_sdk.py -q
+
+# ml.labelstudio_stream through a real Label Studio: labels to 95% with its stream in our order vs its default
+bench-labelstudio-stream: venv $(LS_VENV)/.installed
+	$(PY) bench/labelstudio_stream.py
 
 bench-cold-start: package
 	$(PY) bench/cold_start.py --stage $(STAGE)

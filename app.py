@@ -2,7 +2,7 @@
 from chalice import Chalice, Rate
 
 from chalicelib import config
-from chalicelib.api import auth, http, jobs, next_task, openapi, predict, projects, report, tasks, tokens, training
+from chalicelib.api import auth, health as health_view, http, jobs, next_task, openapi, predict, projects, report, tasks, tokens, training
 from chalicelib.console import static as console
 from chalicelib.events import completion_stream, rescoring, schedule, training_job
 from chalicelib.labelstudio import auth as ls_auth
@@ -10,7 +10,7 @@ from chalicelib.labelstudio import server as ls
 from chalicelib.telemetry import logs
 
 logs.configure_for_lambda()  # JSON lines on stdout in a deployed function (chalicelib/telemetry)
-app = Chalice(app_name="activelabel")
+app = Chalice(app_name="activelabel", configure_logs=False)  # not Chalice's text handler at level ERROR
 # app.route + token check (/api/) or Basic auth (/ls/) + error bodies
 route = http.route_factory(app, auth.authenticate, ls_auth.authenticate)
 
@@ -18,6 +18,12 @@ route = http.route_factory(app, auth.authenticate, ls_auth.authenticate)
 @route("/health")
 def health():
     return {"status": "UP", "service": "activelabel"}
+
+
+@route("/api/health/detail", methods=["GET"])
+def health_detail():
+    """Queue depths, dead letters and the last failures of the projects' jobs (admin)."""
+    return health_view.detail(app.current_request)
 
 
 # ---- the web console (static files; the page calls the API below with the user's token)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from activelabel_client import health
 from activelabel_client.client import DEFAULT_URL, ActivelabelClient, ApiError
 from activelabel_client.datasets import SMS_LABEL_CONFIG
 
@@ -402,6 +403,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("version", help="e.g. v3 or 3")
     p.add_argument("--pin", action="store_true", help="also pin it: new versions are held until unpinned")
     p.set_defaults(run=cmd_rollback)
+
+    p = sub.add_parser("health", help="queues, dead letters and the projects' last failures (admin token)")
+    p.add_argument("project", nargs="?", help="one project (default: every project)")
+    p.set_defaults(run=lambda api, args: health.print_health(api.health_detail(args.project)))
 
     p = sub.add_parser("export", help="export all tasks with completions and predictions (Label Studio JSON)")
     p.add_argument("project")

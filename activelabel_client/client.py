@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -264,6 +265,11 @@ class ActivelabelClient:
         name = version if str(version).startswith("v") else f"v{version}"
         body = {} if pin is None else {"pin": pin}
         return self.request("PUT", f"{self._project(project_id)}/model-versions/{name}/active", body)
+
+    def health_detail(self, project_id: str | None = None) -> dict:
+        """Queue depths, dead letters and the projects' last failures (a global admin token)."""
+        query = f"?project={quote(str(project_id), safe='')}" if project_id is not None else ""
+        return self.request("GET", f"/api/health/detail{query}")
 
     def jobs(self, project_id: str) -> list[dict]:
         """Background jobs, newest first: `[{"id", "kind", "state", "total", "done", "failed", ...}]`."""

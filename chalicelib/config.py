@@ -18,6 +18,10 @@ RESOURCE_ENV = {
     "ModelBucket": "ACTIVELABEL_MODEL_BUCKET",
     "TrainQueue": "ACTIVELABEL_TRAIN_QUEUE_URL",
     "RescoreQueue": "ACTIVELABEL_RESCORE_QUEUE_URL",
+    # read only for their depths (GET /api/health/detail)
+    "TrainDeadLetterQueue": "ACTIVELABEL_TRAIN_DLQ_URL",
+    "RescoreDeadLetterQueue": "ACTIVELABEL_RESCORE_DLQ_URL",
+    "CompletionStreamFailureQueue": "ACTIVELABEL_STREAM_FAILURE_QUEUE_URL",
 }
 TRAIN_QUEUE_NAME_ENV = "ACTIVELABEL_TRAIN_QUEUE_NAME"
 RESCORE_QUEUE_NAME_ENV = "ACTIVELABEL_RESCORE_QUEUE_NAME"
@@ -65,6 +69,16 @@ def rescore_queue_url() -> str:
 def rescore_queue_name() -> str:
     """Queue name for `@app.on_sqs_message(name="rescore_worker")`, needed at import time."""
     return os.environ.get(RESCORE_QUEUE_NAME_ENV) or _default_name("rescore")
+
+
+def watched_queue_urls() -> dict[str, str]:
+    """The queues whose depths the health view shows: {name: URL} of those configured. Dead-letter
+    queues (and the stream's on-failure queue) end in `_dead_letters`."""
+    names = {"train": "TrainQueue", "train_dead_letters": "TrainDeadLetterQueue", "rescore": "RescoreQueue",
+             "rescore_dead_letters": "RescoreDeadLetterQueue",
+             "completion_stream_dead_letters": "CompletionStreamFailureQueue"}
+    urls = {name: os.environ.get(RESOURCE_ENV[lid], "") for name, lid in names.items()}
+    return {name: url for name, url in urls.items() if url}
 
 
 def completions_stream_arn() -> str:

@@ -41,6 +41,7 @@ GLOBAL_ADMIN = Rule("admin", all_projects=True)
 P = "/api/projects/{project_id}"
 ROUTE_ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/health"): PUBLIC,
+    ("GET", "/api/health/detail"): GLOBAL_ADMIN,  # the deployment's queues and every project's failures
     # the web console's static files (chalicelib/console): the page itself authenticates its API calls
     ("GET", "/ui"): PUBLIC,
     ("GET", "/ui/{asset}"): PUBLIC,

@@ -33,6 +33,7 @@ from chalicelib.local.http_framing import (FramingError, HeaderError, RequestHea
                                            body_length, read_chunked, read_headers)
 
 log = logging.getLogger("activelabel.local.http")
+access = logging.getLogger("activelabel.access")  # one line per request when access_log is on
 
 IDLE_SECONDS = 15.0  # a keep-alive connection waiting for its next request line
 REQUEST_SECONDS = 30.0  # from a request line to the end of its body
@@ -155,7 +156,14 @@ class NoDelayHandler(ChaliceRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.access_log:
-            super().log_message(format, *args)
+            access.info(format, *args, extra={"client": self.address_string()})
+
+    def log_access(self, code: int, headers: dict) -> None:
+        """The access line through logging (a JSON line like the app's, with its correlation id)."""
+        method, _, rest = (self.requestline or "").partition(" ")
+        access.info('"%s" %s', self.requestline, code,
+                    extra={"client": self.address_string(), "method": method, "path": rest.rsplit(" ", 1)[0],
+                           "status": int(code), "correlation_id": headers.get("X-Correlation-Id")})
 
     def parse_request(self) -> bool:
         """http.server's request-line and Connection/Expect handling, with `read_headers`."""
@@ -273,7 +281,7 @@ class NoDelayHandler(ChaliceRequestHandler):
         """Status line, headers and body in one write (Chalice's header order and defaults: Server,
         Date, Content-Length, Content-Type (application/json unless given), the rest)."""
         if self.access_log:
-            self.log_request(code)
+            self.log_access(code, headers)
         if body is None:
             headers["Content-Length"] = "0"
             payload = b""

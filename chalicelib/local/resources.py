@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 DEFAULT_STACK_NAME = "activelabel-local"
 
 # Resource types the local runtime stands in for (Chalice local serves the API, the event pump
-# plays event source mappings and schedules) or that mean nothing to moto (policies, alarms).
+# plays event source mappings and schedules) or that mean nothing to moto (policies, alarms, their
+# topic and its key).
 SKIPPED_TYPE_PREFIXES = (
     "AWS::Lambda::",
     "AWS::Serverless::",
@@ -38,6 +39,8 @@ SKIPPED_TYPE_PREFIXES = (
     "AWS::Scheduler::",
     "AWS::Logs::",
     "AWS::CloudWatch::",
+    "AWS::SNS::",  # the alarm topic and its key: alarms do not run locally
+    "AWS::KMS::",
 )
 SKIPPED_TYPES = {"AWS::SQS::QueuePolicy", "AWS::S3::BucketPolicy"}
 

@@ -23,6 +23,7 @@ from chalicelib import config
 from chalicelib.local.pump import EventPump
 from chalicelib.local.cfn_template import REPO_ROOT
 from chalicelib.local.resources import DEFAULT_STACK_NAME, create_resources
+from chalicelib.telemetry import logs
 
 log = logging.getLogger(__name__)
 
@@ -352,8 +353,7 @@ def serve(port: int = 8000, host: str = "127.0.0.1", schedule_every: float | Non
     from chalicelib.local.state import default_state_dir
     import signal
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(sys.stderr, root=True)  # JSON lines unless stderr is a terminal (chalicelib/telemetry)
     for noisy in ("botocore", "boto3", "urllib3", "werkzeug"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     stop = stop or threading.Event()

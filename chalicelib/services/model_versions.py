@@ -17,8 +17,7 @@ import logging
 
 from chalicelib.errors import ArtifactIntegrityError, ConflictError, NotFoundError, ValidationError
 from chalicelib.ml import serving
-from chalicelib.services import prediction, rescoring
-from chalicelib.store import model_registry
+from chalicelib.services import labelstudio_stream, prediction, rescoring
 from chalicelib.store import projects as project_db
 from chalicelib.store import training as training_db
 
@@ -108,6 +107,7 @@ def start_move_jobs(project, version: int) -> str | None:
     if (project.active_version, project.activation_version) != (version, version) or not move:
         return None
     ml = project.ml
+    labelstudio_stream.follow(project, f"move-{move}")  # Label Studio's model_version
     if ml.get("auto_label") is not None:  # the version moved to re-judges the auto labels standing
         rescoring.start_move_rejudging(project.project_id, version, move)
     if not ml.get("preannotate", True):

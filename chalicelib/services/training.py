@@ -16,7 +16,7 @@ from chalicelib.errors import TrainingDataError, ValidationError
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.labelstudio import client, net
 from chalicelib.ml import numpy_form, registry, training
-from chalicelib.services import auto_labeling, promotion, rescoring
+from chalicelib.services import auto_labeling, labelstudio_stream, promotion, rescoring
 from chalicelib.store import artifacts, dynamo, jobs, model_registry
 from chalicelib.store import completions as completion_db
 from chalicelib.store import projects as project_db
@@ -56,6 +56,7 @@ def run(project_id: str, seq: int) -> str:
         if promoted:
             rescoring.start(project_id, version, project.task_seq, predict=bool(project.settings["preannotate"]),
                             project=project)
+            labelstudio_stream.follow(project, f"promote-v{version}")  # Label Studio's model_version
         if not finished:
             training_db.finish_training(project_id, seq, None)
     except TrainingDataError as exc:
@@ -83,6 +84,7 @@ def resume_rescoring(project_id: str, seq: int) -> None:
         return
     rescoring.start(project_id, record.version, project.task_seq, predict=bool(project.settings["preannotate"]),
                     project=project)
+    labelstudio_stream.follow(project, f"promote-v{record.version}")
     if project.last_error:
         training_db.clear_training_error(project_id, seq)
 

@@ -1,9 +1,10 @@
 """Metrics in CloudWatch's embedded metric format (EMF): one JSON log line per event, which
 CloudWatch Logs turns into metrics; no PutMetricData call, nothing on the hot path but a log line.
 
-Namespace `activelabel`; every metric has the dimension set `[Stage]` (the deployment: one time
-series per metric and stage, what the alarms and the dashboard read). Per-project series are
-bounded by an allow-list: a project gets the extra dimension set `[Stage, Project]` only when its id
+Namespace `activelabel`; every metric has the dimension set `[Stack]` (the deployment's stack name,
+ACTIVELABEL_STACK: one time series per metric and deployment, what the alarms and the dashboard
+read). Per-project series are bounded by an allow-list: a project gets the extra dimension set
+`[Stack, Project]` only when its id
 is in ACTIVELABEL_METRIC_PROJECTS (comma-separated, at most MAX_PROJECT_SERIES ids; the template's
 MetricProjects parameter). Every line also carries `project_id` as a plain property (not a
 dimension: no time series, no cost), so Logs Insights groups any project's metric lines.
@@ -39,6 +40,12 @@ UNITS = {
 _log = logging.getLogger("activelabel.metrics")
 
 
+def stack() -> str:
+    """The deployment the metrics belong to (the template sets ACTIVELABEL_STACK to its stack name;
+    the default is the name `make deploy` and the local stack give it)."""
+    return os.environ.get("ACTIVELABEL_STACK") or f"activelabel-{config.stage()}"
+
+
 def project_series() -> frozenset:
     raw = os.environ.get("ACTIVELABEL_METRIC_PROJECTS") or ""
     ids = [part.strip() for part in raw.split(",") if part.strip()]
@@ -50,12 +57,12 @@ def document(values: dict, project_id: str | None = None, now: float | None = No
     unknown = set(values) - set(UNITS)
     if unknown:
         raise ValueError(f"unknown metrics {sorted(unknown)}; add them to telemetry.metrics.UNITS")
-    dimensions = [["Stage"]]
-    doc = {"Stage": config.stage()}
+    dimensions = [["Stack"]]
+    doc = {"Stack": stack()}
     if project_id is not None:
         doc["project_id"] = project_id
         if project_id in project_series():
-            dimensions.append(["Stage", "Project"])
+            dimensions.append(["Stack", "Project"])
             doc["Project"] = project_id
     doc["_aws"] = {
         "Timestamp": int((time.time() if now is None else now) * 1000),

@@ -49,19 +49,19 @@ def test_an_exception_is_in_the_line_not_on_lines_of_its_own(lines):
 
 
 def test_a_metric_line_is_a_valid_embedded_metric_format_document(lines, monkeypatch):
-    monkeypatch.setenv("ACTIVELABEL_STAGE", "prod")
+    monkeypatch.setenv("ACTIVELABEL_STACK", "activelabel-prod")
     with edge.record("cid-2", project_id="p1"):
         metrics.emit({"TrainingsStarted": 1, "TrainingsFailed": 1, "TrainingSeconds": 2.5}, outcome="error")
     (line,) = lines()
     directive = line["_aws"]["CloudWatchMetrics"][0]
-    assert directive["Namespace"] == "activelabel" and directive["Dimensions"] == [["Stage"]]
+    assert directive["Namespace"] == "activelabel" and directive["Dimensions"] == [["Stack"]]
     assert isinstance(line["_aws"]["Timestamp"], int)
     for metric in directive["Metrics"]:
         assert metric["Unit"] == metrics.UNITS[metric["Name"]]
         assert isinstance(line[metric["Name"]], float)  # each value at the root, under its name
     for dimension in {name for names in directive["Dimensions"] for name in names}:
         assert isinstance(line[dimension], str)
-    assert line["Stage"] == "prod" and line["project_id"] == "p1" and "Project" not in line
+    assert line["Stack"] == "activelabel-prod" and line["project_id"] == "p1" and "Project" not in line
     assert line["correlation_id"] == "cid-2" and line["outcome"] == "error"
 
 
@@ -69,9 +69,9 @@ def test_per_project_series_only_for_the_allow_listed_projects(monkeypatch):
     monkeypatch.setenv("ACTIVELABEL_METRIC_PROJECTS", "a, b," + ",".join(f"x{i}" for i in range(50)))
     listed = metrics.document({"Completions": 1}, "a")
     unlisted = metrics.document({"Completions": 1}, "zzz")
-    assert listed["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Stage"], ["Stage", "Project"]]
+    assert listed["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Stack"], ["Stack", "Project"]]
     assert listed["Project"] == "a"
-    assert unlisted["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Stage"]]
+    assert unlisted["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Stack"]]
     assert len(metrics.project_series()) == metrics.MAX_PROJECT_SERIES
 
 
@@ -144,3 +144,19 @@ def test_every_emitted_metric_name_is_known():
                     and isinstance(node.args[0], ast.Dict):
                 names |= {key.value for key in node.args[0].keys if isinstance(key, ast.Constant)}
     assert names and names <= set(metrics.UNITS), names - set(metrics.UNITS)
+
+
+def test_in_a_deployed_function_lines_go_to_stdout_as_json(monkeypatch, capsys):
+    logger = logging.getLogger("activelabel")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    monkeypatch.setenv("ACTIVELABEL_STAGE", "local")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "activelabel-dev-api_handler")
+    assert logs.configure_for_lambda() is False  # the local stack configures itself
+    monkeypatch.setenv("ACTIVELABEL_STAGE", "dev")
+    try:
+        assert logs.configure_for_lambda() is True
+        logging.getLogger("activelabel.api").info("GET /health -> 200")
+    finally:
+        logger.handlers[:], logger.level, logger.propagate = saved
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["message"] == "GET /health -> 200"

@@ -269,6 +269,9 @@ def run_learning_loop(api, pump):
     completion_id = api.get(f"/api/projects/{project_id}/tasks/{task_ids[1]}/completions").json["completions"][0]["id"]
     assert api.delete(f"/api/projects/{project_id}/completions/{completion_id}").status_code == 200
     pump.drain()
+    # the operator's health view reads every queue's depth (the dead-letter queues included)
+    health = api.get("/api/health/detail")
+    assert health.status_code == 200 and len(health.json["queues"]) == 5, health.json
     assert api.delete(f"/api/projects/{project_id}").status_code in (200, 204)
     pump.drain()
 

@@ -106,9 +106,9 @@ def test_unknown_resource_type_is_a_clear_error(aws, tmp_path):
         "  Fn:\n"
         "    Type: AWS::Serverless::Function\n"
         "    Properties: {Handler: app.app}\n"
-        "  Topic:\n"
-        "    Type: AWS::SNS::Topic\n")
-    with pytest.raises(TemplateError, match="Topic: resource type AWS::SNS::Topic"):
+        "  Machine:\n"
+        "    Type: AWS::StepFunctions::StateMachine\n")
+    with pytest.raises(TemplateError, match="Machine: resource type AWS::StepFunctions::StateMachine"):
         create_resources("x", template_path=path)
 
 
