@@ -63,12 +63,13 @@ def accepted_tasks(project_id: str):
 
 
 def apply_task_label_state(task: Task, state, label_changed: bool, queues: frozenset,
-                           disputed: frozenset = frozenset(), count: tuple[str, int] | None = None) -> bool:
+                           disputed: frozenset = frozenset(), keep_mark: bool = False,
+                           count: tuple[str, int] | None = None) -> bool:
     """Store the task's new agreement/acceptance and its queues (domain.assignment.queues_of), and
-    move the project's counters with it. A suspect mark is removed: the task has been re-judged
-    (`disputed`: the completions its review sets aside, stored with it). `count`: (marker, delta)
-    of the stream record counted in the same transaction (store/ledger.count_completion_once's
-    marker and counter), so a record costs one write.
+    move the project's counters with it. A suspect mark is removed (the task has been re-judged)
+    unless `keep_mark` (no one else reviewed it yet); `disputed`: the completions its review sets
+    aside, stored with it. `count`: (marker, delta) of the stream record counted in the same
+    transaction (store/ledger.count_completion_once's marker and counter), so a record costs one write.
 
     Optimistic: succeeds only if the task's `label_rev` is still the one read (and the marker is
     new). Returns False otherwise (the caller counts apart, re-reads and recomputes).
@@ -87,7 +88,7 @@ def apply_task_label_state(task: Task, state, label_changed: bool, queues: froze
     else:
         task_actions += [TaskModel.consensus.remove(), TaskModel.accepted_project.remove()]
     task_actions += queue_actions(task.project_id, queues)
-    if task.suspect_project is not None:  # re-judged by people: no longer a suspect (store/suspects.py)
+    if task.suspect_project is not None and not keep_mark:  # re-judged by people: no longer a suspect
         task_actions += [TaskModel.suspect.remove(), TaskModel.suspect_version.remove(),
                          TaskModel.suspect_project.remove(), TaskModel.suspect_rank.remove()]
     if disputed and disputed != task.disputed:
