@@ -20,7 +20,7 @@ ALARM_EMAIL ?=
 METRIC_PROJECTS ?=
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: venv browser test-browser console-screenshots test test-unit test-functional test-e2e test-infra serve run bench bench-cold-start package deploy python312 checkov-venv clean e2e-labelstudio bench-train bench-active-learning bench-active-learning-digits bench-next bench-preannotate bench-auto-label bench-suspects cleanlab-venv
+.PHONY: venv browser test-browser console-screenshots test test-unit test-functional test-e2e test-infra serve run bench bench-cold-start package deploy python312 checkov-venv clean e2e-labelstudio bench-labelstudio-stream bench-train bench-active-learning bench-active-learning-digits bench-next bench-preannotate bench-auto-label bench-suspects cleanlab-venv
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "need Python 3.11-3.13 (3.12 preferred)"; exit 1; }
@@ -130,7 +130,12 @@ $(LSML_VENV)/.bench-peer: $(LSML_VENV)/.installed
 
 e2e-labelstudio: venv $(LS_VENV)/.installed $(LSML_VENV)/.installed
 	$(PY) e2e_labelstudio/run.py
+	$(PY) e2e_labelstudio/stream.py
 	$(PY) -m pytest tests/e2e/test_labelstudio_ml_sdk.py -q
+
+# ml.labelstudio_stream through a real Label Studio: labels to 95% with its stream in our order vs its default
+bench-labelstudio-stream: venv $(LS_VENV)/.installed
+	$(PY) bench/labelstudio_stream.py
 
 bench-cold-start: package
 	$(PY) bench/cold_start.py --stage $(STAGE)

@@ -17,7 +17,9 @@ Defaults (documented in README.md):
   prediction of the new version (a pre-annotation job);
 - suspects null (off): when true, each promoted single-label classification version runs a suspects job
   (services/suspects.py): out-of-fold probabilities over the accepted tasks flag the human labels it
-  confidently contradicts; `GET /next` serves them to another annotator first.
+  confidently contradicts; `GET /next` serves them to another annotator first;
+- labelstudio_stream false: when true (a project linked to a Label Studio project with a stored
+  token), Label Studio's own labeling stream follows activelabel (services/labelstudio_stream.py).
 """
 from numbers import Real
 from urllib.parse import urlsplit
@@ -48,6 +50,7 @@ DEFAULTS = {
     "preannotate": True,
     "auto_label": None,  # None = AUTO_LABEL_DEFAULTS (off)
     "suspects": None,  # None = never asked for (off); false = turned off (the next run clears the marks)
+    "labelstudio_stream": False,
 }
 # Auto-labelling (domain/calibration.py): where a version's calibrated threshold shows
 # `target_accuracy` with probability `confidence` on at least `min_validation` human labels it did
@@ -121,7 +124,7 @@ def _validate_field(key, value, available_models, field):
         return None if value is None else _int(value, field, 1)
     if key == "suspects" and value is None:
         return None
-    if key in ("preannotate", "suspects"):
+    if key in ("preannotate", "suspects", "labelstudio_stream"):
         if not isinstance(value, bool):
             raise ValidationError(field, f"must be true or false, got {value!r}")
         return value

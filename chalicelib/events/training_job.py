@@ -1,11 +1,12 @@
 """The train queue's handler: each message is a training request (services/training.py) or a pull
-of a linked Label Studio project's export (services/labelstudio_sync.py), which requests one.
+of a linked Label Studio project's export (services/labelstudio_sync.py), which requests one, or
+the settings of its labeling stream (services/labelstudio_stream.py).
 Each training that runs leaves one metric line: started, its outcome and its seconds."""
 import logging
 import time
 
 from chalicelib.events.batch import process_batch
-from chalicelib.services import labelstudio_sync, training
+from chalicelib.services import labelstudio_stream, labelstudio_sync, training
 from chalicelib.store.queue import parse_train_message
 from chalicelib.telemetry import context, edge, metrics
 
@@ -20,6 +21,12 @@ def handle_message(body: str) -> str:
     if kind == "pull_labelstudio":
         context.annotate(project_id=project_id, job_id=f"labelstudio_pull-{ref}")
         return labelstudio_sync.pull_and_train(project_id, ref)
+    if kind == "labelstudio_stream":
+        context.annotate(project_id=project_id, job_id=f"labelstudio_stream-{ref}")
+        outcome = labelstudio_stream.reconcile(project_id, ref)
+        if outcome == "stream:on" and ref.startswith("switch-"):  # turned on: every task of Label Studio's ours
+            outcome += "; " + labelstudio_sync.pull_for_stream(project_id, ref)
+        return outcome
     context.annotate(project_id=project_id, job_id=f"training-{ref}")
     return run_training(project_id, ref)
 

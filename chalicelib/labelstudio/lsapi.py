@@ -68,14 +68,20 @@ HOLDING_PAGE = 200  # tasks per page of the Data Manager's task list (each with 
 
 def tasks_holding(hostname: str, token: str, ls_project_number: str, ls_task_ids: list[int],
                   model_version: str) -> set[int]:
-    """Which of `ls_task_ids` already hold a prediction whose model_version is `model_version`.
+    """Which of `ls_task_ids` already hold a prediction whose model_version is `model_version`."""
+    return set(predictions_held(hostname, token, ls_project_number, ls_task_ids, model_version))
+
+
+def predictions_held(hostname: str, token: str, ls_project_number: str, ls_task_ids: list[int],
+                     model_version: str) -> dict[int, int]:
+    """{task id: the id of its prediction whose model_version is `model_version`} for `ls_task_ids`.
 
     Label Studio's predictions list (`/api/predictions`) filters by task or project only, so this
     reads the Data Manager's task list (`GET /api/tasks`, paged) filtered to the tasks' id range and
     to tasks whose predictions' model versions contain `model_version` (a substring match: "v1" also
     finds "v12"), and checks each task's predictions for the exact version."""
     if not ls_task_ids:
-        return set()
+        return {}
     wanted = set(ls_task_ids)
     query = {"filters": {"conjunction": "and", "items": [
         {"filter": "filter:tasks:id", "operator": "in", "type": "Number",
@@ -84,7 +90,7 @@ def tasks_holding(hostname: str, token: str, ls_project_number: str, ls_task_ids
          "value": [model_version]}]},
         "selectedItems": {"all": True, "excluded": []}}
     header = {"Authorization": auth_header(hostname, token)}
-    held, page, seen = set(), 1, 0
+    held, page, seen = {}, 1, 0
     while True:
         params = urlencode({"project": ls_project_number, "fields": "all", "page_size": HOLDING_PAGE, "page": page,
                             "query": json.dumps(query, separators=(",", ":"))})
@@ -97,11 +103,82 @@ def tasks_holding(hostname: str, token: str, ls_project_number: str, ls_task_ids
                                     f"{reply.status}", "status", reply.status, "hostname")
         tasks = reply.body["tasks"]
         for task in tasks:
-            if task.get("id") in wanted and any(isinstance(p, dict) and p.get("model_version") == model_version
-                                                for p in task.get("predictions") or []):
-                held.add(task["id"])
+            found = [p.get("id") for p in task.get("predictions") or []
+                     if isinstance(p, dict) and p.get("model_version") == model_version]
+            if task.get("id") in wanted and found:
+                held[task["id"]] = found[0]
         seen += len(tasks)
         if len(tasks) < HOLDING_PAGE or seen >= int(reply.body.get("total") or 0):
             break
         page += 1
     return held
+
+
+# ---- the labeling stream (services/labelstudio_stream.py): project settings, Data Manager actions, overlap
+
+STREAM_TIMEOUT = (5.0, 60.0)
+
+
+def _call(method: str, hostname: str, token: str, path: str, body=None, what: str = "") -> dict | list:
+    reply = net.request(method, net.join(hostname, path), headers={"Authorization": auth_header(hostname, token)},
+                        body=body, timeout=STREAM_TIMEOUT, field="hostname")
+    if reply.status not in (200, 201, 204):
+        raise net.UpstreamError(f"Label Studio {what or path} answered {reply.status}", "status", reply.status,
+                                "hostname")
+    return reply.body if reply.body is not None else {}
+
+
+def get_project(hostname: str, token: str, ls_project_number: str) -> dict:
+    """`GET /api/projects/<n>`: its settings (`sampling`, `model_version`, `show_overlap_first`, ...)."""
+    body = _call("GET", hostname, token, f"api/projects/{ls_project_number}", what=f"project {ls_project_number}")
+    if not isinstance(body, dict):
+        raise net.UpstreamError(f"Label Studio project {ls_project_number} is not a JSON object", "not_json",
+                                200, "hostname")
+    return body
+
+
+def patch_project(hostname: str, token: str, ls_project_number: str, fields: dict) -> dict:
+    return _call("PATCH", hostname, token, f"api/projects/{ls_project_number}", fields,
+                 what=f"project {ls_project_number} update")
+
+
+def whoami(hostname: str, token: str) -> int:
+    """The id of the user the token belongs to (the author of activelabel's annotations)."""
+    body = _call("GET", hostname, token, "api/current-user/whoami", what="current user")
+    if not isinstance(body, dict) or not isinstance(body.get("id"), int):
+        raise net.UpstreamError("Label Studio's current user has no id", "not_json", 200, "hostname")
+    return body["id"]
+
+
+def dm_action(hostname: str, token: str, ls_project_number: str, action: str, ls_task_ids: list[int],
+              extra: dict | None = None, version_prefix: str | None = None) -> dict:
+    """A Data Manager action (`POST /api/dm/actions?id=<action>&project=<n>`) on the tasks listed,
+    narrowed to tasks holding a prediction whose model version contains `version_prefix`."""
+    body = {"selectedItems": {"all": False, "included": sorted(ls_task_ids)}, **(extra or {})}
+    if version_prefix:
+        body["filters"] = {"conjunction": "and", "items": [
+            {"filter": "filter:tasks:predictions_model_versions", "operator": "contains", "type": "List",
+             "value": [version_prefix]}]}
+    found = _call("POST", hostname, token, f"api/dm/actions?{urlencode({'id': action, 'project': ls_project_number})}",
+                  body, what=f"action {action} on project {ls_project_number}")
+    return found if isinstance(found, dict) else {}
+
+
+def patch_task(hostname: str, token: str, ls_task_id: int, fields: dict) -> dict:
+    return _call("PATCH", hostname, token, f"api/tasks/{int(ls_task_id)}/", fields, what=f"task {ls_task_id} update")
+
+
+def auto_predictions(hostname: str, token: str, ls_project_number: str, prefix: str) -> dict[int, list]:
+    """{prediction id: result} of the project's predictions whose model version starts with `prefix`
+    (`GET /api/predictions?project=<n>`): the export names an annotation's `parent_prediction` by id only."""
+    body = _call("GET", hostname, token, f"api/predictions?project={ls_project_number}",
+                 what=f"predictions of project {ls_project_number}")
+    items = body.get("results", []) if isinstance(body, dict) else body
+    return {p["id"]: p.get("result") for p in items
+            if isinstance(p, dict) and "id" in p and str(p.get("model_version") or "").startswith(prefix)}
+
+
+def patch_prediction(hostname: str, token: str, prediction_id: int, fields: dict) -> dict:
+    """`PATCH /api/predictions/<id>/`: e.g. its `cluster`, which the predictions import does not keep."""
+    return _call("PATCH", hostname, token, f"api/predictions/{int(prediction_id)}/", fields,
+                 what=f"prediction {prediction_id} update")

@@ -13,7 +13,16 @@ MODEL_CLASS = "activelabel"  # what /health answers: a custom backend that says 
 ANNOTATION_EVENTS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
 DELETE_EVENTS = ("ANNOTATION_DELETED", "ANNOTATIONS_DELETED")
 TRAIN_EVENTS = ("START_TRAINING",)
+TASK_EVENTS = ("TASKS_CREATED",)
+# activelabel's auto labels in Label Studio: predictions of this model version turned into
+# annotations (services/labelstudio_stream.py); they are not human labels
+AUTO_VERSION_PREFIX = "activelabel-auto-"
 MAX_KEY = 200
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only (str.isdigit also takes "²", which int() refuses)."""
+    return text.isascii() and text.isdigit()
 
 
 def ls_project_key(value, field: str = "project") -> str | None:
@@ -23,7 +32,7 @@ def ls_project_key(value, field: str = "project") -> str | None:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise ValidationError(field, f"must be the Label Studio project '<id>.<created_ts>', got {value!r}")
     value = str(value).strip()
-    if not value or len(value) > MAX_KEY or "|" in value or not value.split(".", 1)[0].isdigit():
+    if not value or len(value) > MAX_KEY or "|" in value or not _digits(value.split(".", 1)[0]):
         raise ValidationError(field, f"must be the Label Studio project '<id>.<created_ts>', got {value!r}")
     return value
 
@@ -58,13 +67,13 @@ def webhook_project_number(body: dict) -> str | None:
     if isinstance(project, bool) or project is None:
         return None
     project = str(project)
-    return ls_project_number(project) if project.split(".", 1)[0].isdigit() else None
+    return ls_project_number(project) if _digits(project.split(".", 1)[0]) else None
 
 
 def _int_id(value, field: str) -> int:
     if isinstance(value, dict):
         value = value.get("id")
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not _digits(str(value)):
         raise ValidationError(field, f"must be a Label Studio id (an integer), got {value!r}")
     return int(value)
 
@@ -124,3 +133,40 @@ def exported_tasks(tasks, field: str) -> list[tuple[int, dict, list[tuple[int, d
 
 def empty_prediction(model_version: str) -> dict:
     return {"result": [], "score": 0.0, "model_version": model_version}
+
+
+def has_parent_predictions(tasks) -> bool:
+    return isinstance(tasks, list) and any(
+        isinstance(a, dict) and a.get("parent_prediction") is not None
+        for t in tasks if isinstance(t, dict) for a in (t.get("annotations") or []) if isinstance(t.get("annotations"), list))
+
+
+def drop_auto_annotations(tasks, auto: dict):
+    """Exported tasks without the annotations activelabel made from its auto labels: those whose
+    `parent_prediction` is one of `auto` ({prediction id: result} of the `activelabel-auto-`
+    predictions; the export names predictions by id) and whose result is still that prediction's
+    (a person who edits one makes it theirs). Other shapes pass as they are."""
+    if not isinstance(tasks, list) or not auto:
+        return tasks
+    kept = []
+    for task in tasks:
+        if isinstance(task, dict) and isinstance(task.get("annotations"), list):
+            task = {**task, "annotations": [
+                a for a in task["annotations"]
+                if not (isinstance(a, dict) and a.get("parent_prediction") in auto
+                        and a.get("result") == auto[a.get("parent_prediction")])]}
+        kept.append(task)
+    return kept
+
+
+def created_tasks(body: dict) -> list[tuple[int, dict]]:
+    """TASKS_CREATED -> [(Label Studio task id, data)]."""
+    tasks = body.get("tasks")
+    if not isinstance(tasks, list):
+        raise ValidationError("tasks", "missing: the event carries no tasks")
+    parsed = []
+    for i, task in enumerate(tasks):
+        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            raise ValidationError(f"tasks[{i}].data", "must be an object with the task's data")
+        parsed.append((_int_id(task.get("id"), f"tasks[{i}].id"), task["data"]))
+    return parsed

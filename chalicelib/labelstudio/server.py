@@ -10,7 +10,8 @@ Studio's request (protocol.py), calls one use case and shapes Label Studio's ans
 - `/webhook`: annotation events become completions (id `"<task>.ls<annotation id>"`, so a
   redelivered event rewrites the same item) through the same use case as completions of our own
   API (services/completions.py); START_TRAINING queues a pull of Label Studio's export, which
-  requests a training (services/labelstudio_sync.py).
+  requests a training (services/labelstudio_sync.py); TASKS_CREATED makes the new tasks ours
+  (so the next pre-annotation pass reaches them).
 - `/train` (legacy, `annotations` or `completions`), `/versions`.
 """
 import time
@@ -47,7 +48,7 @@ def predict(body: dict, conn: Connection) -> dict:
 
 def webhook(body: dict, conn: Connection) -> tuple[dict, int]:
     action = body.get("action")
-    if action not in protocol.ANNOTATION_EVENTS + protocol.DELETE_EVENTS + protocol.TRAIN_EVENTS:
+    if action not in protocol.ANNOTATION_EVENTS + protocol.DELETE_EVENTS + protocol.TRAIN_EVENTS + protocol.TASK_EVENTS:
         return {"status": "Unknown event"}, 200
     project = labelstudio_link.resolve_number(conn, protocol.webhook_project_number(body))
     if project is None:
@@ -56,6 +57,8 @@ def webhook(body: dict, conn: Connection) -> tuple[dict, int]:
         return labelstudio_sync.record_annotation(project, body), 201
     if action in protocol.DELETE_EVENTS:
         return labelstudio_sync.delete_annotations(project, body), 201
+    if action in protocol.TASK_EVENTS:
+        return labelstudio_sync.add_tasks(project, body), 201
     return labelstudio_sync.start_training(project), 201
 
 

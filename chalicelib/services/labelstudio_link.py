@@ -97,6 +97,8 @@ def _store_credentials(project, key: str, body: dict) -> None:
         "extra_params": extra if isinstance(extra, dict) else None,
         "fingerprint": digest,
         "linked_at": dynamo.now().isoformat(),
+        **({"stream_restore": project.ls_link["stream_restore"]}  # services/labelstudio_stream.py
+           if (project.ls_link or {}).get("stream_restore") else {}),
     })
 
 

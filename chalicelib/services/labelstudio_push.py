@@ -17,17 +17,14 @@ import logging
 
 from chalicelib.errors import ValidationError
 from chalicelib.labelstudio import crypto, lsapi, net, protocol
+from chalicelib.services import labelstudio_stream
 from chalicelib.store import jobs, ledger, preannotations
 from chalicelib.telemetry import metrics
 
 log = logging.getLogger("activelabel.services.labelstudio_push")
 
-MAX_PER_REQUEST = 2000
-
-
-def linked(project) -> bool:
-    link = project.ls_link or {}
-    return bool(link.get("hostname") and link.get("access_token") and link.get("ls_project"))
+MAX_PER_REQUEST = labelstudio_stream.MAX_PER_REQUEST
+linked = labelstudio_stream.linked
 
 
 def push(project, job_id: str | None, first: int, stored: dict[int, dict]) -> int:
@@ -48,12 +45,14 @@ def push(project, job_id: str | None, first: int, stored: dict[int, dict]) -> in
         if payload:
             token = crypto.decrypt(link["access_token"], f"project:{project_id}")
             number = protocol.ls_project_number(link["ls_project"])
-            held = lsapi.tasks_holding(link["hostname"], token, number, [p["task"] for p in payload],
-                                       payload[0]["model_version"])
+            version = payload[0]["model_version"]
+            held = lsapi.tasks_holding(link["hostname"], token, number, [p["task"] for p in payload], version)
             payload = [p for p in payload if p["task"] not in held]
             for start in range(0, len(payload), MAX_PER_REQUEST):
                 created += lsapi.import_predictions(link["hostname"], token, number,
                                                     payload[start:start + MAX_PER_REQUEST])
+            clusters = {ls_ids[t]: p["cluster"] for t, p in stored.items() if t in ls_ids and p.get("cluster") is not None}
+            labelstudio_stream.predictions_pushed(project, version, first, clusters)
     except net.UpstreamError as exc:
         if exc.kind in ("connect", "timeout"):
             metrics.emit({"LabelStudioRefusals": 1}, project_id, operation="push", kind=exc.kind)

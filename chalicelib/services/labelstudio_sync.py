@@ -22,7 +22,7 @@ from chalicelib.errors import ConflictError, ValidationError
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.labeling.validation import validate_task_data
 from chalicelib.labelstudio import crypto, lsapi, net, protocol
-from chalicelib.services import completions, training_requests
+from chalicelib.services import completions, rescoring, training_requests
 from chalicelib.store import completions as completion_db
 from chalicelib.store import labelstudio as links
 from chalicelib.store import jobs, ledger, queue
@@ -67,6 +67,32 @@ def record_annotation(project, body: dict) -> dict:
 
 def delete_annotations(project, body: dict) -> dict:
     return {"status": "ok", "deleted": completions.delete_ls_annotations(project, protocol.deleted_annotation_ids(body))}
+
+
+def add_tasks(project, body: dict) -> dict:
+    """TASKS_CREATED: the new Label Studio tasks become ours (the unlabeled pool), so the next
+    pre-annotation pass pushes their predictions; tasks whose data does not fit are skipped."""
+    config = parse_label_config(project.label_config)
+    added = skipped = 0
+    for ls_task_id, data in protocol.created_tasks(body):
+        try:
+            added += ensure_task(project, config, ls_task_id, data) is not None
+        except ValidationError as exc:
+            log.info("tasks created: task %s skipped (%s)", ls_task_id, exc.message)
+            skipped += 1
+    return {"status": "ok", "tasks": added, "skipped": skipped}
+
+
+def pull_for_stream(project_id: str, request_id: str) -> str:
+    """The switch of Label Studio's stream turned on: every Label Studio task becomes ours (a pull of
+    the export), and with a model already active a pre-annotation pass pushes its predictions to
+    them, so that Label Studio's stream can order them all."""
+    pulled = pull_and_train(project_id, f"stream-{request_id}")
+    project = project_db.find_project(project_id)
+    if project is None or project.active_version is None or not pulled.startswith("pulled"):
+        return pulled
+    job = rescoring.start_preannotation(project_id)
+    return f"{pulled}; pre-annotation {job}"
 
 
 def sync_tasks(project, tasks: list[tuple[int, dict, list[tuple[int, dict]]]]) -> dict:
@@ -161,10 +187,26 @@ def pull_and_train(project_id: str, request_id: str) -> str:
         ledger.put_marker(project_id, marker)
         jobs.finish(project_id, job_id, error=f"Label Studio export refused: {exc.message}")
         return f"failed:{exc.message}"
-    pulled = sync_tasks(project, protocol.exported_tasks(exported, "export"))
+    auto = _auto_predictions(project_id, link["hostname"], token, number, exported)
+    pulled = sync_tasks(project, protocol.exported_tasks(protocol.drop_auto_annotations(exported, auto), "export"))
     training = request_training(project)
     ledger.put_marker(project_id, marker)
     jobs.finish(project_id, job_id, done=pulled["tasks"], total=pulled["tasks"],
                 detail={**pulled, "training": training["training"]})
     log.info("project %s: pulled %s from Label Studio; training %s", project_id, pulled, training)
     return f"pulled:{pulled['written']}, training {training['training']}"
+
+
+def _auto_predictions(project_id: str, hostname: str, token: str, number: str, exported) -> dict:
+    """The `activelabel-auto-` predictions of the project when the export holds annotations made
+    from predictions: activelabel's own auto annotations (services/labelstudio_stream.py) are not
+    human labels. Unreachable: raised (the pull is retried)."""
+    if not protocol.has_parent_predictions(exported):
+        return {}
+    try:
+        return lsapi.auto_predictions(hostname, token, number, protocol.AUTO_VERSION_PREFIX)
+    except net.UpstreamError as exc:
+        training_db.record_training_error(project_id, f"Label Studio predictions: {exc.message}")
+        if exc.kind in ("connect", "timeout"):
+            raise
+        return {}

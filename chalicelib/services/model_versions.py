@@ -17,8 +17,7 @@ import logging
 
 from chalicelib.errors import ArtifactIntegrityError, ConflictError, NotFoundError, ValidationError
 from chalicelib.ml import serving
-from chalicelib.services import prediction, rescoring
-from chalicelib.store import model_registry
+from chalicelib.services import labelstudio_stream, prediction, rescoring
 from chalicelib.store import projects as project_db
 from chalicelib.store import training as training_db
 
@@ -29,7 +28,7 @@ def parse_version(value, field: str = "version") -> int:
     """"v3" or "3" (or 3) -> 3; 400 naming `field` otherwise."""
     text = str(value)
     number = text[1:] if text.startswith("v") else text
-    if isinstance(value, bool) or not number.isdigit() or not 1 <= int(number) <= 1_000_000_000:
+    if isinstance(value, bool) or not (number.isascii() and number.isdigit()) or not 1 <= int(number) <= 1_000_000_000:
         raise ValidationError(field, f"must be a model version such as 'v3' or 3, got {value!r}")
     return int(number)
 
@@ -108,6 +107,7 @@ def start_move_jobs(project, version: int) -> str | None:
     if (project.active_version, project.activation_version) != (version, version) or not move:
         return None
     ml = project.ml
+    labelstudio_stream.follow(project, f"move-{move}")  # Label Studio's model_version
     if ml.get("auto_label") is not None:  # the version moved to re-judges the auto labels standing
         rescoring.start_move_rejudging(project.project_id, version, move)
     if not ml.get("preannotate", True):

@@ -11,7 +11,7 @@ from chalicelib.labeling.config import parse_label_config
 from chalicelib.labelstudio import client
 from chalicelib.labelstudio.auth import basic_header, project_credential
 from chalicelib.ml import registry
-from chalicelib.services import model_versions, rescoring
+from chalicelib.services import labelstudio_stream, model_versions, rescoring
 from chalicelib.store import dynamo
 from chalicelib.store import projects as project_db
 
@@ -125,12 +125,15 @@ def patch(project_id: str, body: dict):
 
     def patched(project):
         fields = _patched(body, project)
+        if "ml" in fields:
+            labelstudio_stream.check_switch(project, fields["ml"])
         return fields, model_versions.pin_changed(project, fields["ml"]) if "ml" in fields else None
 
     before, after = model_versions.write_settings(project_id, patched)
     if "ml" in body or "label_config" in body:
         model_versions.follow_pin(before, after, isinstance(body.get("ml"), dict) and "pinned_version" in body["ml"])
         _rejudge_auto_labels(before, after)
+        _follow_switch(before, after, body.get("ml"))
     return after
 
 
@@ -149,11 +152,13 @@ def put_settings(project_id: str, body) -> dict:
         config = parse_label_config(project.label_config)
         ml = _check_target(merge_settings(project.ml, body, available_models(config)), config)
         ml = _prepare_custom_backend(project.ml, ml, client.project_key(project), project.label_config)
+        labelstudio_stream.check_switch(project, ml)
         return {"ml": ml}, model_versions.pin_changed(project, ml)
 
     before, after = model_versions.write_settings(project_id, merged)
     model_versions.follow_pin(before, after, isinstance(body, dict) and "pinned_version" in body)
     _rejudge_auto_labels(before, after)
+    _follow_switch(before, after, body)
     return after.ml
 
 
@@ -172,6 +177,14 @@ def _rejudge_auto_labels(before, after) -> None:
         return
     rescoring.start_rejudging(after.project_id, after.active_version, after.task_seq,
                               int(after.updated_at.timestamp() * 1000))
+
+
+def _follow_switch(before, after, asked) -> None:
+    """`ml.labelstudio_stream` turned on or off (or named again: a retried request whose message
+    was not sent): Label Studio's project settings follow (queued; applying them twice is harmless)."""
+    named = isinstance(asked, dict) and "labelstudio_stream" in asked
+    if named or bool(before.ml.get("labelstudio_stream")) != bool(after.ml.get("labelstudio_stream")):
+        labelstudio_stream.follow(after, f"switch-{int(after.updated_at.timestamp() * 1000)}")
 
 
 def models(project_id: str) -> dict:

@@ -121,7 +121,7 @@ def _comparable(project, challenger, validation: list, held_out: bool, scored=No
         return None, f"the active version v{active} is another model or learns another control"
     try:
         ours = qualities(challenger, validation, scored)
-        theirs = qualities(champion, validation, scored, validation_predictions.get(project.project_id, active))
+        theirs = qualities(champion, validation, scored, validation_predictions.get(record))
     except ValidationError as exc:
         return None, f"a validation task cannot be read: {exc.message}"
     if ours is None or theirs is None:

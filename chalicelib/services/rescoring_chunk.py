@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from chalicelib.domain import rescoring_plan
 from chalicelib.domain.rescoring_plan import Work
 from chalicelib.ml import chunk_model, sampling
-from chalicelib.services import auto_labeling, labelstudio_push, prediction
+from chalicelib.services import auto_labeling, labelstudio_push, labelstudio_stream, prediction
 from chalicelib.services.migrations import random_keys
 from chalicelib.store import jobs, preannotations, task_plans
 from chalicelib.store import projects as project_db
@@ -114,6 +114,7 @@ def _model_pass(project, chunk: Chunk, work: Work) -> str:
     updates, skipped = _plan(project, chunk, work, read, {t.task_id for t in pooled})
     if skipped:
         return skipped
+    labelstudio_stream.clear_auto_labels(project, updates)  # before the withdrawals: a redelivery plans them again
     counts = {"scored": 0, "predicted": 0, "labelled": 0, "withdrawn": 0}
     predictions: dict[int, dict] = {}
     for start in range(0, len(updates), WRITE_SLICE):
@@ -148,5 +149,8 @@ def after_chunk(project, chunk: Chunk, updates: list, predictions: dict[int, dic
     """What follows a written chunk (the hook point): `updates` are the planner's TaskUpdates (each
     scored one's `rank.cluster`), `predictions` the predictions stored, by task id (each carries
     `cluster` when its task has one). Today: push them to a linked Label Studio project; returns how
-    many predictions Label Studio created."""
-    return labelstudio_push.push(project, chunk.job, chunk.first, predictions)
+    many predictions Label Studio created. With `ml.labelstudio_stream`, the chunk's auto labels
+    become annotations there too (planned again on a redelivery, written once)."""
+    pushed = labelstudio_push.push(project, chunk.job, chunk.first, predictions)
+    labelstudio_stream.write_auto_labels(project, chunk.version, updates)
+    return pushed

@@ -29,6 +29,7 @@ from chalicelib.domain.suspects import find_suspects
 from chalicelib.errors import TrainingDataError, ValidationError
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.ml import out_of_fold, registry
+from chalicelib.services import labelstudio_stream
 from chalicelib.store import jobs, queue
 from chalicelib.store import projects as project_db
 from chalicelib.store import suspects as suspects_db
@@ -91,12 +92,14 @@ def run(project_id: str, version: int, job: str) -> str:
         return "skipped:superseded"
     overlap = project.settings["overlap"]
 
-    def clear_all_but(keep: set) -> int:
-        return sum(suspects_db.clear(task, version, _queues(task, bool(task.accepted), overlap))
-                   for task in suspects_db.flagged(project_id) if task.task_id not in keep)
+    def clear_all_but(keep: dict) -> int:
+        """Clear the other marks; Label Studio's stream serves `keep` again and no longer the others."""
+        others = [task for task in suspects_db.flagged(project_id) if task.task_id not in keep]
+        labelstudio_stream.relabels(project, keep, [task.task_id for task in others])
+        return sum(suspects_db.clear(task, version, _queues(task, bool(task.accepted), overlap)) for task in others)
 
     if not project.settings.get("suspects"):
-        jobs.finish(project_id, job, done=1, detail={"suspects": 0, "cleared": clear_all_but(set()),
+        jobs.finish(project_id, job, done=1, detail={"suspects": 0, "cleared": clear_all_but({}),
                                                      "reason": "ml.suspects is off"})
         return "cleared"
     version_record = training_db.get_model_version(project_id, version)
@@ -117,14 +120,15 @@ def run(project_id: str, version: int, job: str) -> str:
         "folds": oof.folds, "seed": oof.seed, "classes": oof.classes, "task_ids": [t.task_id for t in tasks],
         "labels": oof.labels, "probabilities": oof.probabilities})
     by_class = [dict(zip(oof.classes, row)) for row in oof.probabilities]
-    flagged, marked = set(), 0
+    flagged, marked = {}, 0  # task id: its human annotators
     for suspect in find_suspects(by_class, oof.labels):
         task = tasks[suspect.index]
         body = {"model_label": suspect.suggested, "score": by_class[suspect.index][suspect.suggested],
                 "human_label": suspect.given, "self_confidence": round(suspect.self_confidence, 6),
-                "control": target.control.name, "model_version": f"v{version}"}
+                "control": target.control.name, "model_version": f"v{version}",
+                "annotators": sorted(task.annotators)}  # whose label it is: their re-posts review nothing
         marked += suspects_db.mark(task, body, version, _queues(task, True, overlap, suspect=True))
-        flagged.add(task.task_id)
+        flagged[task.task_id] = int(task.n_completions or 1)
     cleared = clear_all_but(flagged)
     jobs.finish(project_id, job, done=1, detail={
         "examples": len(oof.labels), "folds": oof.folds, "suspects": len(flagged), "marked": marked,

@@ -64,6 +64,19 @@ def _rejudge(event_name: str, project, completion_id: str) -> None:
     training_requests.request_if_due(project_id)
 
 
+def _disputed(task, completions: list[dict], added: str | None) -> tuple[frozenset, bool]:
+    """On a suspect task: the completions a review sets aside (those standing when the first review
+    came, and any by the annotators whose label was flagged, `suspect.annotators`), and whether
+    `added` is a review. A delete, or the flagged annotator posting again, is no review: the mark
+    stays until someone else labels the task."""
+    suspected = frozenset((task.suspect or {}).get("annotators") or ())
+    disputed = task.disputed
+    if added is not None and not disputed:
+        disputed = frozenset(c["id"] for c in completions if c["id"] != added)
+    disputed = frozenset(disputed) | {c["id"] for c in completions if c["by"] in suspected}
+    return disputed, added is not None and added not in disputed
+
+
 def refresh_task(project_id: str, task_id: int, settings: dict, config=None, added: str | None = None) -> None:
     """Recompute one task's label state and store it if it changed (retrying lost races). `added`:
     the completion whose arrival triggered it; on a suspect task the completions standing before it
@@ -73,13 +86,11 @@ def refresh_task(project_id: str, task_id: int, settings: dict, config=None, add
         if task is None:
             return
         completions = [
-            {"id": c.completion_id, "result": c.result, "was_cancelled": c.was_cancelled}
+            {"id": c.completion_id, "result": c.result, "was_cancelled": c.was_cancelled, "by": c.completed_by}
             for c in completion_db.completions_of_task(project_id, task_id)
         ]
         flagged = task.suspect_project is not None  # a suspect label (services/suspects.py)
-        disputed = task.disputed
-        if flagged and added is not None and not disputed:
-            disputed = frozenset(c["id"] for c in completions if c["id"] != added)
+        disputed, reviewed = _disputed(task, completions, added) if flagged else (task.disputed, False)
         state = judge_after_review(completions, disputed, settings["agreement_threshold"], settings["overlap"],
                                    config)
         queues = assignment.queues_of(state.n_completions, state.accepted, state.agreement, settings["overlap"],
@@ -93,13 +104,14 @@ def refresh_task(project_id: str, task_id: int, settings: dict, config=None, add
         )
         if unchanged:
             return  # e.g. a redelivered record: a suspect mark stays
-        if flagged:  # re-judged by a new completion: it leaves the suspects (the write removes the mark)
+        if reviewed:  # re-judged by someone else's completion: it leaves the suspects (the write removes the mark)
             queues = assignment.queues_of(state.n_completions, state.accepted, state.agreement, settings["overlap"],
                                           task.random_key is not None, task.score_version is not None)
         label_changed = state.accepted != bool(task.accepted) or (
             state.accepted and state.consensus != task.consensus
         )
-        if task_db.apply_task_label_state(task, state, label_changed, queues, disputed):
+        if task_db.apply_task_label_state(task, state, label_changed, queues, disputed,
+                                          keep_mark=flagged and not reviewed):
             if state.accepted:
                 auto_labeling.record_audit(project_id, task, state.consensus)
             return

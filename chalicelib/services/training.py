@@ -16,7 +16,7 @@ from chalicelib.errors import TrainingDataError, ValidationError
 from chalicelib.labeling.config import parse_label_config
 from chalicelib.labelstudio import client, net
 from chalicelib.ml import numpy_form, registry, training
-from chalicelib.services import auto_labeling, promotion, rescoring
+from chalicelib.services import auto_labeling, labelstudio_stream, promotion, rescoring
 from chalicelib.store import artifacts, dynamo, jobs, model_registry
 from chalicelib.store import completions as completion_db
 from chalicelib.store import projects as project_db
@@ -40,6 +40,8 @@ def run(project_id: str, seq: int) -> str:
     if project.settings.get("model") == "custom":
         return forward(project, seq)
     version = project.version_seq
+    if training_db.get_model_version(project_id, version) is not None:  # recorded by an attempt that died after
+        version = training_db.next_version(project_id, seq)
     context.annotate(model_version=f"v{version}")
     job_id = f"training-{seq}"
     jobs.start(project_id, job_id, "training", 1, f"v{version}")
@@ -50,6 +52,7 @@ def run(project_id: str, seq: int) -> str:
             model_registry.set_status(project_id, version, "superseded")
         if promoted:  # before finishing: if queuing fails, the redelivered request trains and queues again
             rescoring.start(project_id, version, project.task_seq, predict=bool(project.settings["preannotate"]))
+            labelstudio_stream.follow(project, f"promote-v{version}")  # Label Studio's model_version
         training_db.finish_training(project_id, seq, None)
     except TrainingDataError as exc:
         training_db.finish_training(project_id, seq, str(exc))
@@ -108,8 +111,9 @@ def train_version(project, version: int, seq: int) -> ModelVersion:
     stored = artifacts.put_artifact(artifacts.artifact_key(project.project_id, version), body, metadata)
     served = stored if compact is None else artifacts.put_artifact(
         artifacts.artifact_key(project.project_id, version, "model.npz"), compact, metadata)
-    if built.validation_predictions is not None:  # before the record: judged as a champion once it is active
-        validation_predictions.put(project.project_id, version, built.validation_predictions)
+    kept = None  # before the record, which names it: judged as a champion once it is active
+    if built.validation_predictions is not None:
+        kept = validation_predictions.put(project.project_id, version, built.validation_predictions)
 
     def pointer_to(artifact) -> ModelPointer:
         return ModelPointer(bucket=artifact.bucket, key=artifact.key, version_id=artifact.version_id,
@@ -121,7 +125,8 @@ def train_version(project, version: int, seq: int) -> ModelVersion:
                         joblib=None if served is stored else pointer_to(stored),
                         status=decision.status, decision=decision.as_dict(),
                         validation={"held_out": held_out, "n": len(validation),
-                                    "share": validation_set.VALIDATION_SHARE},
+                                    "share": validation_set.VALIDATION_SHARE,
+                                    **({"predictions": kept} if kept else {})},
                         calibration=calibration)
     training_db.record_model_version(item)
     log.info("project %s: model v%s trained on %s tasks (%s held out): %s; %s", project.project_id, version,

@@ -59,10 +59,11 @@ def claim_task_for(project_id: str, ls_task_id: int, task_id: int) -> int:
 
 def put_task(project_id: str, task_id: int, data: dict, meta: dict) -> None:
     """Create the task unless it exists."""
-    # a random key like imported tasks, so GET /next can serve it to another annotator (overlap,
-    # low agreement); pool membership is then decided by the stream handler
+    # a random key and the unlabeled pool, like imported tasks: GET /next can serve it, rescoring
+    # scores, pre-annotates and auto-labels it; once its completions arrive the stream handler
+    # decides its queues, as for any task
     task = TaskModel(project_id=project_id, task_id=task_id, data=data, meta=meta, created_at=now(),
-                     random_key=_random.random())
+                     random_key=_random.random(), pool_project=project_id)
     conditional(lambda: task.save(condition=TaskModel.task_id.does_not_exist()))
 
 

@@ -48,11 +48,24 @@ def send_labelstudio_pull(project_id: str, request_id: str) -> None:
     )
 
 
+def send_labelstudio_stream(project_id: str, request_id: str) -> None:
+    """Queue the settings of the linked Label Studio project's stream (services/labelstudio_stream.py),
+    in order with the project's trainings. `request_id` names the event (a resent one is one message)."""
+    client("sqs").send_message(
+        QueueUrl=config.train_queue_url(),
+        MessageBody=json.dumps({"project_id": project_id, "labelstudio_stream": request_id}),
+        MessageGroupId=f"project-{project_id}",
+        MessageDeduplicationId=f"{project_id}-stream-{request_id}"[:128],
+    )
+
+
 def parse_train_message(body: str) -> tuple[str, str, int | str]:
-    """("train", project id, seq) or ("pull_labelstudio", project id, request id)."""
+    """("train", project id, seq), ("pull_labelstudio", project id, request id) or
+    ("labelstudio_stream", project id, request id)."""
     message = json.loads(body)
-    if "pull_labelstudio" in message:
-        return "pull_labelstudio", str(message["project_id"]), str(message["pull_labelstudio"])
+    for kind in ("pull_labelstudio", "labelstudio_stream"):
+        if kind in message:
+            return kind, str(message["project_id"]), str(message[kind])
     return "train", str(message["project_id"]), int(message["seq"])
 
 

@@ -63,10 +63,11 @@ def accepted_tasks(project_id: str):
 
 
 def apply_task_label_state(task: Task, state, label_changed: bool, queues: frozenset,
-                           disputed: frozenset = frozenset()) -> bool:
+                           disputed: frozenset = frozenset(), keep_mark: bool = False) -> bool:
     """Store the task's new agreement/acceptance and its queues (domain.assignment.queues_of), and
-    move the project's counters with it. A suspect mark is removed: the task has been re-judged
-    (`disputed`: the completions its review sets aside, stored with it).
+    move the project's counters with it. A suspect mark is removed (the task has been re-judged)
+    unless `keep_mark` (no one else reviewed it yet); `disputed`: the completions its review sets
+    aside, stored with it.
 
     Optimistic: succeeds only if the task's `label_rev` is still the one read. Returns False on
     a lost race (the caller re-reads and recomputes).
@@ -85,7 +86,7 @@ def apply_task_label_state(task: Task, state, label_changed: bool, queues: froze
     else:
         task_actions += [TaskModel.consensus.remove(), TaskModel.accepted_project.remove()]
     task_actions += queue_actions(task.project_id, queues)
-    if task.suspect_project is not None:  # re-judged by people: no longer a suspect (store/suspects.py)
+    if task.suspect_project is not None and not keep_mark:  # re-judged by people: no longer a suspect
         task_actions += [TaskModel.suspect.remove(), TaskModel.suspect_version.remove(),
                          TaskModel.suspect_project.remove(), TaskModel.suspect_rank.remove()]
     if disputed and disputed != task.disputed:

@@ -40,15 +40,28 @@ def claim_training(project_id: str, seq: int) -> Project | None:
     project's `version_seq`).
 
     Refused (None) when a newer request superseded it or it already finished: a redelivered or
-    stale message then does nothing.
+    stale message then does nothing. A request claimed again (its worker was killed, the message
+    came back) keeps the number the first claim allocated (`next_version` gives another if that
+    attempt recorded a version), so a killed training spends no version number.
     """
     item = ProjectModel(project_id=project_id)
-    actions = [ProjectModel.training_seq.set(seq), ProjectModel.training_started_at.set(now()),
-               ProjectModel.version_seq.add(1)]
-    condition = (ProjectModel.train_request_seq == seq) & (ProjectModel.trained_seq < seq)
-    if not conditional(lambda: item.update(actions=actions, condition=condition)):
-        return None
-    return records.project(item)
+    claimable = (ProjectModel.train_request_seq == seq) & (ProjectModel.trained_seq < seq)
+    first = [ProjectModel.training_seq.set(seq), ProjectModel.training_started_at.set(now()),
+             ProjectModel.version_seq.add(1)]
+    if conditional(lambda: item.update(actions=first, condition=claimable & (ProjectModel.training_seq != seq))):
+        return records.project(item)
+    again = [ProjectModel.training_started_at.set(now())]
+    if conditional(lambda: item.update(actions=again, condition=claimable & (ProjectModel.training_seq == seq))):
+        return records.project(item)
+    return None
+
+
+def next_version(project_id: str, seq: int) -> int:
+    """Another version number for request `seq`, which this worker holds (the number its claim
+    gave was recorded by an earlier attempt)."""
+    item = ProjectModel(project_id=project_id)
+    item.update(actions=[ProjectModel.version_seq.add(1)], condition=ProjectModel.training_seq == seq)
+    return int(item.version_seq)
 
 
 def finish_training(project_id: str, seq: int, error: str | None) -> bool:

@@ -29,9 +29,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         self._dispatch("POST")
 
+    def do_PATCH(self):
+        self._dispatch("PATCH")
+
     def _dispatch(self, method):
         server = self.server.owner
-        body = self._body() if method == "POST" else None
+        body = self._body() if method in ("POST", "PATCH") else None
         server.calls.append((method, self.path, dict(self.headers), body))
         status, answer = server.answer(method, self.path, dict(self.headers), body)
         self._send(status, answer)
@@ -64,30 +67,85 @@ def serving(server: FakeServer):
 
 class FakeLabelStudio(FakeServer):
     """Serves `GET /api/projects/<n>/export`, `POST /api/projects/<n>/import/predictions` (kept in
-    `predictions`) and the Data Manager's `GET /api/tasks?project=<n>&query=...` (the filters the push
-    uses: an id range and a model-version substring, as Label Studio 1.23 applies them; paged) with
-    `Authorization: Token <token>` only."""
+    `predictions`, each given an id) and the Data Manager's `GET /api/tasks?project=<n>&query=...`
+    (the filters the push uses: an id range and a model-version substring, as Label Studio 1.23
+    applies them; paged) with `Authorization: Token <token>` only. For the labeling stream:
+    `GET`/`PATCH /api/projects/<n>` (`settings`; a `model_version` no prediction holds is refused,
+    as Label Studio 1.23 refuses it), `PATCH /api/tasks/<id>/` (`task_fields`),
+    `PATCH /api/predictions/<id>/` (its `cluster`), `GET /api/current-user/whoami` (user `user_id`),
+    `GET /api/predictions?project=<n>`, and the Data Manager actions
+    `predictions_to_annotations` (only predictions without a child annotation, as Label Studio's)
+    and `delete_tasks_annotations` (an `annotator` and a model-version filter) over `annotations`."""
 
-    def __init__(self, token: str, exports: dict):
+    def __init__(self, token: str, exports: dict, user_id: int = 1):
         super().__init__()
         self.token = token
         self.exports = exports
         self.predictions = []
+        self.annotations = []  # created by predictions_to_annotations
+        self.settings = {n: {"id": int(n), "sampling": "Sequential sampling", "show_overlap_first": False,
+                             "model_version": ""} for n in exports}
+        self.task_fields = {}
+        self.user_id = user_id
 
     def answer(self, method, path, headers, body):
         if headers.get("Authorization") != f"Token {self.token}":
             return 401, {"detail": "Authentication credentials were not provided."}
+        if method == "GET" and path == "/api/current-user/whoami":
+            return 200, {"id": self.user_id, "email": "owner@example.com"}
+        if method == "PATCH" and path.startswith("/api/predictions/"):
+            found = [p for p in self.predictions if p["id"] == int(path.split("/")[3])]
+            if not found:
+                return 404, {"detail": "Not found."}
+            found[0].update(body)
+            return 200, found[0]
+        if method == "PATCH" and path.startswith("/api/tasks/"):
+            task_id = int(path.split("/")[3])
+            self.task_fields.setdefault(task_id, {}).update(body)
+            return 200, {"id": task_id, **self.task_fields[task_id]}
         for number, tasks in self.exports.items():
+            if path == f"/api/projects/{number}" and method in ("GET", "PATCH"):
+                version = (body or {}).get("model_version")
+                if version and version not in {p["model_version"] for p in self.predictions}:
+                    return 400, {"detail": "Validation error", "validation_errors": {"model_version": [
+                        "Model version doesn't exist either as live model or as static predictions."]}}
+                self.settings[number].update(body or {})
+                return 200, self.settings[number]
             if method == "GET" and path.startswith(f"/api/projects/{number}/export"):
                 return 200, tasks
             if method == "POST" and path == f"/api/projects/{number}/import/predictions":
-                self.predictions += body
+                for prediction in body:
+                    self.predictions.append({**prediction, "id": 1000 + len(self.predictions)})
                 return 201, {"created": len(body)}
-            if method == "GET" and path.startswith("/api/tasks?"):
-                params = {k: v[0] for k, v in parse_qs(urlsplit(path).query).items()}
-                if params.get("project") == number:
-                    return self._task_list(tasks, params)
+            params = {k: v[0] for k, v in parse_qs(urlsplit(path).query).items()}
+            if method == "GET" and path.startswith("/api/predictions?") and params.get("project") == number:
+                return 200, self.predictions
+            if method == "GET" and path.startswith("/api/tasks?") and params.get("project") == number:
+                return self._task_list(tasks, params)
+            if method == "POST" and path.startswith("/api/dm/actions?") and params.get("project") == number:
+                return self._action(params["id"], body)
         return 404, {"detail": "Not found."}
+
+    def _action(self, action, body):
+        selected = set(body["selectedItems"]["included"])
+        for item in (body.get("filters") or {}).get("items", []):
+            assert item["filter"] == "filter:tasks:predictions_model_versions", item
+            selected = {p["task"] for p in self.predictions if p["task"] in selected
+                        and any(v in p["model_version"] for v in item["value"])}
+        if action == "predictions_to_annotations":
+            parents = {a["parent_prediction"] for a in self.annotations}
+            made = [{"id": 5000 + len(self.annotations) + i, "task": p["task"], "result": p["result"],
+                     "completed_by": self.user_id, "parent_prediction": p["id"], "was_cancelled": False}
+                    for i, p in enumerate(p for p in self.predictions if p["task"] in selected
+                                          and p["model_version"] == body.get("model_version") and p["id"] not in parents)]
+            self.annotations += made
+            return 200, {"detail": f"Created {len(made)} annotations"}
+        if action == "delete_tasks_annotations":
+            gone = [a for a in self.annotations if a["task"] in selected
+                    and a["completed_by"] == int(body.get("annotator") or a["completed_by"])]
+            self.annotations = [a for a in self.annotations if a not in gone]
+            return 200, {"processed_items": len(gone), "detail": f"Deleted {len(gone)} annotations"}
+        return 400, {"detail": f"the fake has no action {action}"}
 
     def _task_list(self, tasks, params):
         predictions = {}

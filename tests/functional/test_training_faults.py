@@ -149,3 +149,19 @@ def test_stream_records_of_a_deleted_project_are_ignored(api, pump, event_name):
                            "StreamViewType": "NEW_AND_OLD_IMAGES",
                            "Keys": {"project_id": {"S": project_id}, "completion_id": {"S": "1.1"}}}}
     assert pump.invoke("on_completion", {"Records": [record]}) == {"batchItemFailures": []}
+
+
+def test_a_training_killed_mid_run_spends_no_version_number(api, pump):
+    """Issue 26, item 9: the worker claimed the request and died; the message comes back, the retry
+    claims the same request again and keeps its number: the first version is v1."""
+    project_id = make_project(api, min_completions=20)
+    rows = balanced_rows(24)
+    task_ids = import_texts(api, project_id, rows)
+    with pump.holding("train_worker"):
+        complete_rows(api, project_id, task_ids, rows)
+        pump.drain()
+    seq = project_db.get_project(project_id, consistent=True).counters.train_request_seq
+    assert training_db.claim_training(project_id, seq) is not None  # the killed worker's claim
+    pump.drain()
+    state = training(api, project_id)
+    assert state["model_version"] == "v1" and state["state"] == "idle", state
