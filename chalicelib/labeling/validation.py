@@ -128,6 +128,13 @@ def _check_data_value(obj: ObjectTag, value, path: str) -> None:
 # --------------------------------------------------------------------------- results
 
 
+def reads_task_data(config: LabelConfig) -> bool:
+    """Whether `validate_result` reads the task's data for this config (spans over a Text object);
+    otherwise a result is checked against the config alone."""
+    return any(c.type == "Labels" and any(o.type in _SPAN_OBJECTS for o in config.objects_of(c))
+               for c in config.controls)
+
+
 def validate_result(config: LabelConfig, result, data: dict | None = None, field: str = "result") -> None:
     """Check a Label Studio `result` list against the config.
 

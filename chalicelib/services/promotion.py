@@ -121,7 +121,7 @@ def _comparable(project, challenger, validation: list, held_out: bool, scored=No
     if record is None or not (record.validation or {}).get("held_out"):
         return None, f"the active version v{active} trained on validation tasks (before any were held out)"
     try:
-        champion = prediction.load_version(project.project_id, active)
+        champion = prediction.load_record(record)  # the record read above: the champion is read once
     except ArtifactIntegrityError as exc:
         return None, f"the active version v{active} cannot be loaded: {exc.message}"
     if type(champion) is not type(challenger) or champion.control.name != challenger.control.name:

@@ -36,6 +36,7 @@ def run(project_id: str, seq: int) -> str:
     project = training_db.claim_training(project_id, seq)
     if project is None:
         log.info("project %s: training request %s is stale or done; skipping", project_id, seq)
+        resume_rescoring(project_id, seq)
         return "skipped"
     if project.settings.get("model") == "custom":
         return forward(project, seq)
@@ -47,13 +48,19 @@ def run(project_id: str, seq: int) -> str:
     jobs.start(project_id, job_id, "training", 1, f"v{version}")
     try:
         item = train_version(project, version, seq)
-        promoted = item.status == "promoted" and training_db.promote(project_id, item)
+        # the pointer and the request's end in one write; if queuing the rescoring fails after it, the
+        # redelivered request finds it finished and queues the rescoring (resume_rescoring)
+        promoted = finished = item.status == "promoted" and training_db.promote(project_id, item, finish_seq=seq)
         if item.status == "promoted" and not promoted:
-            model_registry.set_status(project_id, version, "superseded")
-        if promoted:  # before finishing: if queuing fails, the redelivered request trains and queues again
-            rescoring.start(project_id, version, project.task_seq, predict=bool(project.settings["preannotate"]))
+            promoted = training_db.promote(project_id, item)
+            if not promoted:
+                model_registry.set_status(project_id, version, "superseded")
+        if promoted:
+            rescoring.start(project_id, version, project.task_seq, predict=bool(project.settings["preannotate"]),
+                            project=project)
             labelstudio_stream.follow(project, f"promote-v{version}")  # Label Studio's model_version
-        training_db.finish_training(project_id, seq, None)
+        if not finished:
+            training_db.finish_training(project_id, seq, None)
     except TrainingDataError as exc:
         training_db.finish_training(project_id, seq, str(exc))
         jobs.finish(project_id, job_id, error=str(exc))
@@ -65,6 +72,23 @@ def run(project_id: str, seq: int) -> str:
     jobs.finish(project_id, job_id, done=1, detail={"model_version": item.model_version, "outcome": outcome,
                                                     "reason": (item.decision or {}).get("reason")})
     return outcome
+
+
+def resume_rescoring(project_id: str, seq: int) -> None:
+    """A redelivered request whose training promoted its version and finished, but stopped before the
+    rescoring was queued: queue it now (rescoring.start is idempotent). Read only on this skip path."""
+    project = project_db.find_project(project_id)
+    if project is None or project.active_version is None or project.counters.trained_seq != seq:
+        return
+    record = training_db.get_model_version(project_id, project.active_version)
+    if record is None or record.train_seq != seq or any(
+            jobs.find(project_id, f"{kind}-v{record.version}") for kind in rescoring.PASS_KINDS):
+        return
+    rescoring.start(project_id, record.version, project.task_seq, predict=bool(project.settings["preannotate"]),
+                    project=project)
+    labelstudio_stream.follow(project, f"promote-v{record.version}")
+    if project.last_error:
+        training_db.clear_training_error(project_id, seq)
 
 
 def forward(project, seq: int) -> str:

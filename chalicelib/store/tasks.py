@@ -11,8 +11,8 @@ from chalicelib.domain import assignment
 from chalicelib.domain.records import Task
 from chalicelib.errors import NotFoundError
 from chalicelib.store.dynamo import conditional, connection, decode_cursor, page
-from chalicelib.store import records
-from chalicelib.store.models import ProjectModel, TaskModel
+from chalicelib.store import ledger, records
+from chalicelib.store.models import LedgerModel, ProjectModel, TaskModel
 
 
 def get_task(project_id: str, task_id: int) -> Task:
@@ -63,14 +63,16 @@ def accepted_tasks(project_id: str):
 
 
 def apply_task_label_state(task: Task, state, label_changed: bool, queues: frozenset,
-                           disputed: frozenset = frozenset(), keep_mark: bool = False) -> bool:
+                           disputed: frozenset = frozenset(), keep_mark: bool = False,
+                           count: tuple[str, int] | None = None) -> bool:
     """Store the task's new agreement/acceptance and its queues (domain.assignment.queues_of), and
     move the project's counters with it. A suspect mark is removed (the task has been re-judged)
     unless `keep_mark` (no one else reviewed it yet); `disputed`: the completions its review sets
-    aside, stored with it.
+    aside, stored with it. `count`: (marker, delta) of the stream record counted in the same
+    transaction (store/ledger.count_completion_once's marker and counter), so a record costs one write.
 
-    Optimistic: succeeds only if the task's `label_rev` is still the one read. Returns False on
-    a lost race (the caller re-reads and recomputes).
+    Optimistic: succeeds only if the task's `label_rev` is still the one read (and the marker is
+    new). Returns False otherwise (the caller counts apart, re-reads and recomputes).
     """
     accepted_delta = int(state.accepted) - int(bool(task.accepted))
     task_actions = [
@@ -97,10 +99,15 @@ def apply_task_label_state(task: Task, state, label_changed: bool, queues: froze
         project_actions.append(ProjectModel.accepted_tasks.add(accepted_delta))
     if label_changed:
         project_actions.append(ProjectModel.label_changes.add(1))
+    if count is not None:
+        project_actions.append(ProjectModel.completions_count.add(count[1]))
+
     def write():
         with TransactWrite(connection=connection()) as tx:
             tx.update(TaskModel(project_id=task.project_id, task_id=task.task_id), actions=task_actions,
                       condition=condition)
+            if count is not None:
+                tx.save(ledger.marker_item(task.project_id, count[0]), condition=LedgerModel.sk.does_not_exist())
             if project_actions:
                 tx.update(ProjectModel(project_id=task.project_id), actions=project_actions,
                           condition=ProjectModel.project_id.exists())

@@ -64,14 +64,26 @@ def next_version(project_id: str, seq: int) -> int:
     return int(item.version_seq)
 
 
-def finish_training(project_id: str, seq: int, error: str | None) -> bool:
+def _finish_actions(seq: int, error: str | None) -> list:
     actions = [ProjectModel.trained_seq.set(seq)]
     if error:
         actions += [ProjectModel.last_error.set(error[:MAX_ERROR_CHARS]), ProjectModel.last_error_at.set(now())]
     else:
         actions += [ProjectModel.last_error.remove(), ProjectModel.last_error_at.remove()]
+    return actions
+
+
+def finish_training(project_id: str, seq: int, error: str | None) -> bool:
     return conditional(lambda: ProjectModel(project_id=project_id).update(
-        actions=actions, condition=ProjectModel.trained_seq < seq))
+        actions=_finish_actions(seq, error), condition=ProjectModel.trained_seq < seq))
+
+
+def clear_training_error(project_id: str, seq: int) -> None:
+    """The error a finished request `seq` recorded after its end (its rescoring was not queued) is
+    mended: cleared, unless a later request has finished since."""
+    conditional(lambda: ProjectModel(project_id=project_id).update(
+        actions=[ProjectModel.last_error.remove(), ProjectModel.last_error_at.remove()],
+        condition=ProjectModel.trained_seq == seq))
 
 
 def record_training_error(project_id: str, error: str) -> None:
@@ -112,12 +124,17 @@ def pointer_actions(version: ModelVersion) -> list:
     ]
 
 
-def promote(project_id: str, version: ModelVersion) -> bool:
+def promote(project_id: str, version: ModelVersion, finish_seq: int | None = None) -> bool:
     """Point the project at `version` unless a newer version is already active or the project was
-    pinned meanwhile (its `pinned_version` mirror, written with the pin: the pin and the pointer agree)."""
+    pinned meanwhile (its `pinned_version` mirror, written with the pin: the pin and the pointer agree).
+    `finish_seq`: finish that training request in the same write (`finish_training`; refused too
+    when it is finished already)."""
     actions = pointer_actions(version)
     condition = (ProjectModel.active_version.does_not_exist() | (ProjectModel.active_version < version.version)) \
         & ProjectModel.pinned_version.does_not_exist()
+    if finish_seq is not None:
+        actions += _finish_actions(finish_seq, None)
+        condition &= ProjectModel.trained_seq < finish_seq
     warm.projects.discard(project_id)
     return conditional(lambda: ProjectModel(project_id=project_id).update(actions=actions, condition=condition))
 

@@ -92,6 +92,34 @@ def test_crash_between_artifact_and_promotion_recovers_on_redelivery(api, pump, 
     assert state["completions"] == 29
 
 
+def test_a_rescoring_not_queued_after_the_promotion_is_queued_by_the_redelivery(api, pump, monkeypatch):
+    """The pointer and the request's end are one write: a worker that stops before the rescoring is
+    queued leaves a finished request, and its redelivered message queues the rescoring."""
+    from chalicelib.services import rescoring
+
+    project_id, task_ids, rows = trained_project(api, pump)
+    calls = {"n": 0}
+    real_start = rescoring.start
+
+    def crash_once(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("worker crashed before queuing the rescoring")
+        return real_start(*args, **kwargs)
+
+    monkeypatch.setattr(rescoring, "start", crash_once)
+    complete_rows(api, project_id, task_ids[24:29], rows[24:29])
+    pump.drain()
+    state = training(api, project_id)
+    assert calls["n"] == 2 and state["state"] == "idle" and state["last_error"] is None, state
+    jobs = {job["id"]: job for job in api.get(f"/api/projects/{project_id}/jobs").json["jobs"]}
+    pass_ = next(job for job in jobs.values() if job["model_version"] == state["model_version"]
+                 and job["kind"] != "training")
+    assert pass_["state"] == "succeeded", pass_
+    pump.drain()
+    assert calls["n"] == 2  # the redelivery queued it once
+
+
 def test_a_stale_training_never_replaces_a_newer_model(api, pump):
     project_id, _, _ = trained_project(api, pump)
     project = project_db.get_project(project_id, consistent=True)
