@@ -47,10 +47,10 @@ def test_calibrated_auto_labels_people_win_and_auto_labels_train_only_when_asked
     assert all(p["score"] >= calibration["threshold"] and p["model_version"] == "v1" for p in auto.values())
     # the labels are the judge's (fit without the validation set the threshold was calibrated on), not
     # the served model's, which also learnt the validation labels
-    from chalicelib.services import prediction
+    from chalicelib.services import prediction as predictions
     from chalicelib.store import training as training_db
 
-    judge, served = prediction.load_auto_labeler(project_id, 1), prediction.load_version(project_id, 1)
+    judge, served = predictions.load_auto_labeler(project_id, 1), predictions.load_version(project_id, 1)
     stored = training_db.get_model_version(project_id, 1).calibration["model"]
     assert stored["key"].endswith("/v1/judge.npz") and judge is not served
     texts = {int(t["id"]): t["data"]["text"] for t in api.get(f"/api/projects/{project_id}/export").json["tasks"]}
