@@ -40,7 +40,8 @@ def handle_stream_batch(event) -> dict:
     answer = process_batch(event, handle, identifier=lambda record: record.sequence_number, ordered=True,
                            function="on_completion", correlation_of=correlation_of)
     try:
-        batch.finish()
+        with edge.invocation(getattr(event, "context", None), "on_completion"):
+            batch.finish()
     except Exception:  # noqa: BLE001 - reported to the stream, which retries
         log.exception("requesting the trainings due after the batch failed")
         if applied and not answer["batchItemFailures"]:

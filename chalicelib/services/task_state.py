@@ -17,7 +17,7 @@ from chalicelib.store import completions as completion_db
 from chalicelib.store import ledger, stream_errors
 from chalicelib.store import projects as project_db
 from chalicelib.store import tasks as task_db
-from chalicelib.telemetry import metrics
+from chalicelib.telemetry import context, metrics
 
 log = logging.getLogger("activelabel.services.task_state")
 
@@ -28,11 +28,13 @@ COUNTED_EVENTS = {"INSERT": +1, "REMOVE": -1}
 class StreamBatch:
     """The records of one stream batch: each project is read once for the batch (its settings and
     label config), and whether a training is due is decided once per project when the batch's
-    records are applied (`finish`), from a fresh read of its counters."""
+    records are applied (`finish`), from a fresh read of its counters. A training requested then
+    carries the correlation id of the project's last record in the batch (the one that made it due)."""
 
     def __init__(self) -> None:
         self.projects: dict = {}
         self.touched: list[str] = []
+        self.causes: dict[str, str | None] = {}  # project id -> correlation id of its last record
 
     def project(self, project_id: str):
         if project_id not in self.projects:
@@ -48,11 +50,13 @@ class StreamBatch:
         _rejudge_recording_errors(event_name, project, completion_id, added)
         if project_id not in self.touched:
             self.touched.append(project_id)
+        self.causes[project_id] = context.correlation_id()
 
     def finish(self) -> None:
         """Request the trainings now due (a failure raises: the stream retries the batch's last record)."""
         for project_id in self.touched:
-            training_requests.request_if_due(project_id)
+            with context.bind(correlation_id=self.causes.get(project_id), project_id=project_id):
+                training_requests.request_if_due(project_id)
 
 
 def completion_changed(event_name: str, project_id: str, completion_id: str) -> None:
