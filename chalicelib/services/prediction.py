@@ -39,6 +39,22 @@ def load_record(record):
     return None if record is None else serving.load(record.pointer, fetch)
 
 
+def load_auto_labeler(project_id: str, version: int, record=None):
+    """The model whose predictions auto-label for `version`: its judge, fit without the validation
+    set its calibration was computed on, when the version stored one (services/training.py); else
+    the served model (it then is the judge). The judge reads the served model's encoded inputs."""
+    record = record or training_db.get_model_version(project_id, version)
+    if record is None:
+        return None
+    judge = (record.calibration or {}).get("model")
+    if not judge:
+        return serving.load(record.pointer, fetch)
+    pointer = serving.ModelPointer(bucket=record.pointer.bucket, key=judge["key"], version_id=judge["version_id"],
+                                   sha256=judge["sha256"], sklearn_version=record.pointer.sklearn_version,
+                                   model_version=record.model_version)
+    return serving.load(pointer, fetch)
+
+
 def parsed_config(label_config: str):
     """The parsed label config (labeling/config.parse_label_config keeps each distinct XML parsed once)."""
     return parse_label_config(label_config)

@@ -203,6 +203,13 @@ def rescoring_tasks_in_range(project_id: str, first: int, last: int) -> list[Tas
     )))
 
 
+def pool_sample(project_id: str, keep) -> list[tuple[int, dict]]:
+    """(task id, data) of the project's tasks, labelled or not, for which `keep(task_id)` holds: one
+    paged query reading only those two attributes (ml/pool_representation.py chooses the sample)."""
+    return [(int(item.task_id), item.data or {})
+            for item in TaskModel.query(project_id, attributes_to_get=["task_id", "data"]) if keep(int(item.task_id))]
+
+
 def _update_task(project_id: str, task_id: int, actions: list, condition) -> bool:
     """One UpdateItem on a task that returns nothing (pynamodb's Model.update asks for the whole
     item back, ReturnValues=ALL_NEW, which rescoring never reads); False when `condition` fails."""

@@ -105,7 +105,7 @@ def record_model_version(version: ModelVersion) -> None:
                                               "joblib_version_id": version.joblib.version_id,
                                               "joblib_sha256": version.joblib.sha256}),
         status=version.status, decision=version.decision, validation=version.validation,
-        calibration=version.calibration,
+        calibration=version.calibration, representation=version.representation,
     ).save()
 
 
