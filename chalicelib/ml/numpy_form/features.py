@@ -284,7 +284,7 @@ def export_transform(step, writer: Writer, prefix: str) -> dict:
                                            for i, (_, s) in enumerate(step.steps)]}
     if isinstance(step, pool_representation.Projection):
         return {"type": "projection", "tfidf": export_transform(step.vectorizer, writer, prefix + "v."),
-                "components": writer.array(prefix + "components", step.components_)}
+                "components": writer.array(prefix + "components", step.components_, dtype="float32")}
     if isinstance(step, FeatureUnion):
         if step.transformer_weights:
             raise CannotExport("weighted FeatureUnion")
