@@ -94,7 +94,28 @@ class DigitsModel(ProductModel):
     label_config = DIGITS_LABEL_CONFIG
 
 
-DATASETS = {"sms": (sms_data, SmsModel), "digits": (digits_data, DigitsModel)}
+class FortunesModel(ProductModel):
+    """The text classifier kind on a topic set built from Debian's fortunes (bench/fortunes.py)."""
+
+    kind_name = "text_classifier"
+    topics = ""
+
+    @property
+    def label_config(self):
+        from bench.fortunes import label_config
+
+        return label_config(self.topics)
+
+
+def _fortunes(topics):
+    from bench.fortunes import fortunes_data
+
+    model = type(f"Fortunes_{topics}", (FortunesModel,), {"topics": topics})
+    return (lambda n_pool, n_test, seed: fortunes_data(topics, n_pool, n_test, seed)), model
+
+
+DATASETS = {"sms": (sms_data, SmsModel), "digits": (digits_data, DigitsModel),
+            "fortunes-topics8": _fortunes("topics8"), "fortunes-topics20": _fortunes("topics20")}
 
 
 def take(x, idx):

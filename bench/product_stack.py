@@ -72,6 +72,11 @@ def product_setup(dataset: str):
     if dataset == "sms":
         return (SMS_LABEL_CONFIG, lambda text: {"text": text},
                 lambda label: choice_completion(label, "simulated")["result"])
+    if dataset.startswith("fortunes"):  # bench/fortunes.py: topics8 / topics20
+        from bench.fortunes import label_config
+
+        return (label_config(dataset.removeprefix("fortunes-")), lambda text: {"text": text},
+                lambda label: choice_completion(label, "simulated", control="topic")["result"])
     if dataset == "breast_cancer":
         return (BREAST_CANCER_LABEL_CONFIG, lambda row: {"x": row},
                 lambda label: choice_completion(label, "simulated", control="diagnosis", to_name="x")["result"])

@@ -40,8 +40,8 @@ def json_body(request, required: bool = True):
         raise ValidationError("body", f"nests arrays/objects deeper than {MAX_JSON_DEPTH} levels")
     path = non_finite_path(value) if _parse.non_finite else None
     if path is not None:
-        raise ValidationError(path, "must be a finite number: NaN and Infinity are not JSON "
-                                    "(strict parsers, JavaScript's among them, reject them)")
+        raise ValidationError(path, "must be a finite number a double can hold: NaN, Infinity and numbers "
+                                    "beyond 1.8e308 are not JSON that strict parsers (JavaScript's) read back")
     return value
 
 
@@ -59,8 +59,19 @@ def _finite_float(text: str):
     return number if math.isfinite(number) else _NonFinite(text)
 
 
+def _finite_int(text: str):
+    """An integer a double can hold (a 309-digit one cannot: docs/api.md promises a 400)."""
+    number = int(text)
+    if len(text) > 308:
+        try:
+            float(number)
+        except OverflowError:
+            return _NonFinite(text)
+    return number
+
+
 _parse = threading.local()  # per request thread: how many _NonFinite the current parse made
-_decoder = json.JSONDecoder(parse_constant=_NonFinite, parse_float=_finite_float)
+_decoder = json.JSONDecoder(parse_constant=_NonFinite, parse_float=_finite_float, parse_int=_finite_int)
 
 
 def _loads(raw):
@@ -122,10 +133,9 @@ def page_params(request) -> tuple[int, str | None]:
     raw = query_param(request, "limit")
     limit = DEFAULT_LIMIT
     if raw is not None:
-        try:
-            limit = int(raw)
-        except ValueError:
+        if not (isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 9):
             raise ValidationError("limit", f"must be an integer, got {raw!r}")
+        limit = int(raw)
         if not 1 <= limit <= MAX_LIMIT:
             raise ValidationError("limit", f"must be between 1 and {MAX_LIMIT}, got {limit}")
     return limit, query_param(request, "cursor")
@@ -227,10 +237,9 @@ def principal(request):
 
 
 def parse_task_id(raw: str) -> int:
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
+    if not (isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 18):
         raise ValidationError("task_id", f"must be a task id (an integer), got {raw!r}")
+    value = int(raw)
     if value < 1:
         raise ValidationError("task_id", f"must be a task id (an integer >= 1), got {raw!r}")
     return value

@@ -24,11 +24,11 @@ ML_SETTINGS = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "min_completions": {"type": "integer", "minimum": 1},
+        "min_completions": {"type": "integer", "minimum": 1, "maximum": 1_000_000_000},
         "agreement_threshold": {"type": "number", "minimum": 0, "maximum": 1},
         "overlap": {"type": "integer", "minimum": 1, "maximum": 100},
-        "retrain_every": {"type": "integer", "minimum": 1},
-        "first_batch_size": {"type": "integer", "minimum": 1, "nullable": True},
+        "retrain_every": {"type": "integer", "minimum": 1, "maximum": 1_000_000_000},
+        "first_batch_size": {"type": "integer", "minimum": 1, "maximum": 1_000_000_000, "nullable": True},
         "model": _STR,
         "promotion": {"type": "string", "enum": ["if_not_worse", "always"]},
         "pinned_version": {"type": "integer", "minimum": 1, "nullable": True},
@@ -41,43 +41,62 @@ ML_SETTINGS = {
             "confidence": {"type": "number", "minimum": 0.5, "maximum": 0.9999},
             "audit_rate": {"type": "number", "minimum": 0, "maximum": 1},
             "min_validation": {"type": "integer", "minimum": 10, "maximum": 1000000}}},
-        "custom_backend": {"type": "object", "nullable": True, "properties": {
-            "url": _STR, "basic_auth_user": _STR, "basic_auth_pass": _STR}},
+        "custom_backend": {"type": "object", "nullable": True, "additionalProperties": False, "required": ["url"],
+                           "properties": {"url": {"type": "string", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s/]",
+                                                  "maxLength": 2000},
+                                          "basic_auth_user": _STR, "basic_auth_pass": _STR}},
     },
 }
-RESULT = {"type": "array", "items": {"type": "object", "properties": {
-    "from_name": _STR, "to_name": _STR, "type": _STR, "value": _OBJ}}}
-COMPLETION = {
+RESULT = {"type": "array", "items": {"type": "object", "required": ["from_name", "to_name", "type", "value"],
+                                     "properties": {"from_name": _STR, "to_name": _STR, "type": _STR, "value": _OBJ}}}
+IMPORTED_COMPLETION = {  # a Label Studio annotation: its other keys (id, created_at, ...) are ignored
     "type": "object",
-    "required": ["result"],
-    "properties": {"result": RESULT, "completed_by": _STR, "was_cancelled": {"type": "boolean"},
-                   "ground_truth": {"type": "boolean"}, "lead_time": {"type": "number"}},
+    "anyOf": [{"required": ["result"]},  # a cancelled (skipped) annotation may have no result
+              {"required": ["was_cancelled"], "properties": {"was_cancelled": {"enum": [True]}}},
+              {"required": ["skipped"], "properties": {"skipped": {"enum": [True]}}}],
+    "properties": {"result": RESULT, "was_cancelled": {"type": "boolean"}, "skipped": {"type": "boolean"},
+                   "ground_truth": {"type": "boolean"}, "lead_time": {"type": "number", "nullable": True,
+                                                                      "minimum": -1e9, "maximum": 1e9},
+                   # a name (at most 256 characters), a Label Studio user id or user object
+                   "completed_by": {}},
 }
+COMPLETION = IMPORTED_COMPLETION
+PREDICTION = {"type": "object", "required": ["result"], "properties": {
+    "result": RESULT, "score": {"type": "number"}, "model_version": _STR}}
 TASK = {"type": "object", "required": ["data"], "properties": {
-    "data": _OBJ, "annotations": {"type": "array", "items": COMPLETION},
-    "completions": {"type": "array", "items": COMPLETION},
-    "predictions": {"type": "array", "items": _OBJ}, "meta": _OBJ}}
-PROJECT = {"type": "object", "properties": {"title": _STR, "label_config": _STR, "ml": ML_SETTINGS}}
+    "data": _OBJ, "annotations": {"type": "array", "items": IMPORTED_COMPLETION, "maxItems": 100},
+    "completions": {"type": "array", "items": IMPORTED_COMPLETION, "maxItems": 100},
+    "predictions": {"type": "array", "items": PREDICTION}, "meta": _OBJ, "id": {"type": "integer"}},
+    "not": {"required": ["annotations", "completions"]}}  # one name or the other (Label Studio's old one)
+PROJECT = {"type": "object", "additionalProperties": False, "properties": {
+    "title": {"type": "string", "maxLength": 500}, "label_config": {"type": "string", "pattern": "\\S"},
+    "ml": ML_SETTINGS}}
 
 BODIES = {
-    ("POST", "/api/tokens"): {"type": "object", "required": ["name", "role", "projects"], "properties": {
-        "name": _STR, "role": {"type": "string", "enum": list(access.ROLES)},
+    ("POST", "/api/tokens"): {"type": "object", "required": ["name", "role", "projects"],
+                              "additionalProperties": False, "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"}, "role": {"type": "string", "enum": list(access.ROLES)},
         "projects": {"oneOf": [{"type": "string", "enum": [access.ALL_PROJECTS]},
                                {"type": "array", "items": _STR}]}}},
     ("POST", "/api/projects"): {**PROJECT, "required": ["label_config"]},
     ("PATCH", P): PROJECT,
     ("PUT", f"{P}/ml"): ML_SETTINGS,
-    ("POST", f"{P}/tasks"): {"oneOf": [{"type": "array", "items": TASK}, TASK]},
+    ("POST", f"{P}/tasks"): {"oneOf": [{"type": "array", "items": TASK, "minItems": 1, "maxItems": 5000}, TASK]},
     ("POST", f"{P}/tasks/{{task_id}}/completions"): COMPLETION,
     ("PUT", f"{P}/model-versions/{{version}}/active"): {
         "type": "object", "additionalProperties": False, "properties": {"pin": {"type": "boolean"}}},
     ("POST", f"{P}/predict"): {"oneOf": [
         {"type": "object", "required": ["tasks"], "properties": {
-            "tasks": {"type": "array", "items": {"type": "object", "required": ["data"],
-                                                 "properties": {"data": _OBJ}}}}},
-        {"type": "object", "required": ["samples"], "properties": {"samples": {"type": "array", "items": _OBJ}}},
+            "tasks": {"type": "array", "items": {"type": "object", "required": ["data"], "properties": {"data": _OBJ}}}}},
+        {"type": "object", "required": ["samples"], "not": {"required": ["tasks"]},  # "tasks" is read first
+         "properties": {"samples": {"type": "array", "items": _OBJ}}},
     ]},
 }
+# path parameters the API parses (http.parse_task_id, model_versions.parse_version, imports.KEY)
+PATH_PARAMS = {"task_id": {"type": "string", "pattern": "^0*[1-9][0-9]{0,17}$"},
+               "version": {"type": "string", "pattern": "^v?0*[1-9][0-9]{0,8}$"},
+               "key": {"type": "string", "pattern": "^[A-Za-z0-9_.~-]{1,255}$"}}
+OPTIONAL_BODIES = {("PUT", f"{P}/model-versions/{{version}}/active")}  # {"pin"} may be left out
 _PAGE = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
     {"name": "cursor", "in": "query", "schema": _STR},
@@ -101,7 +120,7 @@ QUERIES = {
     ("POST", f"{P}/tasks"): [{"name": "Idempotency-Key", "in": "header", "required": False,
                               "description": "makes the import safe to retry: the same key answers the first "
                                              "import's result or finishes it (kept 24 h; docs/api.md)",
-                              "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:~+=-]{1,255}$"}}],
+                              "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.~-]{1,255}$"}}],
 }
 SUCCESS = {"POST": "201", "DELETE": "200"}
 _TEXT = {"schema": {"type": "string"}}
@@ -133,7 +152,7 @@ def _operation(method: str, path: str, entry) -> dict:
     operation = {
         "operationId": view.__name__,
         "summary": doc,
-        "parameters": [{"name": name, "in": "path", "required": True, "schema": _STR}
+        "parameters": [{"name": name, "in": "path", "required": True, "schema": PATH_PARAMS.get(name, _STR)}
                        for name in re.findall(r"{(\w+)}", path)] + QUERIES.get((method, path), []),
         "responses": {
             _success_status(method, path): {"description": "success", "content": SUCCESS_CONTENT.get(
@@ -150,7 +169,8 @@ def _operation(method: str, path: str, entry) -> dict:
         operation["description"] = f"Needs a token with the {need} role (or higher)."
     body = BODIES.get((method, path))
     if body is not None:
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        operation["requestBody"] = {"required": (method, path) not in OPTIONAL_BODIES,
+                                    "content": {"application/json": {"schema": body}}}
     return operation
 
 

@@ -90,6 +90,9 @@ def model_version_json(item, active_version) -> dict:
         "status": item.status or "promoted",
         "decision": item.decision,
         "validation": item.validation,
+        # the pool representation its features read (ml/pool_representation.py), null for other kinds
+        "pool_representation": None if not item.representation else {
+            k: item.representation.get(k) for k in ("mode", "dimensions", "fitted_on", "sample", "fitted_by")},
     }
 
 

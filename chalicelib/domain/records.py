@@ -66,6 +66,7 @@ class ModelVersion:
     decision: dict | None = None
     validation: dict | None = None
     calibration: dict | None = None  # the auto-label threshold and its bound (domain/calibration.py)
+    representation: dict | None = None  # the pool representation its features read, if any
 
     @property
     def sha256(self) -> str:

@@ -14,6 +14,7 @@ keeps them exactly as written.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import defusedxml
@@ -335,8 +336,12 @@ def _parse_object(el: Element, tag: str, literal: dict[str, tuple[str, str | Non
     return ObjectTag(name=name, type=tag, value_key=key, value_type=value_type, attrs=dict(el.attrib))
 
 
+@functools.lru_cache(maxsize=128)
 def parse_label_config(xml: str) -> LabelConfig:
-    """Parse and check a Label Studio labelling config. Raises LabelConfigError naming the problem."""
+    """Parse and check a Label Studio labelling config. Raises LabelConfigError naming the problem.
+
+    Parsed once per distinct config per process (a cache keyed by the XML, shared by every path:
+    completions, the stream, predict, /ls/predict, training); callers only read what it returns."""
     root = _parse_xml(xml)
     _check_shape(root)
     if _local(root.tag).lower() != "view":

@@ -73,10 +73,10 @@ def normalize_completion(obj: dict, field: str) -> dict:
         raise ValidationError(_key_path(field, "result"), f"result must be a list, got {_json_type(result)}")
     lead_time = obj.get("lead_time")
     if lead_time is not None:
-        if not _is_number(lead_time):
+        if not _is_number(lead_time) or abs(float(lead_time)) > MAX_LEAD_TIME:
             raise ValidationError(_key_path(field, "lead_time"),
-                                  f"lead_time must be a number of seconds, got {_short(lead_time)}")
-        lead_time = float(lead_time)
+                                  f"lead_time must be a number of seconds up to {MAX_LEAD_TIME:g}, got {_short(lead_time)}")
+        lead_time = round(float(lead_time), 6)  # stored as a DynamoDB number: no magnitude below 1e-130
     return {
         "result": result,
         "completed_by": _completed_by(obj.get("completed_by"), _key_path(field, "completed_by")),
@@ -109,6 +109,7 @@ def _normalize_prediction(obj, path: str) -> dict:
 
 
 _TASK_KEYS = ("annotations", "completions", "predictions")
+MAX_LEAD_TIME = 1e9
 
 
 def normalize_import_task(obj, field: str, config: LabelConfig | None = None) -> dict:

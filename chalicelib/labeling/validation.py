@@ -17,6 +17,8 @@ MAX_TEXT_CHARS = 100_000
 MAX_NAME_CHARS = 256  # completed_by (a Label Studio e-mail is at most 254), a prediction's model_version
 
 _URL_RE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.\-]*://\S+|/\S*)$")
+# s3://<bucket>/<key> as S3 names a bucket (3-63 of a-z 0-9 . -): no port, user or empty key
+S3_URL = re.compile(r"(?i:s3)://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^?#]+")
 _SPAN_OBJECTS = frozenset({"Text"})  # character offsets into a string in task data
 _TIMED_OBJECTS = frozenset({"Audio", "AudioPlus", "Video", "TimeSeries"})  # start/end in seconds/units
 
@@ -100,9 +102,15 @@ def _check_data_value(obj: ObjectTag, value, path: str) -> None:
         if t == "Image" and obj.value_type == "list":  # <Image valueList="$images">
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise want("a list of image URL strings")
+            for i, url in enumerate(value):
+                if url[:5].lower() == "s3://" and not S3_URL.fullmatch(url):
+                    raise ValidationError(f"{path}[{i}]", f"needs an S3 URL such as s3://bucket/key, got {_short(url)}")
             return
         if not isinstance(value, str):
             raise want("a string")
+        if t == "Image" and value[:5].lower() == "s3://" and not S3_URL.fullmatch(value):
+            raise ValidationError(path, f"<Image name={obj.name!r}> needs an S3 URL such as s3://bucket/key (a "
+                                        f"bucket name, no port or user), got {_short(value)}")
     elif t == "Table":
         if not isinstance(value, (dict, list)):
             raise want("an object or a list")
@@ -118,6 +126,13 @@ def _check_data_value(obj: ObjectTag, value, path: str) -> None:
 
 
 # --------------------------------------------------------------------------- results
+
+
+def reads_task_data(config: LabelConfig) -> bool:
+    """Whether `validate_result` reads the task's data for this config (spans over a Text object);
+    otherwise a result is checked against the config alone."""
+    return any(c.type == "Labels" and any(o.type in _SPAN_OBJECTS for o in config.objects_of(c))
+               for c in config.controls)
 
 
 def validate_result(config: LabelConfig, result, data: dict | None = None, field: str = "result") -> None:

@@ -67,7 +67,7 @@ def authenticate(headers) -> Connection:
             return Connection(user=user)
     if user.startswith(PROJECT_USER_PREFIX):
         project_id = user[len(PROJECT_USER_PREFIX):]
-        if project_id.isdigit() and crypto.configured():
+        if project_id.isascii() and project_id.isdigit() and crypto.configured():
             if _same(password, project_credential(project_id)[1]):
                 return Connection(user=user, project_id=project_id)
     raise UnauthorizedError("unknown Basic-auth credentials for the Label Studio ML backend", "Authorization")

@@ -20,6 +20,11 @@ AUTO_VERSION_PREFIX = "activelabel-auto-"
 MAX_KEY = 200
 
 
+def _digits(text: str) -> bool:
+    """ASCII digits only (str.isdigit also takes "²", which int() refuses)."""
+    return text.isascii() and text.isdigit()
+
+
 def ls_project_key(value, field: str = "project") -> str | None:
     """`"<id>.<created_ts>"` as Label Studio sends it (None when absent)."""
     if value is None:
@@ -27,7 +32,7 @@ def ls_project_key(value, field: str = "project") -> str | None:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise ValidationError(field, f"must be the Label Studio project '<id>.<created_ts>', got {value!r}")
     value = str(value).strip()
-    if not value or len(value) > MAX_KEY or "|" in value or not value.split(".", 1)[0].isdigit():
+    if not value or len(value) > MAX_KEY or "|" in value or not _digits(value.split(".", 1)[0]):
         raise ValidationError(field, f"must be the Label Studio project '<id>.<created_ts>', got {value!r}")
     return value
 
@@ -62,13 +67,13 @@ def webhook_project_number(body: dict) -> str | None:
     if isinstance(project, bool) or project is None:
         return None
     project = str(project)
-    return ls_project_number(project) if project.split(".", 1)[0].isdigit() else None
+    return ls_project_number(project) if _digits(project.split(".", 1)[0]) else None
 
 
 def _int_id(value, field: str) -> int:
     if isinstance(value, dict):
         value = value.get("id")
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not _digits(str(value)):
         raise ValidationError(field, f"must be a Label Studio id (an integer), got {value!r}")
     return int(value)
 

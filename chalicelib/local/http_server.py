@@ -175,7 +175,7 @@ class NoDelayHandler(ChaliceRequestHandler):
         if len(words) == 3:
             version = words[2]
             number = version[5:].split(".") if version.startswith("HTTP/") else []
-            if len(number) != 2 or not all(n.isdigit() and len(n) <= 10 for n in number):
+            if len(number) != 2 or not all(n.isascii() and n.isdigit() and len(n) <= 10 for n in number):
                 self.send_error(HTTPStatus.BAD_REQUEST, "Bad request version (%r)" % version)
                 return False
             major_minor = int(number[0]), int(number[1])

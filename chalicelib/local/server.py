@@ -51,6 +51,7 @@ class LocalStack:
     _pump_stop: threading.Event | None = field(repr=False, default=None)
     _saved_env: dict[str, str | None] | None = field(repr=False, default=None)
     state: Any = None  # chalicelib.local.state.StateStore when the stack keeps its state
+    aws_requests: Any = None  # chalicelib.local.metering.AwsRequests: GET /local/aws-requests
     _stopped: bool = field(repr=False, default=False)
 
     def stop(self) -> None:
@@ -66,6 +67,11 @@ class LocalStack:
             self._http_thread.join(timeout=5)
         if self._pump_thread is not None:
             self._pump_thread.join(timeout=10)
+        if self.aws_requests is not None:
+            from chalicelib.local import aws_route
+
+            self.aws_requests.stop()
+            aws_route.unregister(self.app)
         if self._moto is not None:
             self._moto.stop()
         if self.state is not None:
@@ -220,12 +226,24 @@ def _prepared_pump(chalice_app: Any, env: dict[str, str], session: Any,
     return pump
 
 
+def _metered(chalice_app: Any) -> Any:
+    """Count every AWS request from now on and answer them at GET /local/aws-requests."""
+    from chalicelib.local import aws_route
+    from chalicelib.local.metering import AwsRequests
+
+    tally = AwsRequests().start()
+    aws_route.register(chalice_app, tally)
+    return tally
+
+
 def _abandon(stack: LocalStack | None, moto: Any, state: Any,
-             saved: dict[str, str | None]) -> None:
+             saved: dict[str, str | None], tally: Any = None) -> None:
     """Undo what a failed `start_stack` had started, and its env changes."""
     if stack is not None:
         stack.stop()
     else:
+        if tally is not None:
+            tally.stop()
         if moto is not None:
             moto.stop()
         if state is not None:
@@ -289,6 +307,7 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
     moto = None
     stack = None
     state = None
+    tally = None
     try:
         if state_dir is not None:
             state = _open_state(state_dir, fresh)
@@ -308,6 +327,7 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
         rebind_store()
 
         chalice_app = _load_app(app, project)
+        tally = _metered(chalice_app)
         pump = _prepared_pump(chalice_app, env, session, record_deliveries, state)
         http = make_http_server(chalice_app, _chalice_config(chalice_app, project),
                                 host, port, access_log, head_check)
@@ -315,11 +335,11 @@ def start_stack(port: int = 0, host: str = "127.0.0.1", *, app: Any = None,
         stack = LocalStack(url=f"http://{host}:{real_port}", host=host, port=real_port,
                            admin_token=token, aws_endpoint=endpoint, env=env, pump=pump,
                            app=chalice_app, _moto=moto, _http=http, _saved_env=saved,
-                           state=state)
+                           state=state, aws_requests=tally)
         _start_threads(stack, poll_interval, schedule_every)
         return stack
     except BaseException:
-        _abandon(stack, moto, state, saved)
+        _abandon(stack, moto, state, saved, tally)
         raise
 
 

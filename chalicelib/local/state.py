@@ -84,13 +84,18 @@ class StateStore:
     def __init__(self, directory: str | Path, account_id: str = "123456789012",
                  region: str = "us-east-1", fresh: bool = False):
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.directory, 0o700)  # it holds the admin token and the Label Studio key in plain text
         self.account_id = account_id
         self.region = region
         self._lock_file = self._take_lock()
         if fresh:
             for suffix in ("", "-wal", "-shm"):
                 (self.directory / (DB_NAME + suffix)).unlink(missing_ok=True)
+        os.close(os.open(self.directory / DB_NAME, os.O_CREAT | os.O_RDWR, 0o600))
+        for suffix in ("", "-wal", "-shm"):  # SQLite gives its -wal and -shm files the database's mode
+            if (self.directory / (DB_NAME + suffix)).exists():
+                os.chmod(self.directory / (DB_NAME + suffix), 0o600)
         self.db = sqlite3.connect(self.directory / DB_NAME, check_same_thread=False,
                                   isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -106,7 +111,7 @@ class StateStore:
     def _take_lock(self) -> Any:
         import fcntl
 
-        f = open(self.directory / LOCK_NAME, "a+")
+        f = os.fdopen(os.open(self.directory / LOCK_NAME, os.O_CREAT | os.O_RDWR | os.O_APPEND, 0o600), "a+")
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

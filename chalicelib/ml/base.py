@@ -20,6 +20,11 @@ MULTILABEL_THRESHOLD = 0.5
 class ModelBase:
     kind = ""
     problem = "classification"
+    # the project's pool representation (ml/pool_representation.py) and how the features use it;
+    # set with `use_pool` on the text kinds, kept by `fresh`
+    pool = None
+    feature_mode = "present"
+    reads_pool = False  # True on the kinds whose features() can use it
 
     def __init__(self, target: Target, seed: int = 0):
         self.target = target
@@ -31,8 +36,19 @@ class ModelBase:
         return self.target.control
 
     def fresh(self) -> "ModelBase":
-        """An unfitted model of the same kind and target (evaluation fits several)."""
-        return type(self)(self.target, seed=self.seed)
+        """An unfitted model of the same kind, target and pool representation (evaluation fits several)."""
+        model = type(self)(self.target, seed=self.seed)
+        return model.use_pool(self.pool, self.feature_mode) if self.pool is not None else model
+
+    def use_pool(self, projection, mode: str) -> "ModelBase":
+        """Read features through the project's pool representation in `mode` (before fitting)."""
+        self.pool, self.feature_mode = projection, mode
+        return self
+
+    def embedding(self, X):
+        """The space active learning measures diversity in: the pool representation when the model
+        has one (X holds raw texts then), else None (ml/sampling.py falls back to the features)."""
+        return None if self.pool is None else self.pool.transform(X)
 
     def answer(self, consensus: dict | None):
         return (consensus or {}).get(self.control.name)

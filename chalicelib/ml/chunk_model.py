@@ -27,6 +27,8 @@ class ModelRun:
 
 def _probabilities_and_features(model, X, embed: bool):
     """(probabilities, embedding): the pipeline's feature steps run once when both are wanted."""
+    if embed and getattr(model, "pool", None) is not None:  # diversity in the pool representation
+        return model.predict_proba(X), model.embedding(X)
     pipeline = getattr(model, "estimator", None)
     steps = getattr(pipeline, "steps", None)
     plain = type(model).predict_proba is ChoicesModel.predict_proba and not hasattr(model, "embed")
@@ -47,6 +49,13 @@ def run_model(model, samples: list[dict], embed: bool = False) -> ModelRun:
         return ModelRun(X, None, None)
     probabilities, embedding = _probabilities_and_features(model, X, embed)
     return ModelRun(X, probabilities, embedding)
+
+
+def run_on(model, run: ModelRun) -> ModelRun:
+    """Another model of the same kind on a run's encoded inputs (a version's judge, for auto labels)."""
+    if not hasattr(model, "predict_proba") or run.probabilities is None:
+        return ModelRun(run.inputs, None, None)
+    return ModelRun(run.inputs, model.predict_proba(run.inputs), None)
 
 
 def readings(model, run: ModelRun) -> list[Reading]:

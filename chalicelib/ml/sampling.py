@@ -226,11 +226,14 @@ def select(strategy: str | None, k: int, probabilities=None, *, task_ids=None, e
 
 def feature_embedding(model, inputs):
     """The features a model's classifier sees, for diversity: `model.embed(inputs)` when the kind
-    defines it, else every step but the last of its scikit-learn pipeline (`estimator`, or `pipeline`
+    defines it, the project's pool representation when the model has one (`model.embedding`), else every step but the last of its scikit-learn pipeline (`estimator`, or `pipeline`
     in artifacts older than the shared model base); None when neither exists (diverse_margin then
     clusters the probabilities)."""
     if hasattr(model, "embed"):
         return model.embed(inputs)
+    pooled = model.embedding(inputs) if hasattr(model, "embedding") else None
+    if pooled is not None:
+        return pooled
     pipeline = getattr(model, "estimator", None) or getattr(model, "pipeline", None)
     steps = getattr(pipeline, "steps", None)
     if steps and len(steps) > 1:

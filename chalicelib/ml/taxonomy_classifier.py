@@ -5,6 +5,7 @@ The consensus' first path is the training label; a prediction is written back as
 """
 from chalicelib.ml.base import ChoicesModel
 from chalicelib.ml.text_classifier import text_features
+from chalicelib.ml import pool_representation
 from chalicelib.ml.text_input import text_of
 
 PATH_SEPARATOR = "\x1f"  # joins a path into one class name; never inside a config value
@@ -12,6 +13,7 @@ PATH_SEPARATOR = "\x1f"  # joins a path into one class name; never inside a conf
 
 class TaxonomyClassifier(ChoicesModel):
     kind = "taxonomy_classifier"
+    reads_pool = True
 
     def __init__(self, target, seed: int = 0):
         super().__init__(target, seed)
@@ -27,7 +29,7 @@ class TaxonomyClassifier(ChoicesModel):
         return self.raw_input(data), PATH_SEPARATOR.join(self.canonical(str(node)) for node in paths[0])
 
     def features(self):
-        return text_features()
+        return pool_representation.features(text_features(), self.pool, self.feature_mode)
 
     def result_items(self, label, score):
         return [self.item({"taxonomy": [label.split(PATH_SEPARATOR)]}, score)]

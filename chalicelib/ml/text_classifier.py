@@ -6,6 +6,7 @@ regression. `choice="multiple"`: the same features, one logistic regression per 
 Deterministic for a given seed; scikit-learn is imported on the train/predict path only.
 """
 from chalicelib.ml.base import ChoicesModel
+from chalicelib.ml import pool_representation
 from chalicelib.ml.text_input import text_of
 
 
@@ -22,12 +23,13 @@ def text_features():
 
 class TextClassifier(ChoicesModel):
     kind = "text_classifier"
+    reads_pool = True
 
     def raw_input(self, data):
         return text_of(data, self.target.obj)
 
     def features(self):
-        return text_features()
+        return pool_representation.features(text_features(), self.pool, self.feature_mode)
 
     def __setstate__(self, state):
         # Artifacts written before the shared ChoicesModel kept the fitted pipeline as `pipeline`.

@@ -22,6 +22,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from chalicelib.errors import TrainingDataError, ValidationError
+from chalicelib.ml import pool_representation
 from chalicelib.ml.registry import ModelKind, Target
 
 HOLDOUT_MIN_EXAMPLES = 100
@@ -46,10 +47,21 @@ class HeldOutScores:
 
 @dataclass
 class TrainingOutcome:
+    """`model` is the model to serve; `judge` the model the metrics and `held_out` scores belong to.
+    They are one object unless `train` was asked to refit on the held-out examples too: then
+    `judge` never saw them (the evidence for promotion and calibration) and `model` did (every
+    human label trains what predicts and chooses the next task)."""
+
     model: object
     metrics: dict
     n_train: int
     held_out: HeldOutScores | None = None
+    judge: object = None
+    fitted: tuple | None = None  # (encoded inputs, labels) the judge was fit on, for the refit
+
+    def __post_init__(self):
+        if self.judge is None:
+            self.judge = self.model
 
 
 def collect_examples(model, accepted: list[tuple[dict, dict]]):
@@ -198,11 +210,47 @@ def held_out_metrics(model, scored: HeldOutScores, labels: list) -> dict:
             **extra}
 
 
+def quality(problem: str, metrics: dict) -> float:
+    """The one figure feature modes are compared by: macro-F1 (classification, multilabel), F1
+    (spans), -MAE (regression)."""
+    if problem == "regression":
+        return -float(metrics.get("mae", float("inf")))
+    return float(metrics.get("f1" if problem == "spans" else "macro_f1", 0.0))
+
+
+def train_choosing_features(kind: ModelKind, target: Target, accepted: list[tuple[dict, dict]], seed: int,
+                            held_out: list[tuple[dict, dict]] | None, pool) -> TrainingOutcome:
+    """`train` with the project's pool representation (ml/pool_representation.py): with held-out
+    examples, one judge per feature mode, the best on them (ties to the earlier mode) refit on every
+    example; without, the default mode. The modes' figures are in the metrics ("features")."""
+    if pool is None:
+        return train(kind, target, accepted, seed, held_out, refit_with_held_out=True)
+    if not held_out:
+        return train(kind, target, accepted, seed, pool=pool, mode=pool_representation.DEFAULT_MODE)
+    tried = {mode: train(kind, target, accepted, seed, held_out, pool=pool, mode=mode)
+             for mode in pool_representation.MODES}
+    if any(o.held_out is None for o in tried.values()):  # held-out inputs unreadable: no fair choice
+        return train(kind, target, accepted, seed, held_out, refit_with_held_out=True, pool=pool,
+                     mode=pool_representation.DEFAULT_MODE)
+    problem = tried["present"].judge.problem
+    figures = {mode: quality(problem, o.metrics) for mode, o in tried.items()}
+    chosen = max(pool_representation.MODES, key=lambda mode: (figures[mode], -pool_representation.MODES.index(mode)))
+    outcome = refit_with_held_out_examples(tried[chosen])
+    outcome.metrics["features"] = {"chosen": chosen, "validation": {m: round(v, 4) for m, v in figures.items()}}
+    return outcome
+
+
 def train(kind: ModelKind, target: Target, accepted: list[tuple[dict, dict]], seed: int = 0,
-          held_out: list[tuple[dict, dict]] | None = None) -> TrainingOutcome:
+          held_out: list[tuple[dict, dict]] | None = None, refit_with_held_out: bool = False,
+          pool=None, mode: str = "present") -> TrainingOutcome:
     """Fit `kind` on accepted (data, consensus) pairs, evaluated on `held_out` pairs when given
-    (see the module's docstring). Raises TrainingDataError when it cannot."""
+    (see the module's docstring). With `refit_with_held_out`, the model to serve is then fit again
+    on the accepted and the held-out examples together, on the inputs already encoded (images are
+    not fetched twice), and the first fit stays the outcome's `judge`. Raises TrainingDataError
+    when it cannot."""
     model = kind.implementation()(target, seed=seed)
+    if pool is not None:
+        model.use_pool(pool, mode)
     inputs, labels = collect_examples(model, accepted)
     check_trainable(model.problem, target.control.name, labels)
     X = encode(model, inputs)
@@ -215,7 +263,36 @@ def train(kind: ModelKind, target: Target, accepted: list[tuple[dict, dict]], se
         metrics = evaluate(model, X, labels, seed)
         model.fit(X, labels)
     metrics["n_train"] = len(labels)
-    return TrainingOutcome(model=model, metrics=metrics, n_train=len(labels), held_out=scored)
+    outcome = TrainingOutcome(model=model, metrics=metrics, n_train=len(labels), held_out=scored,
+                              fitted=(X, labels))
+    return refit_with_held_out_examples(outcome) if refit_with_held_out else outcome
+
+
+def refit_with_held_out_examples(outcome: TrainingOutcome) -> TrainingOutcome:
+    """The served model fit again on the judge's examples and its held-out ones (their inputs as
+    encoded for it); the judge stays the outcome's evidence. Unchanged without held-out scores."""
+    scored = outcome.held_out
+    if scored is None or outcome.fitted is None:
+        return outcome
+    X, labels = outcome.fitted
+    every_label = labels + [label for _, label in scored.kept()]
+    judge = outcome.judge
+    served = judge.fresh().fit(_concat(X, scored.X), every_label)
+    metrics = {**outcome.metrics, "n_train": len(every_label), "n_fit_judged": len(labels)}
+    return TrainingOutcome(model=served, metrics=metrics, n_train=len(every_label), held_out=scored, judge=judge)
+
+
+def _concat(first, second):
+    """Two encoded input batches of one model as one (lists, dense or sparse arrays)."""
+    if isinstance(first, list):
+        return first + list(second)
+    import numpy as np
+
+    if hasattr(first, "tocsr"):
+        from scipy.sparse import vstack
+
+        return vstack([first, second]).tocsr()
+    return np.concatenate([np.asarray(first), np.asarray(second)])
 
 
 def one_blas_thread():

@@ -11,7 +11,7 @@ import json
 
 from chalicelib.errors import ValidationError
 from chalicelib.labeling.config import parse_label_config
-from chalicelib.labeling.validation import validate_result
+from chalicelib.labeling.validation import reads_task_data, validate_result
 from chalicelib.store import completions as completion_db
 from chalicelib.store import labelstudio as links
 from chalicelib.store import projects as project_db
@@ -52,11 +52,15 @@ def record(project, task_id: int, data: dict, completion: dict, field: str = "re
 
 
 def add(project_id: str, task_id: int, completion: dict):
-    """A completion posted to our API."""
+    """A completion posted to our API (the project, for its label config, from the warm container's
+    cache: store/warm.py bounds how long a config changed elsewhere takes to reach it)."""
     check_size(completion["result"], "result")
-    project = project_db.get_project(project_id)
-    task = task_db.get_task(project_id, task_id)
-    return record(project, task_id, task.data, completion)
+    project = project_db.get_project_warm(project_id)
+    config = parse_label_config(project.label_config)
+    # the task is read only when the check needs its data (spans); a missing task is a 404 either
+    # way (the slot's conditional write finds it missing)
+    data = task_db.get_task(project_id, task_id).data if reads_task_data(config) else None
+    return record(project, task_id, data, completion, config=config)
 
 
 def of_task(project_id: str, task_id: int) -> list:

@@ -23,12 +23,12 @@ from chalicelib.store import import_records, task_import
 from chalicelib.store import projects as project_db
 
 HEADER = "Idempotency-Key"
-KEY = re.compile(r"[A-Za-z0-9_.:~+=-]{1,255}")
+KEY = re.compile(r"[A-Za-z0-9_.~-]{1,255}")  # URL-safe as it is (GET .../imports/{key})
 
 
 def check_key(key) -> str:
     if not isinstance(key, str) or not KEY.fullmatch(key):
-        raise IdempotencyKeyError("must be 1 to 255 characters among letters, digits and _.:~+=- (a UUID fits)")
+        raise IdempotencyKeyError("must be 1 to 255 characters among letters, digits and _.~- (a UUID fits)")
     return key
 
 

@@ -28,7 +28,7 @@ def parse_version(value, field: str = "version") -> int:
     """"v3" or "3" (or 3) -> 3; 400 naming `field` otherwise."""
     text = str(value)
     number = text[1:] if text.startswith("v") else text
-    if isinstance(value, bool) or not number.isdigit() or not 1 <= int(number) <= 1_000_000_000:
+    if isinstance(value, bool) or not (number.isascii() and number.isdigit()) or not 1 <= int(number) <= 1_000_000_000:
         raise ValidationError(field, f"must be a model version such as 'v3' or 3, got {value!r}")
     return int(number)
 

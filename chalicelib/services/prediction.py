@@ -2,7 +2,6 @@
 cached per warm container) or its custom backend. Every caller (the predict route, Label Studio's
 /predict, the rescore worker) gets its model pointer and its artifact bytes from here.
 """
-import functools
 import logging
 
 from chalicelib.errors import ConflictError, ValidationError
@@ -32,13 +31,32 @@ def project_pointer(project) -> serving.ModelPointer:
 def load_version(project_id: str, version: int):
     """Model `version` of the project (from the warm container's cache after the first load), or None
     when its record is missing."""
-    item = training_db.get_model_version(project_id, version)
-    return None if item is None else serving.load(item.pointer, fetch)
+    return load_record(training_db.get_model_version(project_id, version))
 
 
-@functools.lru_cache(maxsize=64)
+def load_record(record):
+    """The model of a model-version record already read (None for None)."""
+    return None if record is None else serving.load(record.pointer, fetch)
+
+
+def load_auto_labeler(project_id: str, version: int, record=None):
+    """The model whose predictions auto-label for `version`: its judge, fit without the validation
+    set its calibration was computed on, when the version stored one (services/training.py); else
+    the served model (it then is the judge). The judge reads the served model's encoded inputs."""
+    record = record or training_db.get_model_version(project_id, version)
+    if record is None:
+        return None
+    judge = (record.calibration or {}).get("model")
+    if not judge:
+        return serving.load(record.pointer, fetch)
+    pointer = serving.ModelPointer(bucket=record.pointer.bucket, key=judge["key"], version_id=judge["version_id"],
+                                   sha256=judge["sha256"], sklearn_version=record.pointer.sklearn_version,
+                                   model_version=record.model_version)
+    return serving.load(pointer, fetch)
+
+
 def parsed_config(label_config: str):
-    """The parsed label config, once per distinct XML per warm container (callers only read it)."""
+    """The parsed label config (labeling/config.parse_label_config keeps each distinct XML parsed once)."""
     return parse_label_config(label_config)
 
 

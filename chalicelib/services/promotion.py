@@ -1,6 +1,13 @@
 """Champion / challenger for a freshly trained version: score it and the active version on the
 project's validation set (domain/validation_set.py) and decide (domain/promotion.py) under the
-project's `ml.promotion` and `ml.pinned_version`."""
+project's `ml.promotion` and `ml.pinned_version`.
+
+Both sides are judges: models fit without the validation set. A version's served model is refit
+on every label (ml/training.py), so the champion's side is read from the predictions its judge
+stored at its training (store/validation_predictions.py); only validation tasks accepted since
+(which its served model never saw) are predicted by the served champion. The test compares two
+runs of the same procedure on the same held-out labels; each served model is that procedure
+with the same validation labels added, so the decision carries over to them."""
 import hashlib
 import json
 import logging
@@ -114,14 +121,18 @@ def _comparable(project, challenger, validation: list, held_out: bool, scored=No
     if record is None or not (record.validation or {}).get("held_out"):
         return None, f"the active version v{active} trained on validation tasks (before any were held out)"
     try:
-        champion = prediction.load_version(project.project_id, active)
+        champion = prediction.load_record(record)  # the record read above: the champion is read once
     except ArtifactIntegrityError as exc:
         return None, f"the active version v{active} cannot be loaded: {exc.message}"
     if type(champion) is not type(challenger) or champion.control.name != challenger.control.name:
         return None, f"the active version v{active} is another model or learns another control"
+    known = validation_predictions.get(record)
+    if known is None and (record.validation or {}).get("served_fit") == "all":
+        # its served model trained on the validation tasks: only its judge's stored predictions are fair
+        return None, f"the active version v{active}'s held-out validation predictions cannot be read"
     try:
         ours = qualities(challenger, validation, scored)
-        theirs = qualities(champion, validation, scored, validation_predictions.get(project.project_id, active))
+        theirs = qualities(champion, validation, scored, known)
     except ValidationError as exc:
         return None, f"a validation task cannot be read: {exc.message}"
     if ours is None or theirs is None:

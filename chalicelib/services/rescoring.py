@@ -52,11 +52,12 @@ def split(first: int, last: int, chunk: int, fanout: int = FANOUT) -> list[tuple
     return [(lo, min(last, lo + per_part - 1)) for lo in range(first, last + 1, per_part)]
 
 
-def start(project_id: str, version: int, last_task_id: int, predict: bool = False) -> str | None:
+def start(project_id: str, version: int, last_task_id: int, predict: bool = False, project=None) -> str | None:
     """Queue the rescoring of the whole pool by `version` (and its pre-annotation when `predict`),
     and its suspects job (services/suspects.py) when the project asks for one; returns the
-    rescoring job's id, or None when there is nothing to rescore."""
-    project = project_db.find_project(project_id)
+    rescoring job's id, or None when there is nothing to rescore. `project`: its record as the
+    caller has it (the train worker's claim), for its settings; read when not given."""
+    project = project or project_db.find_project(project_id)
     if project is None:
         return None
     supersede_others(project_id, version)

@@ -95,7 +95,11 @@ def _plan(project, chunk: Chunk, work: Work, read: list, in_pool: set):
     run = chunk_model.run_model(model, [t.data for t in selection.encoded],
                                 embed=bool(selection.pooled) and strategy in sampling.EMBEDDING_STRATEGIES)
     served = chunk_model.readings(model, run) if selection.predicted or selection.judged else []
-    judge = served  # auto-labelling reads the served model's probabilities (a held-out model's readings go here)
+    judge = served
+    if selection.judged:  # auto labels are the judge's: the model the version's calibration holds for
+        labeler = prediction.load_auto_labeler(chunk.project_id, chunk.version)
+        if labeler is not None and labeler is not model:
+            judge = chunk_model.readings(labeler, chunk_model.run_on(labeler, run))
     ranks = chunk_model.rank_rows(strategy, run, list(range(len(selection.pooled))),
                                   [t.task_id for t in selection.pooled], seed=chunk.version * 1_000_003 + chunk.first)
     if ranks is None:

@@ -125,7 +125,8 @@ def run(project_id: str, version: int, job: str) -> str:
         task = tasks[suspect.index]
         body = {"model_label": suspect.suggested, "score": by_class[suspect.index][suspect.suggested],
                 "human_label": suspect.given, "self_confidence": round(suspect.self_confidence, 6),
-                "control": target.control.name, "model_version": f"v{version}"}
+                "control": target.control.name, "model_version": f"v{version}",
+                "annotators": sorted(task.annotators)}  # whose label it is: their re-posts review nothing
         marked += suspects_db.mark(task, body, version, _queues(task, True, overlap, suspect=True))
         flagged[task.task_id] = int(task.n_completions or 1)
     cleared = clear_all_but(flagged)

@@ -82,10 +82,10 @@ def get_with_completions(project_id: str, task_id: int):
 def completion_order(completion_id: str) -> tuple:
     """Ours ("<task>.<n>") by n, then Label Studio's ("<task>.ls<annotation id>") by annotation id."""
     suffix = completion_id.split(".", 1)[1]
-    if suffix.isdigit():
+    if suffix.isascii() and suffix.isdigit():
         return (0, int(suffix))
     tail = suffix[2:] if suffix.startswith("ls") else ""
-    return (1, int(tail)) if tail.lstrip("-").isdigit() else (2, suffix)
+    return (1, int(tail)) if tail.lstrip("-").isascii() and tail.lstrip("-").isdigit() else (2, suffix)
 
 
 def export(project_id: str):

@@ -105,6 +105,13 @@ def new_completion_item(project_id: str, task_id: int, completion_id: str, compl
     )
 
 
+def from_stream_image(image: dict | None) -> Completion | None:
+    """The completion a stream record's NEW_IMAGE holds (DynamoDB's attribute map), or None."""
+    if not image:
+        return None
+    return records.completion(CompletionModel.from_raw_data(image))
+
+
 def completions_of_task(project_id: str, task_id: int) -> list[Completion]:
     return list(map(records.completion, CompletionModel.query(
         project_id,

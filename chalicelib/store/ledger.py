@@ -16,7 +16,7 @@ def next_counter(name: str) -> int:
     return int(item.value)
 
 
-def _marker(project_id: str, marker: str) -> LedgerModel:
+def marker_item(project_id: str, marker: str) -> LedgerModel:
     return LedgerModel(pk=f"p#{project_id}", sk=marker, expires_at=int(time.time()) + MARKER_TTL_SECONDS)
 
 
@@ -28,7 +28,7 @@ def count_completion_once(project_id: str, marker: str, delta: int) -> bool:
     """
     def write():
         with TransactWrite(connection=connection()) as tx:
-            tx.save(_marker(project_id, marker), condition=LedgerModel.sk.does_not_exist())
+            tx.save(marker_item(project_id, marker), condition=LedgerModel.sk.does_not_exist())
             tx.update(ProjectModel(project_id=project_id), actions=[ProjectModel.completions_count.add(delta)],
                       condition=ProjectModel.project_id.exists())
 
@@ -45,4 +45,4 @@ def marker_exists(project_id: str, marker: str) -> bool:
 
 def put_marker(project_id: str, marker: str) -> None:
     """Record that `marker`'s work is done (idempotent; expires like the stream's markers)."""
-    _marker(project_id, marker).save()
+    marker_item(project_id, marker).save()

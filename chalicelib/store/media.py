@@ -14,6 +14,7 @@ Limits (environment, read per call):
 import http.client
 import ipaddress
 import os
+import re
 import socket
 import ssl
 from urllib.parse import urlsplit
@@ -35,6 +36,9 @@ class MediaError(ValidationError):
 
     def __init__(self, url: str, message: str):
         super().__init__("data", f"{url[:200]}: {message}")
+
+
+BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 def max_bytes() -> int:
@@ -62,7 +66,7 @@ def _fetch_s3(url: str) -> bytes:
     parts = urlsplit(url)
     bucket, key = parts.netloc, parts.path.lstrip("/")
     allowed = [b.strip() for b in os.environ.get("ACTIVELABEL_MEDIA_BUCKETS", "").split(",") if b.strip()]
-    if not bucket or not key:
+    if not key or not BUCKET.fullmatch(bucket):  # `bucket:443`, `user@bucket`: no S3 bucket name
         raise MediaError(url, "expected s3://bucket/key")
     if allowed and bucket not in allowed:
         raise MediaError(url, f"bucket {bucket!r} is not one of the media buckets {allowed}")
@@ -146,7 +150,7 @@ def _fetch_http(url: str) -> bytes:
         if not content_type.startswith("image/"):
             raise MediaError(url, f"Content-Type {content_type or 'missing'!r} is not an image")
         length = response.getheader("Content-Length")
-        if length is not None and length.isdigit() and int(length) > limit:
+        if length is not None and length.isascii() and length.isdigit() and int(length) > limit:
             raise MediaError(url, f"image is {length} bytes; the limit is {limit}")
         body = response.read(limit + 1)
     except (OSError, http.client.HTTPException) as exc:

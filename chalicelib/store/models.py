@@ -275,6 +275,9 @@ class ModelVersionModel(Model):
     joblib_version_id = UnicodeAttribute(null=True)
     joblib_sha256 = UnicodeAttribute(null=True)
     calibration = JSONAttribute(null=True)  # domain/calibration.py: the auto-label threshold and its bound
+    # the pool representation the version's features read (ml/pool_representation.py): its artifact
+    # (which may be an earlier version's), the pool size it was fitted on, its dimensions
+    representation = JSONAttribute(null=True)
 
 
 class LedgerModel(Model):

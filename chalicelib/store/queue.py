@@ -53,7 +53,7 @@ def send_labelstudio_stream(project_id: str, request_id: str) -> None:
     in order with the project's trainings. `request_id` names the event (a resent one is one message)."""
     client("sqs").send_message(
         QueueUrl=config.train_queue_url(),
-        MessageBody=json.dumps({"project_id": project_id, "labelstudio_stream": request_id}),
+        MessageBody=json.dumps({"project_id": project_id, "labelstudio_stream": request_id, **carried()}),
         MessageGroupId=f"project-{project_id}",
         MessageDeduplicationId=f"{project_id}-stream-{request_id}"[:128],
     )

@@ -64,6 +64,7 @@ def model_version(item: ModelVersionModel) -> ModelVersion:
             bucket=item.s3_bucket, key=item.joblib_key, version_id=item.joblib_version_id, sha256=item.joblib_sha256,
             sklearn_version=item.sklearn_version, model_version=item.model_version),
         status=item.status, decision=item.decision, validation=item.validation, calibration=item.calibration,
+        representation=item.representation,
     )
 
 

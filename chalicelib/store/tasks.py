@@ -11,8 +11,8 @@ from chalicelib.domain import assignment
 from chalicelib.domain.records import Task
 from chalicelib.errors import NotFoundError
 from chalicelib.store.dynamo import conditional, connection, decode_cursor, page
-from chalicelib.store import records
-from chalicelib.store.models import ProjectModel, TaskModel
+from chalicelib.store import ledger, records
+from chalicelib.store.models import LedgerModel, ProjectModel, TaskModel
 
 
 def get_task(project_id: str, task_id: int) -> Task:
@@ -63,13 +63,16 @@ def accepted_tasks(project_id: str):
 
 
 def apply_task_label_state(task: Task, state, label_changed: bool, queues: frozenset,
-                           disputed: frozenset = frozenset()) -> bool:
+                           disputed: frozenset = frozenset(), keep_mark: bool = False,
+                           count: tuple[str, int] | None = None) -> bool:
     """Store the task's new agreement/acceptance and its queues (domain.assignment.queues_of), and
-    move the project's counters with it. A suspect mark is removed: the task has been re-judged
-    (`disputed`: the completions its review sets aside, stored with it).
+    move the project's counters with it. A suspect mark is removed (the task has been re-judged)
+    unless `keep_mark` (no one else reviewed it yet); `disputed`: the completions its review sets
+    aside, stored with it. `count`: (marker, delta) of the stream record counted in the same
+    transaction (store/ledger.count_completion_once's marker and counter), so a record costs one write.
 
-    Optimistic: succeeds only if the task's `label_rev` is still the one read. Returns False on
-    a lost race (the caller re-reads and recomputes).
+    Optimistic: succeeds only if the task's `label_rev` is still the one read (and the marker is
+    new). Returns False otherwise (the caller counts apart, re-reads and recomputes).
     """
     accepted_delta = int(state.accepted) - int(bool(task.accepted))
     task_actions = [
@@ -85,7 +88,7 @@ def apply_task_label_state(task: Task, state, label_changed: bool, queues: froze
     else:
         task_actions += [TaskModel.consensus.remove(), TaskModel.accepted_project.remove()]
     task_actions += queue_actions(task.project_id, queues)
-    if task.suspect_project is not None:  # re-judged by people: no longer a suspect (store/suspects.py)
+    if task.suspect_project is not None and not keep_mark:  # re-judged by people: no longer a suspect
         task_actions += [TaskModel.suspect.remove(), TaskModel.suspect_version.remove(),
                          TaskModel.suspect_project.remove(), TaskModel.suspect_rank.remove()]
     if disputed and disputed != task.disputed:
@@ -96,10 +99,15 @@ def apply_task_label_state(task: Task, state, label_changed: bool, queues: froze
         project_actions.append(ProjectModel.accepted_tasks.add(accepted_delta))
     if label_changed:
         project_actions.append(ProjectModel.label_changes.add(1))
+    if count is not None:
+        project_actions.append(ProjectModel.completions_count.add(count[1]))
+
     def write():
         with TransactWrite(connection=connection()) as tx:
             tx.update(TaskModel(project_id=task.project_id, task_id=task.task_id), actions=task_actions,
                       condition=condition)
+            if count is not None:
+                tx.save(ledger.marker_item(task.project_id, count[0]), condition=LedgerModel.sk.does_not_exist())
             if project_actions:
                 tx.update(ProjectModel(project_id=task.project_id), actions=project_actions,
                           condition=ProjectModel.project_id.exists())
@@ -193,6 +201,13 @@ def rescoring_tasks_in_range(project_id: str, first: int, last: int) -> list[Tas
                           | TaskModel.random_key.does_not_exist()),
         attributes_to_get=RESCORING_ATTRIBUTES,
     )))
+
+
+def pool_sample(project_id: str, keep) -> list[tuple[int, dict]]:
+    """(task id, data) of the project's tasks, labelled or not, for which `keep(task_id)` holds: one
+    paged query reading only those two attributes (ml/pool_representation.py chooses the sample)."""
+    return [(int(item.task_id), item.data or {})
+            for item in TaskModel.query(project_id, attributes_to_get=["task_id", "data"]) if keep(int(item.task_id))]
 
 
 def _update_task(project_id: str, task_id: int, actions: list, condition) -> bool:

@@ -40,25 +40,50 @@ def claim_training(project_id: str, seq: int) -> Project | None:
     project's `version_seq`).
 
     Refused (None) when a newer request superseded it or it already finished: a redelivered or
-    stale message then does nothing.
+    stale message then does nothing. A request claimed again (its worker was killed, the message
+    came back) keeps the number the first claim allocated (`next_version` gives another if that
+    attempt recorded a version), so a killed training spends no version number.
     """
     item = ProjectModel(project_id=project_id)
-    actions = [ProjectModel.training_seq.set(seq), ProjectModel.training_started_at.set(now()),
-               ProjectModel.version_seq.add(1)]
-    condition = (ProjectModel.train_request_seq == seq) & (ProjectModel.trained_seq < seq)
-    if not conditional(lambda: item.update(actions=actions, condition=condition)):
-        return None
-    return records.project(item)
+    claimable = (ProjectModel.train_request_seq == seq) & (ProjectModel.trained_seq < seq)
+    first = [ProjectModel.training_seq.set(seq), ProjectModel.training_started_at.set(now()),
+             ProjectModel.version_seq.add(1)]
+    if conditional(lambda: item.update(actions=first, condition=claimable & (ProjectModel.training_seq != seq))):
+        return records.project(item)
+    again = [ProjectModel.training_started_at.set(now())]
+    if conditional(lambda: item.update(actions=again, condition=claimable & (ProjectModel.training_seq == seq))):
+        return records.project(item)
+    return None
 
 
-def finish_training(project_id: str, seq: int, error: str | None) -> bool:
+def next_version(project_id: str, seq: int) -> int:
+    """Another version number for request `seq`, which this worker holds (the number its claim
+    gave was recorded by an earlier attempt)."""
+    item = ProjectModel(project_id=project_id)
+    item.update(actions=[ProjectModel.version_seq.add(1)], condition=ProjectModel.training_seq == seq)
+    return int(item.version_seq)
+
+
+def _finish_actions(seq: int, error: str | None) -> list:
     actions = [ProjectModel.trained_seq.set(seq)]
     if error:
         actions += [ProjectModel.last_error.set(error[:MAX_ERROR_CHARS]), ProjectModel.last_error_at.set(now())]
     else:
         actions += [ProjectModel.last_error.remove(), ProjectModel.last_error_at.remove()]
+    return actions
+
+
+def finish_training(project_id: str, seq: int, error: str | None) -> bool:
     return conditional(lambda: ProjectModel(project_id=project_id).update(
-        actions=actions, condition=ProjectModel.trained_seq < seq))
+        actions=_finish_actions(seq, error), condition=ProjectModel.trained_seq < seq))
+
+
+def clear_training_error(project_id: str, seq: int) -> None:
+    """The error a finished request `seq` recorded after its end (its rescoring was not queued) is
+    mended: cleared, unless a later request has finished since."""
+    conditional(lambda: ProjectModel(project_id=project_id).update(
+        actions=[ProjectModel.last_error.remove(), ProjectModel.last_error_at.remove()],
+        condition=ProjectModel.trained_seq == seq))
 
 
 def record_training_error(project_id: str, error: str) -> None:
@@ -80,7 +105,7 @@ def record_model_version(version: ModelVersion) -> None:
                                               "joblib_version_id": version.joblib.version_id,
                                               "joblib_sha256": version.joblib.sha256}),
         status=version.status, decision=version.decision, validation=version.validation,
-        calibration=version.calibration,
+        calibration=version.calibration, representation=version.representation,
     ).save()
 
 
@@ -99,12 +124,17 @@ def pointer_actions(version: ModelVersion) -> list:
     ]
 
 
-def promote(project_id: str, version: ModelVersion) -> bool:
+def promote(project_id: str, version: ModelVersion, finish_seq: int | None = None) -> bool:
     """Point the project at `version` unless a newer version is already active or the project was
-    pinned meanwhile (its `pinned_version` mirror, written with the pin: the pin and the pointer agree)."""
+    pinned meanwhile (its `pinned_version` mirror, written with the pin: the pin and the pointer agree).
+    `finish_seq`: finish that training request in the same write (`finish_training`; refused too
+    when it is finished already)."""
     actions = pointer_actions(version)
     condition = (ProjectModel.active_version.does_not_exist() | (ProjectModel.active_version < version.version)) \
         & ProjectModel.pinned_version.does_not_exist()
+    if finish_seq is not None:
+        actions += _finish_actions(finish_seq, None)
+        condition &= ProjectModel.trained_seq < finish_seq
     warm.projects.discard(project_id)
     return conditional(lambda: ProjectModel(project_id=project_id).update(actions=actions, condition=condition))
 

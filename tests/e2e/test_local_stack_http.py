@@ -134,3 +134,28 @@ def test_disagreeing_completions_do_not_accept_the_task(api, project):
     assert task["agreement"] is not None and task["agreement"] < 0.6
     after = wait_for_completions(api, project["id"], N_COMPLETED + 2)
     assert after["accepted_tasks"] == N_COMPLETED
+
+
+def test_local_aws_requests_shows_what_a_flow_costs(stack, api, project):
+    """`GET /local/aws-requests` (local only, admin token): every AWS request since the stack started,
+    by service, operation and table; a token that is not admin is refused with a JSON 403."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    def get(token):
+        request = urllib.request.Request(f"{stack.url}/local/aws-requests", headers={"Authorization": f"Token {token}"})
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return json.loads(answer.read())
+
+    before = get(stack.admin_token)["requests"]
+    api.training(project["id"])
+    after = get(stack.admin_token)["requests"]
+    assert after and set(after[0]) == {"service", "operation", "table", "count"}
+    dynamo = {(r["operation"], r["table"]): r["count"] for r in after if r["service"] == "dynamodb"}
+    assert all(table for _, table in dynamo) and sum(dynamo.values()) > sum(
+        r["count"] for r in before if r["service"] == "dynamodb")
+    assert any(r["table"] is None for r in after if r["service"] != "dynamodb")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        get("not-a-token")
+    assert refused.value.code == 401 and json.loads(refused.value.read())["Field"]

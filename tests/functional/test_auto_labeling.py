@@ -45,6 +45,20 @@ def test_calibrated_auto_labels_people_win_and_auto_labels_train_only_when_asked
     right = sum(_choice(p) == truth[task_id] for task_id, p in auto.items())
     assert right / len(auto) >= AUTO["target_accuracy"], (right, len(auto))
     assert all(p["score"] >= calibration["threshold"] and p["model_version"] == "v1" for p in auto.values())
+    # the labels are the judge's (fit without the validation set the threshold was calibrated on), not
+    # the served model's, which also learnt the validation labels
+    from chalicelib.services import prediction as predictions
+    from chalicelib.store import training as training_db
+
+    judge, served = predictions.load_auto_labeler(project_id, 1), predictions.load_version(project_id, 1)
+    stored = training_db.get_model_version(project_id, 1).calibration["model"]
+    assert stored["key"].endswith("/v1/judge.npz") and judge is not served
+    texts = {int(t["id"]): t["data"]["text"] for t in api.get(f"/api/projects/{project_id}/export").json["tasks"]}
+    ordered = sorted(auto)
+    judged = judge.scored(judge.encode([texts[t] for t in ordered]))
+    assert [(_choice(auto[t]), auto[t]["score"]) for t in ordered] == [
+        (label, round(float(score), 6)) for label, score in judged]
+    assert judged != served.scored(served.encode([texts[t] for t in ordered]))
 
     # off the human queue, except the audited share: next serves only unlabelled or audited tasks
     served = set()

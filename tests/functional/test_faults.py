@@ -75,7 +75,8 @@ def test_a_racing_writer_on_the_same_task_loses_the_condition_and_counts_once(ap
     settings = {"agreement_threshold": 0.6, "overlap": 1}
 
     def concurrent_rejudge(params):
-        update = next(i["Update"] for i in params["TransactItems"] if "-tasks" in i["Update"]["TableName"])
+        # the task's Update (the transaction also puts the record's count marker)
+        update = next(i["Update"] for i in params["TransactItems"] if "-tasks" in i.get("Update", {}).get("TableName", ""))
         task_state.refresh_task(project_id, int(update["Key"]["task_id"]["N"]), settings)
 
     race = faults.inject("dynamodb", "TransactWriteItems", code=None, times=3,

@@ -65,7 +65,9 @@ def test_champion_challenger_rollback_and_pin(api, pump):
     v1 = versions(api, project_id)["v1"]
     assert v1["status"] == "promoted" and v1["validation"]["held_out"] is True
     held = [i for i in ids if in_validation(project_id, int(i))]
-    assert v1["validation"]["n"] == len(held) >= 10 and v1["n_train"] == 100 - len(held)
+    # every human label trains the served model; the metrics are the judge's, fit without the validation set
+    assert v1["validation"]["n"] == len(held) >= 10 and v1["n_train"] == 100
+    assert v1["metrics"]["n_fit_judged"] == 100 - len(held) and v1["validation"]["served_fit"] == "all"
     assert "first model" in v1["decision"]["reason"]
 
     # a burst of bad labels: the version trained on it is worse on the validation set, and rejected

@@ -165,3 +165,29 @@ def test_badge_ranks_its_picks_first_on_a_text_project(api, pump):
     assert ranked[:100] == list(range(100)) and ranked[100] > 100  # picks in order, then the rest
     first = min(stored, key=stored.get)
     assert api.get(f"/api/projects/{project_id}/next?annotator=bob").json["id"] == first
+
+
+def test_a_move_by_hand_supersedes_the_pass_of_the_version_it_replaces(api, pump, monkeypatch):
+    """A rollback while the promoted version's pass waits on the queue: that pass ends as
+    superseded at once (not failed), its leaves skip, and the move's own pass completes."""
+    monkeypatch.setenv(rescoring.CHUNK_ENV, "20")
+    project_id = make_project(api, min_completions=10, retrain_every=100_000, promotion="always")
+    rows = balanced_rows(40)
+    label_both_classes(api, project_id, import_texts(api, project_id, rows), rows)
+    pump.drain()
+
+    def passes(version):
+        listed = api.get(f"/api/projects/{project_id}/jobs").json["jobs"]
+        return {j["id"]: j["state"] for j in listed if j["model_version"] == version and j["kind"] != "training"}
+
+    with pump.holding("rescore_worker"):
+        assert api.post(f"/api/projects/{project_id}/train").status_code == 202
+        pump.drain()
+        assert training(api, project_id)["model_version"] == "v2"
+        assert set(passes("v2").values()) == {"running"}
+        answer = api.put(f"/api/projects/{project_id}/model-versions/v1/active")
+        assert answer.status_code == 200 and answer.json["preannotation_job"] == "preannotation-v1-a1", answer.json
+        assert set(passes("v2").values()) == {"superseded"}
+    pump.drain()
+    assert set(passes("v2").values()) == {"superseded"}
+    assert passes("v1")["preannotation-v1-a1"] == "succeeded"

@@ -153,3 +153,34 @@ def test_suspects_refuses_a_foreign_cursor_and_bad_limits_naming_the_field(api):
         answer = api.get(f"/api/projects/{project_id}/suspects?{query}")
         assert answer.status_code == 400 and answer.json["Field"] == field, (query, answer.json)
     assert api.put(f"/api/projects/{project_id}/ml", {"suspects": "yes"}).json["Field"] == "ml.suspects"
+
+
+def test_the_flagged_annotator_cannot_clear_their_own_suspect_mark(api, pump):
+    """Issue 26, item 5: deleting the flagged completion and posting the same label again is no
+    review; the mark stays until someone else labels the task."""
+    from chalicelib.domain import assignment
+    from chalicelib.store import suspects as suspects_db
+    from chalicelib.store import tasks as task_db
+
+    project_id = make_project(api, min_completions=1000, agreement_threshold=0.6)
+    answer = api.post(f"/api/projects/{project_id}/tasks",
+                      [{"data": {"text": "WIN a prize"}, "annotations": [choice_completion("ham", "mallory")]}])
+    task_id = int(answer.json["task_ids"][0])
+    pump.drain()
+    task = task_db.find_task(project_id, task_id)
+    queues = assignment.queues_of(1, True, float(task.agreement), 1, True, False, suspect=True)
+    assert suspects_db.mark(task, {"model_label": "spam", "score": 0.95, "human_label": "ham", "self_confidence": 0.05,
+                                   "control": "label", "model_version": "v1", "annotators": sorted(task.annotators)},
+                            1, queues)
+    (completion,) = api.get(f"/api/projects/{project_id}/tasks/{task_id}/completions").json["completions"]
+    assert api.delete(f"/api/projects/{project_id}/completions/{completion['id']}").status_code == 200
+    pump.drain()
+    assert [s["task_id"] for s in _suspects(api, project_id)["suspects"]] == [task_id]
+    complete(api, project_id, task_id, "ham", annotator="mallory")
+    pump.drain()
+    assert [s["task_id"] for s in _suspects(api, project_id)["suspects"]] == [task_id]
+    complete(api, project_id, task_id, "spam", annotator="bob")
+    pump.drain()
+    assert _suspects(api, project_id)["suspects"] == []
+    task = api.get(f"/api/projects/{project_id}/tasks/{task_id}").json
+    assert task["is_labeled"] and task_db.get_task(project_id, task_id).consensus == {"label": ["spam"]}, task

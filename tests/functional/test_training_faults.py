@@ -92,6 +92,34 @@ def test_crash_between_artifact_and_promotion_recovers_on_redelivery(api, pump, 
     assert state["completions"] == 29
 
 
+def test_a_rescoring_not_queued_after_the_promotion_is_queued_by_the_redelivery(api, pump, monkeypatch):
+    """The pointer and the request's end are one write: a worker that stops before the rescoring is
+    queued leaves a finished request, and its redelivered message queues the rescoring."""
+    from chalicelib.services import rescoring
+
+    project_id, task_ids, rows = trained_project(api, pump)
+    calls = {"n": 0}
+    real_start = rescoring.start
+
+    def crash_once(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("worker crashed before queuing the rescoring")
+        return real_start(*args, **kwargs)
+
+    monkeypatch.setattr(rescoring, "start", crash_once)
+    complete_rows(api, project_id, task_ids[24:29], rows[24:29])
+    pump.drain()
+    state = training(api, project_id)
+    assert calls["n"] == 2 and state["state"] == "idle" and state["last_error"] is None, state
+    jobs = {job["id"]: job for job in api.get(f"/api/projects/{project_id}/jobs").json["jobs"]}
+    pass_ = next(job for job in jobs.values() if job["model_version"] == state["model_version"]
+                 and job["kind"] != "training")
+    assert pass_["state"] == "succeeded", pass_
+    pump.drain()
+    assert calls["n"] == 2  # the redelivery queued it once
+
+
 def test_a_stale_training_never_replaces_a_newer_model(api, pump):
     project_id, _, _ = trained_project(api, pump)
     project = project_db.get_project(project_id, consistent=True)
@@ -149,3 +177,19 @@ def test_stream_records_of_a_deleted_project_are_ignored(api, pump, event_name):
                            "StreamViewType": "NEW_AND_OLD_IMAGES",
                            "Keys": {"project_id": {"S": project_id}, "completion_id": {"S": "1.1"}}}}
     assert pump.invoke("on_completion", {"Records": [record]}) == {"batchItemFailures": []}
+
+
+def test_a_training_killed_mid_run_spends_no_version_number(api, pump):
+    """Issue 26, item 9: the worker claimed the request and died; the message comes back, the retry
+    claims the same request again and keeps its number: the first version is v1."""
+    project_id = make_project(api, min_completions=20)
+    rows = balanced_rows(24)
+    task_ids = import_texts(api, project_id, rows)
+    with pump.holding("train_worker"):
+        complete_rows(api, project_id, task_ids, rows)
+        pump.drain()
+    seq = project_db.get_project(project_id, consistent=True).counters.train_request_seq
+    assert training_db.claim_training(project_id, seq) is not None  # the killed worker's claim
+    pump.drain()
+    state = training(api, project_id)
+    assert state["model_version"] == "v1" and state["state"] == "idle", state

@@ -160,3 +160,20 @@ def test_in_a_deployed_function_lines_go_to_stdout_as_json(monkeypatch, capsys):
         logger.handlers[:], logger.level, logger.propagate = saved
     (line,) = capsys.readouterr().out.splitlines()
     assert json.loads(line)["message"] == "GET /health -> 200"
+
+
+def test_every_queue_message_carries_the_correlation_id():
+    """Each message body store/queue.py builds spreads `**carried()`: a new kind of message keeps the
+    chain from a completion to the work it causes."""
+    import ast
+    from pathlib import Path
+
+    source = (Path(__file__).resolve().parents[2] / "chalicelib" / "store" / "queue.py").read_text()
+    bodies = [node.args[0] for node in ast.walk(ast.parse(source))
+              if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "dumps"
+              and node.args and isinstance(node.args[0], ast.Dict)]
+    assert len(bodies) >= 5
+    for body in bodies:
+        spread = [value for key, value in zip(body.keys, body.values) if key is None]
+        assert any(isinstance(v, ast.Call) and getattr(v.func, "id", None) == "carried" for v in spread), \
+            ast.unparse(body)

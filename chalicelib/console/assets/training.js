@@ -1,7 +1,8 @@
 // Training: state, progress toward the first training, model versions with their metrics and
 // status (active, promoted, rejected or held with the reason, pinned; "Make active" rolls back), the
-// jobs with their progress (GET /jobs), the learning curve (GET /report), "Train now". Refreshes
-// itself while work is queued or running.
+// jobs with their progress (GET /jobs), the learning curve (GET /report), "Train now", and for a
+// global admin the deployment's queues and dead letters (GET /api/health/detail, docs/operations.md).
+// Refreshes itself while work is queued or running.
 import { api, project } from "./api.js";
 import { fmt, h, when } from "./dom.js";
 import { learningCurve } from "./chart.js";
@@ -13,7 +14,34 @@ export async function load(ctx) {
   const [state, versions, report, jobs, ml] = await Promise.all([
     api.get(project(ctx.id, "/training")), api.get(project(ctx.id, "/model-versions")), api.get(project(ctx.id, "/report")),
     api.get(project(ctx.id, "/jobs")), api.get(project(ctx.id, "/ml"))]);
-  return { state, versions: versions.versions || [], report, jobs: jobs.jobs || [], pinned: ml.pinned_version };
+  return { state, versions: versions.versions || [], report, jobs: jobs.jobs || [], pinned: ml.pinned_version,
+    health: ctx.admin ? await healthOf(ctx.id) : null };
+}
+
+// The health view costs five SQS calls: read at most every 15 s; null when the token may not (403).
+const HEALTH_EVERY_MS = 15000;
+let healthCache = { id: null, at: 0, value: null };
+
+async function healthOf(id) {
+  if (healthCache.id === id && Date.now() - healthCache.at < HEALTH_EVERY_MS) return healthCache.value;
+  let value = null;
+  try {
+    value = await api.get(`api/health/detail?project=${encodeURIComponent(id)}`);
+  } catch {
+    value = null;
+  }
+  healthCache = { id, at: Date.now(), value };
+  return value;
+}
+
+function queuesBlock(health) {
+  if (!health) return null;
+  const depth = (q) => (q.error ? "unreadable" : `${q.waiting} waiting, ${q.in_flight} in flight`);
+  return [h("h3", {}, "Queues"),
+    h("p", { class: health.dead_letters ? "error" : "muted", id: "dead-letters" },
+      `Dead letters: ${health.dead_letters} (status ${health.status}; see docs/operations.md).`),
+    h("dl", { class: "facts", id: "queues" }, Object.entries(health.queues || {}).map(([name, q]) =>
+      [h("dt", {}, name.replace(/_/g, " ")), h("dd", {}, depth(q))]))];
 }
 
 // Polled while the panel is open (training starts on its own once enough tasks are accepted):
@@ -91,7 +119,7 @@ function jobsTable(all) {
 }
 
 export function view(data, ctx) {
-  const { state, versions, report, jobs, pinned } = data;
+  const { state, versions, report, jobs, pinned, health } = data;
   const message = h("p", { class: "status", role: "status", id: "train-status" });
   const trainNow = h("button", { type: "button", id: "train-now", disabled: !ctx.admin, onclick: async () => {
     message.textContent = "Queuing…";
@@ -120,6 +148,7 @@ export function view(data, ctx) {
     h("p", {}, trainNow, " ", message),
     h("h3", {}, "Model versions"), versionsTable(versions, pinned, ctx, message),
     h("h3", {}, "Jobs"), jobsTable(jobs),
+    queuesBlock(health),
     h("h3", {}, "Learning curve"), learningCurve(report),
     savings ? h("p", { class: "muted", id: "savings" },
       `Estimated: ${savings.labels_used} labels used where random sampling would need about ${savings.random_would_need} ` +

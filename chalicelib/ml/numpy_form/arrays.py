@@ -55,10 +55,10 @@ class Writer:
     def __init__(self):
         self.arrays: dict = {}
 
-    def array(self, name: str, value) -> str:
+    def array(self, name: str, value, dtype: str = "float64") -> str:
         import numpy as np
 
-        self.arrays[name] = np.ascontiguousarray(value, dtype=np.float64)
+        self.arrays[name] = np.ascontiguousarray(value, dtype=dtype)
         return name
 
     def json(self, name: str, value) -> str:

@@ -13,7 +13,8 @@ from chalicelib.labeling.config import Control, ObjectTag
 from chalicelib.ml.base import ModelBase
 from chalicelib.ml.numpy_form.arrays import CannotExport, Rows, Writer
 from chalicelib.ml.numpy_form.estimators import Linear, export_final
-from chalicelib.ml.numpy_form.features import Chain, DictColumns, Identity, Scaler, Tfidf, Union, export_transform
+from chalicelib.ml.numpy_form.features import (Chain, DictColumns, Identity, Projection, Scaler, Tfidf, Union,
+                                               export_transform)
 from chalicelib.ml.registry import KINDS, Target
 
 FORMAT = "activelabel-numpy"
@@ -52,7 +53,7 @@ class NumpyPipeline:
 
 
 def _model_state(model) -> dict:
-    state = {k: v for k, v in vars(model).items() if k not in ("estimator", "target")}
+    state = {k: v for k, v in vars(model).items() if k not in ("estimator", "target", "pool")}
     return {"module": type(model).__module__, "class": type(model).__name__,
             "target": {"control": asdict(model.target.control), "obj": asdict(model.target.obj)},
             "state": state}
@@ -72,6 +73,9 @@ def export(model) -> bytes | None:
         steps.append(export_final(estimator.steps[-1][1], writer))
         spec = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": _model_state(model),
                 "names": [name for name, _ in estimator.steps], "steps": steps}
+        if getattr(model, "pool", None) is not None:  # the embedding active learning uses
+            spec["pool"] = "in-features" if model.feature_mode != "present" \
+                else export_transform(model.pool, writer, "pool.")
         writer.json("spec", spec)
     except (CannotExport, TypeError, ValueError):
         return None
@@ -119,6 +123,8 @@ def load(body: bytes):
             return Union([build(p) for p in step["parts"]])
         if kind == "tfidf":
             return Tfidf(step["params"], text(step["vocabulary"]), array(step["idf"]))
+        if kind == "projection":
+            return Projection(build(step["tfidf"]), array(step["components"]))
         if kind == "dict":
             return DictColumns(step["params"], text(step["feature_names"]))
         if kind == "scaler":
@@ -133,4 +139,18 @@ def load(body: bytes):
     model.__dict__.update(described["state"])
     model.target = Target(Control(**described["target"]["control"]), ObjectTag(**described["target"]["obj"]))
     model.estimator = NumpyPipeline([(name, build(step)) for name, step in zip(spec["names"], spec["steps"])])
+    if spec.get("pool"):
+        model.pool = _projection_in(model.estimator.steps[0][1]) if spec["pool"] == "in-features" \
+            else build(spec["pool"])
     return model
+
+
+def _projection_in(step):
+    """The pool Projection a feature step is or holds (a union's part)."""
+    if isinstance(step, Projection):
+        return step
+    for part in getattr(step, "parts", ()):
+        found = _projection_in(part)
+        if found is not None:
+            return found
+    return None

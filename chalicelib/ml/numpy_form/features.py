@@ -1,5 +1,6 @@
 """Feature steps of the numpy form: serving classes that reproduce scikit-learn's `transform`
-(TfidfVectorizer, FeatureUnion, DictVectorizer, StandardScaler, passthrough, a nested Pipeline)
+(TfidfVectorizer, FeatureUnion, DictVectorizer, StandardScaler, passthrough, a nested Pipeline,
+the pool representation's Projection)
 and `export_transform`, which writes a fitted step as arrays and JSON.
 
 numpy is imported inside functions only, and scikit-learn only when exporting: the API imports
@@ -9,6 +10,7 @@ import re
 from collections import Counter
 from numbers import Number
 
+from chalicelib.ml import pool_representation
 from chalicelib.ml.numpy_form.arrays import CannotExport, Rows, Writer, rows_from_lists
 from chalicelib.ml.span_tagger import int32_indices
 
@@ -106,8 +108,50 @@ class Tfidf:
         return rows
 
 
+class Projection:
+    """ml/pool_representation.py Projection.transform: a word TF-IDF's rows times the SVD basis,
+    each row l2-normalised; a dense array. Computed in chunks of rows, so the products held at
+    once stay small whatever the batch."""
+
+    CHUNK = 256
+
+    def __init__(self, tfidf: Tfidf, components):
+        self.tfidf, self.components_ = tfidf, components
+        self._basis = None
+
+    def transform(self, texts):
+        import numpy as np
+
+        rows = self.tfidf.transform(texts)
+        if self._basis is None:
+            self._basis = np.ascontiguousarray(self.components_.T)
+        out = np.zeros((len(rows), self.components_.shape[0]))
+        indptr = rows.indptr
+        for start in range(0, len(rows), self.CHUNK):
+            stop = min(len(rows), start + self.CHUNK)
+            lo, hi = indptr[start], indptr[stop]
+            if lo == hi:
+                continue
+            products = self._basis[rows.indices[lo:hi]] * rows.data[lo:hi, None]
+            filled = np.diff(indptr[start:stop + 1]) > 0
+            out[start:stop][filled] = np.add.reduceat(products, indptr[start:stop][filled] - lo, axis=0)
+        norms = np.sqrt((out * out).sum(axis=1))
+        norms[norms == 0.0] = 1.0
+        return out / norms[:, None]
+
+
+def dense_rows(X) -> Rows:
+    """A dense 2-d array as Rows (every cell a stored value)."""
+    import numpy as np
+
+    n, k = X.shape
+    return Rows(np.arange(0, n * k + 1, k, dtype=np.int64), np.tile(np.arange(k, dtype=np.int64), n),
+                np.asarray(X, dtype=np.float64).ravel(), k)
+
+
 class Union:
-    """FeatureUnion of sparse parts: each row's columns part after part, offset by the earlier widths."""
+    """FeatureUnion of sparse parts (a dense part, the pool projection, as rows of every column):
+    each row's columns part after part, offset by the earlier widths."""
 
     def __init__(self, parts: list):
         self.parts = parts
@@ -116,6 +160,7 @@ class Union:
         import numpy as np
 
         outs = [part.transform(X) for part in self.parts]
+        outs = [out if isinstance(out, Rows) else dense_rows(out) for out in outs]
         offset, row_ids, indices, data = 0, [], [], []
         for out in outs:
             row_ids.append(out.row_ids())
@@ -237,11 +282,14 @@ def export_transform(step, writer: Writer, prefix: str) -> dict:
     if isinstance(step, Pipeline):
         return {"type": "chain", "steps": [export_transform(s, writer, f"{prefix}{i}.")
                                            for i, (_, s) in enumerate(step.steps)]}
+    if isinstance(step, pool_representation.Projection):
+        return {"type": "projection", "tfidf": export_transform(step.vectorizer, writer, prefix + "v."),
+                "components": writer.array(prefix + "components", step.components_, dtype="float32")}
     if isinstance(step, FeatureUnion):
         if step.transformer_weights:
             raise CannotExport("weighted FeatureUnion")
         parts = [export_transform(s, writer, f"{prefix}{i}.") for i, (_, s) in enumerate(step.transformer_list)]
-        if any(p["type"] != "tfidf" for p in parts):
+        if any(p["type"] not in ("tfidf", "union", "projection") for p in parts):
             raise CannotExport("FeatureUnion of non-text parts")
         return {"type": "union", "parts": parts}
     if isinstance(step, TfidfVectorizer):

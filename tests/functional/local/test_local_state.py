@@ -114,3 +114,23 @@ def test_a_second_stack_cannot_share_the_state_dir(start, tmp_path):
     start(tmp_path)
     with pytest.raises(StateDirInUse):
         StateStore(tmp_path)
+
+
+def test_the_state_folder_and_its_files_are_the_owner_s_only(tmp_path):
+    """Issue 26, item 6: the state holds the admin token and the Label Studio key in plain text."""
+    import stat
+
+    from chalicelib.local.state import DB_NAME, StateStore
+
+    folder = tmp_path / "state"
+    folder.mkdir(mode=0o755)
+    (folder / DB_NAME).touch(mode=0o644)  # left by an older version
+    store = StateStore(folder)
+    try:
+        store.put("k", "v")
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        files = [p for p in folder.iterdir() if p.is_file()]
+        assert any(p.name == DB_NAME for p in files) and any(p.name.endswith("-wal") for p in files)
+        assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in files} == {p.name: 0o600 for p in files}
+    finally:
+        store.close()

@@ -98,3 +98,25 @@ def test_the_champion_reads_its_stored_validation_predictions_and_predicts_only_
     assert promotion.qualities(champion, moved, known=kept) == expected[1]
     assert calls == [11]  # task 0's input changed and tasks 90-99 are new: only they are predicted
     assert promotion._restored(promotion._plain(((1, 4, "PER"), (6, 9, "LOC")))) == ((1, 4, "PER"), (6, 9, "LOC"))
+
+
+def test_the_served_model_learns_the_held_out_labels_too_while_the_evidence_stays_the_judges():
+    """refit_with_held_out: the metrics and held-out scores are those of a fit without the
+    validation set (bit for bit as without the refit), and the served model is the same learner
+    fit on the training and validation examples together."""
+    kind = get_kind("tabular")
+    target = kind.target(parse_label_config(tabular_config("Choices")))
+    rows = breast_cancer_rows()
+    validation = pairs(rows[300:400]) + [({"x": {"a": 1.0}}, {})]  # no label for this control: not refit on
+    both = training.train(kind, target, pairs(rows[:300]), seed=0, held_out=validation, refit_with_held_out=True)
+    judge_only = training.train(kind, target, pairs(rows[:300]), seed=0, held_out=validation)
+    assert both.judge is not both.model and both.held_out.owner is both.judge
+    assert {k: v for k, v in both.metrics.items() if k not in ("n_train", "n_fit_judged")} == \
+        {k: v for k, v in judge_only.metrics.items() if k != "n_train"}
+    assert both.metrics["n_fit_judged"] == 300 and both.n_train == both.metrics["n_train"] == 400
+
+    inputs = both.model.inputs([{"x": x} for x, _ in rows[400:]])
+    assert np.array_equal(both.judge.predict_proba(inputs), judge_only.model.predict_proba(inputs))
+    every_label = training.train(kind, target, pairs(rows[:400]), seed=0).model
+    assert np.allclose(both.model.predict_proba(inputs), every_label.predict_proba(inputs), atol=1e-9)
+    assert not np.allclose(both.model.predict_proba(inputs), both.judge.predict_proba(inputs))
