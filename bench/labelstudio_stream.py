@@ -183,6 +183,7 @@ def main() -> int:
                     run.update(dataset=dataset, seed=seed, arm=arm, full_accuracy=round(full_acc, 4),
                                labels_to_95=labels_to_reach(run["curve"], 0.95 * full_acc))
                     runs.append(run)
+                    write(runs, args)  # after every arm: a run stopped early keeps what it measured
                     print(f"  -> labels to 95%: {run['labels_to_95']} "
                           f"{ {k: run[k] for k in ('people_share', 'export_accuracy') if k in run} }", flush=True)
         write(runs, args)

@@ -125,7 +125,7 @@ def run(stack, ours, ls, proc, log_path) -> None:
     b_token = sign_up(ls.url, "annotator-b@example.com", "annotator-b-pass-1")
     answer = ours.put(f"{api}/ml", json={
         "labelstudio_stream": True, "min_completions": 20, "retrain_every": 20, "promotion": "always",
-        "suspects": True, "auto_label": {"enabled": True, "target_accuracy": 0.9, "confidence": 0.9,
+        "suspects": True, "auto_label": {"enabled": True, "target_accuracy": 0.8, "confidence": 0.8,
                                          "min_validation": 10, "audit_rate": 0.1}})
     check(answer.status_code == 200, f"2. switch on: {answer.status_code}")
     settings = wait_for(lambda: (lambda p: p if p["sampling"] == "Uncertainty sampling" else None)(
@@ -151,7 +151,7 @@ def run(stack, ours, ls, proc, log_path) -> None:
         labelled[task_id] = "ham"
     label_until(40)
     state = wait_for(lambda: (lambda b: b if b["model_version"] and b["state"] == "idle" else None)(
-        ours.get(f"{api}/training").json()), 180, "a model trained from Label Studio's annotations")
+        ours.get(f"{api}/training").json()), 900, "a model trained from Label Studio's annotations")
     print(f"   trained {state['model_version']} ({len(labelled)} labels); jobs: " + "; ".join(
         f"{j['kind']} {j['state']} {j.get('error') or ''}" for j in ours.get(f"{api}/jobs").json()["jobs"][:6]), flush=True)
 
@@ -160,7 +160,7 @@ def run(stack, ours, ls, proc, log_path) -> None:
         found = ls.call("GET", f"/api/projects/{pid}")
         return found if found.get("model_version") == version else None
 
-    project = wait_for(follows, 300, "Label Studio's model_version follows the active version", every=3)
+    project = wait_for(follows, 900, "Label Studio's model_version follows the active version", every=3)
     version = project["model_version"]
     check(True, f"3. {len(labelled)} labels through Label Studio's stream; {version} trained and pushed; "
                 f"Label Studio model_version {project['model_version']!r}")
@@ -175,23 +175,39 @@ def run(stack, ours, ls, proc, log_path) -> None:
                                               f"show_overlap_first {settings['show_overlap_first']}")
 
 
-def current_scores(ls, pid) -> dict[int, float]:
-    """{unlabeled task: the score of its prediction of the project's model_version}."""
+def stream_keys(ls, pid, solved: set) -> dict[int, tuple]:
+    """Label Studio's uncertainty-sampling key of each unlabeled task holding a prediction of the
+    project's model_version: (how many tasks the annotator solved in its cluster, its score)."""
     version = ls.call("GET", f"/api/projects/{pid}")["model_version"]
     open_tasks = {t["id"] for t in ls.tasks(pid) if not t["is_labeled"]}
-    return {p["task"]: p["score"] for p in ls.predictions(pid)
-            if p["model_version"] == version and p["task"] in open_tasks}
+    predictions = ls.predictions(pid)
+    clusters: dict[int, list] = {}
+    for p in predictions:
+        clusters.setdefault(p["task"], []).append(p.get("cluster"))
+    solved_in = {}
+    for task in solved:  # Max('predictions__cluster') of each solved task (None when none has one)
+        found = [c for c in clusters.get(task, []) if c is not None]
+        key = max(found) if found else None
+        solved_in[key] = solved_in.get(key, 0) + 1
+    keys = {}
+    for p in predictions:
+        if p["model_version"] == version and p["task"] in open_tasks:
+            key = (solved_in.get(p.get("cluster"), 0), p["score"])
+            keys[p["task"]] = min(keys.get(p["task"], key), key)
+    return keys
 
 
 def check_order(ls, a, pid, labelled, truth) -> None:
-    scores = current_scores(ls, pid)
-    ranked = sorted(scores.values())
+    keys = stream_keys(ls, pid, set(labelled))
     task = a.next()
-    check(task["id"] in scores, f"   Label Studio's next task {task['id']} holds a prediction of the active version")
-    rank = sum(s < scores[task["id"]] for s in ranked)
-    check(rank <= 2, f"   Label Studio's next task {task['id']}: score {scores[task['id']]:.3f}, rank {rank} of "
-                     f"{len(ranked)} unlabeled tasks (lowest {ranked[0]:.3f}; with two annotators Label Studio picks "
-                     f"at random among the first three)")
+    check(task["id"] in keys, f"   Label Studio's next task {task['id']} holds a prediction of the active version")
+    ranked = sorted(keys.values())
+    rank = sum(k < keys[task["id"]] for k in ranked)
+    by_score = sum(k[1] < keys[task["id"]][1] for k in ranked)
+    check(rank <= 2, f"   Label Studio's next task {task['id']}: score {keys[task['id']][1]:.3f}, rank {rank} of "
+                     f"{len(ranked)} unlabeled tasks in Label Studio's order (least-solved cluster, then lowest "
+                     f"score; rank {by_score} by score alone, lowest {min(k[1] for k in ranked):.3f}; with two "
+                     f"annotators it picks at random among the first three)")
     a.annotate(task["id"], truth[task["id"]])
     labelled[task["id"]] = truth[task["id"]]
 
@@ -203,7 +219,11 @@ def check_auto(ls, ours, api, pid, truth) -> None:
                  if str(names.get(an.get("parent_prediction"), "")).startswith("activelabel-auto-")]
         return found or None
 
-    found = wait_for(auto_annotations, 300, "auto labels written as Label Studio annotations", every=5)
+    state = ours.get(f"{api}/training").json()
+    print(f"   auto-labelling: {state.get('auto_label', {}).get('reason')}, calibration "
+          f"{(state.get('auto_label') or {}).get('calibration', {}).get('reason')}; last_error {state.get('last_error')}",
+          flush=True)
+    found = wait_for(auto_annotations, 600, "auto labels written as Label Studio annotations", every=5)
     right = sum(an["result"][0]["value"]["choices"][0] == truth[t] for t, an in found)
     state = ours.get(f"{api}/training").json()
     humans = sum(len([an for an in t["annotations"] if not an.get("parent_prediction")]) for t in ls.tasks(pid))
