@@ -63,7 +63,12 @@ def loop(dataset: str, variant: str, seed: int, args) -> list[tuple[int, float]]
     if variant in pool_representation.MODES and variant != "present":
         with training.one_blas_thread():
             projection = pool_representation.fit_text(x_pool, seed=0, dimensions=args.dimensions)
-    labeled = [int(i) for i in np.random.default_rng(seed).permutation(len(y_pool))[:args.first]]
+    order = [int(i) for i in np.random.default_rng(seed).permutation(len(y_pool))]
+    labeled = order[:args.first]
+    for i in order[args.first:]:  # a single-class first batch cannot train: grow it until two classes
+        if len({y_pool[j] for j in labeled}) > 1:
+            break
+        labeled.append(i)
     curve = []
     while True:
         fit_on = labeled

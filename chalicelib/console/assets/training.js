@@ -53,9 +53,19 @@ export function refreshAfter(data) {
 }
 
 function metricsText(metrics) {
-  return Object.entries(metrics || {}).filter(([k]) => k !== "method")
+  return Object.entries(metrics || {}).filter(([k]) => k !== "method" && k !== "features")
     .map(([k, v]) => `${k} ${v !== null && typeof v === "object"
       ? Object.entries(v).map(([a, b]) => `${a}: ${fmt(b)}`).join(", ") : fmt(v)}`).join(" · ");
+}
+
+// How the version was evaluated, and for text kinds which features it reads: its own, the project's
+// pool representation, or both, as chosen on the validation set (each mode's figure shown).
+function evaluationText(v) {
+  const method = (v.metrics && v.metrics.method) || "–";
+  const features = v.metrics && v.metrics.features;
+  if (!features || typeof features !== "object") return method;
+  const figures = Object.entries(features.validation || {}).map(([m, q]) => `${m} ${fmt(q)}`).join(" · ");
+  return `${method}; features: ${features.chosen}` + (figures ? ` (validation: ${figures})` : "");
 }
 
 const STATUS_CLASS = { promoted: "ok", rejected: "state-failed", held: "state-queued", superseded: "" };
@@ -93,7 +103,7 @@ function versionsTable(versions, pinned, ctx, message) {
       h("td", {}, v.model_version), statusCell(v, pinned !== null && pinned !== undefined && `v${pinned}` === v.model_version),
       h("td", {}, when(v.created_at)), h("td", {}, v.model || "–"),
       h("td", { class: "num" }, v.n_train), h("td", {}, metricsText(v.metrics)),
-      h("td", {}, (v.metrics && v.metrics.method) || "–"),
+      h("td", {}, evaluationText(v)),
       h("td", {}, v.active ? "" : h("button", { type: "button", class: "make-active", disabled: !ctx.admin,
         onclick: activate(v) }, "Make active"))))));
 }
