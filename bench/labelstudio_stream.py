@@ -23,9 +23,6 @@ import argparse
 import base64
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.active_learning import DATASETS, full_pool_score, labels_to_reach, scores  # noqa: E402
 from bench.product_stack import client_for, product_setup, settle  # noqa: E402
-from e2e_labelstudio.run import BASIC_PASS, BASIC_USER, LS_TOKEN, LabelStudio, free_port, start_labelstudio  # noqa: E402
+from e2e_labelstudio.run import (BASIC_PASS, BASIC_USER, LS_TOKEN, LabelStudio, free_port,  # noqa: E402
+                                 start_labelstudio, stop_labelstudio)
 from e2e_labelstudio.stream import Annotator, sign_up  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -189,13 +187,7 @@ def main() -> int:
         write(runs, args)
         return 0
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
-        stack.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        stop_labelstudio(proc, stack, data_dir)
 
 
 def write(runs: list, args) -> None:

@@ -106,6 +106,20 @@ def start_labelstudio(port: int, data_dir: str, log_path: Path) -> subprocess.Po
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def stop_labelstudio(proc: subprocess.Popen, stack, data_dir: str, keep: bool = False) -> None:
+    """Stop Label Studio (its process group, by PID) and the local stack; remove Label Studio's data."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGKILL)
+    stack.stop()
+    if not keep:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 def count_calls(app, path: str, method: str) -> list:
     """Wrap the route's view so that each call our server answers is counted (returns the list it
     appends to)."""
@@ -323,16 +337,7 @@ def main() -> int:
         print("PASS", flush=True)
         return 0
     finally:
-        import signal
-
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
-        stack.stop()
-        if not args.keep:
-            shutil.rmtree(data_dir, ignore_errors=True)
+        stop_labelstudio(proc, stack, data_dir, keep=args.keep)
 
 
 if __name__ == "__main__":

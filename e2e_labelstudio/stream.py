@@ -16,7 +16,6 @@
 """
 import base64
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from activelabel_client.datasets import SMS_LABEL_CONFIG, sms_split  # noqa: E402
-from e2e_labelstudio.run import (BASIC_PASS, BASIC_USER, LS_TOKEN, LabelStudio, check, free_port,  # noqa: E402
+from e2e_labelstudio.run import (BASIC_PASS, BASIC_USER, LS_TOKEN, LabelStudio, check, free_port, stop_labelstudio,  # noqa: E402
                                  start_labelstudio, wait_for)
 
 N_TASKS, FLIPPED = 300, 6
@@ -79,16 +78,7 @@ def main() -> int:
         print("PASS", flush=True)
         return 0
     finally:
-        import signal
-        import subprocess
-
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
-        stack.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        stop_labelstudio(proc, stack, data_dir)
 
 
 def connect(stack, ours, ls, proc, log_path, rows) -> tuple[int, str, list]:
