@@ -179,10 +179,15 @@ def is_labelstudio_protocol(path: str) -> bool:
     return path == "/ls" or path.startswith("/ls/")
 
 
+def is_local_only(path: str) -> bool:
+    """/local routes exist only on the local stack (chalicelib/local/aws_route.py), never deployed."""
+    return path.startswith("/local/")
+
+
 def document(app) -> dict:
     paths: dict = {}
     for path, methods in sorted(app.routes.items()):
-        if is_labelstudio_protocol(path):
+        if is_labelstudio_protocol(path) or is_local_only(path):
             continue
         for method, entry in sorted(methods.items()):
             paths.setdefault(path, {})[method.lower()] = _operation(method, path, entry)

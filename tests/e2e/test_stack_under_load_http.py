@@ -121,6 +121,11 @@ def test_concurrent_train_requests_queue_one_training_and_versions_move_forward(
         versions = api.model_versions(project["id"])
         assert [v["model_version"] for v in versions] == ["v3", "v2", "v1"]  # one per request, no more
         assert [v["active"] for v in versions] == [True, False, False]
+        # the pump counts a delivery when its worker thread hands the batch back, which may be just after
+        # the state the handler wrote is visible: wait for the count (bounded), then check it
+        deadline = time.monotonic() + 10
+        while stack.pump.delivered["train_worker"] - trainings_before < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert stack.pump.delivered["train_worker"] - trainings_before == 3
 
 
