@@ -26,6 +26,7 @@ from chalicelib.services.migrations import random_keys
 from chalicelib.store import jobs, preannotations, task_plans
 from chalicelib.store import projects as project_db
 from chalicelib.store import tasks as task_db
+from chalicelib.store import training as training_db
 from chalicelib.telemetry import metrics
 
 log = logging.getLogger("activelabel.services.rescoring")
@@ -88,7 +89,8 @@ def _plan(project, chunk: Chunk, work: Work, read: list, in_pool: set):
     selection = rescoring_plan.select(read, in_pool, work, project.settings.get("auto_label") is not None)
     if not selection.encoded:
         return [], None
-    model = prediction.load_version(chunk.project_id, chunk.version)
+    record = training_db.get_model_version(chunk.project_id, chunk.version)
+    model = prediction.load_record(record)
     if model is None:
         return [], "skipped:version record missing"
     strategy = _strategy(project)
@@ -97,7 +99,7 @@ def _plan(project, chunk: Chunk, work: Work, read: list, in_pool: set):
     served = chunk_model.readings(model, run) if selection.predicted or selection.judged else []
     judge = served
     if selection.judged:  # auto labels are the judge's: the model the version's calibration holds for
-        labeler = prediction.load_auto_labeler(chunk.project_id, chunk.version)
+        labeler = prediction.load_auto_labeler(chunk.project_id, chunk.version, record)
         if labeler is not None and labeler is not model:
             judge = chunk_model.readings(labeler, chunk_model.run_on(labeler, run))
     ranks = chunk_model.rank_rows(strategy, run, list(range(len(selection.pooled))),
