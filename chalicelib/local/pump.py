@@ -291,10 +291,20 @@ class EventPump(StreamDelivery, QueueDelivery, ScheduleDelivery):
                     log.exception("event pump: the time-to-live sweep failed")
             if n == 0:
                 stop.wait(interval)
-        for queue in self._queues or []:  # batches still running finish on their threads
-            if queue.pool is not None:
-                queue.pool.shutdown(wait=False, cancel_futures=True)
-                queue.pool = None
+        self._stop_queue_workers()
+
+    def _stop_queue_workers(self, wait_s: float = 8.0) -> None:
+        """Cancel the queued batches and give the running ones up to `wait_s` to finish (less than
+        the stack's 10 s wait for the pump), so a stopping stack does not pull AWS from under them."""
+        pools = [queue.pool for queue in self._queues or [] if queue.pool is not None]
+        for queue in self._queues or []:
+            queue.pool = None
+        for pool in pools:
+            pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + wait_s
+        for pool in pools:
+            for thread in list(getattr(pool, "_threads", ())):
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     def start(self, interval: float = 0.2, schedule_every: float | None = None
               ) -> tuple[threading.Thread, threading.Event]:
