@@ -20,7 +20,7 @@ ALARM_EMAIL ?=
 METRIC_PROJECTS ?=
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: venv browser test-browser console-screenshots test test-unit test-functional test-e2e test-infra serve run bench bench-cold-start package deploy python312 checkov-venv clean e2e-labelstudio bench-labelstudio-stream bench-train bench-active-learning bench-active-learning-digits bench-next bench-preannotate bench-auto-label bench-suspects cleanlab-venv
+.PHONY: venv browser fortunes test-browser console-screenshots test test-unit test-functional test-e2e test-infra serve run bench bench-cold-start package deploy python312 checkov-venv clean e2e-labelstudio bench-labelstudio-stream bench-train bench-active-learning bench-active-learning-digits bench-next bench-preannotate bench-auto-label bench-suspects cleanlab-venv
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "need Python 3.11-3.13 (3.12 preferred)"; exit 1; }
@@ -67,6 +67,11 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver; fi
 	@chromium --version 2>/dev/null
+
+# Debian's fortunes (BSD fortune's topic files): the multi-class text set of bench/fortunes.py
+fortunes:
+	@test -d /usr/share/games/fortunes || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends fortunes; }
 
 test: venv package checkov-venv browser
 	$(PY) -m ruff check --select F,E9 app.py chalicelib activelabel_client bench tests infra e2e_labelstudio
