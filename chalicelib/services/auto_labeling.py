@@ -124,11 +124,11 @@ def policy(project, calibration: dict | None) -> tuple[float | None, dict, str]:
     return float(calibration["threshold"]), settings, "active"
 
 
-def chunk_policy(project, version: int, model, tasks: list) -> AutoPolicy | None:
+def chunk_policy(project, version: int, model, tasks: list, record=None) -> AutoPolicy | None:
     """What the planner (domain/rescoring_plan.judge_task) needs to judge a chunk's auto labels with
     `version`: the gate, its threshold, and the threshold of each version whose labels the chunk
-    holds, re-computed under the current settings (each version's record read once). None when
-    auto-labelling cannot apply to the model's kind."""
+    holds, re-computed under the current settings (each version's record read once; `record`:
+    `version`'s, when the caller has read it). None when auto-labelling cannot apply to the model's kind."""
     if not supports(model):
         return None
     settings = auto_label_settings(project.settings)
@@ -136,8 +136,9 @@ def chunk_policy(project, version: int, model, tasks: list) -> AutoPolicy | None
     standing: dict[int, float | None] = {}
 
     def read(wanted: int) -> None:
-        record = training_db.get_model_version(project.project_id, wanted)
-        standing[wanted] = policy(project, getattr(record, "calibration", None))[0]
+        found = record if wanted == version and record is not None \
+            else training_db.get_model_version(project.project_id, wanted)
+        standing[wanted] = policy(project, getattr(found, "calibration", None))[0]
 
     if not closed:
         read(version)

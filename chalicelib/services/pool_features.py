@@ -12,20 +12,20 @@ from chalicelib.errors import ArtifactIntegrityError
 from chalicelib.ml import pool_representation, training
 from chalicelib.store import artifacts
 from chalicelib.store import tasks as task_db
-from chalicelib.store import training as training_db
 
 log = logging.getLogger("activelabel.services.pool_features")
 
 ARTIFACT = "pool.pkl"
 
 
-def for_training(project, model, version: int):
+def for_training(project, model, version: int, champion=None):
     """(the projection, the record to store on the version) for a model of a kind that reads the
-    pool, or (None, None): another kind, or too few texts in the pool."""
+    pool, or (None, None): another kind, or too few texts in the pool. `champion`: the active
+    version's record (None without one), whose representation is reused while it may be."""
     if not getattr(model, "reads_pool", False):
         return None, None
     n_tasks = int(project.task_seq or 0)
-    recorded = _recorded(project)
+    recorded = (champion.representation or None) if champion is not None else None
     if recorded is not None and not pool_representation.needs_refit(recorded.get("fitted_on"), n_tasks):
         try:
             return _load(recorded), recorded
@@ -46,13 +46,6 @@ def for_training(project, model, version: int):
     log.info("project %s: pool representation fitted on %s of %s tasks (%s dimensions)", project.project_id,
              len(sample), n_tasks, projection.dimensions)
     return projection, record
-
-
-def _recorded(project) -> dict | None:
-    if project.active_version is None:
-        return None
-    record = training_db.get_model_version(project.project_id, int(project.active_version))
-    return (record.representation or None) if record is not None else None
 
 
 def _load(recorded: dict):

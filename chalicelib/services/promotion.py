@@ -109,7 +109,7 @@ def prediction_document(model, tasks: list, scored) -> dict | None:
     return {"format": 1, "predictions": out}
 
 
-def _comparable(project, challenger, validation: list, held_out: bool, scored=None):
+def _comparable(project, challenger, validation: list, held_out: bool, scored=None, champion=None):
     """(the champion's and the challenger's comparison, or None, and why not)."""
     if project.active_version is None:
         return None, "the project's first model"
@@ -117,7 +117,7 @@ def _comparable(project, challenger, validation: list, held_out: bool, scored=No
         return None, (f"the validation set has fewer than {VALIDATION_FLOOR} accepted tasks; every label "
                       "trains until it has")
     active = project.active_version
-    record = training_db.get_model_version(project.project_id, active)
+    record = champion if champion is not None else training_db.get_model_version(project.project_id, active)
     if record is None or not (record.validation or {}).get("held_out"):
         return None, f"the active version v{active} trained on validation tasks (before any were held out)"
     try:
@@ -140,10 +140,10 @@ def _comparable(project, challenger, validation: list, held_out: bool, scored=No
     return promotion.compare(ours, theirs), None
 
 
-def judge(project, challenger, validation: list, held_out: bool, scored=None) -> promotion.Decision:
+def judge(project, challenger, validation: list, held_out: bool, scored=None, champion=None) -> promotion.Decision:
     """`scored`: the challenger's HeldOutScores on `validation` from training, when it has them."""
     settings = project.settings
-    comparison, why_not = _comparable(project, challenger, validation, held_out, scored)
+    comparison, why_not = _comparable(project, challenger, validation, held_out, scored, champion)
     decision = promotion.decide(settings["promotion"], settings["pinned_version"], comparison, why_not)
     log.info("project %s: %s (%s)", project.project_id, decision.status, decision.reason)
     return decision

@@ -106,7 +106,7 @@ def _plan(project, chunk: Chunk, work: Work, read: list, in_pool: set):
                                   [t.task_id for t in selection.pooled], seed=chunk.version * 1_000_003 + chunk.first)
     if ranks is None:
         log.info("project %s: v%s has no class probabilities to rank by %s", chunk.project_id, chunk.version, strategy)
-    policy = auto_labeling.chunk_policy(project, chunk.version, model, list(selection.judged)) \
+    policy = auto_labeling.chunk_policy(project, chunk.version, model, list(selection.judged), record) \
         if selection.judged else None
     return rescoring_plan.plan(selection, work, ranks=ranks or [], served=served, judge=judge, policy=policy), None
 

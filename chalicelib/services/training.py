@@ -129,8 +129,12 @@ def train_version(project, version: int, seq: int) -> ModelVersion:
     accepted = list(task_db.accepted_tasks(project.project_id))
     # auto labels train only when asked (ml.auto_label.train_on_auto): no self-reinforcement by default
     extra = auto_labeling.training_examples(project.project_id) if auto_label_settings(ml)["train_on_auto"] else []
-    pool, representation = pool_features.for_training(project, kind.implementation()(target, seed=version), version)
-    built = build_version(project, kind, target, accepted, extra, version, pool)
+    # the active version's record, read once: its pool representation and its side of the comparison
+    champion = training_db.get_model_version(project.project_id, project.active_version) \
+        if project.active_version is not None else None
+    pool, representation = pool_features.for_training(project, kind.implementation()(target, seed=version),
+                                                      version, champion)
+    built = build_version(project, kind, target, accepted, extra, version, pool, champion)
     outcome, decision, validation, held_out = built.outcome, built.decision, built.validation, built.held_out
     calibration, body, compact = built.calibration, built.body, built.compact
     sklearn_version = training.sklearn_version()
@@ -188,16 +192,18 @@ class BuiltVersion:
     judge_compact: bytes | None = None  # the judge's numpy form when it is not the served model (auto labels)
 
 
-def build_version(project, kind, target, accepted: list, extra: list, version: int, pool=None) -> BuiltVersion:
+def build_version(project, kind, target, accepted: list, extra: list, version: int, pool=None,
+                  champion=None) -> BuiltVersion:
     """The compute of a training, between reading the accepted tasks and storing: split off the
     validation set, fit (metrics on the validation set), judge against the active version,
     calibrate auto-labelling, serialize (joblib and the numpy form). bench/train.py times this.
     BLAS runs on one thread throughout (ml/training.py one_blas_thread)."""
     with training.one_blas_thread():
-        return _build_version(project, kind, target, accepted, extra, version, pool)
+        return _build_version(project, kind, target, accepted, extra, version, pool, champion)
 
 
-def _build_version(project, kind, target, accepted: list, extra: list, version: int, pool) -> BuiltVersion:
+def _build_version(project, kind, target, accepted: list, extra: list, version: int, pool,
+                   champion) -> BuiltVersion:
     fit_on, validation, held_out = validation_set.split(project.project_id, accepted, lambda t: t.task_id)
     try:
         outcome = training.train_choosing_features(kind, target, [(t.data, t.consensus) for t in fit_on] + extra,
@@ -213,7 +219,7 @@ def _build_version(project, kind, target, accepted: list, extra: list, version: 
     # same learner fit on every label (ml/training.py TrainingOutcome). The validation tasks were
     # encoded and scored once, in training: judging and calibrating reuse it.
     judge = outcome.judge
-    decision = promotion.judge(project, judge, validation, held_out, outcome.held_out)
+    decision = promotion.judge(project, judge, validation, held_out, outcome.held_out, champion)
     calibration = auto_labeling.calibrate_version(project, judge, validation, held_out, outcome.held_out)
     body = training.serialize(outcome.model)
     compact = numpy_form.export(outcome.model)  # None when the kind has no numpy form: joblib serves
